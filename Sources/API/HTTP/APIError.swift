@@ -1,0 +1,53 @@
+/// An error answered to the client: an HTTP status, a stable machine-readable code, a message a person
+/// can act on, and the field it concerns when there is one.
+public struct APIError: Error, Sendable {
+    public let status: Int
+    public let code: String
+    public let message: String
+    public let field: String?
+    public var headers: [(name: String, value: String)] = []
+
+    public init(status: Int, code: String, message: String, field: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    static func malformedJSON(_ reason: String) -> APIError {
+        APIError(status: 400, code: "malformed_json", message: "The request body is not a JSON object: \(reason).")
+    }
+
+    static func validation(_ field: String, _ message: String) -> APIError {
+        APIError(status: 422, code: "validation_failed", message: message, field: field)
+    }
+
+    static func notFound(_ message: String) -> APIError {
+        APIError(status: 404, code: "not_found", message: message)
+    }
+
+    static func methodNotAllowed(_ method: String, allowed: [String]) -> APIError {
+        var error = APIError(
+            status: 405, code: "method_not_allowed",
+            message: "\(method) is not allowed here; use \(allowed.joined(separator: " or ")).")
+        error.headers = [("Allow", allowed.joined(separator: ", "))]
+        return error
+    }
+
+    static func unavailable(_ message: String) -> APIError {
+        var error = APIError(status: 503, code: "unavailable", message: message)
+        error.headers = [("Retry-After", "1")]
+        return error
+    }
+
+    static let internalError = APIError(
+        status: 500, code: "internal_error", message: "Something went wrong on our side; it has been logged.")
+
+    /// The response for this error, carrying the request id so a person can quote it.
+    func response(requestID: String) -> HTTPResponse {
+        var members: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
+        if let field { members.append(("field", .string(field))) }
+        members.append(("request_id", .string(requestID)))
+        return HTTPResponse(status: status, json: .object([("error", .object(members))]), headers: headers)
+    }
+}

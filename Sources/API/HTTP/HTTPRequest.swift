@@ -1,0 +1,24 @@
+/// An HTTP request as the API sees it, whatever carried it (FastCGI in production, a test directly).
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The decoded path, without the query string ("/api/users/7").
+    public var path: String
+    /// The raw query string, without "?".
+    public var query: String
+    public var idempotencyKey: String?
+    public var body: [UInt8]
+    /// The id nginx generated for the request ($request_id), echoed in errors and logs.
+    public var requestID: String
+
+    public init(
+        method: String, path: String, query: String = "", idempotencyKey: String? = nil, body: [UInt8] = [],
+        requestID: String = "-"
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.idempotencyKey = idempotencyKey
+        self.body = body
+        self.requestID = requestID
+    }
+}

@@ -1,0 +1,37 @@
+/// A response: status, headers and a JSON body.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: String
+    /// What went wrong on the server's side, for the request log; never sent to the client.
+    public var logNote: String?
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    init(status: Int, json: JSONValue, headers: [(name: String, value: String)] = []) {
+        self.init(status: status, headers: headers, body: json.serialized())
+    }
+
+    /// The reason phrase for the status line.
+    public var reason: String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 409: "Conflict"
+        case 413: "Payload Too Large"
+        case 422: "Unprocessable Content"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status \(status)"
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Ledger
+
+/// The members of a JSON request object, read field by field with a clear error for each wrong one.
+/// Call `finish()` last: a member nobody read is an unknown field.
+struct RequestBody {
+    private var members: [String: JSONValue] = [:]
+    private var unread: [String] = []
+
+    init(_ bytes: [UInt8]) throws(APIError) {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw .malformedJSON("\(error.reason) at byte \(error.offset)")
+        }
+        guard case .object(let pairs) = value else {
+            throw .malformedJSON("expected an object, found \(value.typeName)")
+        }
+        for (name, member) in pairs {
+            guard members[name] == nil else { throw .validation(name, "\(name) is given more than once.") }
+            members[name] = member
+            unread.append(name)
+        }
+    }
+
+    private mutating func take(_ name: String) -> JSONValue? {
+        unread.removeAll { $0 == name }
+        guard let value = members[name], value != .null else { return nil }
+        return value
+    }
+
+    /// A positive 64-bit integer id.
+    mutating func id(_ name: String) throws(APIError) -> Int64 {
+        guard let value = take(name) else { throw .validation(name, "\(name) is required.") }
+        guard case .number(let text) = value, let id = Int64(text), id > 0 else {
+            throw .validation(name, "\(name) must be a positive integer id, not \(value.typeName) \(value.serialized()).")
+        }
+        return id
+    }
+
+    /// An amount of money, from a JSON string ("12.34") or a JSON number (12.34), read exactly.
+    mutating func amount(_ name: String, allowingZero: Bool = false) throws(APIError) -> Money? {
+        guard let value = take(name) else { return nil }
+        let text: String
+        switch value {
+        case .string(let string): text = string
+        case .number(let number): text = number
+        default: throw .validation(name, "\(name) must be a decimal string such as \"12.34\", not \(value.typeName).")
+        }
+        let money: Money
+        do {
+            money = try Money(parsing: text)
+        } catch {
+            throw .validation(name, "\(name) \(error.explanation).")
+        }
+        guard allowingZero || money > .zero else { throw .validation(name, "\(name) must be more than 0.00.") }
+        return money
+    }
+
+    mutating func requiredAmount(_ name: String) throws(APIError) -> Money {
+        guard let money = try amount(name) else { throw .validation(name, "\(name) is required.") }
+        return money
+    }
+
+    mutating func string(_ name: String) throws(APIError) -> String? {
+        guard let value = take(name) else { return nil }
+        guard case .string(let text) = value else {
+            throw .validation(name, "\(name) must be a string, not \(value.typeName).")
+        }
+        return text
+    }
+
+    /// Ends reading: refuses any member that is not part of the request.
+    func finish() throws(APIError) {
+        if let unknown = unread.first {
+            throw .validation(unknown, "\(unknown) is not a field of this request.")
+        }
+    }
+}

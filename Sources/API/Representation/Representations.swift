@@ -1,0 +1,87 @@
+import Ledger
+
+/// The JSON shapes of the API's resources.
+enum Representation {
+    static func user(_ user: User) -> JSONValue {
+        .object([
+            ("id", .integer(user.id)),
+            ("name", .string(user.name)),
+            ("balance", .string(user.balance.description)),
+            ("balance_minor", .integer(user.balance.minorUnits)),
+            ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: user.createdAt))),
+        ])
+    }
+
+    /// A transfer with both balances after it.
+    static func transfer(_ movement: Movement) -> JSONValue {
+        let fromBalance = movement.debitBalanceAfter ?? .zero
+        let toBalance = movement.creditBalanceAfter ?? .zero
+        return .object([
+            ("id", .integer(movement.id)),
+            ("kind", .string(movement.kind.rawValue)),
+            ("from_user_id", .integer(movement.debitUserID)),
+            ("to_user_id", .integer(movement.creditUserID)),
+            ("amount", .string(movement.amount.description)),
+            ("amount_minor", .integer(movement.amount.minorUnits)),
+            ("memo", .optionalString(movement.memo)),
+            ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
+            ("from_balance", .string(fromBalance.description)),
+            ("from_balance_minor", .integer(fromBalance.minorUnits)),
+            ("to_balance", .string(toBalance.description)),
+            ("to_balance_minor", .integer(toBalance.minorUnits)),
+        ])
+    }
+
+    /// A deposit or withdrawal with the user's balance after it.
+    static func cashMovement(_ movement: Movement) -> JSONValue {
+        let userID = movement.kind == .deposit ? movement.creditUserID : movement.debitUserID
+        let balance = (movement.kind == .deposit ? movement.creditBalanceAfter : movement.debitBalanceAfter) ?? .zero
+        return .object([
+            ("id", .integer(movement.id)),
+            ("kind", .string(movement.kind.rawValue)),
+            ("user_id", .integer(userID)),
+            ("amount", .string(movement.amount.description)),
+            ("amount_minor", .integer(movement.amount.minorUnits)),
+            ("memo", .optionalString(movement.memo)),
+            ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
+            ("balance", .string(balance.description)),
+            ("balance_minor", .integer(balance.minorUnits)),
+        ])
+    }
+
+    /// A movement as one user sees it in their history.
+    static func entry(_ movement: Movement, for userID: Int64) -> JSONValue {
+        let entry = movement.entry(for: userID)
+        let balanceAfter = entry.balanceAfter ?? .zero
+        return .object([
+            ("id", .integer(movement.id)),
+            ("kind", .string(entry.kind.rawValue)),
+            ("amount", .string(movement.amount.description)),
+            ("amount_minor", .integer(movement.amount.minorUnits)),
+            ("counterparty_user_id", entry.counterparty.map(JSONValue.integer) ?? .null),
+            ("memo", .optionalString(movement.memo)),
+            ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
+            ("balance_after", .string(balanceAfter.description)),
+            ("balance_after_minor", .integer(balanceAfter.minorUnits)),
+        ])
+    }
+
+    /// A movement in the global feed: who paid whom (null for the outside world).
+    static func feedEntry(_ movement: Movement) -> JSONValue {
+        func party(_ id: Int64) -> JSONValue { id == Movement.systemAccountID ? .null : .integer(id) }
+        return .object([
+            ("id", .integer(movement.id)),
+            ("kind", .string(movement.kind.rawValue)),
+            ("from_user_id", party(movement.debitUserID)),
+            ("to_user_id", party(movement.creditUserID)),
+            ("amount", .string(movement.amount.description)),
+            ("amount_minor", .integer(movement.amount.minorUnits)),
+            ("memo", .optionalString(movement.memo)),
+            ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
+        ])
+    }
+
+    static func page(_ items: [JSONValue], nextCursor: String?) -> JSONValue {
+        .object([("items", .array(items)), ("next_cursor", .optionalString(nextCursor))])
+    }
+}

@@ -1,0 +1,65 @@
+/// The API's endpoints.
+enum Endpoint: Equatable {
+    case health
+    case listUsers, createUser
+    case getUser(Int64)
+    case deposit(userID: Int64), withdraw(userID: Int64)
+    case userTransactions(userID: Int64)
+    case createTransfer
+    case getTransfer(Int64)
+    case listTransactions
+}
+
+/// Finds the endpoint for a method and path, or the error that says why there is none.
+enum Router {
+    static func route(method: String, path: String) throws(APIError) -> Endpoint {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard segments.first == "api" else { throw noRoute(path) }
+        segments.removeFirst()
+
+        // Each path: the endpoint for each method it answers.
+        let methods: [String: Endpoint]
+        switch segments.count {
+        case 1 where segments[0] == "health":
+            methods = ["GET": .health]
+        case 1 where segments[0] == "users":
+            methods = ["GET": .listUsers, "POST": .createUser]
+        case 1 where segments[0] == "transfers":
+            methods = ["POST": .createTransfer]
+        case 1 where segments[0] == "transactions":
+            methods = ["GET": .listTransactions]
+        case 2 where segments[0] == "users":
+            let id = try pathID(segments[1], of: "user")
+            methods = ["GET": .getUser(id)]
+        case 2 where segments[0] == "transfers":
+            let id = try pathID(segments[1], of: "transfer")
+            methods = ["GET": .getTransfer(id)]
+        case 3 where segments[0] == "users":
+            let id = try pathID(segments[1], of: "user")
+            switch segments[2] {
+            case "deposits": methods = ["POST": .deposit(userID: id)]
+            case "withdrawals": methods = ["POST": .withdraw(userID: id)]
+            case "transactions": methods = ["GET": .userTransactions(userID: id)]
+            default: throw noRoute(path)
+            }
+        default:
+            throw noRoute(path)
+        }
+        // HEAD is answered as GET by nginx's rules for static files; the API keeps to its documented methods.
+        guard let endpoint = methods[method] else {
+            throw .methodNotAllowed(method, allowed: methods.keys.sorted())
+        }
+        return endpoint
+    }
+
+    private static func pathID(_ segment: String, of resource: String) throws(APIError) -> Int64 {
+        guard let id = Int64(segment), id > 0 else {
+            throw .notFound("There is no \(resource) with id \(segment.prefix(40)); ids are positive integers.")
+        }
+        return id
+    }
+
+    private static func noRoute(_ path: String) -> APIError {
+        .notFound("There is no API endpoint at \(path.prefix(200)).")
+    }
+}

@@ -1,0 +1,139 @@
+import Ledger
+import LedgerStore
+import Postgres
+
+/// The ledger's HTTP API: a plain function from request to response, over a `LedgerOperations`.
+public final class TallyAPI {
+    /// Bodies above this are refused (nginx refuses them first; this guards a pool reached directly).
+    public static let maximumBodyBytes = 64 * 1024
+    static let maximumIdempotencyKeyLength = 255
+
+    let ledger: LedgerOperations
+
+    public init(ledger: LedgerOperations) {
+        self.ledger = ledger
+    }
+
+    /// Answers one request. Never throws: every failure becomes a JSON error response, and failures that
+    /// are not the client's are described in `HTTPResponse.logNote` for the request log.
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        do {
+            guard request.body.count <= Self.maximumBodyBytes else {
+                throw APIError(
+                    status: 413, code: "payload_too_large",
+                    message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB.")
+            }
+            let endpoint = try Router.route(method: request.method, path: request.path)
+            return try dispatch(endpoint, request)
+        } catch let error as APIError {
+            return error.response(requestID: request.requestID)
+        } catch let error as RetriesExhausted {
+            var response = APIError.unavailable(
+                "The ledger is busy with conflicting requests; nothing was applied. Retry shortly."
+            ).response(requestID: request.requestID)
+            response.logNote = "retries exhausted after \(error.attempts) attempts: \(error.lastError.message)"
+            return response
+        } catch let error as PostgresError where error.isUnavailable {
+            var response = APIError.unavailable(
+                "The database is unavailable; nothing was applied. Retry shortly."
+            ).response(requestID: request.requestID)
+            response.logNote = "database unavailable: \(error.message)"
+            return response
+        } catch {
+            var response = APIError.internalError.response(requestID: request.requestID)
+            response.logNote = "internal error: \(error)"
+            return response
+        }
+    }
+
+    private func dispatch(_ endpoint: Endpoint, _ request: HTTPRequest) throws -> HTTPResponse {
+        switch endpoint {
+        case .health: health(request)
+        case .listUsers: try listUsers(request)
+        case .createUser: try createUser(request)
+        case .getUser(let id): try getUser(id)
+        case .deposit(let userID): try moveCash(request, kind: .deposit, userID: userID)
+        case .withdraw(let userID): try moveCash(request, kind: .withdrawal, userID: userID)
+        case .userTransactions(let userID): try userTransactions(request, userID: userID)
+        case .createTransfer: try createTransfer(request)
+        case .getTransfer(let id): try getTransfer(id)
+        case .listTransactions: try listTransactions(request)
+        }
+    }
+
+    func health(_ request: HTTPRequest) -> HTTPResponse {
+        if ledger.isDatabaseUp() {
+            return HTTPResponse(status: 200, json: .object([("status", .string("ok")), ("database", .string("up"))]))
+        }
+        return HTTPResponse(
+            status: 503, json: .object([("status", .string("unavailable")), ("database", .string("down"))]),
+            headers: [("Retry-After", "1")])
+    }
+
+    /// The request's idempotency key with a fingerprint of what it asks, or nil when it carries no key.
+    func idempotencyContext(_ request: HTTPRequest, fingerprint parts: [String]) throws(APIError)
+        -> IdempotencyContext?
+    {
+        guard let key = request.idempotencyKey else { return nil }
+        guard !key.isEmpty, key.count <= Self.maximumIdempotencyKeyLength, !key.utf8.contains(0) else {
+            throw .validation(
+                "Idempotency-Key", "The Idempotency-Key header must be 1 to \(Self.maximumIdempotencyKeyLength) characters.")
+        }
+        // Unit separators keep the parts apart whatever text they hold.
+        return IdempotencyContext(key: key, fingerprint: parts.joined(separator: "\u{1F}"))
+    }
+
+    /// The response for what a money-moving operation ended as.
+    func respond<Value>(_ receipt: Receipt<Value>, status: Int, render: (Value) -> JSONValue) throws -> HTTPResponse {
+        var response: HTTPResponse
+        switch receipt.result {
+        case .applied(let value):
+            response = HTTPResponse(status: status, json: render(value))
+        case .refused(let refusal):
+            response = APIError.refusal(refusal).response(requestID: receipt.requestID)
+        case .keyReused:
+            response = APIError(
+                status: 422, code: "idempotency_key_reused",
+                message: "This Idempotency-Key was already used for a different request; use a new key.",
+                field: "Idempotency-Key"
+            ).response(requestID: receipt.requestID)
+        }
+        if receipt.isReplay {
+            response.headers.append(("Idempotency-Replayed", "true"))
+        }
+        return response
+    }
+}
+
+extension APIError {
+    static func refusal(_ refusal: Refusal) -> APIError {
+        switch refusal {
+        case .userNotFound(let id):
+            .userNotFound(id)
+        case .insufficientFunds(let balance):
+            APIError(
+                status: 409, code: "insufficient_funds",
+                message: "Insufficient funds: the balance is \(balance); nothing was moved.", field: "amount")
+        case .balanceLimit(let balance):
+            .validation("amount", "amount would take the balance of \(balance) past the largest balance Tally holds.")
+        }
+    }
+}
+
+extension TallyAPI {
+    /// The answer when CONTENT_LENGTH is above the limit: the body is not read.
+    public func tooLarge(_ request: HTTPRequest) -> HTTPResponse {
+        APIError(
+            status: 413, code: "payload_too_large",
+            message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB."
+        ).response(requestID: request.requestID)
+    }
+
+    /// The answer when the body ended before CONTENT_LENGTH: nothing is applied from half a request.
+    public func shortBody(_ request: HTTPRequest) -> HTTPResponse {
+        APIError(
+            status: 400, code: "incomplete_body",
+            message: "The request body ended before the length it announced; nothing was applied."
+        ).response(requestID: request.requestID)
+    }
+}

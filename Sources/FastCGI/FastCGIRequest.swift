@@ -1,0 +1,44 @@
+import CFastCGI
+
+/// One request accepted from the web server: its FastCGI parameters and its body.
+/// Valid only during the handler call that receives it.
+public struct FastCGIRequest {
+    let environment: FCGX_ParamArray?
+    /// The body, read to its end.
+    public let body: [UInt8]
+    /// True when the web server sent fewer body bytes than CONTENT_LENGTH announced.
+    public let isBodyShort: Bool
+    /// True when CONTENT_LENGTH is above the limit; the body was not read.
+    public let isBodyTooLarge: Bool
+
+    /// A FastCGI parameter: REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, HTTP_* headers, ...
+    public func parameter(_ name: String) -> String? {
+        guard let value = FCGX_GetParam(name, environment) else { return nil }
+        return String(cString: value)
+    }
+}
+
+/// The answer to a FastCGI request.
+public struct FastCGIResponse {
+    public var status: Int
+    public var reason: String
+    public var headers: [(name: String, value: String)]
+    public var body: String
+
+    public init(status: Int, reason: String, headers: [(name: String, value: String)], body: String) {
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The CGI response text: a Status line, headers, a blank line, the body.
+    var serialized: String {
+        var text = "Status: \(status) \(reason)\r\nContent-Type: application/json\r\n"
+        text.reserveCapacity(body.utf8.count + 128)
+        for header in headers { text += "\(header.name): \(header.value)\r\n" }
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n"
+        text += body
+        return text
+    }
+}

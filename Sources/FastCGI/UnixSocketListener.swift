@@ -1,0 +1,81 @@
+import Glibc
+
+/// The pool's listening unix socket. Opened by the supervisor, inherited by workers as fd 0.
+/// Unlike libfcgi's FCGX_OpenSocket, it refuses to replace a socket a live pool still listens on,
+/// removes a stale one, and reports a bind error instead of exiting.
+public struct UnixSocketListener {
+    public let path: String
+    public let fileDescriptor: Int32
+
+    /// Binds and listens on `path` with file `mode` and, when given, `group` (so nginx's workers can connect
+    /// and nobody else needs to).
+    public init(path: String, mode: mode_t, group: String?, backlog: Int32 = 1024) throws {
+        self.path = path
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
+            throw SystemError("socket path \(path) is too long", errno: ENAMETOOLONG)
+        }
+        try Self.removeStaleSocket(at: path)
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw SystemError("socket") }
+        do {
+            var address = Self.address(path)
+            // Bind with a restrictive umask, then set the mode: nobody can connect in between.
+            let previousMask = umask(0o177)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            umask(previousMask)
+            guard bound == 0 else { throw SystemError("bind \(path)") }
+            if let group {
+                guard let entry = getgrnam(group) else { throw SystemError("no group named \(group)", errno: ENOENT) }
+                guard chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else { throw SystemError("chown \(path)") }
+            }
+            guard chmod(path, mode) == 0 else { throw SystemError("chmod \(path)") }
+            guard listen(descriptor, backlog) == 0 else { throw SystemError("listen \(path)") }
+        } catch {
+            _ = Glibc.close(descriptor)
+            throw error
+        }
+        fileDescriptor = descriptor
+    }
+
+    /// Closes the socket and removes its file.
+    public func close() {
+        _ = Glibc.close(fileDescriptor)
+        unlink(path)
+    }
+
+    /// A socket file nobody accepts on is left over from a pool that died: remove it.
+    /// One that accepts belongs to a live pool: refuse to start a second.
+    private static func removeStaleSocket(at path: String) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }
+        guard (status.st_mode & S_IFMT) == S_IFSOCK else {
+            throw SystemError("\(path) exists and is not a socket", errno: EEXIST)
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { throw SystemError("socket") }
+        defer { Glibc.close(probe) }
+        var address = address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected == 0 {
+            throw SystemError("another pool is listening on \(path)", errno: EADDRINUSE)
+        }
+        unlink(path)
+    }
+
+    private static func address(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        return address
+    }
+}

@@ -1,0 +1,79 @@
+import CFastCGI
+import CProcessShims
+import Glibc
+
+/// A worker process's accept loop: takes one request at a time from the inherited listening socket (fd 0),
+/// hands it to the handler and writes the answer.
+///
+/// Stop signals (SIGTERM, SIGINT, SIGQUIT) are blocked while a request is handled and delivered right after
+/// its answer is written, when their default action ends the process: an idle worker stops at once, a
+/// busy one finishes its request first.
+public struct Worker {
+    public let maximumBodyBytes: Int
+
+    public init(maximumBodyBytes: Int) {
+        self.maximumBodyBytes = maximumBodyBytes
+    }
+
+    /// Serves until a stop signal or the supervisor's death. `maximumRequests` (0: no limit) recycles the worker.
+    public func run(maximumRequests: Int = 0, handler: (FastCGIRequest) -> FastCGIResponse) -> Never {
+        // The supervisor gone means nobody replaces or stops us: stop with it (no orphans holding the socket).
+        _ = tally_set_parent_death_signal(SIGTERM)
+        if getppid() == 1 { exit(0) }
+        signal(SIGPIPE, SIG_IGN)
+
+        guard FCGX_Init() == 0 else {
+            writeError("tally worker: FCGX_Init failed\n")
+            exit(1)
+        }
+        var request = FCGX_Request()
+        FCGX_InitRequest(&request, 0, 0)
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        for stop in [SIGTERM, SIGINT, SIGQUIT] { sigaddset(&stopSignals, stop) }
+
+        var served = 0
+        while FCGX_Accept_r(&request) >= 0 {
+            sigprocmask(SIG_BLOCK, &stopSignals, nil)
+            let response = handler(readRequest(&request))
+            var text = response.serialized
+            text.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), request.out) }
+            }
+            FCGX_Finish_r(&request)
+            served += 1
+            if maximumRequests > 0, served >= maximumRequests { exit(0) }
+            sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
+        }
+        exit(0)
+    }
+
+    /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.
+    private func readRequest(_ request: inout FCGX_Request) -> FastCGIRequest {
+        let environment = request.envp
+        let announced = FCGX_GetParam("CONTENT_LENGTH", environment).flatMap { Int(String(cString: $0)) } ?? 0
+        guard announced <= maximumBodyBytes else {
+            return FastCGIRequest(environment: environment, body: [], isBodyShort: false, isBodyTooLarge: true)
+        }
+        var body = [UInt8](repeating: 0, count: announced)
+        var received = 0
+        while received < announced {
+            let count = body.withUnsafeMutableBytes { buffer in
+                FCGX_GetStr(
+                    buffer.baseAddress!.advanced(by: received).assumingMemoryBound(to: CChar.self),
+                    Int32(announced - received), request.in)
+            }
+            if count <= 0 { break }
+            received += Int(count)
+        }
+        if received < announced { body.removeLast(announced - received) }
+        return FastCGIRequest(
+            environment: environment, body: body, isBodyShort: received < announced, isBodyTooLarge: false)
+    }
+}
+
+/// Writes straight to stderr: one write, so that lines from many workers do not interleave.
+public func writeError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+}

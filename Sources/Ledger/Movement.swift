@@ -1,0 +1,80 @@
+/// What kind of money movement a journal row records.
+public enum MovementKind: String, Sendable {
+    /// From the outside world (the system account) to a user.
+    case deposit
+    /// From a user to the outside world.
+    case withdrawal
+    /// From one user to another.
+    case transfer
+}
+
+/// How a movement looks from one user's side of it.
+public enum EntryKind: String, Sendable {
+    case deposit
+    case withdrawal
+    case transferIn = "transfer_in"
+    case transferOut = "transfer_out"
+}
+
+/// One row of the journal: `amount` moved from the debited account to the credited one.
+/// The system account, which stands for the outside world, has id `Movement.systemAccountID`
+/// and no balance of its own on record (so `debitBalanceAfter`/`creditBalanceAfter` are nil on its side).
+public struct Movement: Equatable, Sendable {
+    public static let systemAccountID: Int64 = 0
+
+    public let id: Int64
+    public let kind: MovementKind
+    public let debitUserID: Int64
+    public let creditUserID: Int64
+    public let amount: Money
+    public let debitBalanceAfter: Money?
+    public let creditBalanceAfter: Money?
+    public let memo: String?
+    /// Microseconds since 1970-01-01 UTC.
+    public let createdAt: Int64
+
+    public init(
+        id: Int64, kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money,
+        debitBalanceAfter: Money?, creditBalanceAfter: Money?, memo: String?, createdAt: Int64
+    ) {
+        self.id = id
+        self.kind = kind
+        self.debitUserID = debitUserID
+        self.creditUserID = creditUserID
+        self.amount = amount
+        self.debitBalanceAfter = debitBalanceAfter
+        self.creditBalanceAfter = creditBalanceAfter
+        self.memo = memo
+        self.createdAt = createdAt
+    }
+
+    /// The movement as `userID` sees it: its kind, the other party (nil for the outside world),
+    /// and the user's balance after it.
+    public func entry(for userID: Int64) -> (kind: EntryKind, counterparty: Int64?, balanceAfter: Money?) {
+        let isDebit = debitUserID == userID
+        let kind: EntryKind =
+            switch self.kind {
+            case .deposit: .deposit
+            case .withdrawal: .withdrawal
+            case .transfer: isDebit ? .transferOut : .transferIn
+            }
+        let other = isDebit ? creditUserID : debitUserID
+        return (kind, other == Movement.systemAccountID ? nil : other, isDebit ? debitBalanceAfter : creditBalanceAfter)
+    }
+}
+
+/// A holder of money.
+public struct User: Equatable, Sendable {
+    public let id: Int64
+    public let name: String
+    public let balance: Money
+    /// Microseconds since 1970-01-01 UTC.
+    public let createdAt: Int64
+
+    public init(id: Int64, name: String, balance: Money, createdAt: Int64) {
+        self.id = id
+        self.name = name
+        self.balance = balance
+        self.createdAt = createdAt
+    }
+}

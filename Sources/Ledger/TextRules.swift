@@ -1,0 +1,36 @@
+/// Why a piece of free text (a name, a memo) is refused.
+public enum TextRuleViolation: Error, Equatable, Sendable {
+    case empty
+    case tooLong(maximum: Int)
+    case containsNUL
+
+    public var explanation: String {
+        switch self {
+        case .empty: "must not be empty or only spaces"
+        case .tooLong(let maximum): "must be at most \(maximum) characters"
+        case .containsNUL: "must not contain the NUL character (\\u0000)"
+        }
+    }
+}
+
+/// The rules for the text people type: user names and memos. Text is stored verbatim, never trimmed.
+public enum TextRules {
+    public static let maximumNameLength = 200
+    public static let maximumMemoLength = 500
+
+    public static func checkName(_ name: String) throws(TextRuleViolation) {
+        guard !name.allSatisfy(\.isWhitespace) else { throw .empty }
+        try checkCommon(name, maximum: maximumNameLength)
+    }
+
+    /// A memo may be empty; it is optional anyway.
+    public static func checkMemo(_ memo: String) throws(TextRuleViolation) {
+        try checkCommon(memo, maximum: maximumMemoLength)
+    }
+
+    private static func checkCommon(_ text: String, maximum: Int) throws(TextRuleViolation) {
+        // PostgreSQL's text cannot hold NUL: refuse it here with a reason rather than fail in the database.
+        guard !text.utf8.contains(0) else { throw .containsNUL }
+        guard text.count <= maximum else { throw .tooLong(maximum: maximum) }
+    }
+}

@@ -1,0 +1,16 @@
+/// A versioned change to the schema, applied once and recorded in `schema_migrations`.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+}
+
+extension Migration {
+    /// Every migration, oldest first. Append new ones; never edit one that has shipped.
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "core ledger", sql: Migration0001.sql)
+    ]
+
+    /// The schema version this build needs.
+    public static var latestVersion: Int { all.last?.version ?? 0 }
+}

@@ -1,0 +1,37 @@
+import Ledger
+
+/// The request's identity for idempotency: the client's key, and a fingerprint of what it asked for,
+/// so that the same key with a different request can be told apart from a repeat.
+public struct IdempotencyContext: Sendable {
+    public let key: String
+    public let fingerprint: String
+
+    public init(key: String, fingerprint: String) {
+        self.key = key
+        self.fingerprint = fingerprint
+    }
+}
+
+/// Why the ledger refused a movement. A refusal changed nothing, and is replayed under its key.
+public enum Refusal: Equatable, Sendable {
+    case userNotFound(id: Int64)
+    case insufficientFunds(balance: Money)
+    /// The credited balance would no longer fit in a bigint.
+    case balanceLimit(balance: Money)
+}
+
+/// What an operation that may move money ended as.
+public struct Receipt<Value: Sendable>: Sendable {
+    public enum Result: Sendable {
+        case applied(Value)
+        case refused(Refusal)
+        /// The idempotency key was used before for a different request.
+        case keyReused
+    }
+
+    public let result: Result
+    /// True when this is the stored outcome of an earlier request with the same key.
+    public let isReplay: Bool
+    /// The id of the request that produced the outcome (the first one, for a replay).
+    public let requestID: String
+}

@@ -1,0 +1,151 @@
+import Glibc
+import Ledger
+import Postgres
+
+/// The ledger in PostgreSQL, over one connection that is re-established when it breaks.
+/// Every money movement is a single call to a SQL function in a SERIALIZABLE transaction
+/// (the session's default), retried by `retryPolicy` when it fails to serialize.
+public final class PostgresLedger: LedgerOperations {
+    private let conninfo: String
+    private let retryPolicy: RetryPolicy
+    private var connection: Connection?
+    /// When connecting last failed: while the database is down, requests fail fast instead of each waiting.
+    private var lastConnectFailure: timespec?
+    private let reconnectPause: Int64 = 50_000_000  // nanoseconds
+
+    public private(set) var serializationRetries = 0
+    public private(set) var reconnects = 0
+
+    public init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
+        self.conninfo = conninfo
+        self.retryPolicy = retryPolicy
+    }
+
+    public func createUser(
+        name: String, initialBalance: Money, idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<User> {
+        let row = try runRetrying(
+            .createUser,
+            [name, String(initialBalance.minorUnits), idempotency?.key, idempotency?.fingerprint, requestID])
+        guard let row else { throw UnexpectedRow(description: "tally_create_user returned no row") }
+        let isReplay = row.bool("replayed") ?? false
+        if row["outcome"] == "key_reused" {
+            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        }
+        return Receipt(result: .applied(try row.user()), isReplay: isReplay, requestID: requestID)
+    }
+
+    public func move(
+        _ kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money, memo: String?,
+        idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<Movement> {
+        let row = try runRetrying(
+            .move,
+            [
+                kind.rawValue, String(debitUserID), String(creditUserID), String(amount.minorUnits), memo,
+                idempotency?.key, idempotency?.fingerprint, requestID,
+            ])
+        guard let row else { throw UnexpectedRow(description: "tally_move returned no row") }
+        let isReplay = row.bool("replayed") ?? false
+        let originalRequestID = row["request_id"] ?? requestID
+        switch row["outcome"] {
+        case "applied":
+            return Receipt(result: .applied(try row.movement()), isReplay: isReplay, requestID: originalRequestID)
+        case "key_reused":
+            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        default:
+            return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
+        }
+    }
+
+    public func user(id: Int64) throws -> User? {
+        try runRetrying(.userByID, [String(id)])?.user()
+    }
+
+    public func users(afterID: Int64, limit: Int) throws -> [User] {
+        try runRetryingAll(.usersAfter, [String(afterID), String(limit)]).map { try $0.user() }
+    }
+
+    public func movement(id: Int64) throws -> Movement? {
+        try runRetrying(.movementByID, [String(id)])?.movement()
+    }
+
+    public func movements(ofUser userID: Int64, beforeID: Int64, limit: Int) throws -> [Movement] {
+        try runRetryingAll(.entriesOfUser, [String(userID), String(beforeID), String(limit)]).map {
+            try $0.movement()
+        }
+    }
+
+    public func movements(beforeID: Int64, limit: Int) throws -> [Movement] {
+        try runRetryingAll(.movementsBefore, [String(beforeID), String(limit)]).map { try $0.movement() }
+    }
+
+    public func isDatabaseUp() -> Bool {
+        (try? runRetrying(.ping, [])) != nil
+    }
+
+    // MARK: - Running statements
+
+    private func runRetrying(_ statement: Statement, _ parameters: [String?]) throws -> Row? {
+        try runRetryingAll(statement, parameters).first
+    }
+
+    private func runRetryingAll(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
+        try retryPolicy.run(
+            isRetryable: { $0.isSerializationFailure || $0.isRaceOnNewIdempotencyKey },
+            onRetry: { serializationRetries += 1 }
+        ) { () throws(PostgresError) -> [Row] in
+            let connection = try connected()
+            do throws(PostgresError) {
+                return try connection.execute(prepared: statement.rawValue, parameters).rows
+            } catch {
+                if !connection.isHealthy { self.connection = nil }
+                throw error
+            }
+        }
+    }
+
+    /// The open connection, or a new one with the session prepared; fails fast for a short while
+    /// after a failed attempt so a down database costs requests no time.
+    private func connected() throws(PostgresError) -> Connection {
+        if let connection, connection.isHealthy { return connection }
+        connection = nil
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        if let last = lastConnectFailure, Self.nanoseconds(from: last, to: now) < reconnectPause {
+            throw PostgresError(kind: .connection, message: "database unreachable (retrying shortly)")
+        }
+        do throws(PostgresError) {
+            let fresh = try Connection(conninfo: conninfo)
+            try fresh.execute(script: Self.sessionSettings)
+            for statement in Statement.allCases {
+                try fresh.prepare(statement.rawValue, statement.sql)
+            }
+            connection = fresh
+            lastConnectFailure = nil
+            reconnects += 1
+            return fresh
+        } catch {
+            lastConnectFailure = now
+            throw PostgresError(kind: .connection, sqlState: error.sqlState, message: error.message)
+        }
+    }
+
+    /// Every transaction SERIALIZABLE; no statement may hold a worker for long.
+    static let sessionSettings = """
+        SET default_transaction_isolation = 'serializable';
+        SET statement_timeout = '10s';
+        SET lock_timeout = '5s';
+        """
+
+    private static func nanoseconds(from start: timespec, to end: timespec) -> Int64 {
+        Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec)
+    }
+}
+
+extension PostgresError {
+    /// Two requests raced with the same new idempotency key; run again and the loser finds the winner's record.
+    var isRaceOnNewIdempotencyKey: Bool {
+        sqlState == "23505" && constraint == "idempotency_keys_pkey"
+    }
+}

@@ -1,0 +1,39 @@
+import Ledger
+import Postgres
+
+/// A row that does not have the shape the ledger's SQL promises: a bug, not a user error.
+public struct UnexpectedRow: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension Row {
+    func user() throws -> User {
+        guard let id = int64("id"), let name = self["name"], let balance = int64("balance"),
+            let createdAt = int64("created_at_us")
+        else { throw UnexpectedRow(description: "user row lacks a column") }
+        return User(id: id, name: name, balance: Money(minorUnits: balance), createdAt: createdAt)
+    }
+
+    func movement() throws -> Movement {
+        guard let id = int64("id"), let kindText = self["kind"], let kind = MovementKind(rawValue: kindText),
+            let debit = int64("debit_user_id"), let credit = int64("credit_user_id"),
+            let amount = int64("amount"), let createdAt = int64("created_at_us")
+        else { throw UnexpectedRow(description: "movement row lacks a column") }
+        return Movement(
+            id: id, kind: kind, debitUserID: debit, creditUserID: credit, amount: Money(minorUnits: amount),
+            debitBalanceAfter: int64("debit_balance_after").map(Money.init(minorUnits:)),
+            creditBalanceAfter: int64("credit_balance_after").map(Money.init(minorUnits:)),
+            memo: self["memo"], createdAt: createdAt)
+    }
+
+    /// Reads the refusal a ledger function reported in its `outcome` and `detail` columns.
+    func refusal() throws -> Refusal {
+        let detail = int64("detail") ?? 0
+        switch self["outcome"] {
+        case "not_found": return .userNotFound(id: detail)
+        case "insufficient_funds": return .insufficientFunds(balance: Money(minorUnits: detail))
+        case "balance_limit": return .balanceLimit(balance: Money(minorUnits: detail))
+        default: throw UnexpectedRow(description: "unknown outcome \(self["outcome"] ?? "NULL")")
+        }
+    }
+}

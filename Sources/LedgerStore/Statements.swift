@@ -1,0 +1,48 @@
+/// The SQL the ledger runs, prepared once per connection. Values are always `$n` parameters.
+enum Statement: String, CaseIterable {
+    case move
+    case createUser
+    case userByID
+    case usersAfter
+    case movementByID
+    case entriesOfUser
+    case movementsBefore
+    case ping
+
+    var sql: String {
+        switch self {
+        case .move:
+            "SELECT * FROM tally_move($1, $2, $3, $4, $5, $6, $7, $8)"
+        case .createUser:
+            "SELECT * FROM tally_create_user($1, $2, $3, $4, $5)"
+        case .userByID:
+            "SELECT \(Self.userColumns) FROM users WHERE id = $1 AND NOT is_system"
+        case .usersAfter:
+            "SELECT \(Self.userColumns) FROM users WHERE id > $1 AND NOT is_system ORDER BY id LIMIT $2"
+        case .movementByID:
+            "SELECT \(Self.movementColumns) FROM movements WHERE id = $1"
+        case .entriesOfUser:
+            // Two index scans, each already newest first and limited, merged: no sort of the whole history.
+            """
+            SELECT * FROM (
+                (SELECT \(Self.movementColumns) FROM movements
+                 WHERE debit_user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
+                UNION ALL
+                (SELECT \(Self.movementColumns) FROM movements
+                 WHERE credit_user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
+            ) AS entries ORDER BY id DESC LIMIT $3
+            """
+        case .movementsBefore:
+            "SELECT \(Self.movementColumns) FROM movements WHERE id < $1 ORDER BY id DESC LIMIT $2"
+        case .ping:
+            "SELECT 1"
+        }
+    }
+
+    static let userColumns =
+        "id, name, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"
+    static let movementColumns = """
+        id, kind, debit_user_id, credit_user_id, amount, debit_balance_after, credit_balance_after, memo, \
+        (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us
+        """
+}

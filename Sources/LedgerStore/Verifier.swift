@@ -1,0 +1,70 @@
+import Ledger
+import Postgres
+
+/// What `tally verify` found: every stored balance against the journal, and the books' total.
+public struct VerificationReport: Sendable {
+    public struct Mismatch: Sendable {
+        public let userID: Int64
+        public let storedBalance: Int64?
+        public let journalBalance: Int64
+    }
+
+    public let usersChecked: Int
+    public let movementsChecked: Int
+    public let mismatches: [Mismatch]
+    public let negativeBalances: [Int64]
+    /// The stored user balances plus the outside world's balance from the journal: zero when the books balance.
+    public let total: Int64
+    public let systemBalance: Int64
+
+    public var isClean: Bool { mismatches.isEmpty && negativeBalances.isEmpty && total == 0 }
+}
+
+/// Recomputes every balance from the journal.
+public struct Verifier {
+    let connection: Connection
+
+    public init(connection: Connection) {
+        self.connection = connection
+    }
+
+    public func verify() throws -> VerificationReport {
+        // One REPEATABLE READ snapshot, so movements committed meanwhile cannot make the books look wrong.
+        try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { try? connection.execute(script: "COMMIT") }
+        let perUser = try connection.query(
+            """
+            WITH credits AS (SELECT credit_user_id AS id, sum(amount) AS total FROM movements GROUP BY 1),
+                 debits AS (SELECT debit_user_id AS id, sum(amount) AS total FROM movements GROUP BY 1)
+            SELECT u.id, u.is_system, u.balance,
+                   (COALESCE(c.total, 0) - COALESCE(d.total, 0))::bigint AS journal
+            FROM users u LEFT JOIN credits c ON c.id = u.id LEFT JOIN debits d ON d.id = u.id
+            ORDER BY u.id
+            """)
+        let movementCount = try connection.query("SELECT count(*) AS n FROM movements").first?.int64("n") ?? 0
+        var mismatches: [VerificationReport.Mismatch] = []
+        var negatives: [Int64] = []
+        var storedUserTotal: Int64 = 0
+        var systemBalance: Int64 = 0
+        var users = 0
+        for row in perUser.rows {
+            guard let id = row.int64("id"), let journal = row.int64("journal") else { continue }
+            if row.bool("is_system") == true {
+                systemBalance = journal
+                continue
+            }
+            users += 1
+            let stored = row.int64("balance")
+            if stored != journal {
+                mismatches.append(.init(userID: id, storedBalance: stored, journalBalance: journal))
+            }
+            if let stored {
+                if stored < 0 { negatives.append(id) }
+                storedUserTotal &+= stored
+            }
+        }
+        return VerificationReport(
+            usersChecked: users, movementsChecked: Int(movementCount), mismatches: mismatches,
+            negativeBalances: negatives, total: storedUserTotal &+ systemBalance, systemBalance: systemBalance)
+    }
+}

@@ -1,0 +1,107 @@
+import CLibPQ
+import Glibc
+
+/// One libpq connection. Not thread-safe: each worker process owns exactly one.
+public final class Connection {
+    private let handle: OpaquePointer
+    private var preparedNames: Set<String> = []
+
+    /// Connects with a libpq conninfo string ("dbname=tally host=/path"); PG* environment variables apply.
+    public init(conninfo: String) throws(PostgresError) {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgresError(kind: .connection, message: "out of memory creating a connection")
+        }
+        self.handle = handle
+        guard PQstatus(handle) == CONNECTION_OK else {
+            // deinit finishes the handle: every stored property is set, so it runs for this instance too.
+            let message = Self.trimmed(PQerrorMessage(handle))
+            throw PostgresError(kind: .connection, message: message)
+        }
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// False once the connection has broken; a broken connection is not repaired, make a new one.
+    public var isHealthy: Bool {
+        PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Runs one or more SQL statements without parameters (migrations, session settings).
+    public func execute(script sql: String) throws(PostgresError) {
+        let result = PQexec(handle, sql)
+        _ = try check(result)
+    }
+
+    /// Runs one parameterised statement. Values travel separately from the SQL text, as text.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> Rows {
+        let result = withCStrings(parameters) { values in
+            PQexecParams(handle, sql, Int32(values.count), nil, values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    /// Prepares `sql` under `name` on this connection (once; preparing an existing name does nothing).
+    public func prepare(_ name: String, _ sql: String) throws(PostgresError) {
+        guard !preparedNames.contains(name) else { return }
+        let result = PQprepare(handle, name, sql, 0, nil)
+        _ = try check(result)
+        preparedNames.insert(name)
+    }
+
+    /// Executes a statement prepared with `prepare(_:_:)`.
+    @discardableResult
+    public func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
+        let result = withCStrings(parameters) { values in
+            PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    private func check(_ result: OpaquePointer?) throws(PostgresError) -> Rows {
+        guard let result else {
+            throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return Rows(reading: result)
+        default:
+            let sqlState = field(result, TALLY_PG_DIAG_SQLSTATE)
+            let message = field(result, TALLY_PG_DIAG_MESSAGE_PRIMARY) ?? Self.trimmed(PQerrorMessage(handle))
+            let kind: PostgresError.Kind = isHealthy ? .server : .connection
+            throw PostgresError(
+                kind: kind, sqlState: sqlState, message: message,
+                constraint: field(result, TALLY_PG_DIAG_CONSTRAINT_NAME))
+        }
+    }
+
+    private func field(_ result: OpaquePointer, _ code: Int32) -> String? {
+        guard let value = PQresultErrorField(result, code) else { return nil }
+        return String(cString: value)
+    }
+
+    private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "unknown libpq error" }
+        return String(cString: message).trimmingTrailingWhitespace()
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingWhitespace() -> String {
+        var text = Substring(self)
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}
+
+/// Calls `body` with the parameters as an array of C strings (NULL for SQL NULL) that live for the call.
+private func withCStrings<Result>(
+    _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> Result
+) -> Result {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { pointers.forEach { free($0) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}

@@ -1,0 +1,40 @@
+/// An error from libpq or the server, with the SQLSTATE when the server sent one.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// No usable connection: connecting failed, or the connection broke during a call.
+        case connection
+        /// The server answered with an error (see `sqlState`).
+        case server
+    }
+
+    public let kind: Kind
+    public let sqlState: String?
+    public let message: String
+    /// The constraint a violation names, when the server sent one.
+    public let constraint: String?
+
+    public init(kind: Kind, sqlState: String? = nil, message: String, constraint: String? = nil) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.constraint = constraint
+    }
+
+    /// 40001 (serialization_failure) or 40P01 (deadlock_detected): the transaction may succeed if run again.
+    public var isSerializationFailure: Bool {
+        sqlState == "40001" || sqlState == "40P01"
+    }
+
+    /// The database cannot be reached or is shutting down or starting up: the request cannot be served now.
+    public var isUnavailable: Bool {
+        if kind == .connection { return true }
+        guard let sqlState else { return false }
+        // Class 08: connection exceptions; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now;
+        // 57014: query canceled (statement_timeout).
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "57014"].contains(sqlState)
+    }
+
+    public var description: String {
+        "PostgresError(\(sqlState ?? (kind == .connection ? "connection" : "server")): \(message))"
+    }
+}

@@ -1,0 +1,62 @@
+import API
+import FastCGI
+import Glibc
+import LedgerStore
+import Postgres
+
+/// `tally worker`: started by the supervisor with the listening socket as fd 0; serves requests
+/// through the API over one database connection.
+enum WorkerCommand {
+    static func run(_ options: Options) throws -> Never {
+        let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: 10))
+        let slot = options.value("worker-slot", default: "?")!
+        let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
+        let api = TallyAPI(ledger: ledger)
+        let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
+        worker.run(maximumRequests: try options.integer("max-requests", default: 0)) { request in
+            let started = monotonicSeconds()
+            let retriesBefore = ledger.serializationRetries
+            let httpRequest = HTTPRequest(
+                method: request.parameter("REQUEST_METHOD") ?? "GET",
+                path: request.parameter("DOCUMENT_URI") ?? request.parameter("SCRIPT_NAME") ?? "/",
+                query: request.parameter("QUERY_STRING") ?? "",
+                idempotencyKey: request.parameter("HTTP_IDEMPOTENCY_KEY"),
+                body: request.body,
+                requestID: request.parameter("REQUEST_ID") ?? "-")
+            let response: HTTPResponse
+            if request.isBodyTooLarge {
+                response = api.tooLarge(httpRequest)
+            } else if request.isBodyShort {
+                response = api.shortBody(httpRequest)
+            } else {
+                response = api.handle(httpRequest)
+            }
+            var fields: [(String, JSONValue)] = [
+                ("level", .string(response.logNote == nil ? "info" : "error")),
+                ("request_id", .string(httpRequest.requestID)),
+                ("method", .string(httpRequest.method)),
+                ("path", .string(httpRequest.path)),
+                ("status", .number(String(response.status))),
+                ("duration_ms", .number(String(format3((monotonicSeconds() - started) * 1000)))),
+                ("retries", .number(String(ledger.serializationRetries - retriesBefore))),
+                ("worker", .string(slot)),
+            ]
+            if let note = response.logNote { fields.append(("note", .string(note))) }
+            Log.line(fields)
+            return FastCGIResponse(
+                status: response.status, reason: response.reason, headers: response.headers, body: response.body)
+        }
+    }
+
+    private static func monotonicSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    private static func format3(_ value: Double) -> String {
+        let thousandths = Int((value * 1000).rounded())
+        let fraction = thousandths % 1000
+        return "\(thousandths / 1000).\(fraction < 10 ? "00" : fraction < 100 ? "0" : "")\(fraction)"
+    }
+}

@@ -1,0 +1,35 @@
+import FastCGI
+import Glibc
+
+/// tally: the ledger's command line. Each command wires the modules together and does one job.
+let usage = """
+    usage: tally COMMAND [--option value]...
+      serve    --socket PATH [--workers N] [--socket-mode 0660] [--socket-group www-data]
+               [--database CONNINFO] [--max-requests N] [--retry-attempts N]
+      migrate  [--database CONNINFO]     apply the schema migrations the database lacks
+      verify   [--database CONNINFO]     recompute every balance from the journal
+    CONNINFO is a libpq connection string (default: $TALLY_DATABASE, else "dbname=tally").
+    """
+
+do {
+    let options = try Options(arguments: CommandLine.arguments)
+    let status: Int32
+    switch options.command {
+    case "serve": status = try ServeCommand.run(options)
+    case "worker": try WorkerCommand.run(options)
+    case "migrate": status = try MigrateCommand.run(options)
+    case "verify": status = try VerifyCommand.run(options)
+    case "help", "--help", "-h":
+        print(usage)
+        status = 0
+    default:
+        throw UsageError(message: "unknown command \(options.command)")
+    }
+    exit(status)
+} catch let error as UsageError {
+    writeError("tally: \(error.message)\n\(usage)\n")
+    exit(2)
+} catch {
+    writeError("tally: \(error)\n")
+    exit(1)
+}
