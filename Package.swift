@@ -26,6 +26,7 @@ let package = Package(
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "APITests", dependencies: ["API", "Ledger", "LedgerStore"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
         .testTarget(name: "IntegrationTests", dependencies: ["API", "LedgerStore", "Postgres", "Ledger"]),
     ]

@@ -34,4 +34,10 @@ public struct Receipt<Value: Sendable>: Sendable {
     public let isReplay: Bool
     /// The id of the request that produced the outcome (the first one, for a replay).
     public let requestID: String
+
+    public init(result: Result, isReplay: Bool, requestID: String) {
+        self.result = result
+        self.isReplay = isReplay
+        self.requestID = requestID
+    }
 }

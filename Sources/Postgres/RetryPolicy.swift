@@ -51,4 +51,9 @@ public struct RetryPolicy: Sendable {
 public struct RetriesExhausted: Error, Sendable {
     public let attempts: Int
     public let lastError: PostgresError
+
+    public init(attempts: Int, lastError: PostgresError) {
+        self.attempts = attempts
+        self.lastError = lastError
+    }
 }
