@@ -1,0 +1,99 @@
+import Dispatch
+import Ledger
+import LedgerStore
+import Postgres
+import Synchronization
+import Testing
+
+@Suite("The books: constraints, verification, concurrency", .serialized)
+struct BooksTests {
+    func createUsers(_ ledger: PostgresLedger, count: Int, balance: Int64) throws -> [Int64] {
+        try (0..<count).map { index in
+            guard case .applied(let user) = try ledger.createUser(
+                name: "user \(index)", initialBalance: Money(minorUnits: balance), idempotency: nil, requestID: "t"
+            ).result else { throw Failed() }
+            return user.id
+        }
+    }
+
+    struct Failed: Error {}
+
+    func expectViolation(_ database: TestDatabase, _ sql: String, sqlState: String) throws {
+        let error = try #require(throws: PostgresError.self) { try database.connection().query(sql) }
+        #expect(error.sqlState == sqlState, "\(sql) should fail with \(sqlState), got \(error)")
+    }
+
+    @Test("PostgreSQL itself refuses a negative balance, a zero amount and a one-sided movement")
+    func constraintsHold() throws {
+        try TestDatabase.with { database in
+            let ids = try createUsers(database.ledger(), count: 2, balance: 100)
+            try expectViolation(database, "UPDATE users SET balance = -1 WHERE id = \(ids[0])", sqlState: "23514")
+            try expectViolation(
+                database,
+                "INSERT INTO movements (kind, debit_user_id, credit_user_id, amount) VALUES ('transfer', \(ids[0]), \(ids[1]), 0)",
+                sqlState: "23514")
+            try expectViolation(
+                database,
+                "INSERT INTO movements (kind, debit_user_id, credit_user_id, amount) VALUES ('transfer', \(ids[0]), \(ids[0]), 5)",
+                sqlState: "23514")
+            try expectViolation(
+                database,
+                "INSERT INTO movements (kind, debit_user_id, credit_user_id, amount) VALUES ('deposit', \(ids[0]), \(ids[1]), 5)",
+                sqlState: "23514")
+            try expectViolation(database, "UPDATE users SET balance = 5 WHERE id = 0", sqlState: "23514")
+        }
+    }
+
+    @Test("verify finds a balance tampered with by hand")
+    func verifyDetectsTampering() throws {
+        try TestDatabase.with { database in
+            let ids = try createUsers(database.ledger(), count: 3, balance: 1000)
+            let verifier = Verifier(connection: try database.connection())
+            let clean = try verifier.verify()
+            #expect(clean.isClean && clean.usersChecked == 3 && clean.movementsChecked == 3 && clean.total == 0)
+            try database.connection().query("UPDATE users SET balance = balance + 1 WHERE id = $1", [String(ids[1])])
+            let tampered = try verifier.verify()
+            #expect(!tampered.isClean && tampered.total == 1)
+            #expect(tampered.mismatches.map(\.userID) == [ids[1]])
+            #expect(tampered.mismatches.first?.journalBalance == 1000 && tampered.mismatches.first?.storedBalance == 1001)
+        }
+    }
+
+    @Test("many workers transferring among a few hot accounts at once keep the books exact")
+    func concurrentTransfersKeepBooks() throws {
+        try TestDatabase.with { database in
+            let ids = try createUsers(database.ledger(), count: 4, balance: 2_000)
+            let conninfo = database.conninfo
+            let outcomes = Mutex<(applied: [Int64], refused: Int, retries: Int)>(([], 0, 0))
+            DispatchQueue.concurrentPerform(iterations: 8) { worker in
+                // Retries generous enough that the bound is never what decides the outcome here.
+                let ledger = PostgresLedger(conninfo: conninfo, retryPolicy: RetryPolicy(maxAttempts: 100))
+                var generator = SystemRandomNumberGenerator()
+                for _ in 0..<40 {
+                    let from = ids.randomElement(using: &generator)!
+                    var to = ids.randomElement(using: &generator)!
+                    while to == from { to = ids.randomElement(using: &generator)! }
+                    let amount = Money(minorUnits: Int64.random(in: 1...700, using: &generator))
+                    let result = try? ledger.move(
+                        .transfer, debitUserID: from, creditUserID: to, amount: amount, memo: "w\(worker)",
+                        idempotency: nil, requestID: "t")
+                    outcomes.withLock { state in
+                        switch result?.result {
+                        case .applied(let movement)?: state.applied.append(movement.id)
+                        default: state.refused += 1
+                        }
+                    }
+                }
+                outcomes.withLock { $0.retries += ledger.serializationRetries }
+            }
+            let (applied, refused, _) = outcomes.withLock { $0 }
+            #expect(applied.count + refused == 320)
+            #expect(Set(applied).count == applied.count)
+            let journal = try database.scalar("SELECT count(*) FROM movements WHERE kind = 'transfer'")
+            #expect(journal == String(applied.count))
+            #expect(try database.scalar("SELECT sum(balance) FROM users WHERE NOT is_system") == "8000")
+            #expect(try database.scalar("SELECT count(*) FROM users WHERE balance < 0") == "0")
+            #expect(try Verifier(connection: try database.connection()).verify().isClean)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import LedgerStore
+import Postgres
+import Testing
+
+/// A fresh, migrated database for one test, on the server TALLY_TEST_DATABASE names; dropped afterwards.
+struct TestDatabase {
+    let name: String
+    let conninfo: String
+
+    /// The server to test against. `make test` starts one and sets this; without it the tests fail, loudly.
+    static var serverConninfo: String {
+        get throws {
+            guard let value = ProcessInfo.processInfo.environment["TALLY_TEST_DATABASE"], !value.isEmpty else {
+                throw MissingDatabase()
+            }
+            return value
+        }
+    }
+
+    struct MissingDatabase: Error, CustomStringConvertible {
+        var description: String {
+            "TALLY_TEST_DATABASE is not set: run `make test`, which starts PostgreSQL and sets it"
+        }
+    }
+
+    /// Runs `body` with a new migrated database and drops it afterwards, whatever happens.
+    static func with(_ body: (TestDatabase) throws -> Void) throws {
+        let server = try serverConninfo
+        let name = "tally_it_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+        let admin = try Connection(conninfo: server)
+        try admin.execute(script: "CREATE DATABASE \(name)")
+        defer { try? admin.execute(script: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        let database = TestDatabase(name: name, conninfo: server + " dbname=\(name)")
+        try Migrator(connection: try Connection(conninfo: database.conninfo)).migrate()
+        try body(database)
+    }
+
+    func connection() throws -> Connection {
+        try Connection(conninfo: conninfo)
+    }
+
+    func ledger(retryPolicy: RetryPolicy = RetryPolicy()) -> PostgresLedger {
+        PostgresLedger(conninfo: conninfo, retryPolicy: retryPolicy)
+    }
+
+    /// One value from a query, for checking the database's state directly.
+    func scalar(_ sql: String, _ parameters: [String?] = []) throws -> String? {
+        try connection().query(sql, parameters).values.first?.first ?? nil
+    }
+}
