@@ -84,6 +84,13 @@ public final class PostgresLedger: LedgerOperations {
         (try? runRetrying(.ping, [])) != nil
     }
 
+    /// Deletes idempotency records older than `retentionSeconds`, at most `batch` of them, oldest first;
+    /// returns how many went. Small batches keep each delete short, so traffic never waits on it.
+    @discardableResult
+    public func purgeIdempotencyKeys(olderThanSeconds retentionSeconds: Int, batch: Int = 1000) throws -> Int {
+        try runRetryingAll(.purgeIdempotencyKeys, [String(retentionSeconds), String(batch)]).count
+    }
+
     // MARK: - Running statements
 
     private func runRetrying(_ statement: Statement, _ parameters: [String?]) throws -> Row? {

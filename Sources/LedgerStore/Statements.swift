@@ -8,6 +8,7 @@ enum Statement: String, CaseIterable {
     case entriesOfUser
     case movementsBefore
     case ping
+    case purgeIdempotencyKeys
 
     var sql: String {
         switch self {
@@ -36,6 +37,13 @@ enum Statement: String, CaseIterable {
             "SELECT \(Self.movementColumns) FROM movements WHERE id < $1 ORDER BY id DESC LIMIT $2"
         case .ping:
             "SELECT 1"
+        case .purgeIdempotencyKeys:
+            """
+            DELETE FROM idempotency_keys WHERE key IN (
+                SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
+                ORDER BY created_at LIMIT $2)
+            RETURNING key
+            """
         }
     }
 

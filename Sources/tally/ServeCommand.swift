@@ -22,7 +22,7 @@ enum ServeCommand {
         let listener = try UnixSocketListener(path: socketPath, mode: mode, group: group.isEmpty ? nil : group)
 
         var workerArguments = ["tally", "worker", "--database", options.database]
-        for name in ["retry-attempts", "max-requests"] {
+        for name in ["retry-attempts", "max-requests", "idempotency-retention"] {
             if let value = options.value(name) { workerArguments += ["--\(name)", value] }
         }
         let supervisor = Supervisor(

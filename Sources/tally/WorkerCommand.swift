@@ -13,8 +13,13 @@ enum WorkerCommand {
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
         let api = TallyAPI(ledger: ledger)
         let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
+        let keyRetention = try options.integer("idempotency-retention", default: 86_400)
+        var keyPurge = KeyPurgeSchedule(start: monotonicSeconds())
         worker.run(maximumRequests: try options.integer("max-requests", default: 0)) { request in
             let started = monotonicSeconds()
+            if keyPurge.isDue(at: started) {
+                _ = try? ledger.purgeIdempotencyKeys(olderThanSeconds: keyRetention)
+            }
             let retriesBefore = ledger.serializationRetries
             let httpRequest = HTTPRequest(
                 method: request.parameter("REQUEST_METHOD") ?? "GET",
@@ -45,6 +50,22 @@ enum WorkerCommand {
             Log.line(fields)
             return FastCGIResponse(
                 status: response.status, reason: response.reason, headers: response.headers, body: response.body)
+        }
+    }
+
+    /// When this worker next deletes expired idempotency keys: every ten minutes or so, at a random
+    /// offset per worker so that the pool's workers do not all purge at once.
+    struct KeyPurgeSchedule {
+        private var next: Double
+
+        init(start: Double) {
+            next = start + Double.random(in: 0...600)
+        }
+
+        mutating func isDue(at time: Double) -> Bool {
+            guard time >= next else { return false }
+            next = time + 600 + Double.random(in: 0...60)
+            return true
         }
     }
 

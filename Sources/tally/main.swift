@@ -6,6 +6,7 @@ let usage = """
     usage: tally COMMAND [--option value]...
       serve    --socket PATH [--workers N] [--socket-mode 0660] [--socket-group www-data]
                [--database CONNINFO] [--max-requests N] [--retry-attempts N]
+               [--idempotency-retention SECONDS]  (default 86400: keys are kept at least 24 h)
       migrate  [--database CONNINFO]     apply the schema migrations the database lacks
       verify   [--database CONNINFO]     recompute every balance from the journal
     CONNINFO is a libpq connection string (default: $TALLY_DATABASE, else "dbname=tally").

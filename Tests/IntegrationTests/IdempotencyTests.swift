@@ -87,3 +87,26 @@ struct IdempotencyTests {
         }
     }
 }
+
+@Suite("Idempotency key retention", .serialized)
+struct IdempotencyRetentionTests {
+    @Test("keys older than the retention are purged; younger ones stay and still replay")
+    func purgesOnlyExpiredKeys() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            for key in ["old-1", "old-2", "young"] {
+                _ = try ledger.createUser(
+                    name: key, initialBalance: .zero, idempotency: IdempotencyContext(key: key, fingerprint: key),
+                    requestID: "r")
+            }
+            try database.connection().query(
+                "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key LIKE 'old-%'")
+            #expect(try ledger.purgeIdempotencyKeys(olderThanSeconds: 86_400) == 2)
+            #expect(try database.scalar("SELECT string_agg(key, ',') FROM idempotency_keys") == "young")
+            let replay = try ledger.createUser(
+                name: "young", initialBalance: .zero, idempotency: IdempotencyContext(key: "young", fingerprint: "young"),
+                requestID: "r2")
+            #expect(replay.isReplay)
+        }
+    }
+}
