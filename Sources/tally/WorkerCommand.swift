@@ -8,6 +8,9 @@ import Postgres
 /// through the API over one database connection.
 enum WorkerCommand {
     static func run(_ options: Options) throws -> Never {
+        // A database that accepts connections but never answers must not hang a worker: give up after 2 s
+        // (unless the operator chose otherwise).
+        setenv("PGCONNECT_TIMEOUT", "2", 0)
         let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: 10))
         let slot = options.value("worker-slot", default: "?")!
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
