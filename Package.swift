@@ -10,24 +10,28 @@ let package = Package(
         // C libraries, each imported by exactly one Swift module.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .target(name: "CProcessShims"),
 
         // FastCGI socket, accept loop, supervisor and worker processes.
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CProcessShims"]),
         // libpq connection, prepared statements, typed errors, retry policy.
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        // Passwords (argon2id), bearer tokens, SHA-256, the kernel's randomness.
+        .target(name: "Credentials", dependencies: ["CArgon2"]),
         // The ledger's rules: money, validation. No I/O.
         .target(name: "Ledger"),
         // The ledger in PostgreSQL: migrations and the operations' SQL.
         .target(name: "LedgerStore", dependencies: ["Ledger", "Postgres"]),
         // HTTP routes, JSON, and the mapping of domain and database errors to responses.
-        .target(name: "API", dependencies: ["Ledger", "LedgerStore", "Postgres"]),
-        .executableTarget(name: "tally", dependencies: ["API", "FastCGI", "LedgerStore", "Postgres"]),
+        .target(name: "API", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres"]),
+        .executableTarget(name: "tally", dependencies: ["API", "Credentials", "FastCGI", "LedgerStore", "Postgres"]),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Ledger", "LedgerStore"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Credentials", "Ledger", "LedgerStore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        .testTarget(name: "CredentialsTests", dependencies: ["Credentials"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
-        .testTarget(name: "IntegrationTests", dependencies: ["API", "LedgerStore", "Postgres", "Ledger"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["API", "Credentials", "LedgerStore", "Postgres", "Ledger"]),
     ]
 )

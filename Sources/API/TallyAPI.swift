@@ -1,3 +1,4 @@
+import Credentials
 import Ledger
 import LedgerStore
 import Postgres
@@ -9,9 +10,17 @@ public final class TallyAPI {
     static let maximumIdempotencyKeyLength = 255
 
     let ledger: LedgerOperations
+    let passwordHasher: PasswordHasher
+    /// How long a log-in token lives.
+    let tokenLifetimeSeconds: Int
+    /// Verified against when a username does not exist, at the cost of a real password check.
+    let decoyPasswordHash: String
 
-    public init(ledger: LedgerOperations) {
+    public init(ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400) {
         self.ledger = ledger
+        self.passwordHasher = passwordHasher
+        self.tokenLifetimeSeconds = tokenLifetimeSeconds
+        self.decoyPasswordHash = passwordHasher.decoyHash()
     }
 
     /// Answers one request. Never throws: every failure becomes a JSON error response, and failures that
@@ -49,14 +58,18 @@ public final class TallyAPI {
     private func dispatch(_ endpoint: Endpoint, _ request: HTTPRequest) throws -> HTTPResponse {
         switch endpoint {
         case .health: health(request)
+        case .register: try register(request)
+        case .login: try login(request)
+        case .logout: try logout(request)
+        case .me: try me(request)
         case .listUsers: try listUsers(request)
         case .createUser: try createUser(request)
-        case .getUser(let id): try getUser(id)
+        case .getUser(let id): try getUser(request, id: id)
         case .deposit(let userID): try moveCash(request, kind: .deposit, userID: userID)
         case .withdraw(let userID): try moveCash(request, kind: .withdrawal, userID: userID)
         case .userTransactions(let userID): try userTransactions(request, userID: userID)
         case .createTransfer: try createTransfer(request)
-        case .getTransfer(let id): try getTransfer(id)
+        case .getTransfer(let id): try getTransfer(request, id: id)
         case .listTransactions: try listTransactions(request)
         }
     }
@@ -116,6 +129,12 @@ extension APIError {
                 message: "Insufficient funds: the balance is \(balance); nothing was moved.", field: "amount")
         case .balanceLimit(let balance):
             .validation("amount", "amount would take the balance of \(balance) past the largest balance Tally holds.")
+        case .unauthorized:
+            .unauthorized("The bearer token is unknown, expired or revoked: log in again.")
+        case .forbidden:
+            .forbidden("You may move money only from your own account.")
+        case .usernameTaken:
+            APIError(status: 409, code: "username_taken", message: "That username is taken; choose another.", field: "username")
         }
     }
 }

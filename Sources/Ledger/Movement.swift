@@ -67,14 +67,35 @@ public struct Movement: Equatable, Sendable {
 public struct User: Equatable, Sendable {
     public let id: Int64
     public let name: String
+    /// The log-in name; nil for a user the service created without credentials.
+    public let username: String?
     public let balance: Money
     /// Microseconds since 1970-01-01 UTC.
     public let createdAt: Int64
 
-    public init(id: Int64, name: String, balance: Money, createdAt: Int64) {
+    public init(id: Int64, name: String, username: String? = nil, balance: Money, createdAt: Int64) {
         self.id = id
         self.name = name
+        self.username = username
         self.balance = balance
         self.createdAt = createdAt
     }
+}
+
+/// Who is making a request, as their bearer token says.
+public enum Caller: Equatable, Sendable {
+    /// A person, acting for their own account only.
+    case user(id: Int64)
+    /// The service role (back office, load tests): may act on every account.
+    case service
+
+    /// True when the caller may read or debit `userID`'s account.
+    public func mayActOn(_ userID: Int64) -> Bool {
+        switch self {
+        case .service: true
+        case .user(let id): id == userID
+        }
+    }
+
+    public var isService: Bool { self == .service }
 }

@@ -1,17 +1,41 @@
 import Ledger
 
+/// Log-in credentials for a new user: the username and the argon2id hash of the password.
+public struct NewCredentials: Sendable {
+    public let username: String
+    public let passwordHash: String
+
+    public init(username: String, passwordHash: String) {
+        self.username = username
+        self.passwordHash = passwordHash
+    }
+}
+
 /// Everything the API asks of the ledger. `PostgresLedger` is the implementation; the protocol lets routes
 /// be tested without a database.
 public protocol LedgerOperations: AnyObject {
+    /// Creates a user, with credentials when given; refuses with `.usernameTaken`.
     func createUser(
-        name: String, initialBalance: Money, idempotency: IdempotencyContext?, requestID: String
+        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
+        requestID: String
     ) throws -> Receipt<User>
 
-    /// Moves `amount` from `debitUserID` to `creditUserID`; `Movement.systemAccountID` is the outside world.
+    /// Moves `amount` from `debitUserID` to `creditUserID` (`Movement.systemAccountID` is the outside world)
+    /// if the token `tokenHash` is live and its holder may act on `actingUserID`'s account. The check and the
+    /// movement are one transaction: refusals `.unauthorized` and `.forbidden` change nothing.
     func move(
-        _ kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money, memo: String?,
-        idempotency: IdempotencyContext?, requestID: String
+        _ kind: MovementKind, tokenHash: [UInt8], actingUserID: Int64, debitUserID: Int64, creditUserID: Int64,
+        amount: Money, memo: String?, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement>
+
+    /// Who the live token with this hash stands for; nil when it is unknown, expired or revoked.
+    func caller(tokenHash: [UInt8]) throws -> Caller?
+    /// The user with this username (ignoring case) who can log in, and their password hash.
+    func credentials(username: String) throws -> (user: User, passwordHash: String)?
+    /// Stores a token's hash for `caller`; nil lifetime means until revoked. Returns the expiry (µs since 1970).
+    func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64?
+    /// Revokes a live token; false when there was none with that hash.
+    func revokeToken(hash: [UInt8]) throws -> Bool
 
     func user(id: Int64) throws -> User?
     /// Users with an id above `afterID`, by id, at most `limit`.

@@ -18,6 +18,12 @@ public enum Refusal: Equatable, Sendable {
     case insufficientFunds(balance: Money)
     /// The credited balance would no longer fit in a bigint.
     case balanceLimit(balance: Money)
+    /// The bearer token is unknown, expired or revoked.
+    case unauthorized
+    /// The caller may not act on that account.
+    case forbidden
+    /// Another user already has that username (ignoring case).
+    case usernameTaken
 }
 
 /// What an operation that may move money ended as.

@@ -22,28 +22,37 @@ public final class PostgresLedger: LedgerOperations {
     }
 
     public func createUser(
-        name: String, initialBalance: Money, idempotency: IdempotencyContext?, requestID: String
+        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
+        requestID: String
     ) throws -> Receipt<User> {
         let row = try runRetrying(
             .createUser,
-            [name, String(initialBalance.minorUnits), idempotency?.key, idempotency?.fingerprint, requestID])
+            [
+                name, String(initialBalance.minorUnits), credentials?.username, credentials?.passwordHash,
+                idempotency?.key, idempotency?.fingerprint, requestID,
+            ])
         guard let row else { throw UnexpectedRow(description: "tally_create_user returned no row") }
         let isReplay = row.bool("replayed") ?? false
-        if row["outcome"] == "key_reused" {
+        switch row["outcome"] {
+        case "applied":
+            return Receipt(result: .applied(try row.user()), isReplay: isReplay, requestID: requestID)
+        case "key_reused":
             return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        default:
+            return Receipt(result: .refused(try row.refusal()), isReplay: false, requestID: requestID)
         }
-        return Receipt(result: .applied(try row.user()), isReplay: isReplay, requestID: requestID)
     }
 
     public func move(
-        _ kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money, memo: String?,
-        idempotency: IdempotencyContext?, requestID: String
+        _ kind: MovementKind, tokenHash: [UInt8], actingUserID: Int64, debitUserID: Int64, creditUserID: Int64,
+        amount: Money, memo: String?, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement> {
         let row = try runRetrying(
             .move,
             [
-                kind.rawValue, String(debitUserID), String(creditUserID), String(amount.minorUnits), memo,
-                idempotency?.key, idempotency?.fingerprint, requestID,
+                Self.bytea(tokenHash), String(actingUserID), kind.rawValue, String(debitUserID),
+                String(creditUserID), String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint,
+                requestID,
             ])
         guard let row else { throw UnexpectedRow(description: "tally_move returned no row") }
         let isReplay = row.bool("replayed") ?? false
@@ -56,6 +65,40 @@ public final class PostgresLedger: LedgerOperations {
         default:
             return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
         }
+    }
+
+    public func caller(tokenHash: [UInt8]) throws -> Caller? {
+        guard let row = try runRetrying(.caller, [Self.bytea(tokenHash)]) else { return nil }
+        if row["role"] == "service" { return .service }
+        return row.int64("user_id").map { Caller.user(id: $0) }
+    }
+
+    public func credentials(username: String) throws -> (user: User, passwordHash: String)? {
+        guard let row = try runRetrying(.credentials, [username]), let hash = row["password_hash"] else { return nil }
+        return (try row.user(), hash)
+    }
+
+    public func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {
+        let userID: String? = if case .user(let id) = caller { String(id) } else { nil }
+        let row = try runRetrying(
+            .issueToken,
+            [Self.bytea(hash), userID, caller.isService ? "service" : "user", lifetimeSeconds.map(String.init)])
+        return row?.int64("expires_at_us")
+    }
+
+    public func revokeToken(hash: [UInt8]) throws -> Bool {
+        try runRetrying(.revokeToken, [Self.bytea(hash)]) != nil
+    }
+
+    /// bytea in PostgreSQL's text form: "\x" and hex digits.
+    private static func bytea(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = Array("\\x".utf8)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     public func user(id: Int64) throws -> User? {

@@ -11,7 +11,9 @@ extension Row {
         guard let id = int64("id"), let name = self["name"], let balance = int64("balance"),
             let createdAt = int64("created_at_us")
         else { throw UnexpectedRow(description: "user row lacks a column") }
-        return User(id: id, name: name, balance: Money(minorUnits: balance), createdAt: createdAt)
+        return User(
+            id: id, name: name, username: self["username"], balance: Money(minorUnits: balance),
+            createdAt: createdAt)
     }
 
     func movement() throws -> Movement {
@@ -33,6 +35,9 @@ extension Row {
         case "not_found": return .userNotFound(id: detail)
         case "insufficient_funds": return .insufficientFunds(balance: Money(minorUnits: detail))
         case "balance_limit": return .balanceLimit(balance: Money(minorUnits: detail))
+        case "unauthorized": return .unauthorized
+        case "forbidden": return .forbidden
+        case "username_taken": return .usernameTaken
         default: throw UnexpectedRow(description: "unknown outcome \(self["outcome"] ?? "NULL")")
         }
     }

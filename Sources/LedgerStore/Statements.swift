@@ -9,13 +9,17 @@ enum Statement: String, CaseIterable {
     case movementsBefore
     case ping
     case purgeIdempotencyKeys
+    case caller
+    case credentials
+    case issueToken
+    case revokeToken
 
     var sql: String {
         switch self {
         case .move:
-            "SELECT * FROM tally_move($1, $2, $3, $4, $5, $6, $7, $8)"
+            "SELECT * FROM tally_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         case .createUser:
-            "SELECT * FROM tally_create_user($1, $2, $3, $4, $5)"
+            "SELECT * FROM tally_create_user($1, $2, $3, $4, $5, $6, $7)"
         case .userByID:
             "SELECT \(Self.userColumns) FROM users WHERE id = $1 AND NOT is_system"
         case .usersAfter:
@@ -39,16 +43,31 @@ enum Statement: String, CaseIterable {
             "SELECT 1"
         case .purgeIdempotencyKeys:
             """
-            DELETE FROM idempotency_keys WHERE key IN (
-                SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
+            DELETE FROM idempotency_keys WHERE (owner, key) IN (
+                SELECT owner, key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
                 ORDER BY created_at LIMIT $2)
             RETURNING key
             """
+        case .caller:
+            "SELECT user_id, role FROM tally_caller($1)"
+        case .credentials:
+            """
+            SELECT \(Self.userColumns), password_hash FROM users
+            WHERE lower(username) = lower($1) AND password_hash IS NOT NULL
+            """
+        case .issueToken:
+            """
+            INSERT INTO tokens (hash, user_id, role, expires_at)
+            VALUES ($1, $2, $3, CASE WHEN $4::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $4) END)
+            RETURNING (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_at_us
+            """
+        case .revokeToken:
+            "UPDATE tokens SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING role"
         }
     }
 
     static let userColumns =
-        "id, name, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"
+        "id, name, username, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"
     static let movementColumns = """
         id, kind, debit_user_id, credit_user_id, amount, debit_balance_after, credit_balance_after, memo, \
         (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us

@@ -1,3 +1,5 @@
+import Credentials
+import Ledger
 import LedgerStore
 import Postgres
 
@@ -35,5 +37,18 @@ enum VerifyCommand {
         }
         print("FAILED: the books do not balance")
         return 1
+    }
+}
+
+/// `tally admin-token`: prints a new service-role token (stored only as its hash; revoke it with
+/// POST /api/auth/logout). It does not expire unless --ttl SECONDS is given.
+enum AdminTokenCommand {
+    static func run(_ options: Options) throws -> Int32 {
+        let lifetime = try options.value("ttl").map { _ in try options.integer("ttl", default: 0) }
+        let token = try BearerToken.generate()
+        _ = try PostgresLedger(conninfo: options.database).issueToken(
+            hash: token.hash, for: .service, lifetimeSeconds: lifetime)
+        print(token.text)
+        return 0
     }
 }

@@ -25,6 +25,9 @@ enum ServeCommand {
         for name in ["retry-attempts", "max-requests", "idempotency-retention"] {
             if let value = options.value(name) { workerArguments += ["--\(name)", value] }
         }
+        if let ttl = options.value("token-ttl", environment: "TALLY_TOKEN_TTL") {
+            workerArguments += ["--token-ttl", ttl]
+        }
         let supervisor = Supervisor(
             listener: listener, workerCount: workers,
             command: .init(executable: executablePath(), arguments: workerArguments),

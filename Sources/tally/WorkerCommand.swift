@@ -14,7 +14,7 @@ enum WorkerCommand {
         let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: 10))
         let slot = options.value("worker-slot", default: "?")!
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
-        let api = TallyAPI(ledger: ledger)
+        let api = TallyAPI(ledger: ledger, tokenLifetimeSeconds: try options.integer("token-ttl", default: 86_400))
         let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
         let keyRetention = try options.integer("idempotency-retention", default: 86_400)
         var keyPurge = KeyPurgeSchedule(start: monotonicSeconds())
@@ -29,6 +29,7 @@ enum WorkerCommand {
                 path: request.parameter("DOCUMENT_URI") ?? request.parameter("SCRIPT_NAME") ?? "/",
                 query: request.parameter("QUERY_STRING") ?? "",
                 idempotencyKey: request.parameter("HTTP_IDEMPOTENCY_KEY"),
+                authorization: request.parameter("HTTP_AUTHORIZATION"),
                 body: request.body,
                 requestID: request.parameter("REQUEST_ID") ?? "-")
             let response: HTTPResponse

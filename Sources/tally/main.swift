@@ -7,8 +7,10 @@ let usage = """
       serve    --socket PATH [--workers N] [--socket-mode 0660] [--socket-group www-data]
                [--database CONNINFO] [--max-requests N] [--retry-attempts N]
                [--idempotency-retention SECONDS]  (default 86400: keys are kept at least 24 h)
+               [--token-ttl SECONDS]  (default 86400: how long a log-in token lives)
       migrate  [--database CONNINFO]     apply the schema migrations the database lacks
       verify   [--database CONNINFO]     recompute every balance from the journal
+      admin-token [--database CONNINFO] [--ttl SECONDS]   print a new service-role token
     CONNINFO is a libpq connection string (default: $TALLY_DATABASE, else "dbname=tally").
     """
 
@@ -20,6 +22,7 @@ do {
     case "worker": try WorkerCommand.run(options)
     case "migrate": status = try MigrateCommand.run(options)
     case "verify": status = try VerifyCommand.run(options)
+    case "admin-token": status = try AdminTokenCommand.run(options)
     case "help", "--help", "-h":
         print(usage)
         status = 0

@@ -1,3 +1,4 @@
+import Credentials
 import Ledger
 import LedgerStore
 import Postgres
@@ -5,6 +6,8 @@ import Postgres
 /// A ledger in memory for route tests: records what it was asked, answers what the test sets.
 final class StubLedger: LedgerOperations {
     var users: [Int64: User] = [:]
+    var passwordHashes: [String: String] = [:]
+    var tokens: [[UInt8]: Caller] = [:]
     var movementsByID: [Int64: Movement] = [:]
     var moveCalls: [(kind: MovementKind, debit: Int64, credit: Int64, amount: Money, key: IdempotencyContext?)] = []
     var nextMoveResult: Receipt<Movement>.Result?
@@ -13,25 +16,66 @@ final class StubLedger: LedgerOperations {
     var databaseUp = true
     var serializationRetries = 0
 
-    func createUser(name: String, initialBalance: Money, idempotency: IdempotencyContext?, requestID: String) throws
-        -> Receipt<User>
-    {
+    /// A live token for `caller`, as a request's Authorization header.
+    func authorization(for caller: Caller) -> String {
+        let token = try! BearerToken.generate()
+        tokens[token.hash] = caller
+        return "Bearer \(token.text)"
+    }
+
+    func createUser(
+        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
+        requestID: String
+    ) throws -> Receipt<User> {
         if let failure { throw failure }
-        let user = User(id: Int64(users.count + 1), name: name, balance: initialBalance, createdAt: 0)
+        if let username = credentials?.username, users.values.contains(where: { $0.username?.lowercased() == username.lowercased() }) {
+            return Receipt(result: .refused(.usernameTaken), isReplay: false, requestID: requestID)
+        }
+        let user = User(
+            id: Int64(users.count + 1), name: name, username: credentials?.username, balance: initialBalance,
+            createdAt: 0)
         users[user.id] = user
+        if let credentials { passwordHashes[credentials.username.lowercased()] = credentials.passwordHash }
         return Receipt(result: .applied(user), isReplay: false, requestID: requestID)
     }
 
     func move(
-        _ kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money, memo: String?,
-        idempotency: IdempotencyContext?, requestID: String
+        _ kind: MovementKind, tokenHash: [UInt8], actingUserID: Int64, debitUserID: Int64, creditUserID: Int64,
+        amount: Money, memo: String?, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement> {
         if let failure { throw failure }
+        guard let caller = tokens[tokenHash] else {
+            return Receipt(result: .refused(.unauthorized), isReplay: false, requestID: requestID)
+        }
+        guard caller.mayActOn(actingUserID) else {
+            return Receipt(result: .refused(.forbidden), isReplay: false, requestID: requestID)
+        }
         moveCalls.append((kind, debitUserID, creditUserID, amount, idempotency))
         let movement = Movement(
             id: 1, kind: kind, debitUserID: debitUserID, creditUserID: creditUserID, amount: amount,
             debitBalanceAfter: .zero, creditBalanceAfter: amount, memo: memo, createdAt: 1_700_000_000_123_000)
         return Receipt(result: nextMoveResult ?? .applied(movement), isReplay: nextMoveIsReplay, requestID: requestID)
+    }
+
+    func caller(tokenHash: [UInt8]) throws -> Caller? {
+        if let failure { throw failure }
+        return tokens[tokenHash]
+    }
+
+    func credentials(username: String) throws -> (user: User, passwordHash: String)? {
+        guard let hash = passwordHashes[username.lowercased()],
+            let user = users.values.first(where: { $0.username?.lowercased() == username.lowercased() })
+        else { return nil }
+        return (user, hash)
+    }
+
+    func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {
+        tokens[hash] = caller
+        return lifetimeSeconds.map { Int64($0) * 1_000_000 }
+    }
+
+    func revokeToken(hash: [UInt8]) throws -> Bool {
+        tokens.removeValue(forKey: hash) != nil
     }
 
     func user(id: Int64) throws -> User? {

@@ -1,3 +1,4 @@
+import Credentials
 import Ledger
 import LedgerStore
 import Postgres
@@ -8,10 +9,23 @@ import Testing
 @Suite("The API as a function from request to response")
 struct TallyAPITests {
     let ledger = StubLedger()
-    var api: TallyAPI { TallyAPI(ledger: ledger) }
+    let api: TallyAPI
+    let service: String
 
-    func post(_ path: String, _ body: String, key: String? = nil) -> HTTPResponse {
-        api.handle(HTTPRequest(method: "POST", path: path, idempotencyKey: key, body: Array(body.utf8), requestID: "rid"))
+    init() {
+        api = TallyAPI(ledger: ledger, passwordHasher: .fastForTests)
+        service = ledger.authorization(for: .service)
+    }
+
+    func post(_ path: String, _ body: String, key: String? = nil, as authorization: String? = nil) -> HTTPResponse {
+        api.handle(
+            HTTPRequest(
+                method: "POST", path: path, idempotencyKey: key, authorization: authorization ?? service,
+                body: Array(body.utf8), requestID: "rid"))
+    }
+
+    func get(_ path: String, query: String = "", as authorization: String? = nil) -> HTTPResponse {
+        api.handle(HTTPRequest(method: "GET", path: path, query: query, authorization: authorization ?? service))
     }
 
     func error(_ response: HTTPResponse) throws -> (code: String, field: String?) {
@@ -136,14 +150,14 @@ struct TallyAPITests {
     @Test("limit must be 1 to 100 and cursors must be ones the API gave out")
     func checksPaging() throws {
         for query in ["limit=0", "limit=101", "limit=abc", "cursor=zzz", "cursor=" + Base64URL.encode(Array("x:1".utf8))] {
-            let response = api.handle(HTTPRequest(method: "GET", path: "/api/users", query: query))
+            let response = get("/api/users", query: query)
             #expect(response.status == 422)
         }
         for id in 1...3 { ledger.users[Int64(id)] = User(id: Int64(id), name: "u", balance: .zero, createdAt: 0) }
-        let first = api.handle(HTTPRequest(method: "GET", path: "/api/users", query: "limit=2"))
+        let first = get("/api/users", query: "limit=2")
         #expect(first.status == 200 && first.body.contains(#""next_cursor":""#))
         let cursor = Cursor.encode(2)
-        let second = api.handle(HTTPRequest(method: "GET", path: "/api/users", query: "limit=2&cursor=\(cursor)"))
+        let second = get("/api/users", query: "limit=2&cursor=\(cursor)")
         #expect(second.body.contains(#""id":3"#) && second.body.contains(#""next_cursor":null"#))
     }
 

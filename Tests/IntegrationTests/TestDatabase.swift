@@ -1,4 +1,6 @@
+import Credentials
 import Foundation
+import Ledger
 import LedgerStore
 import Postgres
 import Testing
@@ -18,6 +20,9 @@ struct TestDatabase {
         }
     }
 
+    /// A service-role token every test database knows.
+    static let serviceToken = try! BearerToken.generate()
+
     struct MissingDatabase: Error, CustomStringConvertible {
         var description: String {
             "TALLY_TEST_DATABASE is not set: run `make test`, which starts PostgreSQL and sets it"
@@ -33,6 +38,7 @@ struct TestDatabase {
         defer { try? admin.execute(script: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         let database = TestDatabase(name: name, conninfo: server + " dbname=\(name)")
         try Migrator(connection: try Connection(conninfo: database.conninfo)).migrate()
+        _ = try database.ledger().issueToken(hash: serviceToken.hash, for: .service, lifetimeSeconds: nil)
         try body(database)
     }
 
@@ -47,5 +53,26 @@ struct TestDatabase {
     /// One value from a query, for checking the database's state directly.
     func scalar(_ sql: String, _ parameters: [String?] = []) throws -> String? {
         try connection().query(sql, parameters).values.first?.first ?? nil
+    }
+}
+
+extension PostgresLedger {
+    /// Creates a user without log-in credentials.
+    func createUser(name: String, initialBalance: Money, idempotency: IdempotencyContext?, requestID: String) throws
+        -> Receipt<User>
+    {
+        try createUser(
+            name: name, initialBalance: initialBalance, credentials: nil, idempotency: idempotency, requestID: requestID)
+    }
+
+    /// Moves money as the service role, which may act on any account.
+    func move(
+        _ kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money, memo: String?,
+        idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<Movement> {
+        try move(
+            kind, tokenHash: TestDatabase.serviceToken.hash, actingUserID: kind == .deposit ? creditUserID : debitUserID,
+            debitUserID: debitUserID, creditUserID: creditUserID, amount: amount, memo: memo, idempotency: idempotency,
+            requestID: requestID)
     }
 }

@@ -40,6 +40,17 @@ public struct APIError: Error, Sendable {
         return error
     }
 
+    /// 401 with the challenge RFC 6750 asks for.
+    static func unauthorized(_ message: String = "A valid bearer token is required: log in with POST /api/auth/login and send Authorization: Bearer <token>.") -> APIError {
+        var error = APIError(status: 401, code: "unauthorized", message: message)
+        error.headers = [("WWW-Authenticate", "Bearer realm=\"tally\"")]
+        return error
+    }
+
+    static func forbidden(_ message: String) -> APIError {
+        APIError(status: 403, code: "forbidden", message: message)
+    }
+
     static let internalError = APIError(
         status: 500, code: "internal_error", message: "Something went wrong on our side; it has been logged.")
 

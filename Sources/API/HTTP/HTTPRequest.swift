@@ -6,14 +6,17 @@ public struct HTTPRequest: Sendable {
     /// The raw query string, without "?".
     public var query: String
     public var idempotencyKey: String?
+    /// The Authorization header, e.g. "Bearer tly_...".
+    public var authorization: String?
     public var body: [UInt8]
     /// The id nginx generated for the request ($request_id), echoed in errors and logs.
     public var requestID: String
 
     public init(
-        method: String, path: String, query: String = "", idempotencyKey: String? = nil, body: [UInt8] = [],
-        requestID: String = "-"
+        method: String, path: String, query: String = "", idempotencyKey: String? = nil,
+        authorization: String? = nil, body: [UInt8] = [], requestID: String = "-"
     ) {
+        self.authorization = authorization
         self.method = method
         self.path = path
         self.query = query

@@ -70,6 +70,11 @@ struct RequestBody {
         return text
     }
 
+    mutating func requiredString(_ name: String) throws(APIError) -> String {
+        guard let text = try string(name) else { throw .validation(name, "\(name) is required.") }
+        return text
+    }
+
     /// Ends reading: refuses any member that is not part of the request.
     func finish() throws(APIError) {
         if let unknown = unread.first {

@@ -6,6 +6,7 @@ enum Representation {
         .object([
             ("id", .integer(user.id)),
             ("name", .string(user.name)),
+            ("username", .optionalString(user.username)),
             ("balance", .string(user.balance.description)),
             ("balance_minor", .integer(user.balance.minorUnits)),
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: user.createdAt))),

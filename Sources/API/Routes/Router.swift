@@ -8,6 +8,7 @@ enum Endpoint: Equatable {
     case createTransfer
     case getTransfer(Int64)
     case listTransactions
+    case register, login, logout, me
 }
 
 /// Finds the endpoint for a method and path, or the error that says why there is none.
@@ -28,6 +29,15 @@ enum Router {
             methods = ["POST": .createTransfer]
         case 1 where segments[0] == "transactions":
             methods = ["GET": .listTransactions]
+        case 1 where segments[0] == "me":
+            methods = ["GET": .me]
+        case 2 where segments[0] == "auth":
+            switch segments[1] {
+            case "register": methods = ["POST": .register]
+            case "login": methods = ["POST": .login]
+            case "logout": methods = ["POST": .logout]
+            default: throw noRoute(path)
+            }
         case 2 where segments[0] == "users":
             let id = try pathID(segments[1], of: "user")
             methods = ["GET": .getUser(id)]

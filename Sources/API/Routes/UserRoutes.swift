@@ -2,35 +2,52 @@ import Ledger
 import LedgerStore
 
 extension TallyAPI {
+    /// The service role creates a user with an initial balance, and log-in credentials when given.
     func createUser(_ request: HTTPRequest) throws -> HTTPResponse {
+        try requireService(authenticate(request).caller)
         var body = try RequestBody(request.body)
         guard let name = try body.string("name") else { throw APIError.validation("name", "name is required.") }
         let initialBalance = try body.amount("initial_balance", allowingZero: true) ?? .zero
+        let username = try body.string("username")
+        let password = try body.string("password")
         try body.finish()
+        try checkName(name)
+        guard (username == nil) == (password == nil) else {
+            throw APIError.validation(
+                username == nil ? "username" : "password", "username and password go together: give both or neither.")
+        }
+        let idempotency = try idempotencyContext(
+            request, fingerprint: ["create_user", name, String(initialBalance.minorUnits), username ?? "-"])
+        let credentials = try username.map { try newCredentials(username: $0, password: password ?? "") }
+        let receipt = try ledger.createUser(
+            name: name, initialBalance: initialBalance, credentials: credentials, idempotency: idempotency,
+            requestID: request.requestID)
+        return try respond(receipt, status: 201, render: Representation.user)
+    }
+
+    func checkName(_ name: String) throws {
         do {
             try TextRules.checkName(name)
         } catch {
             throw APIError.validation("name", "name \(error.explanation).")
         }
-        let idempotency = try idempotencyContext(
-            request, fingerprint: ["create_user", name, String(initialBalance.minorUnits)])
-        let receipt = try ledger.createUser(
-            name: name, initialBalance: initialBalance, idempotency: idempotency, requestID: request.requestID)
-        return try respond(receipt, status: 201, render: Representation.user)
     }
 
-    func getUser(_ id: Int64) throws -> HTTPResponse {
+    func getUser(_ request: HTTPRequest, id: Int64) throws -> HTTPResponse {
+        try requireAccess(authenticate(request).caller, to: id)
         guard let user = try ledger.user(id: id) else { throw APIError.userNotFound(id) }
         return HTTPResponse(status: 200, json: Representation.user(user))
     }
 
     func listUsers(_ request: HTTPRequest) throws -> HTTPResponse {
+        try requireService(authenticate(request).caller)
         let paging = try Paging(query: QueryString(request.query))
         let users = try ledger.users(afterID: paging.continuation ?? 0, limit: paging.limit + 1)
         return HTTPResponse(status: 200, json: paging.page(users, id: \.id, render: Representation.user))
     }
 
     func userTransactions(_ request: HTTPRequest, userID: Int64) throws -> HTTPResponse {
+        try requireAccess(authenticate(request).caller, to: userID)
         let paging = try Paging(query: QueryString(request.query))
         guard try ledger.user(id: userID) != nil else { throw APIError.userNotFound(userID) }
         let movements = try ledger.movements(

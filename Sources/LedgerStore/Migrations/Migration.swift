@@ -8,7 +8,8 @@ public struct Migration: Sendable {
 extension Migration {
     /// Every migration, oldest first. Append new ones; never edit one that has shipped.
     public static let all: [Migration] = [
-        Migration(version: 1, name: "core ledger", sql: Migration0001.sql)
+        Migration(version: 1, name: "core ledger", sql: Migration0001.sql),
+        Migration(version: 2, name: "accounts and tokens", sql: Migration0002.sql),
     ]
 
     /// The schema version this build needs.

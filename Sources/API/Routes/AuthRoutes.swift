@@ -1,0 +1,80 @@
+import Credentials
+import Ledger
+import LedgerStore
+
+extension TallyAPI {
+    func register(_ request: HTTPRequest) throws -> HTTPResponse {
+        var body = try RequestBody(request.body)
+        let username = try body.requiredString("username")
+        let password = try body.requiredString("password")
+        let name = try body.string("name") ?? username
+        try body.finish()
+        let credentials = try newCredentials(username: username, password: password)
+        try checkName(name)
+        let receipt = try ledger.createUser(
+            name: name, initialBalance: .zero, credentials: credentials, idempotency: nil, requestID: request.requestID)
+        return try respond(receipt, status: 201, render: Representation.user)
+    }
+
+    /// Checks a username and password and hashes the password (argon2id).
+    func newCredentials(username: String, password: String) throws -> NewCredentials {
+        do {
+            try AccountRules.checkUsername(username)
+        } catch {
+            throw APIError.validation("username", "username \(error.explanation).")
+        }
+        do {
+            try AccountRules.checkPassword(password)
+        } catch {
+            throw APIError.validation("password", "password \(error.explanation).")
+        }
+        return NewCredentials(username: username, passwordHash: try passwordHasher.hash(password))
+    }
+
+    func login(_ request: HTTPRequest) throws -> HTTPResponse {
+        var body = try RequestBody(request.body)
+        let username = try body.requiredString("username")
+        let password = try body.requiredString("password")
+        try body.finish()
+        // Over-long input is refused before any hashing, so it cannot be used to burn CPU.
+        guard username.utf8.count <= 256 else { throw APIError.validation("username", "username is too long.") }
+        guard password.count <= AccountRules.passwordLengths.upperBound, !password.utf8.contains(0) else {
+            throw APIError.validation("password", "password must be at most 256 characters.")
+        }
+        let stored = try ledger.credentials(username: username)
+        // An unknown username costs the same argon2 work as a wrong password: no enumeration by timing.
+        let matches = passwordHasher.verify(password, against: stored?.passwordHash ?? decoyPasswordHash)
+        guard let stored, matches else {
+            throw APIError(status: 401, code: "invalid_credentials", message: "The username or password is wrong.")
+        }
+        let token = try BearerToken.generate()
+        let expiresAt = try ledger.issueToken(
+            hash: token.hash, for: .user(id: stored.user.id), lifetimeSeconds: tokenLifetimeSeconds)
+        return HTTPResponse(
+            status: 200,
+            json: .object([
+                ("token", .string(token.text)),
+                ("token_type", .string("Bearer")),
+                ("expires_at", expiresAt.map { .string(Timestamp.rfc3339(microsecondsSince1970: $0)) } ?? .null),
+                ("user", Representation.user(stored.user)),
+            ]))
+    }
+
+    func logout(_ request: HTTPRequest) throws -> HTTPResponse {
+        let token = try presentedToken(request)
+        guard try ledger.revokeToken(hash: token.hash) else {
+            throw APIError.unauthorized("The bearer token is unknown, expired or already revoked.")
+        }
+        return HTTPResponse(status: 200, json: .object([("status", .string("logged_out"))]))
+    }
+
+    func me(_ request: HTTPRequest) throws -> HTTPResponse {
+        let caller = try authenticate(request).caller
+        guard case .user(let id) = caller else {
+            return HTTPResponse(status: 200, json: .object([("role", .string("service"))]))
+        }
+        guard let user = try ledger.user(id: id) else { throw APIError.userNotFound(id) }
+        guard case .object(let members) = Representation.user(user) else { throw APIError.internalError }
+        return HTTPResponse(status: 200, json: .object(members + [("role", .string("user"))]))
+    }
+}

@@ -1,0 +1,51 @@
+import Credentials
+import Ledger
+
+/// The caller behind a request's bearer token.
+struct Authenticated {
+    let caller: Caller
+    let token: BearerToken
+}
+
+extension TallyAPI {
+    /// The request's token in a valid form, or 401 without asking the database.
+    func presentedToken(_ request: HTTPRequest) throws(APIError) -> BearerToken {
+        guard let token = BearerToken(authorizationHeader: request.authorization) else {
+            throw .unauthorized()
+        }
+        return token
+    }
+
+    /// The caller of a request whose token is live, or 401.
+    func authenticate(_ request: HTTPRequest) throws -> Authenticated {
+        let token = try presentedToken(request)
+        guard let caller = try ledger.caller(tokenHash: token.hash) else {
+            throw APIError.unauthorized("The bearer token is unknown, expired or revoked: log in again.")
+        }
+        return Authenticated(caller: caller, token: token)
+    }
+
+    /// 403 unless the caller may act on `userID`'s account.
+    func requireAccess(_ caller: Caller, to userID: Int64) throws(APIError) {
+        guard caller.mayActOn(userID) else {
+            throw .forbidden("You may act only on your own account (user \(userID) is someone else's).")
+        }
+    }
+
+    func requireService(_ caller: Caller) throws(APIError) {
+        guard caller.isService else { throw .forbidden("Only the service role may do this.") }
+    }
+
+    /// Runs `parse` on a request whose money movement is authorised inside the ledger's transaction.
+    /// When the request is malformed, the token is checked first, so a caller without a live token
+    /// learns nothing but 401.
+    func parsingAuthenticated<Value>(_ request: HTTPRequest, _ parse: () throws -> Value) throws -> (Value, BearerToken) {
+        let token = try presentedToken(request)
+        do {
+            return (try parse(), token)
+        } catch let error as APIError {
+            _ = try authenticate(request)
+            throw error
+        }
+    }
+}
