@@ -50,6 +50,11 @@ enum Migration0001 {
 
         -- Moves p_amount from p_debit to p_credit (0 is the outside world) in the caller's transaction,
         -- or refuses, and records the outcome under p_key when one is given. One call is one round trip.
+        --
+        -- Under SERIALIZABLE every read leaves a predicate lock, and a read of an index page that concurrent
+        -- transactions insert into makes them conflict. So the function reads only the two users' rows:
+        -- the new movement's values come from INSERT ... RETURNING, not from reading it back, and a key is
+        -- claimed by inserting it first (ON CONFLICT DO NOTHING) rather than by looking for it.
         CREATE FUNCTION tally_move(p_kind text, p_debit bigint, p_credit bigint, p_amount bigint,
                                    p_memo text, p_key text, p_fingerprint text, p_request_id text)
         RETURNS TABLE (outcome text, replayed boolean, detail bigint, request_id text,
@@ -57,18 +62,24 @@ enum Migration0001 {
                        debit_balance_after bigint, credit_balance_after bigint, memo text, created_at_us bigint)
         LANGUAGE plpgsql AS $$
         DECLARE
-            v_fingerprint bytea := sha256(convert_to(p_fingerprint, 'UTF8'));
+            v_fingerprint bytea;
             v_key idempotency_keys%ROWTYPE;
             v_outcome text := 'applied';
             v_detail bigint;
             v_movement bigint;
+            v_created_at timestamptz;
             v_debit_balance bigint;
             v_credit_balance bigint;
             v_row record;
         BEGIN
             IF p_key IS NOT NULL THEN
-                SELECT * INTO v_key FROM idempotency_keys k WHERE k.key = p_key;
-                IF FOUND THEN
+                v_fingerprint := sha256(convert_to(p_fingerprint, 'UTF8'));
+                INSERT INTO idempotency_keys (key, fingerprint, outcome, request_id)
+                VALUES (p_key, v_fingerprint, 'pending', p_request_id)
+                ON CONFLICT DO NOTHING;
+                IF NOT FOUND THEN
+                    -- The key was used before: replay its outcome, or refuse a different request.
+                    SELECT * INTO v_key FROM idempotency_keys k WHERE k.key = p_key;
                     IF v_key.fingerprint <> v_fingerprint THEN
                         RETURN QUERY SELECT 'key_reused'::text, false, NULL::bigint, p_request_id,
                             NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint,
@@ -117,19 +128,23 @@ enum Migration0001 {
                 INSERT INTO movements (kind, debit_user_id, credit_user_id, amount,
                                        debit_balance_after, credit_balance_after, memo)
                 VALUES (p_kind, p_debit, p_credit, p_amount, v_debit_balance, v_credit_balance, p_memo)
-                RETURNING movements.id INTO v_movement;
+                RETURNING movements.id, movements.created_at INTO v_movement, v_created_at;
             END IF;
 
             IF p_key IS NOT NULL THEN
-                INSERT INTO idempotency_keys (key, fingerprint, outcome, detail, result_id, request_id)
-                VALUES (p_key, v_fingerprint, v_outcome, v_detail, v_movement, p_request_id);
+                UPDATE idempotency_keys k SET outcome = v_outcome, detail = v_detail, result_id = v_movement
+                WHERE k.key = p_key;
             END IF;
 
-            RETURN QUERY SELECT v_outcome, false, v_detail, p_request_id,
-                m.id, m.kind, m.debit_user_id, m.credit_user_id, m.amount,
-                m.debit_balance_after, m.credit_balance_after, m.memo,
-                (extract(epoch FROM m.created_at) * 1000000)::bigint
-            FROM (SELECT 1) AS one LEFT JOIN movements m ON m.id = v_movement;
+            IF v_movement IS NULL THEN
+                RETURN QUERY SELECT v_outcome, false, v_detail, p_request_id,
+                    NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint,
+                    NULL::bigint, NULL::bigint, NULL::text, NULL::bigint;
+            ELSE
+                RETURN QUERY SELECT v_outcome, false, v_detail, p_request_id,
+                    v_movement, p_kind, p_debit, p_credit, p_amount, v_debit_balance, v_credit_balance, p_memo,
+                    (extract(epoch FROM v_created_at) * 1000000)::bigint;
+            END IF;
         END $$;
 
         -- Creates a user whose initial balance is recorded as a deposit, or replays the creation under p_key.

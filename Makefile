@@ -1,0 +1,30 @@
+# Tally: the two commands that matter are `make run` and `make test`; the work is in scripts/.
+PORT ?= 8080
+
+.PHONY: run test bench build clean clean-data
+
+## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all
+# exec: make's SIGTERM then reaches run.sh itself (not an intermediate sh), which stops everything cleanly.
+run:
+	PORT=$(PORT) exec bash scripts/run.sh
+
+## test: unit, integration and end-to-end tests on a stack of their own
+test:
+	exec bash scripts/test.sh
+
+## bench: transfers/s through nginx beside the ceiling of this machine (bench/bench.sh)
+bench:
+	exec bash bench/bench.sh
+
+## build: the release binary, .build/release/tally
+build:
+	swift build -c release
+
+## clean: build products, the venv, logs and run state; keeps the database in var/pg
+clean:
+	rm -rf .build .venv var/log var/run var/nginx var/test-logs
+
+## clean-data: also deletes make run's database (var/pg); stop make run first
+clean-data: clean
+	@bash -c 'source scripts/lib.sh && ! pg_is_running var/pg' || { echo "PostgreSQL still runs in var/pg: stop make run first"; exit 1; }
+	rm -rf var

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# `make bench`: Tally's transfers/s through nginx beside the ceiling of this machine, taken in the same run.
+#
+# A throwaway stack (own PostgreSQL cluster, pool, nginx on a free port; make run's data is left alone) is
+# seeded with 10,000 users, then wrk POSTs /api/transfers of 0.01 between random users. The ceiling
+# (../shared/ceiling/run.sh: a minimal C responder, same nginx -> libfcgi -> libpq -> PostgreSQL path) runs
+# against the same cluster with the same connections, duration and worker count. Absolute figures drift on
+# shared machines; the ratio is the figure to quote. `tally verify` runs at the end.
+#
+# Scenarios (BENCH_SCENARIOS, default "uniform hot uniform-key"):
+#   uniform      from and to drawn at random among the 10,000 users (ceiling: default mode)
+#   hot          from one of 10 users, to any other (contention; ceiling: --hot)
+#   uniform-key  as uniform, each request with its own Idempotency-Key (compared with the uniform ceiling)
+# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10), BENCH_WORKERS (16, for both pools).
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+
+USERS=10000
+CONNS=${BENCH_CONNECTIONS:-16}
+SECS=${BENCH_SECONDS:-10}
+WORKERS=${BENCH_WORKERS:-16}
+SCENARIOS=${BENCH_SCENARIOS:-uniform hot uniform-key}
+CEILING=$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh
+RESULTS=$TALLY_ROOT/var/bench-results.txt
+LOG_KEEP=$TALLY_ROOT/var/bench-logs
+STATE=
+PORT=
+FIRST_USER=
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [ -n "$STATE" ]; then
+        nginx_stop "$STATE" || true
+        pool_stop "$STATE" || true
+        pg_stop "$STATE/pg" || true
+        sweep_stack_processes "$STATE" || true
+        # Keep the logs (pool, nginx, wrk output) for a look at what the figures hide.
+        rm -rf "$LOG_KEEP"
+        mkdir -p "$LOG_KEEP"
+        cp -r "$STATE/log/." "$STATE"/wrk-*.txt "$LOG_KEEP/" 2>/dev/null || true
+        rm -rf "$STATE"
+    fi
+    exit "$status"
+}
+
+# 10,000 users with 1,000.00 each, through the real schema: every balance has its deposit in the journal,
+# so that `tally verify` holds. (SQL rather than 10,000 API calls: the seed is not what is measured.)
+seed_users() {
+    pg_psql "$STATE/pg" tally <<SQL
+BEGIN;
+INSERT INTO users (name, balance) SELECT 'bench user ' || g, 100000 FROM generate_series(1, $USERS) AS g;
+INSERT INTO movements (kind, debit_user_id, credit_user_id, amount, debit_balance_after, credit_balance_after, memo)
+    SELECT 'deposit', 0, id, balance, NULL, balance, 'bench seed' FROM users WHERE NOT is_system ORDER BY id;
+COMMIT;
+ANALYZE;
+SQL
+    local range
+    range=$(pg_psql "$STATE/pg" tally -tA -F ' ' -c "SELECT min(id), max(id), count(*) FROM users WHERE NOT is_system")
+    read -r FIRST_USER last count <<<"$range"
+    [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ] ||
+        die "expected $USERS users with consecutive ids, got: $range"
+}
+
+# The wrk script for a scenario. Same draw as the ceiling's (math.random, unseeded), ids shifted to ours,
+# and never a transfer to oneself (Tally refuses those; the ceiling does not check).
+write_lua() {
+    local scenario=$1 file=$2
+    cat >"$file" <<LUA
+local lo, n = $FIRST_USER, $USERS
+local hot = "$scenario" == "hot"
+local keyed = "$scenario" == "uniform-key"
+local prefix = tostring(os.time())
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+function setup(thread)
+  thread:set("tid", tostring(math.random(1, 1000000000)))
+end
+request = function()
+  local s, d
+  if hot then
+    s = lo + math.random(0, 9); d = lo + math.random(10, n - 1)
+  else
+    s = lo + math.random(0, n - 1); d = lo + math.random(0, n - 2)
+    if d >= s then d = d + 1 end
+  end
+  local headers = nil
+  if keyed then
+    counter = counter + 1
+    -- Random first, as a client's UUIDs would be (keys that all sort together would crowd one index page);
+    -- the thread and counter make each key unique.
+    headers = { ["Idempotency-Key"] = string.format("%08x%08x-%s-%s-%d",
+      math.random(0, 0x7fffffff), math.random(0, 0x7fffffff), prefix, tid, counter) }
+  end
+  return wrk.format(nil, "/api/transfers", headers,
+    string.format('{"from_user_id":%d,"to_user_id":%d,"amount":"0.01"}', s, d))
+end
+LUA
+}
+
+# Milliseconds from one of wrk's latency figures (850.00us, 1.20ms, 1.02s).
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
+
+access_log_lines() { wc -l <"$STATE/log/nginx-access.log"; }
+
+# "201=N 503=M ..." for the access log's lines after line FROM: what the non-2xx were.
+statuses_since() {
+    tail -n +"$(($1 + 1))" "$STATE/log/nginx-access.log" |
+        grep -o '"status":[0-9]*' | cut -d: -f2 | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'
+}
+
+# Runs wrk for a scenario against Tally and prints "rps p50_ms p99_ms non2xx".
+bench_tally() {
+    local scenario=$1 lua=$STATE/$1.lua out before
+    write_lua "$scenario" "$lua"
+    before=$(access_log_lines)
+    out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$lua" "http://127.0.0.1:$PORT/")
+    printf '%s\n' "$out" >"$STATE/wrk-$scenario.txt"
+    local rps p50 p99 non2xx errors
+    rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    p50=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+    p99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    errors=$(awk '/Socket errors/ {print}' <<<"$out")
+    [ -z "$errors" ] || log "tally $scenario: $errors"
+    log "tally $scenario: responses by status: $(statuses_since "$before")"
+    echo "$rps $p50 $p99 ${non2xx:-0}"
+}
+
+# Runs the ceiling against the same cluster and prints "rps p50_ms p99_ms non2xx".
+bench_ceiling() {
+    local mode_flag=() line
+    [ "$1" = hot ] && mode_flag=(--hot)
+    line=$(PGHOST=$(pg_socket_dir "$STATE/pg") PGPORT=5432 PGUSER=$PG_USER \
+        "$CEILING" -c "$CONNS" -d "$SECS" -w "$WORKERS" "${mode_flag[@]}")
+    log "$line"
+    awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+           print v["requests_per_s"], v["p50_ms"], v["p99_ms"], v["non2xx"] }' <<<"$line"
+}
+
+print_table() {
+    local rows=$1
+    printf '%-12s %10s %10s %6s %17s %17s %15s\n' scenario tally/s ceiling/s ratio "p50 ms (t / c)" "p99 ms (t / c)" "non-2xx (t / c)"
+    local scenario t_rps t_p50 t_p99 t_non c_rps c_p50 c_p99 c_non ratio
+    while read -r scenario t_rps t_p50 t_p99 t_non c_rps c_p50 c_p99 c_non; do
+        ratio=$(awk -v a="$t_rps" -v b="$c_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+        printf '%-12s %10s %10s %6s %17s %17s %15s\n' "$scenario" "$t_rps" "$c_rps" "$ratio" \
+            "$t_p50 / $c_p50" "$t_p99 / $c_p99" "$t_non / $c_non"
+    done <<<"$rows"
+}
+
+main() {
+    ensure_packages wrk gcc
+    [ -x "$CEILING" ] || [ -f "$CEILING" ] || die "the ceiling is missing: $CEILING"
+    local bin
+    bin=$(build_release)
+    STATE=$(mktemp -d /tmp/tally-bench.XXXXXX)
+    chmod 755 "$STATE"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    # Default (durable) settings: the ceiling runs on this same cluster, so both pay the same commit cost.
+    pg_start "$STATE/pg"
+    local conninfo
+    conninfo=$(pg_conninfo "$STATE/pg")
+    "$bin" migrate --database "$conninfo" >/dev/null
+    seed_users
+    pool_start "$bin" "$STATE" "$conninfo" --workers "$WORKERS"
+    PORT=$(free_port)
+    nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
+    nginx_start "$STATE" "$PORT"
+
+    local rows="" scenario tally ceiling uniform_ceiling=""
+    for scenario in $SCENARIOS; do
+        log "== $scenario: tally, $CONNS connections, ${SECS}s, $WORKERS workers"
+        tally=$(bench_tally "$scenario")
+        case "$scenario" in
+            uniform-key)
+                [ -n "$uniform_ceiling" ] || uniform_ceiling=$(bench_ceiling uniform)
+                ceiling=$uniform_ceiling
+                ;;
+            *)
+                log "== $scenario: ceiling"
+                ceiling=$(bench_ceiling "$scenario")
+                [ "$scenario" != uniform ] || uniform_ceiling=$ceiling
+                ;;
+        esac
+        rows+="$scenario $tally $ceiling"$'\n'
+    done
+
+    mkdir -p "$(dirname "$RESULTS")"
+    {
+        echo "Tally benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $CONNS connections, ${SECS}s, $WORKERS workers each"
+        print_table "${rows%$'\n'}"
+    } | tee "$RESULTS"
+    log "== tally verify"
+    "$bin" verify --database "$conninfo"
+}
+
+main "$@"

@@ -1,0 +1,378 @@
+#!/usr/bin/env bash
+# Shared shell functions for run.sh, test.sh, pool.sh and bench/bench.sh.
+# Source it; it defines functions and a few variables and starts nothing by itself.
+#
+# The stack is PostgreSQL (own cluster, unix socket only) <- `tally serve` (FastCGI pool on a unix socket)
+# <- nginx (HTTP on 127.0.0.1:PORT). Every piece keeps its pid, socket, logs and temp files under one
+# state folder, so that several stacks (make run, make test, make bench) can run side by side.
+
+# Command substitutions fail like any other command (bash does not pass set -e into them otherwise).
+shopt -s inherit_errexit
+
+# Repository root, whatever the caller's working directory.
+TALLY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# PostgreSQL and nginx workers run as these users; root cannot run postgres at all.
+PG_USER=postgres
+WEB_USER="www-data"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- packages ---------------------------------------------------------------------------------------------
+
+_apt_updated=
+# apt-get update at most once per run, and only when something is really missing.
+apt_install() {
+    [ $# -gt 0 ] || return 0
+    log "Installing: $*"
+    if [ -z "$_apt_updated" ]; then
+        apt-get update -qq >/dev/null
+        _apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Installs what the stack needs and is not there yet. Extra arguments name optional needs:
+# `python` (a python3 that can make a venv), `wrk` (the load generator), `gcc` (builds the ceiling).
+ensure_packages() {
+    local need=()
+    command -v nginx >/dev/null || need+=(nginx)
+    [ -f /usr/include/fcgiapp.h ] || need+=(libfcgi-dev)
+    [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+    command -v pkg-config >/dev/null || need+=(pkg-config)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    command -v psql >/dev/null || need+=(postgresql-client)
+    command -v curl >/dev/null || need+=(curl)
+    command -v runuser >/dev/null || need+=(util-linux)
+    command -v pgrep >/dev/null || need+=(procps) # the tests find workers with pgrep -P
+    local extra
+    for extra in "$@"; do
+        case "$extra" in
+            python)
+                command -v python3 >/dev/null || need+=(python3)
+                # Debian splits ensurepip (what `python3 -m venv` needs) into python3-venv.
+                python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+                ;;
+            wrk) command -v wrk >/dev/null || need+=(wrk) ;;
+            gcc) command -v gcc >/dev/null || need+=(gcc) ;;
+            *) die "ensure_packages: unknown need '$extra'" ;;
+        esac
+    done
+    apt_install "${need[@]}"
+    command -v swift >/dev/null || die "swift is not on PATH (the Swift toolchain is expected at /opt/swift)"
+    # postgresql-common may be missing its users on a stripped image; both come with the packages above.
+    id "$PG_USER" >/dev/null 2>&1 || die "user $PG_USER does not exist (is postgresql installed?)"
+    id "$WEB_USER" >/dev/null 2>&1 || die "user $WEB_USER does not exist"
+}
+
+# --- builds -----------------------------------------------------------------------------------------------
+
+# Builds the release binary and prints its path.
+build_release() {
+    (cd "$TALLY_ROOT" && swift build -c release >&2) || die "swift build -c release failed"
+    local dir
+    dir=$(cd "$TALLY_ROOT" && swift build -c release --show-bin-path) || die "swift build --show-bin-path failed"
+    [ -x "$dir/tally" ] || die "no tally binary in $dir"
+    printf '%s/tally\n' "$dir"
+}
+
+# --- small helpers ----------------------------------------------------------------------------------------
+
+# A TCP port on 127.0.0.1 that nobody listens on right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# True when a process PID is alive and its command line contains TEXT.
+process_matches() {
+    local pid=$1 text=$2
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    local cmdline
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+    [[ "$cmdline" == *"$text"* ]]
+}
+
+# Waits up to SECONDS for process PID to be gone.
+wait_gone() {
+    local pid=$1 seconds=$2 i
+    for ((i = 0; i < seconds * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Sends SIG to PID, waits up to SECONDS, then kills the whole process group for good.
+stop_process() {
+    local pid=$1 sig=$2 seconds=$3
+    kill "-$sig" "$pid" 2>/dev/null || return 0
+    wait_gone "$pid" "$seconds" && return 0
+    log "pid $pid did not stop within ${seconds}s after SIG$sig; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 5 || true
+}
+
+# Makes DIR and each parent traversable (o+x, not readable) for USER, who must reach a socket or a data
+# folder in it. Needed when the project lives under /root (mode 0700): postgres must reach its data
+# folder and nginx's workers (www-data) the FastCGI socket and www/.
+ensure_traversable() {
+    local user=$1 dir=$2
+    runuser -u "$user" -- test -x "$dir" 2>/dev/null && return 0
+    # Top-down, so that each check sees its parents already fixed.
+    local d="" part
+    local -a parts
+    IFS=/ read -r -a parts <<<"${dir#/}"
+    for part in "${parts[@]}"; do
+        d="$d/$part"
+        if ! runuser -u "$user" -- test -x "$d" 2>/dev/null; then
+            log "Allowing $user to traverse $d (chmod o+x) so it can reach $dir"
+            chmod o+x "$d"
+        fi
+    done
+}
+
+# A unix socket path must fit in 107 bytes. Prints DIR when "DIR/NAME" fits, otherwise a short folder
+# under /tmp derived from DIR (stable, so that a restart finds the same one).
+socket_dir_for() {
+    local dir=$1 name=$2
+    if [ $((${#dir} + ${#name} + 1)) -le 100 ]; then
+        printf '%s\n' "$dir"
+    else
+        local short
+        short=/tmp/tally-sock-$(printf '%s' "$dir" | md5sum | cut -c1-12)
+        mkdir -p "$short"
+        printf '%s\n' "$short"
+    fi
+}
+
+# Kills every process whose environment carries TALLY_STACK=STATE_DIR: the last-resort sweep that makes
+# sure a stack leaves nothing behind, e.g. workers orphaned by a supervisor killed with kill -9.
+sweep_stack_processes() {
+    local marker="TALLY_STACK=$1" proc pid environ found=()
+    for proc in /proc/[0-9]*; do
+        pid=${proc#/proc/}
+        [ "$pid" = "$$" ] && continue
+        # (2>/dev/null first: kernel threads and processes gone meanwhile cannot be read)
+        environ=$(tr '\0' '\n' 2>/dev/null <"$proc/environ") || continue
+        if grep -qxF -- "$marker" <<<"$environ"; then
+            found+=("$pid")
+        fi
+    done
+    [ ${#found[@]} -gt 0 ] || return 0
+    log "Killing leftover processes of this stack: ${found[*]}"
+    kill -KILL "${found[@]}" 2>/dev/null || true
+}
+
+# --- PostgreSQL -------------------------------------------------------------------------------------------
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
+
+# Runs a PostgreSQL server program as the postgres user, from a folder it can read.
+as_postgres() { (cd / && runuser -u "$PG_USER" -- "$@"); }
+
+# Where the cluster under DIR listens (a folder for its unix socket).
+pg_socket_dir() { socket_dir_for "$1/run" ".s.PGSQL.5432"; }
+
+# libpq conninfo for database DB (default tally) of the cluster under DIR.
+pg_conninfo() { printf 'host=%s port=5432 user=%s dbname=%s\n' "$(pg_socket_dir "$1")" "$PG_USER" "${2:-tally}"; }
+
+# psql against the cluster under DIR: pg_psql DIR DB [psql args...]
+pg_psql() {
+    local dir=$1 db=$2
+    shift 2
+    psql -X -q -v ON_ERROR_STOP=1 "$(pg_conninfo "$dir" "$db")" "$@"
+}
+
+# True when the postmaster recorded in DIR/data/postmaster.pid is alive and serves that very folder
+# (postgres runs with its data folder as working directory, which tells it from a recycled pid).
+pg_is_running() {
+    local data=$1/data pid
+    [ -f "$data/postmaster.pid" ] || return 1
+    pid=$(head -1 "$data/postmaster.pid")
+    [ -n "$pid" ] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(readlink -f "$data")" ]
+}
+
+# After a crash or a kill -9 of everything, postmaster.pid and the socket lock can name a pid that is
+# now another process; postgres then refuses to start. Remove them once we know no postmaster owns them.
+pg_clear_stale_state() {
+    local dir=$1 sock
+    sock=$(pg_socket_dir "$dir")
+    pg_is_running "$dir" && return 0
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        log "Removing stale $dir/data/postmaster.pid (no postmaster runs for it)"
+        rm -f "$dir/data/postmaster.pid"
+    fi
+    rm -f "$sock/.s.PGSQL.5432" "$sock/.s.PGSQL.5432.lock"
+}
+
+# Settings written at every start (so a moved checkout still finds its socket); EXTRA lines are appended,
+# e.g. fsync=off for throwaway test clusters.
+pg_write_settings() {
+    local dir=$1 sock=$2
+    shift 2
+    {
+        echo "# Written by scripts/lib.sh at every start; edit there, not here."
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$sock'"
+        # The pool holds one connection per worker; tests, bench and the ceiling add their own.
+        echo "max_connections = 200"
+        echo "shared_buffers = 256MB"
+        # A movement is one statement in an implicit transaction: if the worker running it dies while the
+        # statement waits (for a row lock, say), the backend would still commit it, though nginx answered 502.
+        # Polling the client socket while a query runs makes the backend notice and roll back instead.
+        echo "client_connection_check_interval = 100ms"
+        local line
+        for line in "$@"; do echo "$line"; done
+    } >"$dir/data/tally.conf"
+    chown "$PG_USER:" "$dir/data/tally.conf"
+}
+
+pg_init_cluster() {
+    local dir=$1
+    log "Creating a PostgreSQL cluster in $dir/data"
+    as_postgres "$(pg_bin)/initdb" -D "$dir/data" -U "$PG_USER" -A trust -E UTF8 --no-locale >"$dir/log/initdb.log"
+    echo "include_if_exists = 'tally.conf'" >>"$dir/data/postgresql.conf"
+}
+
+# Creates or reuses the cluster under DIR (data in DIR/data, socket in DIR/run, log in DIR/log), starts it
+# if it is not running, and creates database tally. Extra arguments are postgresql.conf lines.
+pg_start() {
+    local dir=$1
+    shift
+    mkdir -p "$dir/run" "$dir/log"
+    local sock
+    sock=$(pg_socket_dir "$dir")
+    chown "$PG_USER:" "$dir" "$dir/run" "$dir/log" "$sock"
+    ensure_traversable "$PG_USER" "$dir"
+    [ -f "$dir/data/PG_VERSION" ] || pg_init_cluster "$dir"
+    pg_write_settings "$dir" "$sock" "$@"
+    if pg_is_running "$dir"; then
+        log "PostgreSQL is already running in $dir/data; reusing it"
+        # Picks up changed settings that need no restart.
+        as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" reload >/dev/null
+    else
+        pg_clear_stale_state "$dir"
+        as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null ||
+            die "PostgreSQL did not start; see $dir/log/postgresql.log"
+    fi
+    pg_create_database "$dir" tally
+}
+
+# Creates database DB in the cluster under DIR unless it exists.
+pg_create_database() {
+    local dir=$1 db=$2
+    if [ -z "$(pg_psql "$dir" postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+        pg_psql "$dir" postgres -c "CREATE DATABASE \"$db\""
+    fi
+}
+
+# Stops the cluster under DIR: fast shutdown (rolls back open transactions, keeps all committed data),
+# immediate if that hangs.
+pg_stop() {
+    local dir=$1
+    pg_is_running "$dir" || return 0
+    as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null ||
+        as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null || true
+}
+
+# --- the pool (tally serve) -------------------------------------------------------------------------------
+# A stack's state folder STATE holds: pg/ (the cluster), run/ (FastCGI socket, pid files), nginx/ (rendered
+# config, temp files), log/ (tally.log, nginx-access.log, nginx-error.log).
+
+# The FastCGI socket of the stack in STATE.
+stack_socket() { printf '%s/tally.sock\n' "$(socket_dir_for "$1/run" tally.sock)"; }
+
+# pool_start BIN STATE CONNINFO [serve args...]
+# Starts `tally serve` in its own session (so that a Ctrl-C in the terminal reaches only the script, which
+# then stops the pieces in order), records its pid in STATE/run/tally.pid and waits for the socket.
+# Its request log (stderr) goes to STATE/log/tally.log.
+pool_start() {
+    local bin=$1 state=$2 conninfo=$3
+    shift 3
+    local socket
+    socket=$(stack_socket "$state")
+    mkdir -p "$state/run" "$state/log" "$(dirname "$socket")"
+    pool_stop "$state" # a supervisor left over from a killed run would still hold the socket
+    rm -f "$socket"
+    # nginx's workers (www-data) connect to the socket: they must be able to reach its folder.
+    chmod 755 "$(dirname "$socket")"
+    ensure_traversable "$WEB_USER" "$(dirname "$socket")"
+    TALLY_STACK=$state setsid "$bin" serve --socket "$socket" --database "$conninfo" "$@" \
+        </dev/null >>"$state/log/tally.log" 2>&1 &
+    local pid=$! i
+    echo "$pid" >"$state/run/tally.pid"
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$socket" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -n 20 "$state/log/tally.log" >&2 || true
+    die "tally serve did not open $socket; see $state/log/tally.log"
+}
+
+# Pid of the stack's running supervisor, if there is one.
+pool_pid() {
+    local pid
+    pid=$(cat "$1/run/tally.pid" 2>/dev/null) || return 1
+    process_matches "$pid" " serve --socket $(stack_socket "$1")" && printf '%s\n' "$pid"
+}
+
+# pool_stop STATE: SIGTERM (finish in-flight requests, exit 0); SIGKILL to its process group after 20 s.
+pool_stop() {
+    local state=$1 pid
+    if pid=$(pool_pid "$state"); then
+        stop_process "$pid" TERM 20
+        # Workers are in the supervisor's process group: none may outlive it.
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$state/run/tally.pid" "$(stack_socket "$state")"
+}
+
+# --- nginx ------------------------------------------------------------------------------------------------
+
+# nginx_render PORT SOCKET WWW_ROOT STATE: writes STATE/nginx/nginx.conf from nginx/tally.conf.template.
+nginx_render() {
+    local port=$1 socket=$2 www=$3 state=$4
+    mkdir -p "$state/nginx/tmp" "$state/log" "$state/run"
+    sed -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" -e "s|@WWW_ROOT@|$www|g" -e "s|@STATE@|$state|g" \
+        "$TALLY_ROOT/nginx/tally.conf.template" >"$state/nginx/nginx.conf"
+    ensure_traversable "$WEB_USER" "$www"
+    # A checkout made under umask 077 leaves www/ unreadable to nginx's workers.
+    if ! runuser -u "$WEB_USER" -- test -r "$www/index.html" 2>/dev/null; then
+        log "Making $www readable for $WEB_USER (chmod -R o+rX)"
+        chmod -R o+rX "$www"
+    fi
+}
+
+nginx_pid() {
+    local pid
+    pid=$(cat "$1/run/nginx.pid" 2>/dev/null) || return 1
+    process_matches "$pid" "$1/nginx/nginx.conf" && printf '%s\n' "$pid"
+}
+
+# nginx_start STATE PORT: checks the rendered config, starts nginx in its own session and waits until it
+# answers on PORT. A master left over from a killed run of the same stack is stopped first.
+nginx_start() {
+    local state=$1 port=$2
+    local conf=$state/nginx/nginx.conf errlog=$state/log/nginx-error.log
+    nginx_stop "$state"
+    rm -f "$state/run/nginx.pid"
+    nginx -q -t -c "$conf" -e "$errlog" || die "nginx rejected $conf"
+    TALLY_STACK=$state setsid nginx -c "$conf" -e "$errlog" -g 'daemon off;' </dev/null >>"$errlog" 2>&1 &
+    local pid=$! i
+    for ((i = 0; i < 100; i++)); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -n 20 "$errlog" >&2 || true
+    die "nginx did not start on port $port; see $errlog"
+}
+
+# nginx_stop STATE: graceful quit (finishes requests in flight); SIGKILL after 10 s.
+nginx_stop() {
+    local pid
+    pid=$(nginx_pid "$1") || return 0
+    stop_process "$pid" QUIT 10
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `make test`: every test, against a stack of its own that never collides with a `make run`:
+#   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
+#   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool.
+# The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
+# stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
+# Exits non-zero when anything fails.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+VENV=$TALLY_ROOT/.venv
+E2E_DIR=$TALLY_ROOT/tests/e2e
+LOG_KEEP=$TALLY_ROOT/var/test-logs
+STATE=
+
+# --- setup --------------------------------------------------------------------------------------------------
+
+# pytest and requests in a venv of the project's own (the system python stays untouched).
+ensure_venv() {
+    # A venv whose python is gone (the system python changed) is made anew.
+    "$VENV/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$VENV"
+    if [ -f "$E2E_DIR/requirements.txt" ]; then
+        "$VENV/bin/pip" install -q --disable-pip-version-check -r "$E2E_DIR/requirements.txt"
+    elif ! "$VENV/bin/python" -c 'import pytest, requests' 2>/dev/null; then
+        "$VENV/bin/pip" install -q --disable-pip-version-check pytest requests
+    fi
+}
+
+# The throwaway stack folder. /tmp keeps socket paths short and is traversable by postgres and www-data.
+make_state_dir() {
+    STATE=$(mktemp -d /tmp/tally-test.XXXXXX)
+    chmod 755 "$STATE"
+}
+
+# Stops everything this run started, in order, then sweeps up anything left (a worker orphaned by a test's
+# kill -9, say), keeps the logs and removes the folder. Runs on every exit.
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    [ -n "$STATE" ] || exit "$status"
+    nginx_stop "$STATE" || true
+    pool_stop "$STATE" || true
+    pg_stop "$STATE/pg" || true
+    sweep_stack_processes "$STATE" || true
+    rm -rf "$LOG_KEEP"
+    mkdir -p "$LOG_KEEP"
+    cp -r "$STATE/log/." "$LOG_KEEP/" 2>/dev/null || true
+    cp "$STATE/pg/log/postgresql.log" "$LOG_KEEP/" 2>/dev/null || true
+    rm -rf "$STATE"
+    exit "$status"
+}
+
+# --- the two suites -----------------------------------------------------------------------------------------
+
+# swift test (debug build) with a database of its own in the test cluster.
+run_swift_tests() {
+    # (Called in an `||` list, where set -e is off: each setup step says for itself that it failed.)
+    pg_create_database "$STATE/pg" tally_integration || return
+    log "== swift test (unit and integration)"
+    (cd "$TALLY_ROOT" && TALLY_TEST_DATABASE=$(pg_conninfo "$STATE/pg" tally_integration) swift test)
+}
+
+# pytest tests/e2e through nginx on a free port; the tests get what they need to look behind the API.
+run_e2e_tests() {
+    local bin=$1
+    if [ ! -d "$E2E_DIR" ]; then
+        log "== tests/e2e does not exist yet: skipping the end-to-end tests"
+        return 0
+    fi
+    local conninfo port
+    conninfo=$(pg_conninfo "$STATE/pg" tally)
+    port=$(free_port)
+    "$bin" migrate --database "$conninfo" || return
+    pool_start "$bin" "$STATE" "$conninfo" || return
+    nginx_render "$port" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
+    nginx_start "$STATE" "$port" || return
+    log "== pytest tests/e2e against http://127.0.0.1:$port"
+    local status=0
+    (
+        cd "$TALLY_ROOT"
+        export TALLY_URL=http://127.0.0.1:$port
+        export TALLY_DATABASE=$conninfo
+        export TALLY_BIN=$bin
+        export TALLY_SOCKET
+        TALLY_SOCKET=$(stack_socket "$STATE")
+        export TALLY_STACK_DIR=$STATE
+        export TALLY_SUPERVISOR_PID
+        TALLY_SUPERVISOR_PID=$(pool_pid "$STATE")
+        export TALLY_POOL_START="bash $TALLY_ROOT/scripts/pool.sh start"
+        export TALLY_POOL_STOP="bash $TALLY_ROOT/scripts/pool.sh stop"
+        export TALLY_LOG_DIR=$STATE/log
+        export PATH="$VENV/bin:$PATH"
+        exec python -m pytest "$E2E_DIR" -ra -p no:cacheprovider
+    ) || status=$?
+    # pytest's 5 means it collected no test at all: a suite that silently ran nothing is a failure here.
+    [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/e2e"
+    return "$status"
+}
+
+main() {
+    ensure_packages python
+    ensure_venv
+    log "== swift build -c release"
+    local bin
+    bin=$(build_release)
+    make_state_dir
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    # A throwaway cluster: durability buys nothing here and fsync costs seconds.
+    pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
+
+    local swift_status=0 e2e_status=0
+    run_swift_tests || swift_status=$?
+    run_e2e_tests "$bin" || e2e_status=$?
+
+    log "== swift test: $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
+    log "== e2e tests:  $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
+    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ]
+}
+
+main "$@"
