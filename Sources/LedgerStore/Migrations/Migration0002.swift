@@ -36,6 +36,7 @@ enum Migration0002 {
         -- Checks the caller's token and right to act on p_acting_user, then moves p_amount from p_debit to
         -- p_credit (0 is the outside world), or refuses, recording the outcome under (caller, p_key).
         -- Everything in one call, so that a movement is one round trip, authentication included.
+        -- As in version 1, it reads nothing but the token and the users' rows (see there why).
         CREATE FUNCTION tally_move(p_token bytea, p_acting_user bigint, p_kind text, p_debit bigint,
                                    p_credit bigint, p_amount bigint, p_memo text, p_key text,
                                    p_fingerprint text, p_request_id text)
@@ -44,13 +45,14 @@ enum Migration0002 {
                        debit_balance_after bigint, credit_balance_after bigint, memo text, created_at_us bigint)
         LANGUAGE plpgsql AS $$
         DECLARE
-            v_fingerprint bytea := sha256(convert_to(p_fingerprint, 'UTF8'));
+            v_fingerprint bytea;
             v_caller record;
             v_owner bigint;
             v_key idempotency_keys%ROWTYPE;
             v_outcome text := 'applied';
             v_detail bigint;
             v_movement bigint;
+            v_created_at timestamptz;
             v_debit_balance bigint;
             v_credit_balance bigint;
             v_row record;
@@ -70,8 +72,13 @@ enum Migration0002 {
             v_owner := COALESCE(v_caller.user_id, 0);
 
             IF p_key IS NOT NULL THEN
-                SELECT * INTO v_key FROM idempotency_keys k WHERE k.owner = v_owner AND k.key = p_key;
-                IF FOUND THEN
+                v_fingerprint := sha256(convert_to(p_fingerprint, 'UTF8'));
+                INSERT INTO idempotency_keys (owner, key, fingerprint, outcome, request_id)
+                VALUES (v_owner, p_key, v_fingerprint, 'pending', p_request_id)
+                ON CONFLICT DO NOTHING;
+                IF NOT FOUND THEN
+                    -- The key was used before: replay its outcome, or refuse a different request.
+                    SELECT * INTO v_key FROM idempotency_keys k WHERE k.owner = v_owner AND k.key = p_key;
                     IF v_key.fingerprint <> v_fingerprint THEN
                         RETURN QUERY SELECT 'key_reused'::text, false, NULL::bigint, p_request_id,
                             NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint,
@@ -120,19 +127,23 @@ enum Migration0002 {
                 INSERT INTO movements (kind, debit_user_id, credit_user_id, amount,
                                        debit_balance_after, credit_balance_after, memo)
                 VALUES (p_kind, p_debit, p_credit, p_amount, v_debit_balance, v_credit_balance, p_memo)
-                RETURNING movements.id INTO v_movement;
+                RETURNING movements.id, movements.created_at INTO v_movement, v_created_at;
             END IF;
 
             IF p_key IS NOT NULL THEN
-                INSERT INTO idempotency_keys (owner, key, fingerprint, outcome, detail, result_id, request_id)
-                VALUES (v_owner, p_key, v_fingerprint, v_outcome, v_detail, v_movement, p_request_id);
+                UPDATE idempotency_keys k SET outcome = v_outcome, detail = v_detail, result_id = v_movement
+                WHERE k.owner = v_owner AND k.key = p_key;
             END IF;
 
-            RETURN QUERY SELECT v_outcome, false, v_detail, p_request_id,
-                m.id, m.kind, m.debit_user_id, m.credit_user_id, m.amount,
-                m.debit_balance_after, m.credit_balance_after, m.memo,
-                (extract(epoch FROM m.created_at) * 1000000)::bigint
-            FROM (SELECT 1) AS one LEFT JOIN movements m ON m.id = v_movement;
+            IF v_movement IS NULL THEN
+                RETURN QUERY SELECT v_outcome, false, v_detail, p_request_id,
+                    NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint,
+                    NULL::bigint, NULL::bigint, NULL::text, NULL::bigint;
+            ELSE
+                RETURN QUERY SELECT v_outcome, false, v_detail, p_request_id,
+                    v_movement, p_kind, p_debit, p_credit, p_amount, v_debit_balance, v_credit_balance, p_memo,
+                    (extract(epoch FROM v_created_at) * 1000000)::bigint;
+            END IF;
         END $$;
 
         DROP FUNCTION tally_create_user(text, bigint, text, text, text);
