@@ -74,6 +74,7 @@ local prefix = tostring(os.time())
 local counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $ADMIN_TOKEN"
 function setup(thread)
   thread:set("tid", tostring(math.random(1, 1000000000)))
 end
@@ -166,6 +167,7 @@ main() {
     conninfo=$(pg_conninfo "$STATE/pg")
     "$bin" migrate --database "$conninfo" >/dev/null
     seed_users
+    ADMIN_TOKEN=$("$bin" admin-token --database "$conninfo")
     pool_start "$bin" "$STATE" "$conninfo" --workers "$WORKERS"
     PORT=$(free_port)
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"

@@ -40,6 +40,7 @@ ensure_packages() {
     command -v nginx >/dev/null || need+=(nginx)
     [ -f /usr/include/fcgiapp.h ] || need+=(libfcgi-dev)
     [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+    [ -f /usr/include/argon2.h ] || need+=(libargon2-dev)
     command -v pkg-config >/dev/null || need+=(pkg-config)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     command -v psql >/dev/null || need+=(postgresql-client)
@@ -375,4 +376,23 @@ nginx_stop() {
     local pid
     pid=$(nginx_pid "$1") || return 0
     stop_process "$pid" QUIT 10
+}
+
+# --- the service role's token ---------------------------------------------------------------------------------
+
+# ensure_admin_token BIN CONNINFO FILE URL: prints the service-role token kept in FILE (mode 0600), making a
+# new one when FILE is missing or its token no longer works (a database made anew, a revoked token).
+ensure_admin_token() {
+    local bin=$1 conninfo=$2 file=$3 url=$4 token
+    if [ -s "$file" ]; then
+        token=$(cat "$file")
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/me")" = 200 ]; then
+            printf '%s\n' "$token"
+            return 0
+        fi
+        log "The token in $file no longer works; making a new one."
+    fi
+    token=$("$bin" admin-token --database "$conninfo") || return
+    (umask 077 && printf '%s\n' "$token" >"$file")
+    printf '%s\n' "$token"
 }

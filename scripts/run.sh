@@ -61,8 +61,11 @@ main() {
     pool_start "$bin" "$STATE" "$conninfo"
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
     nginx_start "$STATE" "$PORT"
+    local admin_token
+    admin_token=$(ensure_admin_token "$bin" "$conninfo" "$STATE/admin-token" "http://127.0.0.1:$PORT")
     log "Logs: $STATE/log/ (tally.log, nginx-access.log), $PG_DIR/log/postgresql.log. Ctrl-C stops everything."
     echo "Tally is up at http://127.0.0.1:$PORT"
+    echo "Admin token (service role, also in var/admin-token): $admin_token"
     wait_for_exit
 }
 

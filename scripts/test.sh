@@ -71,6 +71,8 @@ run_e2e_tests() {
     conninfo=$(pg_conninfo "$STATE/pg" tally)
     port=$(free_port)
     "$bin" migrate --database "$conninfo" || return
+    # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
+    export TALLY_TOKEN_TTL=8
     pool_start "$bin" "$STATE" "$conninfo" || return
     nginx_render "$port" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
     nginx_start "$STATE" "$port" || return
@@ -89,6 +91,8 @@ run_e2e_tests() {
         export TALLY_POOL_START="bash $TALLY_ROOT/scripts/pool.sh start"
         export TALLY_POOL_STOP="bash $TALLY_ROOT/scripts/pool.sh stop"
         export TALLY_LOG_DIR=$STATE/log
+        export TALLY_ADMIN_TOKEN
+        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$conninfo")
         export PATH="$VENV/bin:$PATH"
         exec python -m pytest "$E2E_DIR" -ra -p no:cacheprovider
     ) || status=$?
