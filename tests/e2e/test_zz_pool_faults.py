@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tally_e2e import (Api, Load, Outcome, assert_error, check_balance_chains, check_hot_users,
+from tally_e2e import (Api, Load, Outcome, assert_error, env, check_balance_chains, check_hot_users,
                        check_journal_against_answers, pool_log_lines)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -271,7 +271,7 @@ def stack_postgres(action: str) -> None:
     script = ('source "$1/scripts/lib.sh"; data="$2/pg/data"; '
               'if [ "$3" = stop ]; then as_postgres "$(pg_bin)/pg_ctl" -D "$data" -m fast -w -t 60 stop; '
               'else as_postgres "$(pg_bin)/pg_ctl" -D "$data" -l "$2/pg/log/postgresql.log" -w -t 60 start; fi')
-    result = subprocess.run(["bash", "-c", script, "pg", str(REPOSITORY), os.environ["TALLY_STACK_DIR"], action],
+    result = subprocess.run(["bash", "-c", script, "pg", str(REPOSITORY), env("TALLY_STACK_DIR"), action],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"pg_ctl {action} failed: {result.stdout}{result.stderr}"
 
@@ -282,7 +282,6 @@ def timed(call):
     return response, time.monotonic() - started
 
 
-@pytest.mark.skipif(not os.environ.get("TALLY_STACK_DIR"), reason="needs the stack's folder (TALLY_STACK_DIR)")
 def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recovers(api, db, new_user,
                                                                                   healthy_pool):
     user = new_user("5.00")
