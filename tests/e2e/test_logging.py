@@ -2,8 +2,8 @@
 
 import json
 
-
 from tally_e2e import assert_error, pool_log_lines
+
 
 def logged(request_id: str) -> dict:
     lines = pool_log_lines(request_id)
