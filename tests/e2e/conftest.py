@@ -1,0 +1,118 @@
+"""Fixtures for the end-to-end tests. The stack (PostgreSQL, the pool, nginx) is started by scripts/test.sh,
+which passes where it is through the environment:
+
+    TALLY_URL             http://127.0.0.1:PORT, nginx in front of the pool
+    TALLY_DATABASE        libpq conninfo of the database the pool uses
+    TALLY_BIN             the tally binary (for `tally verify`)
+    TALLY_SUPERVISOR_PID  pid of `tally serve`; its children are the workers
+    TALLY_SOCKET          the pool's FastCGI socket
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tally_e2e import Api, Database, env, minor, run_verify, unique
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    return env("TALLY_URL")
+
+
+@pytest.fixture
+def api(base_url):
+    client = Api(base_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def db() -> Database:
+    return Database(env("TALLY_DATABASE"))
+
+
+@pytest.fixture(scope="session")
+def verify():
+    """Runs `tally verify` on the test database and returns the completed process."""
+    binary, conninfo = env("TALLY_BIN"), env("TALLY_DATABASE")
+    return lambda: run_verify(binary, conninfo)
+
+
+@pytest.fixture
+def new_user(api):
+    """Makes a fresh user through the API: new_user(balance="10.00", name=None) -> the 201 body."""
+
+    def make(balance: str | None = None, name: str | None = None) -> dict:
+        name = name or unique("user")
+        response = api.create_user(name, balance)
+        assert response.status_code == 201, response.text
+        user = response.json()
+        assert user["balance_minor"] == (minor(balance) if balance is not None else 0), user
+        return user
+
+    return make
+
+
+class Pool:
+    """The responder pool, stopped and started by scripts/pool.sh as the test script set it up."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.script = REPOSITORY / "scripts" / "pool.sh"
+
+    def _run(self, action: str) -> subprocess.CompletedProcess:
+        # test.sh exports the commands (TALLY_POOL_START, TALLY_POOL_STOP); scripts/pool.sh is what they are.
+        command = os.environ.get(f"TALLY_POOL_{action.upper()}", "").split() or ["bash", str(self.script), action]
+        result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{' '.join(command)} failed ({result.returncode}): {result.stderr}"
+        return result
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def start(self) -> None:
+        self._run("start")
+        self.wait_until_healthy()
+
+    def is_healthy(self) -> bool:
+        try:
+            response = requests.get(self.base_url + "/api/health", timeout=(2, 5))
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    def wait_until_healthy(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.is_healthy():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the pool was not healthy within {seconds} s")
+
+    def supervisor_pid(self) -> int:
+        """The running supervisor: TALLY_SUPERVISOR_PID names the first one; after a restart, pool.sh knows."""
+        if self.script.exists() and os.environ.get("TALLY_STACK_DIR"):
+            result = subprocess.run(["bash", str(self.script), "pid"], cwd=REPOSITORY, capture_output=True,
+                                    text=True, timeout=30)
+            if result.returncode == 0 and result.stdout.strip():
+                return int(result.stdout.strip())
+        return int(env("TALLY_SUPERVISOR_PID"))
+
+    def workers(self) -> set[int]:
+        result = subprocess.run(["pgrep", "-P", str(self.supervisor_pid())], capture_output=True, text=True,
+                                timeout=10)
+        return {int(pid) for pid in result.stdout.split()}
+
+
+@pytest.fixture(scope="session")
+def pool(base_url) -> Pool:
+    return Pool(base_url)

@@ -1,0 +1,391 @@
+"""Helpers for the end-to-end tests: an HTTP client for the API through nginx, psql checks, `tally verify`,
+the assertions every error body must satisfy, and a bounded load of random transfers among hot users."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import requests
+
+# Connect and read timeouts for every request: a hung service fails a test instead of stalling the suite.
+TIMEOUT = (5, 30)
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+AMOUNT_TEXT = re.compile(r"^\d+\.\d{2}$")
+LARGEST_ID = 9223372036854775807
+
+
+def env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run the end-to-end tests through `make test` (scripts/test.sh)")
+    return value
+
+
+def minor(amount: str | Decimal | int) -> int:
+    """Minor units of a decimal amount given as text ("12.34" -> 1234)."""
+    return int(Decimal(str(amount)) * 100)
+
+
+def text(minor_units: int) -> str:
+    """The API's text for an amount of minor units (1234 -> "12.34")."""
+    return f"{minor_units // 100}.{minor_units % 100:02d}"
+
+
+def unique(prefix: str) -> str:
+    """A name or memo no other test or run uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Api:
+    """The API through nginx, as a client sees it. Not shared between threads: make one per thread."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, *, json_body=None, data=None, headers=None, params=None,
+                timeout=TIMEOUT) -> requests.Response:
+        headers = dict(headers or {})
+        if json_body is not None:
+            data = json.dumps(json_body)
+        if data is not None:
+            headers.setdefault("Content-Type", "application/json")
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+        return self.session.request(method, self.base_url + path, data=data, headers=headers, params=params,
+                                    timeout=timeout)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body=None, **kwargs) -> requests.Response:
+        return self.request("POST", path, json_body=body, **kwargs)
+
+    def close(self):
+        self.session.close()
+
+    # The operations, returning the response for the test to judge.
+
+    def create_user(self, name: str, initial_balance=None, **kwargs) -> requests.Response:
+        body = {"name": name}
+        if initial_balance is not None:
+            body["initial_balance"] = initial_balance
+        return self.post("/api/users", body, **kwargs)
+
+    def user(self, user_id: int) -> dict:
+        response = self.get(f"/api/users/{user_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def balance_minor(self, user_id: int) -> int:
+        return self.user(user_id)["balance_minor"]
+
+    def transfer(self, from_id: int, to_id: int, amount, memo=None, **kwargs) -> requests.Response:
+        body = {"from_user_id": from_id, "to_user_id": to_id, "amount": amount}
+        if memo is not None:
+            body["memo"] = memo
+        return self.post("/api/transfers", body, **kwargs)
+
+    def deposit(self, user_id: int, amount, memo=None, **kwargs) -> requests.Response:
+        body = {"amount": amount}
+        if memo is not None:
+            body["memo"] = memo
+        return self.post(f"/api/users/{user_id}/deposits", body, **kwargs)
+
+    def withdraw(self, user_id: int, amount, memo=None, **kwargs) -> requests.Response:
+        body = {"amount": amount}
+        if memo is not None:
+            body["memo"] = memo
+        return self.post(f"/api/users/{user_id}/withdrawals", body, **kwargs)
+
+    def all_pages(self, path: str, limit: int, max_pages: int = 1000) -> list[dict]:
+        """Every item of a paged list, following next_cursor to the end (bounded)."""
+        items, cursor = [], None
+        for _ in range(max_pages):
+            params = {"limit": limit}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = self.get(path, params=params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert set(page) == {"items", "next_cursor"}, page
+            assert len(page["items"]) <= limit
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+            assert isinstance(cursor, str) and cursor, page
+            assert len(page["items"]) == limit, "a page before the last must be full"
+        raise AssertionError(f"{path} had more than {max_pages} pages of {limit}")
+
+
+class Database:
+    """Black-box checks on the ledger's tables through psql."""
+
+    def __init__(self, conninfo: str):
+        self.conninfo = conninfo
+
+    def rows(self, sql: str, **variables: str) -> list[list[str]]:
+        """Rows of a query, each a list of column texts (NULL is ""). Values go as psql variables
+        (:'name' in the SQL), never spliced into the text."""
+        command = ["psql", self.conninfo, "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1"]
+        for name, value in variables.items():
+            command += ["-v", f"{name}={value}"]
+        result = subprocess.run(command, input=sql, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"psql failed: {result.stderr}\n{sql}"
+        return [line.split("\x1f") for line in result.stdout.splitlines() if line != ""]
+
+    def value(self, sql: str, **variables: str) -> str:
+        rows = self.rows(sql, **variables)
+        assert len(rows) == 1 and len(rows[0]) == 1, rows
+        return rows[0][0]
+
+    def integer(self, sql: str, **variables: str) -> int:
+        return int(self.value(sql, **variables))
+
+    def execute(self, sql: str, **variables: str) -> None:
+        self.rows(sql, **variables)
+
+    def balance(self, user_id: int) -> int:
+        return self.integer(f"SELECT balance FROM users WHERE id = {int(user_id)}")
+
+    def movement_count(self, *user_ids: int) -> int:
+        ids = ",".join(str(int(i)) for i in user_ids)
+        return self.integer(
+            f"SELECT count(*) FROM movements WHERE debit_user_id IN ({ids}) OR credit_user_id IN ({ids})")
+
+    def movements_with_memo_prefix(self, prefix: str) -> dict[str, list[dict]]:
+        """Journal rows whose memo starts with prefix, grouped by memo."""
+        rows = self.rows(
+            "SELECT memo, id, kind, debit_user_id, credit_user_id, amount FROM movements "
+            "WHERE starts_with(memo, :'prefix') ORDER BY id",
+            prefix=prefix)
+        found: dict[str, list[dict]] = {}
+        for memo, movement_id, kind, debit, credit, amount in rows:
+            found.setdefault(memo, []).append({
+                "id": int(movement_id), "kind": kind, "debit_user_id": int(debit),
+                "credit_user_id": int(credit), "amount": int(amount)})
+        return found
+
+
+def run_verify(binary: str, conninfo: str) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, "verify", "--database", conninfo], capture_output=True, text=True, timeout=120)
+
+
+def assert_error(response: requests.Response, status: int, code: str, field: str | None = None, *,
+                 replayed: bool = False) -> dict:
+    """The response is a JSON error of this status and code (naming this field, when given), with a
+    message and the request's id (nginx's, also in X-Request-Id; a replay carries the first request's).
+    Returns the error object."""
+    assert response.status_code == status, (
+        f"expected {status} {code}, got {response.status_code}: {response.text[:500]}")
+    assert response.headers.get("Content-Type", "").startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert error["code"] == code, body
+    assert isinstance(error["message"], str) and error["message"].strip(), body
+    assert isinstance(error["request_id"], str) and error["request_id"].strip(), body
+    if not replayed and "X-Request-Id" in response.headers:
+        assert error["request_id"] == response.headers["X-Request-Id"], (body, response.headers)
+    assert set(error) - {"field"} == {"code", "message", "request_id"}, body
+    if field is not None:
+        assert error.get("field") == field, body
+    if "field" in error:
+        assert isinstance(error["field"], str) and error["field"], body
+    return error
+
+
+def assert_recent_timestamp(value: str, slack_seconds: float = 300) -> datetime:
+    """RFC 3339 UTC with milliseconds, and close to now (same machine clock)."""
+    assert isinstance(value, str) and TIMESTAMP.match(value), value
+    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < slack_seconds, value
+    return moment
+
+
+def assert_user_shape(user: dict, *, name: str, balance_minor: int) -> None:
+    assert set(user) == {"id", "name", "balance", "balance_minor", "created_at"}, user
+    assert isinstance(user["id"], int) and not isinstance(user["id"], bool) and user["id"] > 0, user
+    assert user["name"] == name
+    assert user["balance"] == text(balance_minor), user
+    assert user["balance_minor"] == balance_minor, user
+    assert_recent_timestamp(user["created_at"])
+
+
+# A bounded load of random transfers among a few hot users.
+
+@dataclass
+class Outcome:
+    """What one transfer request of a load asked and got."""
+    memo: str
+    from_id: int
+    to_id: int
+    amount_minor: int
+    key: str | None
+    status: int | None = None          # None: no HTTP answer (connection error, timeout)
+    body: dict | None = None
+    replayed: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Load:
+    """Transfers among `users` from `threads` clients, `per_thread` requests each, every one with a unique memo
+    (and an Idempotency-Key when `with_keys`), so that the journal can be checked against the answers."""
+    base_url: str
+    users: list[int]
+    threads: int = 32
+    per_thread: int = 50
+    max_amount_minor: int = 2000
+    with_keys: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    outcomes: list[Outcome] = field(default_factory=list)
+    completed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def memo_prefix(self) -> str:
+        return f"load-{self.run_id}-"
+
+    def run(self, deadline_seconds: float = 240) -> None:
+        deadline = time.monotonic() + deadline_seconds
+        workers = [threading.Thread(target=self._client, args=(n, deadline), daemon=True)
+                   for n in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(max(1.0, deadline - time.monotonic() + 60))
+        assert not any(worker.is_alive() for worker in workers), "load clients did not finish in time"
+
+    def start_in_background(self, deadline_seconds: float = 240) -> threading.Thread:
+        runner = threading.Thread(target=self.run, args=(deadline_seconds,), daemon=True)
+        runner.start()
+        return runner
+
+    def _client(self, number: int, deadline: float) -> None:
+        api = Api(self.base_url)
+        chooser = random.Random(f"{self.run_id}-{number}")
+        try:
+            for i in range(self.per_thread):
+                if time.monotonic() > deadline:
+                    break
+                from_id, to_id = chooser.sample(self.users, 2)
+                outcome = Outcome(
+                    memo=f"{self.memo_prefix}{number}-{i}", from_id=from_id, to_id=to_id,
+                    amount_minor=chooser.randint(1, self.max_amount_minor),
+                    key=f"{self.run_id}-{number}-{i}" if self.with_keys else None)
+                self.send(api, outcome)
+                with self._lock:
+                    self.outcomes.append(outcome)
+                    self.completed += 1
+        finally:
+            api.close()
+
+    @staticmethod
+    def send(api: Api, outcome: Outcome) -> None:
+        headers = {"Idempotency-Key": outcome.key} if outcome.key else {}
+        try:
+            response = api.transfer(outcome.from_id, outcome.to_id, text(outcome.amount_minor), outcome.memo,
+                                    headers=headers)
+        except requests.RequestException as error:
+            outcome.status, outcome.body, outcome.error = None, None, repr(error)
+            return
+        outcome.status = response.status_code
+        outcome.replayed = response.headers.get("Idempotency-Replayed") == "true"
+        try:
+            outcome.body = response.json()
+        except ValueError:
+            outcome.body = None
+            outcome.error = f"not JSON: {response.text[:200]!r}"
+
+    def by_status(self) -> dict:
+        counts: dict = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+
+def check_journal_against_answers(load: Load, db: Database, *, unknown_outcomes_allowed: int = 0) -> None:
+    """Every 201 transfer of the load is in the journal exactly once with the answered id, parties and amount;
+    no refused one is in it. Requests without a definite answer (5xx from the gateway, no answer) may be in
+    it at most `unknown_outcomes_allowed` times: a worker killed between COMMIT and its reply cannot say so."""
+    journal = db.movements_with_memo_prefix(load.memo_prefix)
+    answered = {outcome.memo: outcome for outcome in load.outcomes}
+    assert set(journal) <= set(answered), f"journal has memos nobody sent: {sorted(set(journal) - set(answered))[:5]}"
+    unknown_in_journal = []
+    for outcome in load.outcomes:
+        rows = journal.get(outcome.memo, [])
+        if outcome.status == 201:
+            assert len(rows) == 1, f"201 transfer {outcome.memo} is in the journal {len(rows)} times"
+            row, body = rows[0], outcome.body
+            assert row == {"id": body["id"], "kind": "transfer", "debit_user_id": outcome.from_id,
+                           "credit_user_id": outcome.to_id, "amount": outcome.amount_minor}, (row, body)
+            assert body["amount_minor"] == outcome.amount_minor and body["memo"] == outcome.memo, body
+        elif outcome.status is not None and outcome.status < 500:
+            assert rows == [], f"refused request ({outcome.status} {outcome.body}) is in the journal: {rows}"
+        elif outcome.status == 503:
+            # The service says nothing was applied.
+            assert rows == [], f"503 request is in the journal: {rows}"
+        else:
+            assert len(rows) <= 1, f"{outcome.memo} is in the journal {len(rows)} times"
+            if rows:
+                unknown_in_journal.append(outcome.memo)
+    assert len(unknown_in_journal) <= unknown_outcomes_allowed, (
+        f"requests answered {set(o.status for o in load.outcomes if o.memo in unknown_in_journal)} "
+        f"were applied: {unknown_in_journal}")
+
+
+def check_hot_users(api: Api, db: Database, users: list[int], total_before: int) -> None:
+    """Transfers among the users kept their total; nobody went negative; the API and the table agree."""
+    balances = {user_id: db.balance(user_id) for user_id in users}
+    assert all(balance >= 0 for balance in balances.values()), balances
+    assert sum(balances.values()) == total_before, (balances, total_before)
+    assert db.integer("SELECT count(*) FROM users WHERE NOT is_system AND balance < 0") == 0
+    for user_id, balance in balances.items():
+        assert api.balance_minor(user_id) == balance
+
+
+def check_balance_chains(db: Database, users: list[int]) -> None:
+    """Each user's movements, in id order, chain: every balance after is the one before plus or minus the
+    amount, starting from zero, ending at the stored balance. A lost update or a movement applied on a stale
+    balance breaks the chain."""
+    for user_id in users:
+        rows = db.rows(
+            f"SELECT id, debit_user_id, amount, debit_balance_after, credit_balance_after FROM movements "
+            f"WHERE debit_user_id = {int(user_id)} OR credit_user_id = {int(user_id)} ORDER BY id")
+        balance = 0
+        for movement_id, debit, amount, debit_after, credit_after in rows:
+            if int(debit) == user_id:
+                balance -= int(amount)
+                after = int(debit_after)
+            else:
+                balance += int(amount)
+                after = int(credit_after)
+            assert after == balance, f"user {user_id}: movement {movement_id} says {after}, the chain {balance}"
+        assert balance == db.balance(user_id), f"user {user_id}: chain ends at {balance}"
+
+
+def pool_log_lines(containing: str, seconds: float = 5) -> list[str]:
+    """Lines of the pool's log (TALLY_LOG_DIR/tally.log) that contain a text, waiting a little for them to be
+    written; [] when the text does not show up in time."""
+    path = os.path.join(env("TALLY_LOG_DIR"), "tally.log")
+    deadline = time.monotonic() + seconds
+    while True:
+        with open(path, encoding="utf-8", errors="replace") as log:
+            found = [line for line in log if containing in line]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
