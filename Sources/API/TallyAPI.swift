@@ -15,9 +15,14 @@ public final class TallyAPI {
     let tokenLifetimeSeconds: Int
     /// Verified against when a username does not exist, at the cost of a real password check.
     let decoyPasswordHash: String
+    let alertRules: AlertRules
 
-    public init(ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400) {
+    public init(
+        ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
+        alertRules: AlertRules = AlertRules()
+    ) {
         self.ledger = ledger
+        self.alertRules = alertRules
         self.passwordHasher = passwordHasher
         self.tokenLifetimeSeconds = tokenLifetimeSeconds
         self.decoyPasswordHash = passwordHasher.decoyHash()
@@ -71,6 +76,9 @@ public final class TallyAPI {
         case .createTransfer: try createTransfer(request)
         case .getTransfer(let id): try getTransfer(request, id: id)
         case .listTransactions: try listTransactions(request)
+        case .event: try postEvent(request)
+        case .listAlerts: try listAlerts(request, userID: nil)
+        case .userAlerts(let userID): try listAlerts(request, userID: userID)
         }
     }
 
@@ -133,6 +141,8 @@ extension APIError {
             .unauthorized("The bearer token is unknown, expired or revoked: log in again.")
         case .forbidden:
             .forbidden("You may move money only from your own account.")
+        case .tNotIncreasing(let last):
+            .validation("t", "t must be greater than this user's last event time, \(last).")
         case .usernameTaken:
             APIError(status: 409, code: "username_taken", message: "That username is taken; choose another.", field: "username")
         }

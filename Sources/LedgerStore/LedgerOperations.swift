@@ -28,6 +28,17 @@ public protocol LedgerOperations: AnyObject {
         amount: Money, memo: String?, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement>
 
+    /// A deposit to or withdrawal from `userID` at second `t` (nil: now), which the alert `rules` judge
+    /// against the user's history in the same SERIALIZABLE transaction that applies it and stores its alerts.
+    /// `actingUserID` nil means only the service role may post it.
+    func recordCashEvent(
+        _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
+        memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<CashMovement>
+
+    /// Alerts with an id below `beforeID`, newest first: everyone's, or one user's.
+    func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert]
+
     /// Who the live token with this hash stands for; nil when it is unknown, expired or revoked.
     func caller(tokenHash: [UInt8]) throws -> Caller?
     /// The user with this username (ignoring case) who can log in, and their password hash.

@@ -24,6 +24,19 @@ public enum Refusal: Equatable, Sendable {
     case forbidden
     /// Another user already has that username (ignoring case).
     case usernameTaken
+    /// An event's t is not after the user's last event's t (given here).
+    case tNotIncreasing(last: Int64)
+}
+
+/// A deposit or withdrawal with the alerts it raised and the second it happened.
+public struct CashMovement: Equatable, Sendable {
+    public let movement: Movement
+    public let alertCodes: [Int]
+
+    public init(movement: Movement, alertCodes: [Int]) {
+        self.movement = movement
+        self.alertCodes = alertCodes
+    }
 }
 
 /// What an operation that may move money ended as.

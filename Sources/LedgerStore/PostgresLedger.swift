@@ -67,6 +67,67 @@ public final class PostgresLedger: LedgerOperations {
         }
     }
 
+    public func recordCashEvent(
+        _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
+        memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<CashMovement> {
+        let kindText = kind == .deposit ? MovementKind.deposit.rawValue : MovementKind.withdrawal.rawValue
+        let thresholds = rules.thresholds
+        let row = try inTransaction { connection throws(PostgresError) -> Row? in
+            // Round trip 1: start the transaction and read what the rules need.
+            let context = try connection.pipeline([
+                .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+                .prepared(
+                    Statement.cashContext.rawValue,
+                    [
+                        String(userID), t.map(String.init), String(thresholds.windowSeconds),
+                        String(max(thresholds.consecutiveWithdrawals - 1, 0)), String(max(thresholds.increasingDeposits - 1, 0)),
+                    ]),
+            ])[1].first
+            let eventT = context?.int64("t") ?? t ?? 0
+            let history = CashHistory(
+                recentKinds: (context?.array("recent_kinds") ?? []).map { $0 == "deposit" ? .deposit : .withdrawal },
+                recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(Money.init),
+                depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
+            let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
+            // Round trip 2: apply the movement with its alerts, and commit.
+            return try connection.pipeline([
+                .prepared(
+                    Statement.cashEvent.rawValue,
+                    [
+                        Self.bytea(tokenHash), actingUserID.map(String.init), kindText, String(userID),
+                        String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
+                        String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
+                    ]),
+                .sql("COMMIT"),
+            ])[0].first
+        }
+        guard let row else { throw UnexpectedRow(description: "tally_cash_event returned no row") }
+        let isReplay = row.bool("replayed") ?? false
+        let originalRequestID = row["request_id"] ?? requestID
+        switch row["outcome"] {
+        case "applied":
+            let codes = (row.array("alert_codes") ?? []).compactMap { Int($0) }
+            return Receipt(
+                result: .applied(CashMovement(movement: try row.movement(), alertCodes: codes)), isReplay: isReplay,
+                requestID: originalRequestID)
+        case "key_reused":
+            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        default:
+            return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
+        }
+    }
+
+    public func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] {
+        let rows =
+            if let userID {
+                try runRetryingAll(.alertsOfUser, [String(userID), String(beforeID), String(limit)])
+            } else {
+                try runRetryingAll(.alertsBefore, [String(beforeID), String(limit)])
+            }
+        return try rows.map { try $0.alert() }
+    }
+
     public func caller(tokenHash: [UInt8]) throws -> Caller? {
         guard let row = try runRetrying(.caller, [Self.bytea(tokenHash)]) else { return nil }
         if row["role"] == "service" { return .service }
@@ -138,6 +199,27 @@ public final class PostgresLedger: LedgerOperations {
 
     private func runRetrying(_ statement: Statement, _ parameters: [String?]) throws -> Row? {
         try runRetryingAll(statement, parameters).first
+    }
+
+    /// Runs `body` as one explicit transaction on the connection, retried as a whole on serialization
+    /// failures. Whatever fails inside, the transaction is rolled back before the error goes on.
+    private func inTransaction<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
+        try retryPolicy.run(
+            isRetryable: { $0.isSerializationFailure },
+            onRetry: { serializationRetries += 1 }
+        ) { () throws(PostgresError) -> Value in
+            let connection = try connected()
+            do throws(PostgresError) {
+                return try body(connection)
+            } catch {
+                if connection.isHealthy {
+                    try? connection.execute(script: "ROLLBACK")
+                } else {
+                    self.connection = nil
+                }
+                throw error
+            }
+        }
     }
 
     private func runRetryingAll(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {

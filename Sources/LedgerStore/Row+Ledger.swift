@@ -38,7 +38,28 @@ extension Row {
         case "unauthorized": return .unauthorized
         case "forbidden": return .forbidden
         case "username_taken": return .usernameTaken
+        case "t_not_increasing": return .tNotIncreasing(last: detail)
         default: throw UnexpectedRow(description: "unknown outcome \(self["outcome"] ?? "NULL")")
         }
+    }
+}
+
+extension Row {
+    func alert() throws -> Alert {
+        guard let id = int64("id"), let code = int64("code"), let userID = int64("user_id"),
+            let movementID = int64("movement_id"), let kindText = self["kind"],
+            let kind = MovementKind(rawValue: kindText), let amount = int64("amount"),
+            let createdAt = int64("created_at_us")
+        else { throw UnexpectedRow(description: "alert row lacks a column") }
+        return Alert(
+            id: id, code: Int(code), userID: userID, movementID: movementID, kind: kind,
+            amount: Money(minorUnits: amount), createdAt: createdAt)
+    }
+
+    /// A one-dimensional array of plain words or numbers in PostgreSQL's text form ("{30,1100}").
+    func array(_ column: String) -> [String]? {
+        guard let text = self[column] else { return nil }
+        let inner = text.dropFirst().dropLast()
+        return inner.isEmpty ? [] : inner.split(separator: ",").map(String.init)
     }
 }

@@ -13,6 +13,10 @@ enum Statement: String, CaseIterable {
     case credentials
     case issueToken
     case revokeToken
+    case cashContext
+    case cashEvent
+    case alertsBefore
+    case alertsOfUser
 
     var sql: String {
         switch self {
@@ -61,11 +65,29 @@ enum Statement: String, CaseIterable {
             VALUES ($1, $2, $3, CASE WHEN $4::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $4) END)
             RETURNING (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_at_us
             """
+        case .cashContext:
+            "SELECT * FROM tally_cash_context($1, $2, $3, $4, $5)"
+        case .cashEvent:
+            "SELECT * FROM tally_cash_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        case .alertsBefore:
+            """
+            SELECT \(Self.alertColumns) FROM alerts a JOIN movements m ON m.id = a.movement_id
+            WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2
+            """
+        case .alertsOfUser:
+            """
+            SELECT \(Self.alertColumns) FROM alerts a JOIN movements m ON m.id = a.movement_id
+            WHERE a.user_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3
+            """
         case .revokeToken:
             "UPDATE tokens SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING role"
         }
     }
 
+    static let alertColumns = """
+        a.id, a.code, a.user_id, a.movement_id, m.kind, m.amount, \
+        (extract(epoch FROM a.created_at) * 1000000)::bigint AS created_at_us
+        """
     static let userColumns =
         "id, name, username, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"
     static let movementColumns = """

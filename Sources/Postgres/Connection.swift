@@ -3,7 +3,7 @@ import Glibc
 
 /// One libpq connection. Not thread-safe: each worker process owns exactly one.
 public final class Connection {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     private var preparedNames: Set<String> = []
 
     /// Connects with a libpq conninfo string ("dbname=tally host=/path"); PG* environment variables apply.
@@ -61,21 +61,28 @@ public final class Connection {
     }
 
     private func check(_ result: OpaquePointer?) throws(PostgresError) -> Rows {
-        guard let result else {
-            throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)))
-        }
+        guard let result else { throw connectionError() }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
             return Rows(reading: result)
         default:
-            let sqlState = field(result, TALLY_PG_DIAG_SQLSTATE)
-            let message = field(result, TALLY_PG_DIAG_MESSAGE_PRIMARY) ?? Self.trimmed(PQerrorMessage(handle))
-            let kind: PostgresError.Kind = isHealthy ? .server : .connection
-            throw PostgresError(
-                kind: kind, sqlState: sqlState, message: message,
-                constraint: field(result, TALLY_PG_DIAG_CONSTRAINT_NAME))
+            throw serverError(result)
         }
+    }
+
+    /// The error a failed result carries, with its SQLSTATE.
+    func serverError(_ result: OpaquePointer) -> PostgresError {
+        let sqlState = field(result, TALLY_PG_DIAG_SQLSTATE)
+        let message = field(result, TALLY_PG_DIAG_MESSAGE_PRIMARY) ?? Self.trimmed(PQerrorMessage(handle))
+        let kind: PostgresError.Kind = isHealthy ? .server : .connection
+        return PostgresError(
+            kind: kind, sqlState: sqlState, message: message, constraint: field(result, TALLY_PG_DIAG_CONSTRAINT_NAME))
+    }
+
+    /// The connection's own error: it broke, or libpq could not send.
+    func connectionError() -> PostgresError {
+        PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)))
     }
 
     private func field(_ result: OpaquePointer, _ code: Int32) -> String? {
@@ -98,7 +105,7 @@ extension String {
 }
 
 /// Calls `body` with the parameters as an array of C strings (NULL for SQL NULL) that live for the call.
-private func withCStrings<Result>(
+func withCStrings<Result>(
     _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> Result
 ) -> Result {
     var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }

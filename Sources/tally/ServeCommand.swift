@@ -28,6 +28,10 @@ enum ServeCommand {
         if let ttl = options.value("token-ttl", environment: "TALLY_TOKEN_TTL") {
             workerArguments += ["--token-ttl", ttl]
         }
+        _ = try options.alertThresholds()  // refuse bad thresholds here, not in every worker
+        for (name, environment) in Options.alertOptions {
+            if let value = options.value(name, environment: environment) { workerArguments += ["--\(name)", value] }
+        }
         let supervisor = Supervisor(
             listener: listener, workerCount: workers,
             command: .init(executable: executablePath(), arguments: workerArguments),

@@ -1,6 +1,7 @@
 import API
 import FastCGI
 import Glibc
+import Ledger
 import LedgerStore
 import Postgres
 
@@ -14,7 +15,9 @@ enum WorkerCommand {
         let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: 10))
         let slot = options.value("worker-slot", default: "?")!
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
-        let api = TallyAPI(ledger: ledger, tokenLifetimeSeconds: try options.integer("token-ttl", default: 86_400))
+        let api = TallyAPI(
+            ledger: ledger, tokenLifetimeSeconds: try options.integer("token-ttl", default: 86_400),
+            alertRules: AlertRules(thresholds: try options.alertThresholds()))
         let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
         let keyRetention = try options.integer("idempotency-retention", default: 86_400)
         var keyPurge = KeyPurgeSchedule(start: monotonicSeconds())

@@ -8,6 +8,8 @@ let usage = """
                [--database CONNINFO] [--max-requests N] [--retry-attempts N]
                [--idempotency-retention SECONDS]  (default 86400: keys are kept at least 24 h)
                [--token-ttl SECONDS]  (default 86400: how long a log-in token lives)
+               [--alert-large-withdrawal 100.00] [--alert-consecutive-withdrawals 3]
+               [--alert-increasing-deposits 3] [--alert-window-seconds 30] [--alert-window-total 200.00]
       migrate  [--database CONNINFO]     apply the schema migrations the database lacks
       verify   [--database CONNINFO]     recompute every balance from the journal
       admin-token [--database CONNINFO] [--ttl SECONDS]   print a new service-role token

@@ -15,6 +15,7 @@ final class StubLedger: LedgerOperations {
     var failure: (any Error)?
     var databaseUp = true
     var serializationRetries = 0
+    var eventTimes: [Int64?] = []
 
     /// A live token for `caller`, as a request's Authorization header.
     func authorization(for caller: Caller) -> String {
@@ -56,6 +57,34 @@ final class StubLedger: LedgerOperations {
             debitBalanceAfter: .zero, creditBalanceAfter: amount, memo: memo, createdAt: 1_700_000_000_123_000)
         return Receipt(result: nextMoveResult ?? .applied(movement), isReplay: nextMoveIsReplay, requestID: requestID)
     }
+
+    /// Records the event as a move (the outside world on one side) and judges it against an empty history.
+    func recordCashEvent(
+        _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
+        memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<CashMovement> {
+        eventTimes.append(t)
+        if actingUserID == nil, tokens[tokenHash] != .service {
+            return Receipt(result: .refused(tokens[tokenHash] == nil ? .unauthorized : .forbidden), isReplay: false, requestID: requestID)
+        }
+        let receipt = try move(
+            kind == .deposit ? .deposit : .withdrawal, tokenHash: tokenHash, actingUserID: actingUserID ?? userID,
+            debitUserID: kind == .deposit ? 0 : userID, creditUserID: kind == .deposit ? userID : 0, amount: amount,
+            memo: memo, idempotency: idempotency, requestID: requestID)
+        switch receipt.result {
+        case .applied(let movement):
+            let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: t ?? 0), after: CashHistory())
+            return Receipt(
+                result: .applied(CashMovement(movement: movement, alertCodes: codes)), isReplay: receipt.isReplay,
+                requestID: requestID)
+        case .refused(let refusal):
+            return Receipt(result: .refused(refusal), isReplay: receipt.isReplay, requestID: requestID)
+        case .keyReused:
+            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        }
+    }
+
+    func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] { [] }
 
     func caller(tokenHash: [UInt8]) throws -> Caller? {
         if let failure { throw failure }

@@ -38,6 +38,15 @@ struct RequestBody {
         return id
     }
 
+    /// A whole number of seconds, 0 or more (an event's t); nil when absent.
+    mutating func seconds(_ name: String) throws(APIError) -> Int64? {
+        guard let value = take(name) else { return nil }
+        guard case .number(let text) = value, let seconds = Int64(text), seconds >= 0 else {
+            throw .validation(name, "\(name) must be a whole number of seconds, 0 or more, not \(value.typeName) \(value.serialized()).")
+        }
+        return seconds
+    }
+
     /// An amount of money, from a JSON string ("12.34") or a JSON number (12.34), read exactly.
     mutating func amount(_ name: String, allowingZero: Bool = false) throws(APIError) -> Money? {
         guard let value = take(name) else { return nil }

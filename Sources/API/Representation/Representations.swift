@@ -1,4 +1,5 @@
 import Ledger
+import LedgerStore
 
 /// The JSON shapes of the API's resources.
 enum Representation {
@@ -30,6 +31,25 @@ enum Representation {
             ("from_balance_minor", .integer(fromBalance.minorUnits)),
             ("to_balance", .string(toBalance.description)),
             ("to_balance_minor", .integer(toBalance.minorUnits)),
+        ])
+    }
+
+    /// A deposit or withdrawal with the user's balance after it and the alerts it raised.
+    static func cashMovement(_ cash: CashMovement) -> JSONValue {
+        guard case .object(let members) = cashMovement(cash.movement) else { return .null }
+        return .object(members + [("alert_codes", .array(cash.alertCodes.map(JSONValue.integer)))])
+    }
+
+    static func alert(_ alert: Alert) -> JSONValue {
+        .object([
+            ("id", .integer(alert.id)),
+            ("code", .integer(alert.code)),
+            ("user_id", .integer(alert.userID)),
+            ("movement_id", .integer(alert.movementID)),
+            ("kind", .string(alert.kind.rawValue)),
+            ("amount", .string(alert.amount.description)),
+            ("amount_minor", .integer(alert.amount.minorUnits)),
+            ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: alert.createdAt))),
         ])
     }
 

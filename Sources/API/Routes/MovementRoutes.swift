@@ -26,23 +26,24 @@ extension TallyAPI {
         return try respond(receipt, status: 201, render: Representation.transfer)
     }
 
-    /// A deposit from the outside world, or a withdrawal to it, on the caller's own account.
+    /// A deposit from the outside world, or a withdrawal to it, on the caller's own account. It counts for
+    /// the alert rules like an event, at its optional `t` (default: now).
     func moveCash(_ request: HTTPRequest, kind: MovementKind, userID: Int64) throws -> HTTPResponse {
-        let ((amount, memo), token) = try parsingAuthenticated(request) {
+        let ((amount, memo, t), token) = try parsingAuthenticated(request) {
             var body = try RequestBody(request.body)
             let amount = try body.requiredAmount("amount")
             let memo = try body.string("memo")
+            let t = try body.seconds("t")
             try body.finish()
             try checkMemo(memo)
-            return (amount, memo)
+            return (amount, memo, t)
         }
         let idempotency = try idempotencyContext(
-            request, fingerprint: [kind.rawValue, String(userID), String(amount.minorUnits), memoPart(memo)])
-        let system = Movement.systemAccountID
-        let receipt = try ledger.move(
-            kind, tokenHash: token.hash, actingUserID: userID,
-            debitUserID: kind == .deposit ? system : userID, creditUserID: kind == .deposit ? userID : system,
-            amount: amount, memo: memo, idempotency: idempotency, requestID: request.requestID)
+            request,
+            fingerprint: [kind.rawValue, String(userID), String(amount.minorUnits), memoPart(memo), t.map(String.init) ?? "-"])
+        let receipt = try ledger.recordCashEvent(
+            kind == .deposit ? .deposit : .withdrawal, tokenHash: token.hash, actingUserID: userID, userID: userID,
+            amount: amount, memo: memo, t: t, rules: alertRules, idempotency: idempotency, requestID: request.requestID)
         return try respond(receipt, status: 201, render: Representation.cashMovement)
     }
 
@@ -65,7 +66,7 @@ extension TallyAPI {
         return HTTPResponse(status: 200, json: paging.page(movements, id: \.id, render: Representation.feedEntry))
     }
 
-    private func checkMemo(_ memo: String?) throws {
+    func checkMemo(_ memo: String?) throws {
         guard let memo else { return }
         do {
             try TextRules.checkMemo(memo)
@@ -75,7 +76,7 @@ extension TallyAPI {
     }
 
     /// Tells an absent memo from an empty one in a fingerprint.
-    private func memoPart(_ memo: String?) -> String {
+    func memoPart(_ memo: String?) -> String {
         memo.map { "m" + $0 } ?? "-"
     }
 }

@@ -9,6 +9,9 @@ enum Endpoint: Equatable {
     case getTransfer(Int64)
     case listTransactions
     case register, login, logout, me
+    case event
+    case listAlerts
+    case userAlerts(userID: Int64)
 }
 
 /// Finds the endpoint for a method and path, or the error that says why there is none.
@@ -31,6 +34,10 @@ enum Router {
             methods = ["GET": .listTransactions]
         case 1 where segments[0] == "me":
             methods = ["GET": .me]
+        case 1 where segments[0] == "event":
+            methods = ["POST": .event]
+        case 1 where segments[0] == "alerts":
+            methods = ["GET": .listAlerts]
         case 2 where segments[0] == "auth":
             switch segments[1] {
             case "register": methods = ["POST": .register]
@@ -50,6 +57,7 @@ enum Router {
             case "deposits": methods = ["POST": .deposit(userID: id)]
             case "withdrawals": methods = ["POST": .withdraw(userID: id)]
             case "transactions": methods = ["GET": .userTransactions(userID: id)]
+            case "alerts": methods = ["GET": .userAlerts(userID: id)]
             default: throw noRoute(path)
             }
         default:

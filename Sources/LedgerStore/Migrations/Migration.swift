@@ -10,6 +10,7 @@ extension Migration {
     public static let all: [Migration] = [
         Migration(version: 1, name: "core ledger", sql: Migration0001.sql),
         Migration(version: 2, name: "accounts and tokens", sql: Migration0002.sql),
+        Migration(version: 3, name: "activity alerts", sql: Migration0003.sql),
     ]
 
     /// The schema version this build needs.
