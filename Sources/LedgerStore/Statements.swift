@@ -62,7 +62,11 @@ enum Statement: String, CaseIterable {
             RETURNING (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_at_us
             """
         case .revokeToken:
-            "UPDATE tokens SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING role"
+            """
+            UPDATE tokens SET revoked_at = now()
+            WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+            RETURNING role
+            """
         }
     }
 

@@ -295,10 +295,6 @@ def test_replayed_service_user_creation_with_credentials_creates_one_user(api, a
     assert anonymous.login(username, password).status_code == 200
 
 
-# Reported, not worked around: the request's fingerprint leaves the password out, so the same key with another
-# password is taken for a repeat (201, Idempotency-Replayed) and the new password silently does not apply.
-# strict: fails once fixed, as a reminder to drop the mark.
-@pytest.mark.xfail(strict=True, reason="service bug: a user creation replayed with another password is a replay")
 def test_same_key_with_another_password_is_another_request(api, anonymous):
     username = new_username()
     headers = {"Idempotency-Key": unique("create")}
@@ -340,10 +336,6 @@ def test_over_long_credentials_are_refused_before_any_password_work(anonymous, d
     assert db.integer("SELECT count(*) FROM tokens") == tokens_before
 
 
-# Reported, not worked around: the pool passes the username to libpq as a C string, which ends at the NUL,
-# so "alice\u0000anything" with alice's password logs in as alice (200). strict: this fails once it is fixed,
-# as a reminder to drop the mark.
-@pytest.mark.xfail(strict=True, reason="service bug: a login username is cut at its first NUL character")
 def test_a_login_username_with_a_nul_character_does_not_log_in_as_its_prefix(anonymous, db):
     """A username with NUL in it is malformed (422) or simply wrong (401); it must never match the user whose
     name is the part before the NUL."""
@@ -553,16 +545,8 @@ def sample_parties(base_url):
     return {"user": user["id"], "other": other["id"], "transfer": transfer["id"]}
 
 
-# Reported, not worked around: logout revokes by hash without looking at expires_at, so an expired token is
-# "logged out" (200, revoked_at set) where every other endpoint answers 401. strict: these two cases fail once
-# it is fixed, as a reminder to drop the mark.
-LOGOUT_ACCEPTS_EXPIRED_TOKENS = pytest.mark.xfail(
-    strict=True, reason="service bug: POST /api/auth/logout answers 200 logged_out to an expired token")
-
-
 @pytest.mark.parametrize("form, endpoint", [
-    pytest.param(form, endpoint, id=f"{form}-{endpoint}", marks=(
-        [LOGOUT_ACCEPTS_EXPIRED_TOKENS] if endpoint == "logout" and form.startswith("expired") else []))
+    pytest.param(form, endpoint, id=f"{form}-{endpoint}")
     for form in BAD_AUTHORIZATIONS for endpoint in SAMPLE_ENDPOINTS])
 def test_every_bad_token_form_is_refused_with_401_and_changes_nothing(anonymous, db, dead_tokens, sample_parties,
                                                                       form, endpoint):
