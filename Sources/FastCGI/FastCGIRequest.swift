@@ -32,13 +32,19 @@ public struct FastCGIResponse {
         self.body = body
     }
 
-    /// The CGI response text: a Status line, headers, a blank line, the body.
-    var serialized: String {
-        var text = "Status: \(status) \(reason)\r\nContent-Type: application/json\r\n"
-        text.reserveCapacity(body.utf8.count + 128)
-        for header in headers { text += "\(header.name): \(header.value)\r\n" }
-        text += "Content-Length: \(body.utf8.count)\r\n\r\n"
-        text += body
-        return text
+    /// The CGI response: a Status line, headers, a blank line, the body, as bytes ready to write.
+    var serialized: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(body.utf8.count + 192)
+        bytes.append(contentsOf: "Status: \(status) \(reason)\r\nContent-Type: application/json\r\n".utf8)
+        for header in headers {
+            bytes.append(contentsOf: header.name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: header.value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
+        }
+        bytes.append(contentsOf: "Content-Length: \(body.utf8.count)\r\n\r\n".utf8)
+        bytes.append(contentsOf: body.utf8)
+        return bytes
     }
 }

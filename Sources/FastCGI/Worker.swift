@@ -36,9 +36,9 @@ public struct Worker {
         while FCGX_Accept_r(&request) >= 0 {
             sigprocmask(SIG_BLOCK, &stopSignals, nil)
             let response = handler(readRequest(&request))
-            var text = response.serialized
-            text.withUTF8 { bytes in
-                bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), request.out) }
+            let bytes = response.serialized
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), request.out) }
             }
             FCGX_Finish_r(&request)
             served += 1

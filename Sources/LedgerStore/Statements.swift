@@ -80,7 +80,11 @@ enum Statement: String, CaseIterable {
             WHERE a.user_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3
             """
         case .revokeToken:
-            "UPDATE tokens SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING role"
+            """
+            UPDATE tokens SET revoked_at = now()
+            WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+            RETURNING role
+            """
         }
     }
 

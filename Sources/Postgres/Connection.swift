@@ -37,6 +37,7 @@ public final class Connection {
     /// Runs one parameterised statement. Values travel separately from the SQL text, as text.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> Rows {
+        try refuseNUL(parameters)
         let result = withCStrings(parameters) { values in
             PQexecParams(handle, sql, Int32(values.count), nil, values, nil, nil, 0)
         }
@@ -54,10 +55,20 @@ public final class Connection {
     /// Executes a statement prepared with `prepare(_:_:)`.
     @discardableResult
     public func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
+        try refuseNUL(parameters)
         let result = withCStrings(parameters) { values in
             PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
         }
         return try check(result)
+    }
+
+    /// A parameter travels as a C string, which would end at a NUL; PostgreSQL's text cannot hold one anyway.
+    /// Refuse it (22021, character_not_in_repertoire) rather than send a silently shortened value.
+    private func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
+        for parameter in parameters where parameter?.utf8.contains(0) == true {
+            throw PostgresError(
+                kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
+        }
     }
 
     private func check(_ result: OpaquePointer?) throws(PostgresError) -> Rows {

@@ -4,11 +4,13 @@ import CLibPQ
 public struct Rows: Sendable {
     public let columns: [String]
     public let values: [[String?]]
+    private let columnIndex: [String: Int]
 
     init(reading result: OpaquePointer) {
         let columnCount = PQnfields(result)
         let rowCount = PQntuples(result)
         columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
+        columnIndex = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         values = (0..<rowCount).map { row in
             (0..<columnCount).map { column in
                 PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
@@ -21,11 +23,10 @@ public struct Rows: Sendable {
 
     /// The rows as `Row` values that read columns by name.
     public var rows: [Row] {
-        let index = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
-        return values.map { Row(values: $0, columnIndex: index) }
+        values.map { Row(values: $0, columnIndex: columnIndex) }
     }
 
-    public var first: Row? { rows.first }
+    public var first: Row? { values.first.map { Row(values: $0, columnIndex: columnIndex) } }
 }
 
 /// One row of a result, read by column name.

@@ -8,9 +8,11 @@ enum Log {
     }
 
     static func line(_ fields: [(String, JSONValue)]) {
-        let text = JSONValue.object([("time", .string(now()))] + fields).serialized() + "\n"
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(320)
+        JSONValue.object([("time", .string(now()))] + fields).write(to: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 
     private static func now() -> String {

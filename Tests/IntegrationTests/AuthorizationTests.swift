@@ -98,3 +98,17 @@ struct AuthorizationTests {
         }
     }
 }
+
+@Suite("Parameters", .serialized)
+struct ParameterTests {
+    @Test("a NUL in a parameter is refused, never sent shortened")
+    func nulIsRefused() throws {
+        try TestDatabase.with { database in
+            let error = try #require(throws: PostgresError.self) {
+                try database.connection().query("SELECT $1::text AS value", ["ada\u{0}anything"])
+            }
+            #expect(error.sqlState == "22021")
+            #expect(throws: PostgresError.self) { try database.ledger().credentials(username: "ada\u{0}x") }
+        }
+    }
+}

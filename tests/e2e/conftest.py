@@ -3,9 +3,13 @@ which passes where it is through the environment:
 
     TALLY_URL             http://127.0.0.1:PORT, nginx in front of the pool
     TALLY_DATABASE        libpq conninfo of the database the pool uses
-    TALLY_BIN             the tally binary (for `tally verify`)
+    TALLY_BIN             the tally binary (for `tally verify` and `tally admin-token`)
     TALLY_SUPERVISOR_PID  pid of `tally serve`; its children are the workers
     TALLY_SOCKET          the pool's FastCGI socket
+    TALLY_STACK_DIR       the stack's folder (scripts/pool.sh restarts the pool in it)
+    TALLY_LOG_DIR         the pool's request log (tally.log) and nginx's logs
+    TALLY_ADMIN_TOKEN     a service-role token that never expires: every client sends it unless told otherwise
+    TALLY_TOKEN_TTL       how long a log-in token lives in this stack, in seconds (8)
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tally_e2e import Api, Database, env, minor, run_verify, unique
+from tally_e2e import Account, Api, Database, create_account, env, minor, run_verify, unique
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -30,9 +34,40 @@ def base_url() -> str:
 
 @pytest.fixture
 def api(base_url):
+    """A client with the service role's token."""
     client = Api(base_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def anonymous(base_url):
+    """A client that sends no Authorization header."""
+    client = Api(base_url, token=None)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def token_ttl() -> int:
+    """Seconds a log-in token lives in the test stack (TALLY_TOKEN_TTL, set by scripts/test.sh)."""
+    return int(env("TALLY_TOKEN_TTL"))
+
+
+@pytest.fixture(scope="session")
+def mint_service_token():
+    """Makes a new service-role token with `tally admin-token` (optionally expiring): mint(ttl=None) -> text."""
+    binary, conninfo = env("TALLY_BIN"), env("TALLY_DATABASE")
+
+    def mint(ttl: int | None = None) -> str:
+        command = [binary, "admin-token", "--database", conninfo]
+        if ttl is not None:
+            command += ["--ttl", str(ttl)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout.strip()
+
+    return mint
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +92,27 @@ def new_user(api):
         assert response.status_code == 201, response.text
         user = response.json()
         assert user["balance_minor"] == (minor(balance) if balance is not None else 0), user
+        assert user["username"] is None, user
         return user
 
     return make
+
+
+@pytest.fixture
+def new_account(api):
+    """Makes a fresh user who can log in (through the service role, with username and password):
+    new_account(balance="10.00", name=None) -> an Account; account.api acts as that user."""
+    accounts = []
+
+    def make(balance: str | None = None, name: str | None = None) -> Account:
+        account = create_account(api, balance, name)
+        assert account.user["balance_minor"] == (minor(balance) if balance is not None else 0), account.user
+        accounts.append(account)
+        return account
+
+    yield make
+    for account in accounts:
+        account.close()
 
 
 class Pool:

@@ -1,5 +1,6 @@
-"""Helpers for the end-to-end tests: an HTTP client for the API through nginx, psql checks, `tally verify`,
-the assertions every error body must satisfy, and a bounded load of random transfers among hot users."""
+"""Helpers for the end-to-end tests: an HTTP client for the API through nginx (with the service token unless
+told otherwise), accounts that log in, psql checks, `tally verify`, the assertions every error body must
+satisfy, and a bounded load of random transfers among hot users."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ TIMEOUT = (5, 30)
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 AMOUNT_TEXT = re.compile(r"^\d+\.\d{2}$")
 LARGEST_ID = 9223372036854775807
+TOKEN_FORM = re.compile(r"^tly_[A-Za-z0-9_-]{43}$")
+USER_KEYS = {"id", "name", "username", "balance", "balance_minor", "created_at"}
+CHALLENGE = 'Bearer realm="tally"'
+
+# A token's lifetime left below which an Account logs in again before using it: enough for a request or two
+# on a busy machine (log-in tokens live TALLY_TOKEN_TTL = 8 s in the test stack).
+TOKEN_REFRESH_MARGIN_SECONDS = 3.0
 
 
 def env(name: str) -> str:
@@ -47,16 +55,54 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-class Api:
-    """The API through nginx, as a client sees it. Not shared between threads: make one per thread."""
+class _ServiceToken:
+    """The default token of an Api: the service role's (TALLY_ADMIN_TOKEN, which never expires)."""
 
-    def __init__(self, base_url: str):
+    def __repr__(self) -> str:
+        return "SERVICE"
+
+
+SERVICE = _ServiceToken()
+_OWN = object()  # request(): use the client's own token
+
+
+def service_token() -> str:
+    return env("TALLY_ADMIN_TOKEN")
+
+
+class Api:
+    """The API through nginx, as a client sees it. Not shared between threads: make one per thread.
+
+    Every request carries `Authorization: Bearer <token>`. The token is the service role's unless the client
+    is made with another: a token's text, an `Account` (which logs in again when its token is about to
+    expire), or None for no Authorization header at all. One request can send another token with `token=`
+    (None: no header), or any header value at all with `headers={"Authorization": ...}`."""
+
+    def __init__(self, base_url: str, token=SERVICE):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.token = token
+
+    def with_token(self, token) -> "Api":
+        """Another client on the same server that sends `token` (see the class)."""
+        return Api(self.base_url, token)
+
+    def authorization(self, token=_OWN) -> str | None:
+        """The Authorization header value this client sends (or would send with `token`)."""
+        token = self.token if token is _OWN else token
+        if token is SERVICE:
+            token = service_token()
+        elif isinstance(token, Account):
+            token = token.current_token()
+        return None if token is None else f"Bearer {token}"
 
     def request(self, method: str, path: str, *, json_body=None, data=None, headers=None, params=None,
-                timeout=TIMEOUT) -> requests.Response:
+                timeout=TIMEOUT, token=_OWN) -> requests.Response:
         headers = dict(headers or {})
+        if "Authorization" not in headers:
+            authorization = self.authorization(token)
+            if authorization is not None:
+                headers["Authorization"] = authorization
         if json_body is not None:
             data = json.dumps(json_body)
         if data is not None:
@@ -77,11 +123,42 @@ class Api:
 
     # The operations, returning the response for the test to judge.
 
-    def create_user(self, name: str, initial_balance=None, **kwargs) -> requests.Response:
+    def create_user(self, name: str, initial_balance=None, *, username: str | None = None,
+                    password: str | None = None, **kwargs) -> requests.Response:
         body = {"name": name}
         if initial_balance is not None:
             body["initial_balance"] = initial_balance
+        if username is not None:
+            body["username"] = username
+        if password is not None:
+            body["password"] = password
         return self.post("/api/users", body, **kwargs)
+
+    def register(self, username: str, password: str, name: str | None = None, **kwargs) -> requests.Response:
+        body = {"username": username, "password": password}
+        if name is not None:
+            body["name"] = name
+        return self.post("/api/auth/register", body, **kwargs)
+
+    def login(self, username: str, password: str, *, wait_when_limited: bool = True,
+              **kwargs) -> requests.Response:
+        """POST /api/auth/login. nginx limits log-ins per address (10/s, bursts of 30); a test that logs in
+        only to get a token waits as Retry-After says, as a client should, rather than fail for the pace of
+        the tests around it. The limit itself is tested in test_zy_rate_limits.py."""
+        body = {"username": username, "password": password}
+        kwargs.setdefault("token", None)
+        for _ in range(10):
+            response = self.post("/api/auth/login", body, **kwargs)
+            if not (wait_when_limited and response.status_code == 429):
+                return response
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        return response
+
+    def logout(self, **kwargs) -> requests.Response:
+        return self.post("/api/auth/logout", **kwargs)
+
+    def me(self, **kwargs) -> requests.Response:
+        return self.get("/api/me", **kwargs)
 
     def user(self, user_id: int) -> dict:
         response = self.get(f"/api/users/{user_id}")
@@ -130,6 +207,86 @@ class Api:
         raise AssertionError(f"{path} had more than {max_pages} pages of {limit}")
 
 
+def new_username() -> str:
+    """A username no other test or run uses (3 to 64 of [A-Za-z0-9._-])."""
+    return f"u.{uuid.uuid4().hex[:16]}"
+
+
+def new_password() -> str:
+    """A password no other test or run uses, easy to search for in logs."""
+    return f"pw-{uuid.uuid4().hex}"
+
+
+def parse_timestamp(value: str) -> datetime:
+    assert isinstance(value, str) and TIMESTAMP.match(value), value
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+class Account:
+    """A user who can log in: the user as the API answered it, the credentials, and a token that it renews
+    (by logging in again) when less than TOKEN_REFRESH_MARGIN_SECONDS of it is left. Safe to share between
+    threads; give it to Api as the token to act as this user."""
+
+    def __init__(self, base_url: str, user: dict, username: str, password: str):
+        self.base_url = base_url
+        self.user = user
+        self.username = username
+        self.password = password
+        self._token: str | None = None
+        self._expires_at: datetime | None = None
+        self._lock = threading.Lock()
+        self._api: Api | None = None
+
+    def __repr__(self) -> str:
+        return f"Account({self.username}, id {self.id})"
+
+    @property
+    def id(self) -> int:
+        return self.user["id"]
+
+    def log_in(self) -> dict:
+        """A new log-in: the 200 body (token, token_type, expires_at, user)."""
+        client = Api(self.base_url, token=None)
+        try:
+            response = client.login(self.username, self.password)
+        finally:
+            client.close()
+        assert response.status_code == 200, f"log-in as {self.username}: {response.status_code} {response.text}"
+        return response.json()
+
+    def current_token(self) -> str:
+        with self._lock:
+            left = None if self._expires_at is None else (
+                self._expires_at - datetime.now(timezone.utc)).total_seconds()
+            if self._token is None or (left is not None and left < TOKEN_REFRESH_MARGIN_SECONDS):
+                body = self.log_in()
+                self._token = body["token"]
+                self._expires_at = None if body["expires_at"] is None else parse_timestamp(body["expires_at"])
+            return self._token
+
+    @property
+    def api(self) -> Api:
+        """A client acting as this user, for the test's own thread (threads make their own with
+        Api(base_url, account))."""
+        if self._api is None:
+            self._api = Api(self.base_url, token=self)
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+
+def create_account(api: Api, balance: str | None = None, name: str | None = None) -> Account:
+    """A user with credentials, made by the service role (so that it can have a balance at once)."""
+    username, password = new_username(), new_password()
+    response = api.create_user(name or unique("account"), balance, username=username, password=password)
+    assert response.status_code == 201, response.text
+    user = response.json()
+    assert user["username"] == username, user
+    return Account(api.base_url, user, username, password)
+
+
 class Database:
     """Black-box checks on the ledger's tables through psql."""
 
@@ -160,6 +317,17 @@ class Database:
     def balance(self, user_id: int) -> int:
         return self.integer(f"SELECT balance FROM users WHERE id = {int(user_id)}")
 
+    def snapshot(self, *user_ids: int) -> dict:
+        """What a refused request must leave as it was, in one query: how many users, movements and
+        idempotency keys there are (tests run one at a time), and the balances of some users. (Not the tokens:
+        an Account may log in again whenever its token gets old.)"""
+        balances = "".join(f", (SELECT balance FROM users WHERE id = {int(user_id)})" for user_id in user_ids)
+        row = self.rows("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM movements), "
+                        "(SELECT count(*) FROM idempotency_keys)" + balances)[0]
+        values = [int(value) for value in row]
+        return {"users": values[0], "movements": values[1], "idempotency_keys": values[2],
+                "balances": dict(zip(user_ids, values[3:]))}
+
     def movement_count(self, *user_ids: int) -> int:
         ids = ",".join(str(int(i)) for i in user_ids)
         return self.integer(
@@ -181,6 +349,17 @@ class Database:
 
 def run_verify(binary: str, conninfo: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, "verify", "--database", conninfo], capture_output=True, text=True, timeout=120)
+
+
+def assert_unauthorized(response: requests.Response) -> dict:
+    """401 unauthorized with the Bearer challenge (RFC 6750)."""
+    error = assert_error(response, 401, "unauthorized")
+    assert response.headers.get("WWW-Authenticate") == CHALLENGE, response.headers
+    return error
+
+
+def assert_forbidden(response: requests.Response) -> dict:
+    return assert_error(response, 403, "forbidden")
 
 
 def assert_error(response: requests.Response, status: int, code: str, field: str | None = None, *,
@@ -209,16 +388,17 @@ def assert_error(response: requests.Response, status: int, code: str, field: str
 
 def assert_recent_timestamp(value: str, slack_seconds: float = 300) -> datetime:
     """RFC 3339 UTC with milliseconds, and close to now (same machine clock)."""
-    assert isinstance(value, str) and TIMESTAMP.match(value), value
-    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    moment = parse_timestamp(value)
     assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < slack_seconds, value
     return moment
 
 
-def assert_user_shape(user: dict, *, name: str, balance_minor: int) -> None:
-    assert set(user) == {"id", "name", "balance", "balance_minor", "created_at"}, user
+def assert_user_shape(user: dict, *, name: str, balance_minor: int, username: str | None = None) -> None:
+    """A User object; `username` is null for a user made by the service role without credentials."""
+    assert set(user) == USER_KEYS, user
     assert isinstance(user["id"], int) and not isinstance(user["id"], bool) and user["id"] > 0, user
     assert user["name"] == name
+    assert user["username"] == username, user
     assert user["balance"] == text(balance_minor), user
     assert user["balance_minor"] == balance_minor, user
     assert_recent_timestamp(user["created_at"])
@@ -234,6 +414,7 @@ class Outcome:
     to_id: int
     amount_minor: int
     key: str | None
+    caller: int | None = None          # the user whose token sent it; None: the service role
     status: int | None = None          # None: no HTTP answer (connection error, timeout)
     body: dict | None = None
     replayed: bool = False
@@ -243,13 +424,20 @@ class Outcome:
 @dataclass
 class Load:
     """Transfers among `users` from `threads` clients, `per_thread` requests each, every one with a unique memo
-    (and an Idempotency-Key when `with_keys`), so that the journal can be checked against the answers."""
+    (and an Idempotency-Key when `with_keys`), so that the journal can be checked against the answers.
+
+    With the service token (the default) a client pays from any of the users. With `accounts` (one per user,
+    in the order of `users`) client n is the user n % len(users), sends that user's token and pays from
+    their own account; with `forbidden_every` = k, every k-th of its requests tries to pay from another
+    user's account to its own instead, which must be refused (403) and change nothing."""
     base_url: str
     users: list[int]
     threads: int = 32
     per_thread: int = 50
     max_amount_minor: int = 2000
     with_keys: bool = False
+    accounts: list[Account] | None = None
+    forbidden_every: int = 0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     outcomes: list[Outcome] = field(default_factory=list)
     completed: int = 0
@@ -275,17 +463,24 @@ class Load:
         return runner
 
     def _client(self, number: int, deadline: float) -> None:
-        api = Api(self.base_url)
+        account = self.accounts[number % len(self.users)] if self.accounts else None
+        api = Api(self.base_url, account if account else SERVICE)
         chooser = random.Random(f"{self.run_id}-{number}")
         try:
             for i in range(self.per_thread):
                 if time.monotonic() > deadline:
                     break
-                from_id, to_id = chooser.sample(self.users, 2)
+                if account is None:
+                    from_id, to_id = chooser.sample(self.users, 2)
+                else:
+                    other = chooser.choice([user for user in self.users if user != account.id])
+                    steals = self.forbidden_every and i % self.forbidden_every == self.forbidden_every - 1
+                    from_id, to_id = (other, account.id) if steals else (account.id, other)
                 outcome = Outcome(
                     memo=f"{self.memo_prefix}{number}-{i}", from_id=from_id, to_id=to_id,
                     amount_minor=chooser.randint(1, self.max_amount_minor),
-                    key=f"{self.run_id}-{number}-{i}" if self.with_keys else None)
+                    key=f"{self.run_id}-{number}-{i}" if self.with_keys else None,
+                    caller=account.id if account else None)
                 self.send(api, outcome)
                 with self._lock:
                     self.outcomes.append(outcome)

@@ -1,61 +1,20 @@
 """www/openapi.yaml is a contract: it is a valid OpenAPI 3.0 document, nginx serves it, and what the live API
 answers (statuses, bodies, headers) is what it documents."""
 
-import re
 import uuid
-from pathlib import Path
 
 import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate as validate_spec
 
-from tally_e2e import LARGEST_ID
+from openapi_contract import DOCUMENT, check_against_document, load_spec, operation_for, schema_errors
+from tally_e2e import LARGEST_ID, new_password, new_username
 
-DOCUMENT = Path(__file__).resolve().parents[2] / "www" / "openapi.yaml"
+PUBLIC_OPERATIONS = {"getHealth", "register", "logIn"}
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict:
-    return yaml.safe_load(DOCUMENT.read_text())
-
-
-def operation_for(spec: dict, method: str, path: str) -> dict:
-    """The documented operation whose path template matches path."""
-    for template, item in spec["paths"].items():
-        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
-        if re.match(pattern, path) and method.lower() in item:
-            return item[method.lower()]
-    raise AssertionError(f"{method} {path} is not documented")
-
-
-def resolve(spec: dict, node: dict) -> dict:
-    while "$ref" in node:
-        target = spec
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def check_against_document(spec: dict, method: str, path: str, response) -> None:
-    operation = operation_for(spec, method, path)
-    status = str(response.status_code)
-    assert status in operation["responses"], f"{method} {path} answered {status}, undocumented: {response.text}"
-    documented = resolve(spec, operation["responses"][status])
-    schema = documented["content"]["application/json"]["schema"]
-    validator = OAS30Validator({**schema, "components": spec["components"]}, format_checker=oas30_format_checker)
-    errors = sorted(validator.iter_errors(response.json()), key=str)
-    assert not errors, f"{method} {path} {status}: {response.text}\n" + "\n".join(e.message for e in errors)
-    headers = {name: resolve(spec, header) for name, header in documented.get("headers", {}).items()}
-    for name, header in headers.items():
-        if header.get("required"):
-            assert name in response.headers, f"{method} {path} {status} lacks {name}"
-    if "Idempotency-Replayed" in response.headers:
-        assert "Idempotency-Replayed" in headers, f"{method} {path} {status} replays undocumented"
-        assert response.headers["Idempotency-Replayed"] == "true"
-    if "Retry-After" in response.headers and response.status_code == 503:
-        assert response.headers["Retry-After"].isdigit()
+    return load_spec()
 
 
 def test_the_openapi_document_is_valid_openapi_3_0(spec):
@@ -69,13 +28,59 @@ def test_nginx_serves_the_openapi_document(api):
     assert response.content == DOCUMENT.read_bytes()
 
 
-def test_every_documented_operation_is_exercised_and_answers_as_documented(api, spec, new_user):
+def test_every_documented_operation_is_exercised_and_answers_as_documented(api, anonymous, spec, new_user,
+                                                                           new_account):
     alice, bob = new_user("10.00"), new_user()
     a, b = alice["id"], bob["id"]
     key = f"doc-{uuid.uuid4()}"
     transfer = api.transfer(a, b, "1.00", memo="doc", headers={"Idempotency-Key": key})
+    carol = new_account("5.00")
+    c, as_carol = carol.id, carol.api
+    username, password = new_username(), new_password()
+    registered = anonymous.register(username, password, name="Doc")
+    login = anonymous.login(username, password)
+    leaving = anonymous.with_token(login.json()["token"])
     exchanges = [
         ("GET", "/api/health", api.get("/api/health")),
+        ("POST", "/api/auth/register", registered),
+        ("POST", "/api/auth/register", anonymous.register(username.upper(), password)),
+        ("POST", "/api/auth/register", anonymous.register("no spaces allowed", password)),
+        ("POST", "/api/auth/register", anonymous.register(new_username(), "too short")),
+        ("POST", "/api/auth/register", anonymous.request("POST", "/api/auth/register", data="[")),
+        ("POST", "/api/auth/login", login),
+        ("POST", "/api/auth/login", anonymous.login(username, password + "x")),
+        ("POST", "/api/auth/login", anonymous.login("x" * 257, password)),
+        ("POST", "/api/auth/login", anonymous.request("POST", "/api/auth/login", data="{")),
+        ("GET", "/api/me", api.me()),
+        ("GET", "/api/me", leaving.me()),
+        ("GET", "/api/me", anonymous.me()),
+        ("POST", "/api/auth/logout", leaving.logout()),
+        ("POST", "/api/auth/logout", leaving.logout()),
+        ("GET", "/api/users", as_carol.get("/api/users")),
+        ("GET", "/api/users", anonymous.get("/api/users")),
+        ("POST", "/api/users", api.create_user("Doc", username=new_username(), password=new_password())),
+        ("POST", "/api/users", api.create_user("Doc", username=username, password=new_password())),
+        ("POST", "/api/users", as_carol.create_user("Doc")),
+        ("POST", "/api/users", anonymous.create_user("Doc")),
+        ("GET", f"/api/users/{c}", as_carol.get(f"/api/users/{c}")),
+        ("GET", f"/api/users/{a}", as_carol.get(f"/api/users/{a}")),
+        ("GET", f"/api/users/{a}", anonymous.get(f"/api/users/{a}")),
+        ("POST", f"/api/users/{c}/deposits", as_carol.deposit(c, "1.00")),
+        ("POST", f"/api/users/{a}/deposits", as_carol.deposit(a, "1.00")),
+        ("POST", f"/api/users/{a}/deposits", anonymous.deposit(a, "1.00")),
+        ("POST", f"/api/users/{c}/withdrawals", as_carol.withdraw(c, "1.00")),
+        ("POST", f"/api/users/{a}/withdrawals", as_carol.withdraw(a, "1.00")),
+        ("POST", f"/api/users/{a}/withdrawals", anonymous.request("POST", f"/api/users/{a}/withdrawals", data="{")),
+        ("GET", f"/api/users/{c}/transactions", as_carol.get(f"/api/users/{c}/transactions")),
+        ("GET", f"/api/users/{a}/transactions", as_carol.get(f"/api/users/{a}/transactions")),
+        ("GET", f"/api/users/{a}/transactions", anonymous.get(f"/api/users/{a}/transactions")),
+        ("POST", "/api/transfers", as_carol.transfer(c, a, "1.00")),
+        ("POST", "/api/transfers", as_carol.transfer(a, c, "1.00")),
+        ("POST", "/api/transfers", anonymous.transfer(a, b, "1.00")),
+        ("GET", f"/api/transfers/{transfer.json()['id']}", as_carol.get(f"/api/transfers/{transfer.json()['id']}")),
+        ("GET", f"/api/transfers/{transfer.json()['id']}", anonymous.get(f"/api/transfers/{transfer.json()['id']}")),
+        ("GET", "/api/transactions", as_carol.get("/api/transactions")),
+        ("GET", "/api/transactions", anonymous.get("/api/transactions")),
         ("GET", "/api/users", api.get("/api/users", params={"limit": 2})),
         ("GET", "/api/users", api.get("/api/users", params={"limit": 0})),
         ("GET", "/api/users", api.get("/api/users", params={"cursor": "nope"})),
@@ -114,13 +119,35 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
         exercised.add((operation["operationId"], response.status_code))
     documented_operations = {op["operationId"] for item in spec["paths"].values() for op in item.values()}
     assert documented_operations == {operation for operation, _ in exercised}
-    assert {status for _, status in exercised} >= {200, 201, 400, 404, 409, 413, 422}
+    assert {status for _, status in exercised} >= {200, 201, 400, 401, 403, 404, 409, 413, 422}
+    # Every operation that needs a token was seen refusing a request without one.
+    assert {operation for operation, status in exercised if status == 401} >= \
+        documented_operations - PUBLIC_OPERATIONS
+
+
+def test_the_document_says_which_operations_need_a_token_as_the_service_does(anonymous, spec, new_user):
+    """Public operations (security: []) answer without a token; every other one answers 401 without one."""
+    user = new_user("1.00")
+    assert spec["security"] == [{"bearerAuth": []}]
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for template, item in spec["paths"].items():
+        path = template.replace("{id}", str(user["id"]))
+        for method, operation in item.items():
+            public = operation.get("security", spec["security"]) == []
+            assert public == (operation["operationId"] in PUBLIC_OPERATIONS), operation["operationId"]
+            response = anonymous.request(method.upper(), path, data="{}" if method == "post" else None)
+            if public:
+                assert response.status_code != 401, (method, path, response.text)
+            else:
+                assert response.status_code == 401, (method, path, response.text)
+            check_against_document(spec, method.upper(), path, response)
 
 
 def test_undocumented_routes_and_methods_answer_with_the_documented_error_shapes(api, spec):
     for response, name, status in ((api.get("/api/nothing"), "NotFoundError", 404),
-                                   (api.request("DELETE", "/api/users"), "MethodNotAllowedError", 405)):
+                                   (api.request("DELETE", "/api/users"), "MethodNotAllowedError", 405),
+                                   (api.get("/api/auth/login"), "MethodNotAllowedError", 405)):
         assert response.status_code == status
-        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
-        errors = list(OAS30Validator(schema).iter_errors(response.json()))
-        assert not errors, [e.message for e in errors]
+        errors = schema_errors(spec, {"$ref": f"#/components/schemas/{name}"}, response.json())
+        assert not errors, errors

@@ -40,8 +40,10 @@ def test_bodies_that_are_not_a_json_object_are_malformed(api, db, user_paths, pa
 
 def test_a_body_without_content_type_is_still_read_as_json(api, new_user):
     user = new_user()
+    # requests itself, without the client's Content-Type default: only the token is added.
     response = api.session.post(api.base_url + f"/api/users/{user['id']}/deposits", data=b'{"amount": "1.00"}',
-                                timeout=(5, 30))
+                                headers={"Authorization": api.authorization()}, timeout=(5, 30))
+    assert "Content-Type" not in response.request.headers
     assert response.status_code == 201, response.text
 
 
@@ -120,7 +122,8 @@ def test_transfer_to_oneself_is_refused(api, db, new_user):
 
 @pytest.mark.parametrize("path", [
     "/api/nothing", "/api/users/1/nothing", "/api/users/1/deposits/2", "/api/transfers/1/2", "/api/", "/api/user",
-    "/api/users/1/2/3/4", "/api/health/x",
+    "/api/users/1/2/3/4", "/api/health/x", "/api/auth", "/api/auth/nothing", "/api/auth/login/x", "/api/me/1",
+    "/api/logout",
 ])
 def test_unknown_routes_are_not_found(api, path):
     assert_error(api.get(path), 404, "not_found")
@@ -139,6 +142,10 @@ def test_unknown_routes_are_not_found(api, path):
     ("PUT", "/api/users/{id}/withdrawals", {"POST"}),
     ("POST", "/api/users/{id}/transactions", {"GET"}),
     ("DELETE", "/api/transfers/1", {"GET"}),
+    ("GET", "/api/auth/register", {"POST"}),
+    ("GET", "/api/auth/login", {"POST"}),
+    ("DELETE", "/api/auth/logout", {"POST"}),
+    ("POST", "/api/me", {"GET"}),
 ])
 def test_wrong_methods_are_refused_with_the_allowed_ones(api, db, user_paths, method, path, allowed):
     fill, user = user_paths

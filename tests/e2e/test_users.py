@@ -73,8 +73,9 @@ def test_getting_a_user_returns_what_creation_returned(api, new_user):
 
 def test_user_rows_match_the_api(api, db, new_user):
     user = new_user("3.00")
-    row = db.rows(f"SELECT name, balance, is_system FROM users WHERE id = {user['id']}")
-    assert row == [[user["name"], "300", "f"]]
+    row = db.rows(f"SELECT name, balance, is_system, username IS NULL, password_hash IS NULL FROM users "
+                  f"WHERE id = {user['id']}")
+    assert row == [[user["name"], "300", "f", "t", "t"]]
 
 
 def test_names_are_stored_verbatim_including_spaces_and_unicode(api):

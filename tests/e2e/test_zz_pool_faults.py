@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tally_e2e import (Api, Load, Outcome, assert_error, env, check_balance_chains, check_hot_users,
-                       check_journal_against_answers, pool_log_lines)
+                       check_journal_against_answers, new_password, new_username, pool_log_lines)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -226,7 +226,7 @@ def send_alone(base_url: str, outcome: Outcome) -> None:
         api.close()
 
 
-def test_nginx_answers_json_502_while_the_pool_is_stopped(api, db, new_user, healthy_pool):
+def test_nginx_answers_json_502_while_the_pool_is_stopped(api, anonymous, db, new_user, healthy_pool):
     pool = healthy_pool
     user = new_user("1.00")
     pool.stop()
@@ -237,6 +237,8 @@ def test_nginx_answers_json_502_while_the_pool_is_stopped(api, db, new_user, hea
             api.get(f"/api/users/{user['id']}"),
             api.deposit(user["id"], "1.00"),
             api.post("/api/users", {"name": "nobody"}),
+            api.me(),
+            anonymous.login("nobody", "0123456789", wait_when_limited=False),
         ):
             error = assert_error(response, 502, "bad_gateway")
             assert error["request_id"] == response.headers["X-Request-Id"]
@@ -282,9 +284,13 @@ def timed(call):
     return response, time.monotonic() - started
 
 
-def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recovers(api, db, new_user,
-                                                                                  healthy_pool):
+def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recovers(api, anonymous, db, new_user,
+                                                                                  new_account, healthy_pool):
     user = new_user("5.00")
+    account = new_account("1.00")
+    # A log-in token taken while the database is up (a fixed one: the Account would log in again when it
+    # gets old, which cannot work while the database is down).
+    own = anonymous.with_token(account.log_in()["token"])
     stack_postgres("stop")
     try:
         for _ in range(3):  # more than one worker answers
@@ -293,8 +299,13 @@ def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recover
             assert health.json() == {"status": "unavailable", "database": "down"}
             assert health.headers.get("Retry-After", "").isdigit(), health.headers
             assert took < 3, f"health took {took:.2f} s with the database down"
+        # Tokens are checked in the database: without it, a request with a token cannot be answered 401 or
+        # served, and log-ins and sign-ups cannot be checked either. All are a fast 503, not a 401 or a 500.
         for call in (lambda: api.deposit(user["id"], "1.00"), lambda: api.get(f"/api/users/{user['id']}"),
-                     lambda: api.transfer(user["id"], 9223372036854775807, "1.00")):
+                     lambda: api.transfer(user["id"], 9223372036854775807, "1.00"), lambda: api.me(),
+                     lambda: own.deposit(account.id, "1.00"), lambda: own.logout(),
+                     lambda: anonymous.login(account.username, account.password, wait_when_limited=False),
+                     lambda: anonymous.register(new_username(), new_password())):
             response, took = timed(call)
             assert_error(response, 503, "unavailable")
             assert response.headers.get("Retry-After", "").isdigit(), response.headers
@@ -310,3 +321,6 @@ def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recover
     response = api.deposit(user["id"], "1.00")
     assert response.status_code == 201, response.text
     assert response.json()["balance"] == "6.00"
+    # The user acts again (logging in anew if the token ran out meanwhile).
+    assert account.api.deposit(account.id, "1.00").status_code == 201
+    assert db.balance(account.id) == 200

@@ -37,7 +37,9 @@ extension TallyAPI {
         let password = try body.requiredString("password")
         try body.finish()
         // Over-long input is refused before any hashing, so it cannot be used to burn CPU.
-        guard username.utf8.count <= 256 else { throw APIError.validation("username", "username is too long.") }
+        guard username.utf8.count <= 256, !username.utf8.contains(0) else {
+            throw APIError.validation("username", "username is too long or holds a NUL character.")
+        }
         guard password.count <= AccountRules.passwordLengths.upperBound, !password.utf8.contains(0) else {
             throw APIError.validation("password", "password must be at most 256 characters.")
         }

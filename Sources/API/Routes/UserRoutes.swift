@@ -22,6 +22,16 @@ extension TallyAPI {
         let receipt = try ledger.createUser(
             name: name, initialBalance: initialBalance, credentials: credentials, idempotency: idempotency,
             requestID: request.requestID)
+        // A password never enters a fingerprint; a repeat is the same request only if its password is the
+        // one the first request set.
+        if receipt.isReplay, let username, let password,
+            let stored = try ledger.credentials(username: username),
+            !passwordHasher.verify(password, against: stored.passwordHash)
+        {
+            return try respond(
+                Receipt<User>(result: .keyReused, isReplay: false, requestID: request.requestID), status: 201,
+                render: Representation.user)
+        }
         return try respond(receipt, status: 201, render: Representation.user)
     }
 

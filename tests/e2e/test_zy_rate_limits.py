@@ -1,0 +1,121 @@
+"""nginx's rate limits, per client address: log-ins (10 a second, bursts of 30) and requests without an
+Authorization header (200 a second, bursts of 400) are answered 429 `rate_limited` with Retry-After and the
+API's JSON error shape beyond them; requests with a bearer token are never limited by nginx.
+
+This module runs late (file order) because it empties the buckets on purpose; each test waits for its bucket
+to refill before it ends, so that the tests after it are not throttled."""
+
+import threading
+import time
+
+import pytest
+
+from openapi_contract import check_against_document, load_spec
+from tally_e2e import SERVICE, Api, assert_error, new_password, new_username
+
+LOGIN_BURST, LOGIN_RATE = 30, 10
+ANONYMOUS_BURST, ANONYMOUS_RATE = 400, 200
+
+
+def refill(burst: int, rate: float) -> None:
+    """Waits until a bucket emptied by a burst is full again (with a margin for a busy machine)."""
+    time.sleep(burst / rate + 1.0)
+
+
+def assert_rate_limited(response) -> None:
+    assert_error(response, 429, "rate_limited")
+    assert response.headers.get("Retry-After", "").isdigit(), response.headers
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return load_spec()
+
+
+def test_log_ins_beyond_the_burst_are_refused_with_429_json_and_retry_after(api, anonymous, spec):
+    username, password = new_username(), new_password()
+    assert anonymous.register(username, password).status_code == 201
+    refill(LOGIN_BURST, LOGIN_RATE)  # start from a full bucket, whatever the tests before did
+
+    # Attempts that cost the pool nothing (a body that is not JSON): the limit counts attempts, not failures.
+    answered, limited = [], None
+    for _ in range(200):
+        response = anonymous.request("POST", "/api/auth/login", data="{")
+        if response.status_code == 429:
+            limited = response
+            break
+        answered.append(response.status_code)
+    assert limited is not None, f"{len(answered)} log-in attempts in a row and none was refused"
+    assert set(answered) == {400}, answered
+    assert LOGIN_BURST <= len(answered) <= 2 * LOGIN_BURST, f"{len(answered)} attempts went through first"
+    assert_rate_limited(limited)
+    check_against_document(spec, "POST", "/api/auth/login", limited)
+
+    # While the bucket is empty, the right password is refused as well (wait_when_limited: see it happen).
+    assert_rate_limited(anonymous.login(username, password, wait_when_limited=False))
+    # Other endpoints are not limited by the log-in bucket.
+    assert api.me().status_code == 200
+    assert anonymous.register(new_username(), new_password()).status_code == 201
+
+    refill(LOGIN_BURST, LOGIN_RATE)
+    response = anonymous.login(username, password, wait_when_limited=False)
+    assert response.status_code == 200, response.text
+
+
+def burst(base_url: str, token, stop_at_first_429: bool, total: int, threads: int = 8,
+          seconds: float = 30) -> dict:
+    """GET /api/me from `threads` clients at once, `total` requests in all (or until the first 429);
+    returns how many of each status came back and when the first 429 came."""
+    counts: dict = {}
+    lock, sent = threading.Lock(), [0]
+    first_limited: list = []
+    deadline = time.monotonic() + seconds
+
+    def client():
+        own = Api(base_url, token)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if sent[0] >= total or (stop_at_first_429 and first_limited):
+                        return
+                    sent[0] += 1
+                response = own.get("/api/me")
+                with lock:
+                    counts[response.status_code] = counts.get(response.status_code, 0) + 1
+                    if response.status_code == 429 and not first_limited:
+                        first_limited.append(response)
+        finally:
+            own.close()
+
+    workers = [threading.Thread(target=client, daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(seconds + 30)
+    return {"counts": counts, "first_429": first_limited[0] if first_limited else None, "sent": sent[0]}
+
+
+def test_requests_without_a_token_are_limited_and_requests_with_one_are_not(base_url, anonymous, spec):
+    refill(ANONYMOUS_BURST, ANONYMOUS_RATE)
+    started = time.monotonic()
+    without = burst(base_url, None, stop_at_first_429=True, total=20_000)
+    took = time.monotonic() - started
+    print(f"\nwithout a token: {without['counts']} in {took:.2f} s")
+    limited = without["first_429"]
+    assert limited is not None, f"{without['sent']} requests without a token in {took:.1f} s, none refused"
+    assert without["counts"].get(401, 0) >= ANONYMOUS_BURST, without["counts"]
+    assert set(without["counts"]) <= {401, 429}, without["counts"]
+    assert_rate_limited(limited)
+    check_against_document(spec, "GET", "/api/me", limited)
+    refill(ANONYMOUS_BURST, ANONYMOUS_RATE)
+
+    # As many requests again, and more, as fast, with the service token: nginx lets every one through.
+    started = time.monotonic()
+    total = 2 * without["sent"]
+    with_token = burst(base_url, SERVICE, stop_at_first_429=False, total=total)
+    print(f"with the service token: {with_token['counts']} in {time.monotonic() - started:.2f} s")
+    assert with_token["counts"] == {200: total}, with_token["counts"]
+
+    # The anonymous bucket is full again for the tests after this one.
+    assert anonymous.get("/api/health").status_code == 200
