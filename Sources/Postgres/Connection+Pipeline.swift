@@ -11,6 +11,11 @@ extension Connection {
     /// (libpq's pipeline mode). When one fails, the ones after it are skipped and the first error is thrown.
     /// Statements inside an explicit transaction (BEGIN ... COMMIT) stay in it across pipelines.
     public func pipeline(_ steps: [PipelineStep]) throws(PostgresError) -> [Rows] {
+        for step in steps {
+            switch step {
+            case .prepared(_, let parameters), .sql(_, let parameters): try refuseNUL(parameters)
+            }
+        }
         guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
         defer { _ = PQexitPipelineMode(handle) }
         for step in steps {

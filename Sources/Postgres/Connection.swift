@@ -64,7 +64,7 @@ public final class Connection {
 
     /// A parameter travels as a C string, which would end at a NUL; PostgreSQL's text cannot hold one anyway.
     /// Refuse it (22021, character_not_in_repertoire) rather than send a silently shortened value.
-    private func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
+    func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
         for parameter in parameters where parameter?.utf8.contains(0) == true {
             throw PostgresError(
                 kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
