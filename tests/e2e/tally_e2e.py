@@ -174,17 +174,26 @@ class Api:
             body["memo"] = memo
         return self.post("/api/transfers", body, **kwargs)
 
-    def deposit(self, user_id: int, amount, memo=None, **kwargs) -> requests.Response:
+    def deposit(self, user_id: int, amount, memo=None, *, t=None, **kwargs) -> requests.Response:
+        """POST /api/users/{id}/deposits; `t` (the event's second, for the alert rules) only when given."""
         body = {"amount": amount}
         if memo is not None:
             body["memo"] = memo
+        if t is not None:
+            body["t"] = t
         return self.post(f"/api/users/{user_id}/deposits", body, **kwargs)
 
-    def withdraw(self, user_id: int, amount, memo=None, **kwargs) -> requests.Response:
+    def withdraw(self, user_id: int, amount, memo=None, *, t=None, **kwargs) -> requests.Response:
         body = {"amount": amount}
         if memo is not None:
             body["memo"] = memo
+        if t is not None:
+            body["t"] = t
         return self.post(f"/api/users/{user_id}/withdrawals", body, **kwargs)
+
+    def event(self, kind: str, amount, user_id: int, t, **kwargs) -> requests.Response:
+        """POST /api/event, the activity-event contract: kind is "deposit" or "withdraw"."""
+        return self.post("/api/event", {"type": kind, "amount": amount, "user_id": user_id, "t": t}, **kwargs)
 
     def all_pages(self, path: str, limit: int, max_pages: int = 1000) -> list[dict]:
         """Every item of a paged list, following next_cursor to the end (bounded)."""
@@ -327,6 +336,20 @@ class Database:
         values = [int(value) for value in row]
         return {"users": values[0], "movements": values[1], "idempotency_keys": values[2],
                 "balances": dict(zip(user_ids, values[3:]))}
+
+    def cash_events(self, user_id: int) -> list[dict]:
+        """The user's deposits and withdrawals as the alert rules see them (cash_events), in t order, each
+        with the codes stored in alerts for its movement (ascending)."""
+        rows = self.rows(
+            "SELECT e.movement_id, e.kind, e.amount, e.t, COALESCE((SELECT string_agg(a.code::text, ',' "
+            "ORDER BY a.code) FROM alerts a WHERE a.movement_id = e.movement_id), '') "
+            f"FROM cash_events e WHERE e.user_id = {int(user_id)} ORDER BY e.t")
+        return [{"movement_id": int(movement_id), "kind": kind, "amount": int(amount), "t": int(t),
+                 "codes": [int(code) for code in codes.split(",") if code]}
+                for movement_id, kind, amount, t, codes in rows]
+
+    def alert_count(self, user_id: int) -> int:
+        return self.integer(f"SELECT count(*) FROM alerts WHERE user_id = {int(user_id)}")
 
     def movement_count(self, *user_ids: int) -> int:
         ids = ",".join(str(int(i)) for i in user_ids)

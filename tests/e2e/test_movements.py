@@ -4,7 +4,8 @@ from tally_e2e import assert_error, assert_recent_timestamp, unique
 
 TRANSFER_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at",
                  "from_balance", "from_balance_minor", "to_balance", "to_balance_minor"}
-CASH_KEYS = {"id", "kind", "user_id", "amount", "amount_minor", "memo", "created_at", "balance", "balance_minor"}
+CASH_KEYS = {"id", "kind", "user_id", "amount", "amount_minor", "memo", "created_at", "balance", "balance_minor",
+             "alert_codes"}
 ENTRY_KEYS = {"id", "kind", "amount", "amount_minor", "counterparty_user_id", "memo", "created_at",
               "balance_after", "balance_after_minor"}
 FEED_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at"}
@@ -21,6 +22,7 @@ def test_deposit_adds_to_the_balance_and_answers_the_movement(api, db, new_user)
     assert deposit["amount"] == "24.99" and deposit["amount_minor"] == 2499
     assert deposit["memo"] == "salary"
     assert deposit["balance"] == "25.99" and deposit["balance_minor"] == 2599
+    assert deposit["alert_codes"] == []
     assert isinstance(deposit["id"], int) and deposit["id"] > 0
     assert_recent_timestamp(deposit["created_at"])
     assert api.user(user["id"])["balance"] == "25.99"
@@ -40,6 +42,7 @@ def test_withdrawal_takes_from_the_balance_and_answers_the_movement(api, db, new
     assert withdrawal["amount"] == "3.50" and withdrawal["amount_minor"] == 350
     assert withdrawal["memo"] is None
     assert withdrawal["balance"] == "6.50" and withdrawal["balance_minor"] == 650
+    assert withdrawal["alert_codes"] == []
     assert_recent_timestamp(withdrawal["created_at"])
     assert db.balance(user["id"]) == 650
     assert db.rows(f"SELECT kind, debit_user_id, credit_user_id, amount, debit_balance_after, memo IS NULL "
