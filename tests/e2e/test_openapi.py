@@ -40,7 +40,40 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
     registered = anonymous.register(username, password, name="Doc")
     login = anonymous.login(username, password)
     leaving = anonymous.with_token(login.json()["token"])
+    # Alerts: d has withdrawn twice, so a third large withdrawal raises 30 and 1100 (stored, then listed).
+    d = new_user("500.00")["id"]
+    event_key = f"doc-event-{uuid.uuid4()}"
+    for t in (1, 2):
+        api.event("withdraw", "1.00", d, t)
+    alerting = api.event("withdraw", "150.00", d, 3, headers={"Idempotency-Key": event_key})
     exchanges = [
+        ("POST", "/api/event", api.event("deposit", "1.00", d, 4)),
+        ("POST", "/api/event", alerting),
+        ("POST", "/api/event", api.event("withdraw", "150.00", d, 3, headers={"Idempotency-Key": event_key})),
+        ("POST", "/api/event", api.event("withdraw", "150.00", d, 4, headers={"Idempotency-Key": event_key})),
+        ("POST", "/api/event", api.event("deposit", "1.00", d, 4)),
+        ("POST", "/api/event", api.event("deposit", "1.00", d, "5")),
+        ("POST", "/api/event", api.event("transfer", "1.00", d, 5)),
+        ("POST", "/api/event", api.event("withdraw", "10000.00", d, 5)),
+        ("POST", "/api/event", api.event("deposit", "1.00", LARGEST_ID, 5)),
+        ("POST", "/api/event", api.request("POST", "/api/event", data="[")),
+        ("POST", "/api/event", as_carol.event("deposit", "1.00", c, 1)),
+        ("POST", "/api/event", anonymous.event("deposit", "1.00", d, 5)),
+        ("POST", "/api/event", api.request("POST", "/api/event", data='{"t": "%s"}' % ("x" * 70000))),
+        ("GET", "/api/alerts", api.get("/api/alerts", params={"limit": 2})),
+        ("GET", "/api/alerts", api.get("/api/alerts", params={"limit": 0})),
+        ("GET", "/api/alerts", as_carol.get("/api/alerts")),
+        ("GET", "/api/alerts", anonymous.get("/api/alerts")),
+        ("GET", f"/api/users/{d}/alerts", api.get(f"/api/users/{d}/alerts", params={"limit": 1})),
+        ("GET", f"/api/users/{c}/alerts", as_carol.get(f"/api/users/{c}/alerts")),
+        ("GET", f"/api/users/{d}/alerts", as_carol.get(f"/api/users/{d}/alerts")),
+        ("GET", f"/api/users/{d}/alerts", anonymous.get(f"/api/users/{d}/alerts")),
+        ("GET", f"/api/users/{d}/alerts", api.get(f"/api/users/{d}/alerts", params={"cursor": "nope"})),
+        ("GET", f"/api/users/{LARGEST_ID}/alerts", api.get(f"/api/users/{LARGEST_ID}/alerts")),
+        ("POST", f"/api/users/{d}/deposits", api.deposit(d, "250.00", t=10)),
+        ("POST", f"/api/users/{d}/withdrawals", api.withdraw(d, "101.00", memo="atm", t=11)),
+        ("POST", f"/api/users/{d}/withdrawals", api.withdraw(d, "1.00", t=11)),
+
         ("GET", "/api/health", api.get("/api/health")),
         ("POST", "/api/auth/register", registered),
         ("POST", "/api/auth/register", anonymous.register(username.upper(), password)),
