@@ -263,10 +263,14 @@ public final class PostgresLedger: LedgerOperations {
         }
     }
 
+    /// No sequential scans: under SERIALIZABLE a sequential scan takes a predicate lock on the whole table, so
+    /// on a small table (a fresh deployment, before autovacuum has analysed it) every concurrent transaction
+    /// would conflict with every other. Every statement the API runs is meant to use an index anyway.
     /// Every transaction SERIALIZABLE; no statement may hold a worker for long; and a statement whose
     /// worker died (killed, crashed) is cancelled within 100 ms rather than committed for nobody: nginx has
     /// already answered that client 502.
     static let sessionSettings = """
+        SET enable_seqscan = off;
         SET default_transaction_isolation = 'serializable';
         SET statement_timeout = '10s';
         SET lock_timeout = '5s';

@@ -29,6 +29,14 @@ extension Options {
             "alert-increasing-deposits", environment: "TALLY_ALERT_INCREASING_DEPOSITS", default: thresholds.increasingDeposits)
         thresholds.windowSeconds = Int64(
             try integer("alert-window-seconds", environment: "TALLY_ALERT_WINDOW_SECONDS", default: Int(thresholds.windowSeconds)))
+        // A rule over fewer movements than this would raise on nearly everything, or on nothing.
+        guard thresholds.consecutiveWithdrawals >= 1 else {
+            throw UsageError(message: "--alert-consecutive-withdrawals must be at least 1")
+        }
+        guard thresholds.increasingDeposits >= 2 else {
+            throw UsageError(message: "--alert-increasing-deposits must be at least 2")
+        }
+        guard thresholds.windowSeconds >= 1 else { throw UsageError(message: "--alert-window-seconds must be at least 1") }
         return thresholds
     }
 }

@@ -349,9 +349,6 @@ def test_a_users_token_may_not_post_events_even_for_their_own_account(db, new_ac
     assert db.cash_events(alice.id) == db.cash_events(bob["id"]) == []
 
 
-@pytest.mark.xfail(strict=True, reason="service bug: POST /api/event reads the body before the role, so a user's "
-                                       "token with an invalid body gets 422, where POST /api/users and GET "
-                                       "/api/alerts answer a user 403 whatever the request holds")
 def test_a_users_token_is_403_on_post_event_whatever_the_body(new_account):
     alice = new_account(RICH)
     assert_forbidden(alice.api.post("/api/event", {"type": "transfer", "amount": "1.00", "user_id": alice.id, "t": 1}))
@@ -487,8 +484,6 @@ def test_without_t_a_movement_is_kept_above_the_users_last_t(api, db, new_user):
     assert_event_answer(api.event(D, "1.00", uid, future + 2), uid, [])
 
 
-@pytest.mark.xfail(strict=True, reason="service bug: a movement without t after an event at t = 2^63-1 answers "
-                                       "500 internal_error (bigint overflow on last t + 1) instead of a 422 on t")
 def test_without_t_after_the_largest_t_a_movement_is_refused_not_a_server_error(api, db, new_user):
     user = new_user(RICH)
     uid = user["id"]

@@ -5,7 +5,7 @@ extension TallyAPI {
     /// POST /api/event: the activity-event contract of the services Tally replaces. The service role posts a
     /// user's deposit or withdrawal and learns which alerts it raised; the money moves in the same transaction.
     func postEvent(_ request: HTTPRequest) throws -> HTTPResponse {
-        let ((kind, amount, userID, t), token) = try parsingAuthenticated(request) {
+        let ((kind, amount, userID, t), token) = try parsingAuthenticated(request, requiringService: true) {
             var body = try RequestBody(request.body)
             let kind: CashEvent.Kind
             switch try body.string("type") {

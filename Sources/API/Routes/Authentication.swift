@@ -37,14 +37,17 @@ extension TallyAPI {
     }
 
     /// Runs `parse` on a request whose money movement is authorised inside the ledger's transaction.
-    /// When the request is malformed, the token is checked first, so a caller without a live token
-    /// learns nothing but 401.
-    func parsingAuthenticated<Value>(_ request: HTTPRequest, _ parse: () throws -> Value) throws -> (Value, BearerToken) {
+    /// When the request is malformed, the token is checked first, so a caller without a live token learns
+    /// nothing but 401, and one without the role an endpoint needs nothing but 403.
+    func parsingAuthenticated<Value>(
+        _ request: HTTPRequest, requiringService: Bool = false, _ parse: () throws -> Value
+    ) throws -> (Value, BearerToken) {
         let token = try presentedToken(request)
         do {
             return (try parse(), token)
         } catch let error as APIError {
-            _ = try authenticate(request)
+            let caller = try authenticate(request).caller
+            if requiringService { try requireService(caller) }
             throw error
         }
     }

@@ -33,7 +33,9 @@ enum Migration0003 {
         LANGUAGE sql STABLE AS $$
             WITH last AS (SELECT max(e.t) AS last_t FROM cash_events e WHERE e.user_id = p_user),
             event AS (
-                SELECT COALESCE(p_t, greatest(floor(extract(epoch FROM now()))::bigint, last.last_t + 1)) AS t,
+                -- (least: after the largest t there is no next second; the event then repeats it and is refused)
+                SELECT COALESCE(p_t, greatest(floor(extract(epoch FROM now()))::bigint,
+                                              least(last.last_t, 9223372036854775806) + 1)) AS t,
                        last.last_t
                 FROM last)
             SELECT event.t, event.last_t,
