@@ -1,7 +1,7 @@
 # Tally: the two commands that matter are `make run` and `make test`; the work is in scripts/.
 PORT ?= 8080
 
-.PHONY: run test bench build clean clean-data
+.PHONY: run test bench bench-token-cost build format lint clean clean-data
 
 ## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all
 # exec: make's SIGTERM then reaches run.sh itself (not an intermediate sh), which stops everything cleanly.
@@ -15,6 +15,18 @@ test:
 ## bench: transfers/s through nginx beside the ceiling of this machine (bench/bench.sh)
 bench:
 	exec bash bench/bench.sh
+
+## bench-token-cost: transfers/s in PostgreSQL with and without the bearer-token check (bench/token-cost.sh)
+bench-token-cost:
+	exec bash bench/token-cost.sh
+
+## format: rewrite Sources/ and Tests/ in the project's style (.swift-format: 4 spaces, 120 columns)
+format:
+	swift format --in-place --recursive Sources Tests
+
+## lint: report what `make format` would change
+lint:
+	swift format lint --strict --recursive Sources Tests
 
 ## build: the release binary, .build/release/tally
 build:

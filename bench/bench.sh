@@ -33,17 +33,8 @@ FIRST_USER=
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [ -n "$STATE" ]; then
-        nginx_stop "$STATE" || true
-        pool_stop "$STATE" || true
-        pg_stop "$STATE/pg" || true
-        sweep_stack_processes "$STATE" || true
-        # Keep the logs (pool, nginx, wrk output) for a look at what the figures hide.
-        rm -rf "$LOG_KEEP"
-        mkdir -p "$LOG_KEEP"
-        cp -r "$STATE/log/." "$STATE"/wrk-*.txt "$LOG_KEEP/" 2>/dev/null || true
-        rm -rf "$STATE"
-    fi
+    # Keep the logs (pool, nginx, wrk output) for a look at what the figures hide.
+    [ -z "$STATE" ] || stack_teardown "$STATE" "$LOG_KEEP" "$STATE"/wrk-*.txt
     exit "$status"
 }
 

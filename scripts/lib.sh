@@ -396,3 +396,20 @@ ensure_admin_token() {
     (umask 077 && printf '%s\n' "$token" >"$file")
     printf '%s\n' "$token"
 }
+
+# stack_teardown STATE KEEP [FILE...]: stops a throwaway stack front to back (nginx, the pool, PostgreSQL),
+# sweeps up anything of it still running (a worker orphaned by a test's kill -9, say), keeps its logs and the
+# extra FILEs in KEEP for a look afterwards, and removes STATE.
+stack_teardown() {
+    local state=$1 keep=$2
+    shift 2
+    nginx_stop "$state" || true
+    pool_stop "$state" || true
+    pg_stop "$state/pg" || true
+    sweep_stack_processes "$state" || true
+    rm -rf "$keep"
+    mkdir -p "$keep"
+    cp -r "$state/log/." "$keep/" 2>/dev/null || true
+    cp "$state/pg/log/postgresql.log" "$@" "$keep/" 2>/dev/null || true
+    rm -rf "$state"
+}

@@ -37,16 +37,7 @@ make_state_dir() {
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    [ -n "$STATE" ] || exit "$status"
-    nginx_stop "$STATE" || true
-    pool_stop "$STATE" || true
-    pg_stop "$STATE/pg" || true
-    sweep_stack_processes "$STATE" || true
-    rm -rf "$LOG_KEEP"
-    mkdir -p "$LOG_KEEP"
-    cp -r "$STATE/log/." "$LOG_KEEP/" 2>/dev/null || true
-    cp "$STATE/pg/log/postgresql.log" "$LOG_KEEP/" 2>/dev/null || true
-    rm -rf "$STATE"
+    [ -z "$STATE" ] || stack_teardown "$STATE" "$LOG_KEEP"
     exit "$status"
 }
 

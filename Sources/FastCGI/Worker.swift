@@ -49,26 +49,38 @@ public struct Worker {
     }
 
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.
+    /// Without CONTENT_LENGTH (a body the client sent chunked), the body is read to the end of the stream.
     private func readRequest(_ request: inout FCGX_Request) -> FastCGIRequest {
         let environment = request.envp
-        let announced = FCGX_GetParam("CONTENT_LENGTH", environment).flatMap { Int(String(cString: $0)) } ?? 0
+        let announcedText = FCGX_GetParam("CONTENT_LENGTH", environment).map { String(cString: $0) } ?? ""
+        guard let announced = announcedText.isEmpty ? nil : Int(announcedText) else {
+            let body = readBody(&request, upTo: maximumBodyBytes + 1)
+            return FastCGIRequest(
+                environment: environment, body: body, isBodyShort: false, isBodyTooLarge: body.count > maximumBodyBytes)
+        }
         guard announced <= maximumBodyBytes else {
             return FastCGIRequest(environment: environment, body: [], isBodyShort: false, isBodyTooLarge: true)
         }
-        var body = [UInt8](repeating: 0, count: announced)
+        let body = readBody(&request, upTo: announced)
+        return FastCGIRequest(
+            environment: environment, body: body, isBodyShort: body.count < announced, isBodyTooLarge: false)
+    }
+
+    /// Reads up to `limit` bytes of the body, fewer when the stream ends first.
+    private func readBody(_ request: inout FCGX_Request, upTo limit: Int) -> [UInt8] {
+        var body = [UInt8](repeating: 0, count: limit)
         var received = 0
-        while received < announced {
+        while received < limit {
             let count = body.withUnsafeMutableBytes { buffer in
                 FCGX_GetStr(
                     buffer.baseAddress!.advanced(by: received).assumingMemoryBound(to: CChar.self),
-                    Int32(announced - received), request.in)
+                    Int32(limit - received), request.in)
             }
             if count <= 0 { break }
             received += Int(count)
         }
-        if received < announced { body.removeLast(announced - received) }
-        return FastCGIRequest(
-            environment: environment, body: body, isBodyShort: received < announced, isBodyTooLarge: false)
+        body.removeLast(limit - received)
+        return body
     }
 }
 

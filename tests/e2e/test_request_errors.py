@@ -47,6 +47,19 @@ def test_a_body_without_content_type_is_still_read_as_json(api, new_user):
     assert response.status_code == 201, response.text
 
 
+def test_a_body_sent_chunked_is_read_whole(api, db, new_user):
+    """A generator body makes requests send Transfer-Encoding: chunked, with no Content-Length."""
+    user = new_user("0.00")
+    chunks = (part for part in [b'{"amount": ', b'"2.50", "memo": "', b'in chunks"}'])
+    response = api.session.post(api.base_url + f"/api/users/{user['id']}/deposits", data=chunks,
+                                headers={"Authorization": api.authorization(), "Content-Type": "application/json"},
+                                timeout=(5, 30))
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 201, response.text
+    assert (response.json()["amount_minor"], response.json()["memo"]) == (250, "in chunks")
+    assert db.balance(user["id"]) == 250
+
+
 @pytest.mark.parametrize("field, value", [
     ("from_user_id", "1"), ("from_user_id", 1.5), ("from_user_id", 0), ("from_user_id", -3),
     ("from_user_id", True), ("from_user_id", None), ("from_user_id", [1]), ("from_user_id", 1e3),
