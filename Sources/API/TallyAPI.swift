@@ -98,7 +98,8 @@ public final class TallyAPI {
         guard let key = request.idempotencyKey else { return nil }
         guard !key.isEmpty, key.count <= Self.maximumIdempotencyKeyLength, !key.utf8.contains(0) else {
             throw .validation(
-                "Idempotency-Key", "The Idempotency-Key header must be 1 to \(Self.maximumIdempotencyKeyLength) characters.")
+                "Idempotency-Key",
+                "The Idempotency-Key header must be 1 to \(Self.maximumIdempotencyKeyLength) characters.")
         }
         // Unit separators keep the parts apart whatever text they hold.
         return IdempotencyContext(key: key, fingerprint: parts.joined(separator: "\u{1F}"))
@@ -144,7 +145,9 @@ extension APIError {
         case .tNotIncreasing(let last):
             .validation("t", "t must be greater than this user's last event time, \(last).")
         case .usernameTaken:
-            APIError(status: 409, code: "username_taken", message: "That username is taken; choose another.", field: "username")
+            APIError(
+                status: 409, code: "username_taken", message: "That username is taken; choose another.",
+                field: "username")
         }
     }
 }

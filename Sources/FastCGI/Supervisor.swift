@@ -125,7 +125,8 @@ public final class Supervisor {
 
     private func restartDueSlots() {
         let time = now()
-        for index in slots.indices where slots[index].pid == 0 && slots[index].restartAt > 0 && time >= slots[index].restartAt {
+        for index in slots.indices
+        where slots[index].pid == 0 && slots[index].restartAt > 0 && time >= slots[index].restartAt {
             slots[index].restartAt = 0
             spawn(into: index)
         }

@@ -38,7 +38,9 @@ public struct Worker {
             let response = handler(readRequest(&request))
             let bytes = response.serialized
             bytes.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), request.out) }
+                buffer.withMemoryRebound(to: CChar.self) {
+                    _ = FCGX_PutStr($0.baseAddress, Int32($0.count), request.out)
+                }
             }
             FCGX_Finish_r(&request)
             served += 1

@@ -40,7 +40,8 @@ public struct CashHistory: Sendable, Equatable {
     /// The sum of earlier deposits with t inside the window that ends at the new event's t.
     public var depositsInWindow: Money
 
-    public init(recentKinds: [CashEvent.Kind] = [], recentDepositAmounts: [Money] = [], depositsInWindow: Money = .zero) {
+    public init(recentKinds: [CashEvent.Kind] = [], recentDepositAmounts: [Money] = [], depositsInWindow: Money = .zero)
+    {
         self.recentKinds = recentKinds
         self.recentDepositAmounts = recentDepositAmounts
         self.depositsInWindow = depositsInWindow

@@ -81,13 +81,15 @@ public final class PostgresLedger: LedgerOperations {
                     Statement.cashContext.rawValue,
                     [
                         String(userID), t.map(String.init), String(thresholds.windowSeconds),
-                        String(max(thresholds.consecutiveWithdrawals - 1, 0)), String(max(thresholds.increasingDeposits - 1, 0)),
+                        String(max(thresholds.consecutiveWithdrawals - 1, 0)),
+                        String(max(thresholds.increasingDeposits - 1, 0)),
                     ]),
             ])[1].first
             let eventT = context?.int64("t") ?? t ?? 0
             let history = CashHistory(
                 recentKinds: (context?.array("recent_kinds") ?? []).map { $0 == "deposit" ? .deposit : .withdrawal },
-                recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(Money.init),
+                recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
+                    Money.init),
                 depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
             let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
             // Round trip 2: apply the movement with its alerts, and commit.

@@ -24,7 +24,9 @@ extension Connection {
             case .prepared(let name, let parameters):
                 sent = withCStrings(parameters) { PQsendQueryPrepared(handle, name, Int32($0.count), $0, nil, nil, 0) }
             case .sql(let sql, let parameters):
-                sent = withCStrings(parameters) { PQsendQueryParams(handle, sql, Int32($0.count), nil, $0, nil, nil, 0) }
+                sent = withCStrings(parameters) {
+                    PQsendQueryParams(handle, sql, Int32($0.count), nil, $0, nil, nil, 0)
+                }
             }
             guard sent == 1 else { throw connectionError() }
         }

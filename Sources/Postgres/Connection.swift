@@ -67,7 +67,8 @@ public final class Connection {
     func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
         for parameter in parameters where parameter?.utf8.contains(0) == true {
             throw PostgresError(
-                kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
+                kind: .server, sqlState: "22021",
+                message: "a parameter contains the NUL character, which text cannot hold")
         }
     }
 

@@ -20,15 +20,19 @@ extension Options {
             }
             return money
         }
-        thresholds.largeWithdrawal = try amount("alert-large-withdrawal", "TALLY_ALERT_LARGE_WITHDRAWAL") ?? thresholds.largeWithdrawal
+        thresholds.largeWithdrawal =
+            try amount("alert-large-withdrawal", "TALLY_ALERT_LARGE_WITHDRAWAL") ?? thresholds.largeWithdrawal
         thresholds.windowTotal = try amount("alert-window-total", "TALLY_ALERT_WINDOW_TOTAL") ?? thresholds.windowTotal
         thresholds.consecutiveWithdrawals = try integer(
             "alert-consecutive-withdrawals", environment: "TALLY_ALERT_CONSECUTIVE_WITHDRAWALS",
             default: thresholds.consecutiveWithdrawals)
         thresholds.increasingDeposits = try integer(
-            "alert-increasing-deposits", environment: "TALLY_ALERT_INCREASING_DEPOSITS", default: thresholds.increasingDeposits)
+            "alert-increasing-deposits", environment: "TALLY_ALERT_INCREASING_DEPOSITS",
+            default: thresholds.increasingDeposits)
         thresholds.windowSeconds = Int64(
-            try integer("alert-window-seconds", environment: "TALLY_ALERT_WINDOW_SECONDS", default: Int(thresholds.windowSeconds)))
+            try integer(
+                "alert-window-seconds", environment: "TALLY_ALERT_WINDOW_SECONDS",
+                default: Int(thresholds.windowSeconds)))
         // A rule over fewer movements than this would raise on nearly everything, or on nothing.
         guard thresholds.consecutiveWithdrawals >= 1 else {
             throw UsageError(message: "--alert-consecutive-withdrawals must be at least 1")
@@ -36,7 +40,9 @@ extension Options {
         guard thresholds.increasingDeposits >= 2 else {
             throw UsageError(message: "--alert-increasing-deposits must be at least 2")
         }
-        guard thresholds.windowSeconds >= 1 else { throw UsageError(message: "--alert-window-seconds must be at least 1") }
+        guard thresholds.windowSeconds >= 1 else {
+            throw UsageError(message: "--alert-window-seconds must be at least 1")
+        }
         return thresholds
     }
 }

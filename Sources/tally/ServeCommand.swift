@@ -12,7 +12,9 @@ enum ServeCommand {
         let workers = try options.integer("workers", environment: "TALLY_WORKERS", default: defaultWorkerCount())
         guard workers >= 1 else { throw UsageError(message: "--workers must be at least 1") }
         let modeText = options.value("socket-mode", environment: "TALLY_SOCKET_MODE", default: "0660")!
-        guard let mode = mode_t(modeText, radix: 8) else { throw UsageError(message: "--socket-mode takes octal, such as 0660") }
+        guard let mode = mode_t(modeText, radix: 8) else {
+            throw UsageError(message: "--socket-mode takes octal, such as 0660")
+        }
         let group = options.value("socket-group", environment: "TALLY_SOCKET_GROUP", default: "www-data")!
 
         try checkSchema(options.database)

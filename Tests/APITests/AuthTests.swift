@@ -53,9 +53,10 @@ struct AuthTests {
 
     @Test("every endpoint but health, register and login needs a live bearer token", arguments: protectedRequests)
     func protectedEndpointsNeedAToken(method: String, path: String, body: String) {
-        for authorization in [nil, "", "Bearer", "Basic YWRhOnB3", "Bearer not-a-token", "Bearer tly_short",
-            "Bearer " + (try! BearerToken.generate().text)] as [String?]
-        {
+        for authorization in [
+            nil, "", "Bearer", "Basic YWRhOnB3", "Bearer not-a-token", "Bearer tly_short",
+            "Bearer " + (try! BearerToken.generate().text),
+        ] as [String?] {
             let response = call(method, path, body, as: authorization)
             #expect(response.status == 401, "\(method) \(path) with \(authorization ?? "no header")")
             #expect(code(response) == "unauthorized")
@@ -75,9 +76,10 @@ struct AuthTests {
 
     @Test("only the service role lists users, reads the global feed and creates users")
     func serviceOnlyEndpoints() {
-        for (method, path, body) in [("GET", "/api/users", ""), ("GET", "/api/transactions", ""),
-            ("POST", "/api/users", #"{"name":"Eve","initial_balance":"1000000"}"#)]
-        {
+        for (method, path, body) in [
+            ("GET", "/api/users", ""), ("GET", "/api/transactions", ""),
+            ("POST", "/api/users", #"{"name":"Eve","initial_balance":"1000000"}"#),
+        ] {
             let refused = call(method, path, body, as: ada)
             #expect(refused.status == 403 && code(refused) == "forbidden", "\(method) \(path)")
             #expect(call(method, path, body, as: service).status == (method == "POST" ? 201 : 200))
@@ -86,19 +88,23 @@ struct AuthTests {
 
     @Test("a user moves money only from their own account; crediting anyone needs no consent")
     func usersMoveOnlyTheirOwnMoney() {
-        #expect(call("POST", "/api/transfers", #"{"from_user_id":1,"to_user_id":2,"amount":"1"}"#, as: ada).status == 201)
+        #expect(
+            call("POST", "/api/transfers", #"{"from_user_id":1,"to_user_id":2,"amount":"1"}"#, as: ada).status == 201)
         let stolen = call("POST", "/api/transfers", #"{"from_user_id":2,"to_user_id":1,"amount":"1"}"#, as: ada)
         #expect(stolen.status == 403 && code(stolen) == "forbidden")
         #expect(call("POST", "/api/users/1/deposits", #"{"amount":"1"}"#, as: ada).status == 201)
         #expect(call("POST", "/api/users/2/withdrawals", #"{"amount":"1"}"#, as: ada).status == 403)
         #expect(call("POST", "/api/users/2/deposits", #"{"amount":"1"}"#, as: ada).status == 403)
-        #expect(call("POST", "/api/transfers", #"{"from_user_id":2,"to_user_id":1,"amount":"1"}"#, as: service).status == 201)
+        #expect(
+            call("POST", "/api/transfers", #"{"from_user_id":2,"to_user_id":1,"amount":"1"}"#, as: service).status
+                == 201)
         #expect(ledger.moveCalls.map(\.debit) == [1, 0, 2])
     }
 
     @Test("register, log in, use the token, log out, and the token stops working")
     func tokenLifecycle() throws {
-        let registered = call("POST", "/api/auth/register", #"{"username":"Zoe.K","password":"correct horse","name":"Zoë"}"#, as: nil)
+        let registered = call(
+            "POST", "/api/auth/register", #"{"username":"Zoe.K","password":"correct horse","name":"Zoë"}"#, as: nil)
         #expect(registered.status == 201 && registered.body.contains(#""balance":"0.00""#))
         #expect(!registered.body.contains("correct horse") && !registered.body.contains("argon2"))
         let login = call("POST", "/api/auth/login", #"{"username":"zoe.k","password":"correct horse"}"#, as: nil)
@@ -119,8 +125,10 @@ struct AuthTests {
     @Test("a wrong password and an unknown username get the same answer")
     func noUserEnumeration() {
         _ = call("POST", "/api/auth/register", #"{"username":"carol","password":"a long password"}"#, as: nil)
-        let wrongPassword = call("POST", "/api/auth/login", #"{"username":"carol","password":"not the password"}"#, as: nil)
-        let unknownUser = call("POST", "/api/auth/login", #"{"username":"nobody","password":"a long password"}"#, as: nil)
+        let wrongPassword = call(
+            "POST", "/api/auth/login", #"{"username":"carol","password":"not the password"}"#, as: nil)
+        let unknownUser = call(
+            "POST", "/api/auth/login", #"{"username":"nobody","password":"a long password"}"#, as: nil)
         #expect(wrongPassword.status == 401 && unknownUser.status == 401)
         #expect(code(wrongPassword) == "invalid_credentials" && code(unknownUser) == "invalid_credentials")
         #expect(wrongPassword.body.replacingRequestID() == unknownUser.body.replacingRequestID())
@@ -128,19 +136,23 @@ struct AuthTests {
 
     @Test("usernames are unique ignoring case, and malformed credentials are 422")
     func registrationRules() {
-        #expect(call("POST", "/api/auth/register", #"{"username":"dave","password":"0123456789"}"#, as: nil).status == 201)
+        #expect(
+            call("POST", "/api/auth/register", #"{"username":"dave","password":"0123456789"}"#, as: nil).status == 201)
         let taken = call("POST", "/api/auth/register", #"{"username":"DAVE","password":"0123456789"}"#, as: nil)
         #expect(taken.status == 409 && code(taken) == "username_taken")
-        for body in [#"{"username":"ab","password":"0123456789"}"#, #"{"username":"has space","password":"0123456789"}"#,
+        for body in [
+            #"{"username":"ab","password":"0123456789"}"#, #"{"username":"has space","password":"0123456789"}"#,
             #"{"username":"dävid","password":"0123456789"}"#, #"{"username":"erin","password":"short"}"#,
             "{\"username\":\"erin\",\"password\":\"\(String(repeating: "p", count: 257))\"}",
             #"{"username":"erin"}"#, #"{"username":5,"password":"0123456789"}"#,
-            #"{"username":"erin","password":"0123456789","role":"service"}"#]
-        {
+            #"{"username":"erin","password":"0123456789","role":"service"}"#,
+        ] {
             let response = call("POST", "/api/auth/register", body, as: nil)
             #expect(response.status == 422, "\(body)")
         }
-        let longLogin = call("POST", "/api/auth/login", "{\"username\":\"erin\",\"password\":\"\(String(repeating: "p", count: 300))\"}", as: nil)
+        let longLogin = call(
+            "POST", "/api/auth/login", "{\"username\":\"erin\",\"password\":\"\(String(repeating: "p", count: 300))\"}",
+            as: nil)
         #expect(longLogin.status == 422)
     }
 

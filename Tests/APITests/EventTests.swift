@@ -17,7 +17,8 @@ struct EventTests {
 
     func post(_ body: String, as authorization: String? = nil) -> HTTPResponse {
         api.handle(
-            HTTPRequest(method: "POST", path: "/api/event", authorization: authorization ?? service, body: Array(body.utf8)))
+            HTTPRequest(
+                method: "POST", path: "/api/event", authorization: authorization ?? service, body: Array(body.utf8)))
     }
 
     @Test("the answer has exactly the contract's shape")

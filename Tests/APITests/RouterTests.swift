@@ -31,7 +31,9 @@ struct RouterTests {
     @Test("an id that is not a positive integer is 404")
     func badIdsAre404() {
         for id in ["abc", "0", "-1", "1.5", "99999999999999999999"] {
-            let error = try? #require(throws: APIError.self) { try Router.route(method: "GET", path: "/api/users/\(id)") }
+            let error = try? #require(throws: APIError.self) {
+                try Router.route(method: "GET", path: "/api/users/\(id)")
+            }
             #expect(error?.status == 404)
         }
     }
@@ -41,7 +43,9 @@ struct RouterTests {
         let error = try? #require(throws: APIError.self) { try Router.route(method: "DELETE", path: "/api/users") }
         #expect(error?.status == 405 && error?.code == "method_not_allowed")
         #expect(error?.headers.first { $0.name == "Allow" }?.value == "GET, POST")
-        let onTransfer = try? #require(throws: APIError.self) { try Router.route(method: "GET", path: "/api/transfers") }
+        let onTransfer = try? #require(throws: APIError.self) {
+            try Router.route(method: "GET", path: "/api/transfers")
+        }
         #expect(onTransfer?.status == 405)
     }
 }

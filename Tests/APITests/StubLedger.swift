@@ -29,7 +29,9 @@ final class StubLedger: LedgerOperations {
         requestID: String
     ) throws -> Receipt<User> {
         if let failure { throw failure }
-        if let username = credentials?.username, users.values.contains(where: { $0.username?.lowercased() == username.lowercased() }) {
+        if let username = credentials?.username,
+            users.values.contains(where: { $0.username?.lowercased() == username.lowercased() })
+        {
             return Receipt(result: .refused(.usernameTaken), isReplay: false, requestID: requestID)
         }
         let user = User(
@@ -65,7 +67,9 @@ final class StubLedger: LedgerOperations {
     ) throws -> Receipt<CashMovement> {
         eventTimes.append(t)
         if actingUserID == nil, tokens[tokenHash] != .service {
-            return Receipt(result: .refused(tokens[tokenHash] == nil ? .unauthorized : .forbidden), isReplay: false, requestID: requestID)
+            return Receipt(
+                result: .refused(tokens[tokenHash] == nil ? .unauthorized : .forbidden), isReplay: false,
+                requestID: requestID)
         }
         let receipt = try move(
             kind == .deposit ? .deposit : .withdrawal, tokenHash: tokenHash, actingUserID: actingUserID ?? userID,

@@ -77,9 +77,10 @@ struct TallyAPITests {
 
     @Test("user names are checked: required, not blank, at most 200 characters, no NUL")
     func checksNames() throws {
-        for body in [#"{}"#, #"{"name":""}"#, #"{"name":"   "}"#, #"{"name":"a\u0000b"}"#,
-            "{\"name\":\"\(String(repeating: "x", count: 201))\"}", #"{"name":7}"#]
-        {
+        for body in [
+            #"{}"#, #"{"name":""}"#, #"{"name":"   "}"#, #"{"name":"a\u0000b"}"#,
+            "{\"name\":\"\(String(repeating: "x", count: 201))\"}", #"{"name":7}"#,
+        ] {
             let response = post("/api/users", body)
             #expect(response.status == 422)
             #expect(try error(response).field == "name")
@@ -149,7 +150,9 @@ struct TallyAPITests {
 
     @Test("limit must be 1 to 100 and cursors must be ones the API gave out")
     func checksPaging() throws {
-        for query in ["limit=0", "limit=101", "limit=abc", "cursor=zzz", "cursor=" + Base64URL.encode(Array("x:1".utf8))] {
+        for query in [
+            "limit=0", "limit=101", "limit=abc", "cursor=zzz", "cursor=" + Base64URL.encode(Array("x:1".utf8)),
+        ] {
             let response = get("/api/users", query: query)
             #expect(response.status == 422)
         }

@@ -6,12 +6,15 @@ struct CredentialsTests {
     @Test("SHA-256 matches the standard's test vectors")
     func sha256Vectors() {
         #expect(SHA256.hash([]).hexadecimal == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hash(Array("abc".utf8)).hexadecimal
-            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).hexadecimal
-            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000)).hexadecimal
-            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(
+            SHA256.hash(Array("abc".utf8)).hexadecimal
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).hexadecimal
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000)).hexadecimal
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     @Test("argon2id: the right password verifies, a wrong one does not, and salts differ")
@@ -42,9 +45,10 @@ struct CredentialsTests {
         let token = try BearerToken.generate()
         #expect(BearerToken(authorizationHeader: "Bearer \(token.text)")?.text == token.text)
         #expect(BearerToken(authorizationHeader: "bearer \(token.text)")?.text == token.text)
-        for header in [nil, "", "Bearer", token.text, "Basic \(token.text)", "Bearer \(token.text) extra",
-            "Bearer tly_", "Bearer xyz_" + token.text.dropFirst(4), "Bearer " + token.text.dropLast()] as [String?]
-        {
+        for header in [
+            nil, "", "Bearer", token.text, "Basic \(token.text)", "Bearer \(token.text) extra",
+            "Bearer tly_", "Bearer xyz_" + token.text.dropFirst(4), "Bearer " + token.text.dropLast(),
+        ] as [String?] {
             #expect(BearerToken(authorizationHeader: header) == nil, "\(header ?? "nil")")
         }
     }

@@ -25,9 +25,11 @@ struct AlertTests {
     }
 
     func newUser(_ ledger: PostgresLedger, balance: Int64 = 0) throws -> Int64 {
-        guard case .applied(let user) = try ledger.createUser(
-            name: "u", initialBalance: Money(minorUnits: balance), idempotency: nil, requestID: "t"
-        ).result else { throw Failed() }
+        guard
+            case .applied(let user) = try ledger.createUser(
+                name: "u", initialBalance: Money(minorUnits: balance), idempotency: nil, requestID: "t"
+            ).result
+        else { throw Failed() }
         return user.id
     }
 
@@ -89,12 +91,15 @@ struct AlertTests {
         try TestDatabase.with { database in
             let ledger = database.ledger()
             let user = try newUser(ledger, balance: 50_00)
-            #expect(try event(ledger, .withdrawal, user, 500_00, t: 1).result.refusal == .insufficientFunds(balance: Money(minorUnits: 50_00)))
+            #expect(
+                try event(ledger, .withdrawal, user, 500_00, t: 1).result.refusal
+                    == .insufficientFunds(balance: Money(minorUnits: 50_00)))
             #expect(try ledger.alerts(ofUser: user, beforeID: .max, limit: 10).isEmpty)
         }
     }
 
-    @Test("many events for one user at once: the stored alerts are what the rules say in t order, balance never negative")
+    @Test(
+        "many events for one user at once: the stored alerts are what the rules say in t order, balance never negative")
     func concurrentEventsAgreeWithTheRules() throws {
         try TestDatabase.with { database in
             let user = try newUser(database.ledger(), balance: 300_00)
@@ -130,9 +135,10 @@ struct AlertTests {
                 let history = CashHistory(
                     recentKinds: past.reversed().map(\.kind),
                     recentDepositAmounts: past.reversed().filter { $0.kind == .deposit }.map(\.amount),
-                    depositsInWindow: Money(minorUnits: past.filter {
-                        $0.kind == .deposit && $0.t > event.t - 30 && $0.t <= event.t
-                    }.reduce(0) { $0 + $1.amount.minorUnits }))
+                    depositsInWindow: Money(
+                        minorUnits: past.filter {
+                            $0.kind == .deposit && $0.t > event.t - 30 && $0.t <= event.t
+                        }.reduce(0) { $0 + $1.amount.minorUnits }))
                 let expected = AlertRules().codes(for: event, after: history).map(String.init).joined(separator: ",")
                 #expect(row["codes"] == expected, "event at t=\(event.t)")
                 past.append(event)

@@ -24,8 +24,10 @@ struct AuthorizationTests {
         return token
     }
 
-    func pay(_ ledger: PostgresLedger, _ token: BearerToken, from: User, to: User, minor: Int64 = 100,
-             key: String? = nil) throws -> Receipt<Movement> {
+    func pay(
+        _ ledger: PostgresLedger, _ token: BearerToken, from: User, to: User, minor: Int64 = 100,
+        key: String? = nil
+    ) throws -> Receipt<Movement> {
         try ledger.move(
             .transfer, tokenHash: token.hash, actingUserID: from.id, debitUserID: from.id, creditUserID: to.id,
             amount: Money(minorUnits: minor), memo: nil,

@@ -9,9 +9,11 @@ import Testing
 struct BooksTests {
     func createUsers(_ ledger: PostgresLedger, count: Int, balance: Int64) throws -> [Int64] {
         try (0..<count).map { index in
-            guard case .applied(let user) = try ledger.createUser(
-                name: "user \(index)", initialBalance: Money(minorUnits: balance), idempotency: nil, requestID: "t"
-            ).result else { throw Failed() }
+            guard
+                case .applied(let user) = try ledger.createUser(
+                    name: "user \(index)", initialBalance: Money(minorUnits: balance), idempotency: nil, requestID: "t"
+                ).result
+            else { throw Failed() }
             return user.id
         }
     }
@@ -55,7 +57,8 @@ struct BooksTests {
             let tampered = try verifier.verify()
             #expect(!tampered.isClean && tampered.total == 1)
             #expect(tampered.mismatches.map(\.userID) == [ids[1]])
-            #expect(tampered.mismatches.first?.journalBalance == 1000 && tampered.mismatches.first?.storedBalance == 1001)
+            #expect(
+                tampered.mismatches.first?.journalBalance == 1000 && tampered.mismatches.first?.storedBalance == 1001)
         }
     }
 

@@ -8,9 +8,11 @@ struct IdempotencyTests {
     func setUp(_ database: TestDatabase, balance: String) throws -> (PostgresLedger, Int64, Int64) {
         let ledger = database.ledger()
         func create(_ name: String, _ amount: String) throws -> Int64 {
-            guard case .applied(let user) = try ledger.createUser(
-                name: name, initialBalance: try Money(parsing: amount), idempotency: nil, requestID: "setup"
-            ).result else { throw Failed() }
+            guard
+                case .applied(let user) = try ledger.createUser(
+                    name: name, initialBalance: try Money(parsing: amount), idempotency: nil, requestID: "setup"
+                ).result
+            else { throw Failed() }
             return user.id
         }
         return (ledger, try create("Ada", balance), try create("Bob", "0"))
@@ -18,8 +20,10 @@ struct IdempotencyTests {
 
     struct Failed: Error {}
 
-    func pay(_ ledger: PostgresLedger, _ from: Int64, _ to: Int64, _ minor: Int64, key: String, fingerprint: String,
-             requestID: String) throws -> Receipt<Movement> {
+    func pay(
+        _ ledger: PostgresLedger, _ from: Int64, _ to: Int64, _ minor: Int64, key: String, fingerprint: String,
+        requestID: String
+    ) throws -> Receipt<Movement> {
         try ledger.move(
             .transfer, debitUserID: from, creditUserID: to, amount: Money(minorUnits: minor), memo: nil,
             idempotency: IdempotencyContext(key: key, fingerprint: fingerprint), requestID: requestID)
@@ -76,8 +80,10 @@ struct IdempotencyTests {
         try TestDatabase.with { database in
             let ledger = database.ledger()
             let context = IdempotencyContext(key: "new-user", fingerprint: "create|Ada|500")
-            let first = try ledger.createUser(name: "Ada", initialBalance: Money(minorUnits: 500), idempotency: context, requestID: "r1")
-            let second = try ledger.createUser(name: "Ada", initialBalance: Money(minorUnits: 500), idempotency: context, requestID: "r2")
+            let first = try ledger.createUser(
+                name: "Ada", initialBalance: Money(minorUnits: 500), idempotency: context, requestID: "r1")
+            let second = try ledger.createUser(
+                name: "Ada", initialBalance: Money(minorUnits: 500), idempotency: context, requestID: "r2")
             guard case .applied(let a) = first.result, case .applied(let b) = second.result else {
                 Issue.record("both should be applied")
                 return
@@ -104,7 +110,8 @@ struct IdempotencyRetentionTests {
             #expect(try ledger.purgeIdempotencyKeys(olderThanSeconds: 86_400) == 2)
             #expect(try database.scalar("SELECT string_agg(key, ',') FROM idempotency_keys") == "young")
             let replay = try ledger.createUser(
-                name: "young", initialBalance: .zero, idempotency: IdempotencyContext(key: "young", fingerprint: "young"),
+                name: "young", initialBalance: .zero,
+                idempotency: IdempotencyContext(key: "young", fingerprint: "young"),
                 requestID: "r2")
             #expect(replay.isReplay)
         }

@@ -103,8 +103,10 @@ struct LedgerOperationsTests {
                 .deposit, debitUserID: 0, creditUserID: 999_999, amount: try money("1"), memo: nil,
                 idempotency: nil, requestID: "t")
             #expect(deposit.result.refusal == .userNotFound(id: 999_999))
-            #expect(try database.scalar("SELECT count(*) FROM movements WHERE kind <> 'deposit' OR credit_user_id <> $1",
-                [String(ada.id)]) == "0")
+            #expect(
+                try database.scalar(
+                    "SELECT count(*) FROM movements WHERE kind <> 'deposit' OR credit_user_id <> $1",
+                    [String(ada.id)]) == "0")
         }
     }
 
@@ -113,13 +115,15 @@ struct LedgerOperationsTests {
         try TestDatabase.with { database in
             let ledger = database.ledger()
             let ada = try newUser(ledger, "Ada")
-            let deposit = try applied(ledger.move(
-                .deposit, debitUserID: 0, creditUserID: ada.id, amount: try money("20"), memo: nil,
-                idempotency: nil, requestID: "t"))
+            let deposit = try applied(
+                ledger.move(
+                    .deposit, debitUserID: 0, creditUserID: ada.id, amount: try money("20"), memo: nil,
+                    idempotency: nil, requestID: "t"))
             #expect(deposit.creditBalanceAfter?.minorUnits == 2000 && deposit.debitBalanceAfter == nil)
-            let withdrawal = try applied(ledger.move(
-                .withdrawal, debitUserID: ada.id, creditUserID: 0, amount: try money("7.5"), memo: "atm",
-                idempotency: nil, requestID: "t"))
+            let withdrawal = try applied(
+                ledger.move(
+                    .withdrawal, debitUserID: ada.id, creditUserID: 0, amount: try money("7.5"), memo: "atm",
+                    idempotency: nil, requestID: "t"))
             #expect(withdrawal.debitBalanceAfter?.minorUnits == 1250)
             let overdraft = try ledger.move(
                 .withdrawal, debitUserID: ada.id, creditUserID: 0, amount: try money("12.51"), memo: nil,
@@ -149,7 +153,8 @@ struct LedgerOperationsTests {
             let ada = try newUser(ledger, "Ada", "100")
             let bob = try newUser(ledger, "Bob", "100")
             for index in 0..<7 {
-                _ = try applied(index.isMultiple(of: 2) ? transfer(ledger, ada, bob, "1") : transfer(ledger, bob, ada, "2"))
+                _ = try applied(
+                    index.isMultiple(of: 2) ? transfer(ledger, ada, bob, "1") : transfer(ledger, bob, ada, "2"))
             }
             var seen: [Int64] = []
             var before = Int64.max

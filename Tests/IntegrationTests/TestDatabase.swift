@@ -62,7 +62,8 @@ extension PostgresLedger {
         -> Receipt<User>
     {
         try createUser(
-            name: name, initialBalance: initialBalance, credentials: nil, idempotency: idempotency, requestID: requestID)
+            name: name, initialBalance: initialBalance, credentials: nil, idempotency: idempotency, requestID: requestID
+        )
     }
 
     /// Moves money as the service role, which may act on any account.
@@ -71,7 +72,8 @@ extension PostgresLedger {
         idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement> {
         try move(
-            kind, tokenHash: TestDatabase.serviceToken.hash, actingUserID: kind == .deposit ? creditUserID : debitUserID,
+            kind, tokenHash: TestDatabase.serviceToken.hash,
+            actingUserID: kind == .deposit ? creditUserID : debitUserID,
             debitUserID: debitUserID, creditUserID: creditUserID, amount: amount, memo: memo, idempotency: idempotency,
             requestID: requestID)
     }

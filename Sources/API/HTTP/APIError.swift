@@ -41,7 +41,10 @@ public struct APIError: Error, Sendable {
     }
 
     /// 401 with the challenge RFC 6750 asks for.
-    static func unauthorized(_ message: String = "A valid bearer token is required: log in with POST /api/auth/login and send Authorization: Bearer <token>.") -> APIError {
+    static func unauthorized(
+        _ message: String =
+            "A valid bearer token is required: log in with POST /api/auth/login and send Authorization: Bearer <token>."
+    ) -> APIError {
         var error = APIError(status: 401, code: "unauthorized", message: message)
         error.headers = [("WWW-Authenticate", "Bearer realm=\"tally\"")]
         return error

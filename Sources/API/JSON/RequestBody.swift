@@ -33,7 +33,8 @@ struct RequestBody {
     mutating func id(_ name: String) throws(APIError) -> Int64 {
         guard let value = take(name) else { throw .validation(name, "\(name) is required.") }
         guard case .number(let text) = value, let id = Int64(text), id > 0 else {
-            throw .validation(name, "\(name) must be a positive integer id, not \(value.typeName) \(value.serialized()).")
+            throw .validation(
+                name, "\(name) must be a positive integer id, not \(value.typeName) \(value.serialized()).")
         }
         return id
     }
@@ -42,7 +43,9 @@ struct RequestBody {
     mutating func seconds(_ name: String) throws(APIError) -> Int64? {
         guard let value = take(name) else { return nil }
         guard case .number(let text) = value, let seconds = Int64(text), seconds >= 0 else {
-            throw .validation(name, "\(name) must be a whole number of seconds, 0 or more, not \(value.typeName) \(value.serialized()).")
+            throw .validation(
+                name,
+                "\(name) must be a whole number of seconds, 0 or more, not \(value.typeName) \(value.serialized()).")
         }
         return seconds
     }

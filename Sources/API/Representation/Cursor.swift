@@ -15,4 +15,3 @@ enum Cursor {
         return id
     }
 }
-

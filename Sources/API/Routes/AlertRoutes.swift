@@ -12,7 +12,9 @@ extension TallyAPI {
             case "deposit": kind = .deposit
             case "withdraw": kind = .withdrawal
             case nil: throw APIError.validation("type", "type is required: \"deposit\" or \"withdraw\".")
-            case let other?: throw APIError.validation("type", "type must be \"deposit\" or \"withdraw\", not \"\(other.prefix(40))\".")
+            case let other?:
+                throw APIError.validation(
+                    "type", "type must be \"deposit\" or \"withdraw\", not \"\(other.prefix(40))\".")
             }
             let amount = try body.requiredAmount("amount")
             let userID = try body.id("user_id")
@@ -22,7 +24,10 @@ extension TallyAPI {
         }
         let idempotency = try idempotencyContext(
             request,
-            fingerprint: ["event", kind == .deposit ? "deposit" : "withdraw", String(userID), String(amount.minorUnits), String(t)])
+            fingerprint: [
+                "event", kind == .deposit ? "deposit" : "withdraw", String(userID), String(amount.minorUnits),
+                String(t),
+            ])
         let receipt = try ledger.recordCashEvent(
             kind, tokenHash: token.hash, actingUserID: nil, userID: userID, amount: amount, memo: nil, t: t,
             rules: alertRules, idempotency: idempotency, requestID: request.requestID)
@@ -45,7 +50,8 @@ extension TallyAPI {
         }
         let paging = try Paging(query: QueryString(request.query))
         if let userID, try ledger.user(id: userID) == nil { throw APIError.userNotFound(userID) }
-        let alerts = try ledger.alerts(ofUser: userID, beforeID: paging.continuation ?? Int64.max, limit: paging.limit + 1)
+        let alerts = try ledger.alerts(
+            ofUser: userID, beforeID: paging.continuation ?? Int64.max, limit: paging.limit + 1)
         return HTTPResponse(status: 200, json: paging.page(alerts, id: \.id, render: Representation.alert))
     }
 }

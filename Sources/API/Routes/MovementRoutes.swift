@@ -40,7 +40,9 @@ extension TallyAPI {
         }
         let idempotency = try idempotencyContext(
             request,
-            fingerprint: [kind.rawValue, String(userID), String(amount.minorUnits), memoPart(memo), t.map(String.init) ?? "-"])
+            fingerprint: [
+                kind.rawValue, String(userID), String(amount.minorUnits), memoPart(memo), t.map(String.init) ?? "-",
+            ])
         let receipt = try ledger.recordCashEvent(
             kind == .deposit ? .deposit : .withdrawal, tokenHash: token.hash, actingUserID: userID, userID: userID,
             amount: amount, memo: memo, t: t, rules: alertRules, idempotency: idempotency, requestID: request.requestID)
