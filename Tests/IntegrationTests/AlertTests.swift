@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import Ledger
 import LedgerStore
@@ -83,6 +84,17 @@ struct AlertTests {
                 Issue.record("an event without t should apply")
                 return
             }
+            let now = Int64(Date().timeIntervalSince1970)
+            let taken = try #require(
+                Int64(database.scalar("SELECT max(t) FROM cash_events WHERE user_id = $1", [String(user)]) ?? ""))
+            #expect(abs(taken - now) <= 5, "an event without t took t = \(taken), now is \(now)")
+            let newcomer = try newUser(ledger)
+            _ = try event(ledger, .deposit, newcomer, 1, t: nil)
+            _ = try event(ledger, .deposit, newcomer, 1, t: nil)
+            let times = try database.connection().query(
+                "SELECT t FROM cash_events WHERE user_id = $1 ORDER BY t", [String(newcomer)]
+            ).values.compactMap { $0[0].flatMap { Int64($0) } }
+            #expect(times.count == 2 && abs(times[0] - now) <= 5 && times[1] > times[0])
         }
     }
 

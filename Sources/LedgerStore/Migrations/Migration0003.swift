@@ -33,9 +33,10 @@ enum Migration0003 {
         LANGUAGE sql STABLE AS $$
             WITH last AS (SELECT max(e.t) AS last_t FROM cash_events e WHERE e.user_id = p_user),
             event AS (
-                -- (least: after the largest t there is no next second; the event then repeats it and is refused)
+                -- After the largest t there is no next second: the event repeats it and is refused. (greatest
+                -- ignores NULL, so a user without events simply gets the current second.)
                 SELECT COALESCE(p_t, greatest(floor(extract(epoch FROM now()))::bigint,
-                                              least(last.last_t, 9223372036854775806) + 1)) AS t,
+                    last.last_t + CASE WHEN last.last_t = 9223372036854775807 THEN 0 ELSE 1 END)) AS t,
                        last.last_t
                 FROM last)
             SELECT event.t, event.last_t,
