@@ -89,7 +89,9 @@ request = function()
     counter = counter + 1
     -- Random first, as a client's UUIDs would be (keys that all sort together would crowd one index page);
     -- the thread and counter make each key unique.
-    headers = { ["Idempotency-Key"] = string.format("%08x%08x-%s-%s-%d",
+    -- A headers table replaces wrk.headers: repeat the ones every request needs.
+    headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer $ADMIN_TOKEN",
+      ["Idempotency-Key"] = string.format("%08x%08x-%s-%s-%d",
       math.random(0, 0x7fffffff), math.random(0, 0x7fffffff), prefix, tid, counter) }
   end
   return wrk.format(nil, "/api/transfers", headers,

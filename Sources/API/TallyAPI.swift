@@ -14,7 +14,9 @@ public final class TallyAPI {
     /// How long a log-in token lives.
     let tokenLifetimeSeconds: Int
     /// Verified against when a username does not exist, at the cost of a real password check.
-    let decoyPasswordHash: String
+    /// A worker makes it at its first log-in, whatever the username (so both paths still cost the same), not
+    /// at start: sixteen workers hashing at once would slow the pool's first second.
+    lazy var decoyPasswordHash: String = passwordHasher.decoyHash()
     let alertRules: AlertRules
 
     public init(
@@ -25,7 +27,6 @@ public final class TallyAPI {
         self.alertRules = alertRules
         self.passwordHasher = passwordHasher
         self.tokenLifetimeSeconds = tokenLifetimeSeconds
-        self.decoyPasswordHash = passwordHasher.decoyHash()
     }
 
     /// Answers one request. Never throws: every failure becomes a JSON error response, and failures that

@@ -43,9 +43,10 @@ extension TallyAPI {
         guard password.count <= AccountRules.passwordLengths.upperBound, !password.utf8.contains(0) else {
             throw APIError.validation("password", "password must be at most 256 characters.")
         }
+        let decoy = decoyPasswordHash
         let stored = try ledger.credentials(username: username)
         // An unknown username costs the same argon2 work as a wrong password: no enumeration by timing.
-        let matches = passwordHasher.verify(password, against: stored?.passwordHash ?? decoyPasswordHash)
+        let matches = passwordHasher.verify(password, against: stored?.passwordHash ?? decoy)
         guard let stored, matches else {
             throw APIError(status: 401, code: "invalid_credentials", message: "The username or password is wrong.")
         }
