@@ -16,7 +16,12 @@ public struct AlertThresholds: Sendable, Equatable {
 
 /// A deposit or withdrawal as the alert rules see it.
 public struct CashEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case deposit, withdrawal }
+    public enum Kind: Sendable, Equatable {
+        case deposit, withdrawal
+
+        /// The journal's name for the movement.
+        public var movementKind: MovementKind { self == .deposit ? .deposit : .withdrawal }
+    }
 
     public let kind: Kind
     public let amount: Money

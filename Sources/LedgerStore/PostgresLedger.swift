@@ -31,16 +31,7 @@ public final class PostgresLedger: LedgerOperations {
                 name, String(initialBalance.minorUnits), credentials?.username, credentials?.passwordHash,
                 idempotency?.key, idempotency?.fingerprint, requestID,
             ])
-        guard let row else { throw UnexpectedRow(description: "tally_create_user returned no row") }
-        let isReplay = row.bool("replayed") ?? false
-        switch row["outcome"] {
-        case "applied":
-            return Receipt(result: .applied(try row.user()), isReplay: isReplay, requestID: requestID)
-        case "key_reused":
-            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
-        default:
-            return Receipt(result: .refused(try row.refusal()), isReplay: false, requestID: requestID)
-        }
+        return try receipt(from: row, of: "tally_create_user", requestID: requestID) { try $0.user() }
     }
 
     public func move(
@@ -54,24 +45,13 @@ public final class PostgresLedger: LedgerOperations {
                 String(creditUserID), String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint,
                 requestID,
             ])
-        guard let row else { throw UnexpectedRow(description: "tally_move returned no row") }
-        let isReplay = row.bool("replayed") ?? false
-        let originalRequestID = row["request_id"] ?? requestID
-        switch row["outcome"] {
-        case "applied":
-            return Receipt(result: .applied(try row.movement()), isReplay: isReplay, requestID: originalRequestID)
-        case "key_reused":
-            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
-        default:
-            return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
-        }
+        return try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() }
     }
 
     public func recordCashEvent(
         _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement> {
-        let kindText = kind == .deposit ? MovementKind.deposit.rawValue : MovementKind.withdrawal.rawValue
         let thresholds = rules.thresholds
         let row = try inTransaction { connection throws(PostgresError) -> Row? in
             // Round trip 1: start the transaction and read what the rules need.
@@ -97,26 +77,17 @@ public final class PostgresLedger: LedgerOperations {
                 .prepared(
                     Statement.cashEvent.rawValue,
                     [
-                        Self.bytea(tokenHash), actingUserID.map(String.init), kindText, String(userID),
+                        Self.bytea(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
+                        String(userID),
                         String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
                         String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
                     ]),
                 .sql("COMMIT"),
             ])[0].first
         }
-        guard let row else { throw UnexpectedRow(description: "tally_cash_event returned no row") }
-        let isReplay = row.bool("replayed") ?? false
-        let originalRequestID = row["request_id"] ?? requestID
-        switch row["outcome"] {
-        case "applied":
-            let codes = (row.array("alert_codes") ?? []).compactMap { Int($0) }
-            return Receipt(
-                result: .applied(CashMovement(movement: try row.movement(), alertCodes: codes)), isReplay: isReplay,
-                requestID: originalRequestID)
-        case "key_reused":
-            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
-        default:
-            return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
+        return try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
+            CashMovement(
+                movement: try row.movement(), alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
         }
     }
 
@@ -203,35 +174,50 @@ public final class PostgresLedger: LedgerOperations {
         try runRetryingAll(statement, parameters).first
     }
 
+    /// What a money-moving SQL function's row says: applied (read by `applied`), a refusal, or a reused key.
+    /// A replay carries the first request's id, which its error body repeats.
+    private func receipt<Value>(
+        from row: Row?, of function: String, requestID: String, applied: (Row) throws -> Value
+    ) throws -> Receipt<Value> {
+        guard let row else { throw UnexpectedRow(description: "\(function) returned no row") }
+        let isReplay = row.bool("replayed") ?? false
+        let originalRequestID = row["request_id"] ?? requestID
+        switch row["outcome"] {
+        case "applied":
+            return Receipt(result: .applied(try applied(row)), isReplay: isReplay, requestID: originalRequestID)
+        case "key_reused":
+            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        default:
+            return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
+        }
+    }
+
+    private func runRetryingAll(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
+        try retrying { connection throws(PostgresError) in
+            try connection.execute(prepared: statement.rawValue, parameters).rows
+        }
+    }
+
     /// Runs `body` as one explicit transaction on the connection, retried as a whole on serialization
     /// failures. Whatever fails inside, the transaction is rolled back before the error goes on.
     private func inTransaction<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
-        try retryPolicy.run(
-            isRetryable: { $0.isSerializationFailure },
-            onRetry: { serializationRetries += 1 }
-        ) { () throws(PostgresError) -> Value in
-            let connection = try connected()
+        try retrying { connection throws(PostgresError) in
             do throws(PostgresError) {
                 return try body(connection)
             } catch {
-                if connection.isHealthy {
-                    try? connection.execute(script: "ROLLBACK")
-                } else {
-                    self.connection = nil
-                }
+                if connection.isHealthy { try? connection.execute(script: "ROLLBACK") }
                 throw error
             }
         }
     }
 
-    private func runRetryingAll(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
-        try retryPolicy.run(
-            isRetryable: { $0.isSerializationFailure || $0.isRaceOnNewIdempotencyKey },
-            onRetry: { serializationRetries += 1 }
-        ) { () throws(PostgresError) -> [Row] in
+    /// Runs `body` on the open connection, again while it fails to serialize (40001, 40P01) as the policy
+    /// allows; a connection that broke is dropped, so the next call makes a new one.
+    private func retrying<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
+        try retryPolicy.run(onRetry: { serializationRetries += 1 }) { () throws(PostgresError) -> Value in
             let connection = try connected()
             do throws(PostgresError) {
-                return try connection.execute(prepared: statement.rawValue, parameters).rows
+                return try body(connection)
             } catch {
                 if !connection.isHealthy { self.connection = nil }
                 throw error
@@ -265,12 +251,12 @@ public final class PostgresLedger: LedgerOperations {
         }
     }
 
-    /// No sequential scans: under SERIALIZABLE a sequential scan takes a predicate lock on the whole table, so
-    /// on a small table (a fresh deployment, before autovacuum has analysed it) every concurrent transaction
-    /// would conflict with every other. Every statement the API runs is meant to use an index anyway.
-    /// Every transaction SERIALIZABLE; no statement may hold a worker for long; and a statement whose
-    /// worker died (killed, crashed) is cancelled within 100 ms rather than committed for nobody: nginx has
-    /// already answered that client 502.
+    /// Every transaction SERIALIZABLE; no statement may hold a worker for long; a statement whose worker died
+    /// (killed, crashed) is cancelled within 100 ms rather than committed for nobody (nginx has already answered
+    /// that client 502). And no sequential scans: under SERIALIZABLE a sequential scan takes a predicate lock on
+    /// the whole table, so on a small table (a fresh deployment, before autovacuum has analysed it) every
+    /// concurrent transaction would conflict with every other. Every statement the API runs is meant to use an
+    /// index anyway.
     static let sessionSettings = """
         SET enable_seqscan = off;
         SET default_transaction_isolation = 'serializable';
@@ -281,12 +267,5 @@ public final class PostgresLedger: LedgerOperations {
 
     private static func nanoseconds(from start: timespec, to end: timespec) -> Int64 {
         Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec)
-    }
-}
-
-extension PostgresError {
-    /// Two requests raced with the same new idempotency key; run again and the loser finds the winner's record.
-    var isRaceOnNewIdempotencyKey: Bool {
-        sqlState == "23505" && constraint == "idempotency_keys_pkey"
     }
 }

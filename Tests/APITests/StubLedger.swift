@@ -72,7 +72,7 @@ final class StubLedger: LedgerOperations {
                 requestID: requestID)
         }
         let receipt = try move(
-            kind == .deposit ? .deposit : .withdrawal, tokenHash: tokenHash, actingUserID: actingUserID ?? userID,
+            kind.movementKind, tokenHash: tokenHash, actingUserID: actingUserID ?? userID,
             debitUserID: kind == .deposit ? 0 : userID, creditUserID: kind == .deposit ? userID : 0, amount: amount,
             memo: memo, idempotency: idempotency, requestID: requestID)
         switch receipt.result {

@@ -28,7 +28,7 @@ extension TallyAPI {
 
     /// A deposit from the outside world, or a withdrawal to it, on the caller's own account. It counts for
     /// the alert rules like an event, at its optional `t` (default: now).
-    func moveCash(_ request: HTTPRequest, kind: MovementKind, userID: Int64) throws -> HTTPResponse {
+    func moveCash(_ request: HTTPRequest, kind: CashEvent.Kind, userID: Int64) throws -> HTTPResponse {
         let ((amount, memo, t), token) = try parsingAuthenticated(request) {
             var body = try RequestBody(request.body)
             let amount = try body.requiredAmount("amount")
@@ -41,10 +41,11 @@ extension TallyAPI {
         let idempotency = try idempotencyContext(
             request,
             fingerprint: [
-                kind.rawValue, String(userID), String(amount.minorUnits), memoPart(memo), t.map(String.init) ?? "-",
+                kind.movementKind.rawValue, String(userID), String(amount.minorUnits), memoPart(memo),
+                t.map(String.init) ?? "-",
             ])
         let receipt = try ledger.recordCashEvent(
-            kind == .deposit ? .deposit : .withdrawal, tokenHash: token.hash, actingUserID: userID, userID: userID,
+            kind, tokenHash: token.hash, actingUserID: userID, userID: userID,
             amount: amount, memo: memo, t: t, rules: alertRules, idempotency: idempotency, requestID: request.requestID)
         return try respond(receipt, status: 201, render: Representation.cashMovement)
     }
