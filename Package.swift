@@ -31,6 +31,7 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "Credentials", "Ledger", "LedgerStore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
         .testTarget(name: "IntegrationTests", dependencies: ["API", "Credentials", "LedgerStore", "Postgres", "Ledger"]),
     ]

@@ -299,7 +299,8 @@ pool_start() {
     # nginx's workers (www-data) connect to the socket: they must be able to reach its folder.
     chmod 755 "$(dirname "$socket")"
     ensure_traversable "$WEB_USER" "$(dirname "$socket")"
-    TALLY_STACK=$state setsid "$bin" serve --socket "$socket" --database "$conninfo" "$@" \
+    TALLY_STACK=$state setsid "$bin" serve --socket "$socket" --database "$conninfo" \
+        --log-file "$state/log/tally.log" "$@" \
         </dev/null >>"$state/log/tally.log" 2>&1 &
     local pid=$! i
     echo "$pid" >"$state/run/tally.pid"

@@ -29,17 +29,28 @@ public final class TallyAPI {
         self.tokenLifetimeSeconds = tokenLifetimeSeconds
     }
 
+    /// Every route's label for the pool's metrics (`HTTPResponse.route` is one of them, or nil).
+    public static let routeTemplates: [String] = Endpoint.examples.map(\.template)
+
     /// Answers one request. Never throws: every failure becomes a JSON error response, and failures that
     /// are not the client's are described in `HTTPResponse.logNote` for the request log.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        var endpoint: Endpoint?
+        var response = answer(request, endpoint: &endpoint)
+        response.route = endpoint?.template
+        return response
+    }
+
+    private func answer(_ request: HTTPRequest, endpoint: inout Endpoint?) -> HTTPResponse {
         do {
             guard request.body.count <= Self.maximumBodyBytes else {
                 throw APIError(
                     status: 413, code: "payload_too_large",
                     message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB.")
             }
-            let endpoint = try Router.route(method: request.method, path: request.path)
-            return try dispatch(endpoint, request)
+            let routed = try Router.route(method: request.method, path: request.path)
+            endpoint = routed
+            return try dispatch(routed, request)
         } catch let error as APIError {
             return error.response(requestID: request.requestID)
         } catch let error as RetriesExhausted {
@@ -64,6 +75,7 @@ public final class TallyAPI {
     private func dispatch(_ endpoint: Endpoint, _ request: HTTPRequest) throws -> HTTPResponse {
         switch endpoint {
         case .health: health(request)
+        case .ping: HTTPResponse(status: 200, json: .object([("status", .string("pong"))]))
         case .register: try register(request)
         case .login: try login(request)
         case .logout: try logout(request)

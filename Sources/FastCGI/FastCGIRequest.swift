@@ -24,19 +24,27 @@ public struct FastCGIResponse {
     public var reason: String
     public var headers: [(name: String, value: String)]
     public var body: String
+    public var contentType: String
+    /// Which route answered, as an index into the pool's metrics route labels (see `PoolReport`).
+    public var route: Int
 
-    public init(status: Int, reason: String, headers: [(name: String, value: String)], body: String) {
+    public init(
+        status: Int, reason: String, headers: [(name: String, value: String)], body: String,
+        contentType: String = "application/json", route: Int = Scoreboard.routeCapacity - 1
+    ) {
         self.status = status
         self.reason = reason
         self.headers = headers
         self.body = body
+        self.contentType = contentType
+        self.route = route
     }
 
     /// The CGI response: a Status line, headers, a blank line, the body, as bytes ready to write.
     var serialized: [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.utf8.count + 192)
-        bytes.append(contentsOf: "Status: \(status) \(reason)\r\nContent-Type: application/json\r\n".utf8)
+        bytes.append(contentsOf: "Status: \(status) \(reason)\r\nContent-Type: \(contentType)\r\n".utf8)
         for header in headers {
             bytes.append(contentsOf: header.name.utf8)
             bytes.append(contentsOf: ": ".utf8)

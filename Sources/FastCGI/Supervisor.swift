@@ -2,9 +2,27 @@ import CProcessShims
 import Glibc
 
 /// The pool's supervisor, like php-fpm's static pool: keeps `workerCount` worker processes accepting on
-/// the listening socket, replaces any that dies, and stops them all on SIGTERM/SIGINT/SIGQUIT.
-/// SIGHUP replaces the workers one by one (new binary or configuration) while the socket stays open.
+/// the listening socket and replaces any that dies. SIGTERM and SIGINT stop the pool promptly (requests in
+/// flight get `Timeouts.stop` to finish); SIGQUIT drains it (they get `Timeouts.drain`). SIGHUP replaces the
+/// workers one by one (new binary or configuration) while the socket stays open. SIGUSR1 reopens the log file.
+/// It watches the scoreboard: a request running past `Timeouts.request` has its worker killed (its
+/// transaction rolls back with the connection) and replaced; one past `Timeouts.slowRequest` is logged.
 public final class Supervisor {
+    /// Time limits in seconds; 0 turns the request deadline or the slow log off.
+    public struct Timeouts: Sendable {
+        public var stop: Double
+        public var drain: Double
+        public var request: Double
+        public var slowRequest: Double
+
+        public init(stop: Double = 3, drain: Double = 30, request: Double = 20, slowRequest: Double = 1) {
+            self.stop = stop
+            self.drain = drain
+            self.request = request
+            self.slowRequest = slowRequest
+        }
+    }
+
     /// How a worker is started: the executable and its arguments (argv[0] first).
     public struct WorkerCommand: Sendable {
         public let executable: String
@@ -18,31 +36,37 @@ public final class Supervisor {
 
     private struct Slot {
         var pid: pid_t = 0
+        /// The worker's scoreboard entry (nil when none was free).
+        var entry: Int?
         var startedAt: Double = 0
         /// Deaths in a row, each soon after starting: a crash loop, restarted with growing pauses.
         var quickDeaths = 0
         var restartAt: Double = 0
     }
 
-    private let listener: UnixSocketListener
+    private let listener: any Listener
     private let workerCount: Int
     private let command: WorkerCommand
-    /// How long stopping workers may take to finish their requests before they are killed.
-    private let stopTimeout: Double
+    private let timeouts: Timeouts
+    private let scoreboard: Scoreboard
     private let log: (_ level: String, _ message: String) -> Void
 
     private var slots: [Slot]
-    /// Workers replaced by a reload that are finishing their last request.
-    private var retiring: Set<pid_t> = []
+    /// Workers replaced by a reload that are finishing their last request, with their scoreboard entries.
+    private var retiring: [pid_t: Int?] = [:]
+    /// Workers killed for overrunning the request deadline (their death is expected, not a crash).
+    private var killedForDeadline: Set<pid_t> = []
 
+    /// `scoreboard` must have room for twice `workerCount` entries (a reload runs old and new side by side).
     public init(
-        listener: UnixSocketListener, workerCount: Int, command: WorkerCommand, stopTimeout: Double = 30,
-        log: @escaping (_ level: String, _ message: String) -> Void
+        listener: any Listener, workerCount: Int, command: WorkerCommand, scoreboard: Scoreboard,
+        timeouts: Timeouts = Timeouts(), log: @escaping (_ level: String, _ message: String) -> Void
     ) {
         self.listener = listener
         self.workerCount = workerCount
         self.command = command
-        self.stopTimeout = stopTimeout
+        self.scoreboard = scoreboard
+        self.timeouts = timeouts
         self.log = log
         self.slots = Array(repeating: Slot(), count: workerCount)
     }
@@ -50,38 +74,55 @@ public final class Supervisor {
     /// Runs the pool until a stop signal; returns the process's exit status.
     public func run() -> Int32 {
         tally_install_supervisor_signals()
+        scoreboard.set(.startTime, Int64(time(nil)))
+        scoreboard.set(.totalProcesses, Int64(workerCount))
         for index in slots.indices { spawn(into: index) }
-        log("info", "pool started: \(workerCount) workers on \(listener.path)")
+        log("info", "pool started: \(workerCount) workers on \(listener.address)")
 
+        var drainTimeout = timeouts.stop
         while true {
-            if tally_take_signal(SIGTERM) == 1 || tally_take_signal(SIGINT) == 1 || tally_take_signal(SIGQUIT) == 1 {
+            if tally_take_signal(SIGTERM) == 1 || tally_take_signal(SIGINT) == 1 { break }
+            if tally_take_signal(SIGQUIT) == 1 {
+                drainTimeout = timeouts.drain
                 break
             }
             if tally_take_signal(SIGHUP) == 1 { reload() }
+            if tally_take_signal(SIGUSR1) == 1 { reopenLogs() }
             _ = tally_take_signal(SIGCHLD)
             reapWorkers(replacing: true)
             restartDueSlots()
+            watchRequests()
+            sampleListenQueue()
             sleepBriefly()
         }
-        return stopAll()
+        return stopAll(timeout: drainTimeout)
     }
 
     private func spawn(into index: Int) {
-        let pid = spawnWorker(slot: index)
+        let entry = scoreboard.claimEntry()
+        if entry == nil { log("warning", "scoreboard full: worker \(index) starts without an entry") }
+        let pid = spawnWorker(slot: index, entry: entry)
         slots[index].pid = pid
+        slots[index].entry = entry
         slots[index].startedAt = now()
         if pid <= 0 {
             log("error", "could not start worker \(index): \(SystemError("posix_spawn"))")
+            if let entry { scoreboard.releaseEntry(entry) }
+            slots[index].entry = nil
             scheduleRestart(index)
+        } else if let entry {
+            scoreboard.assign(entry, to: pid)
         }
     }
 
-    private func spawnWorker(slot: Int) -> pid_t {
-        let arguments = command.arguments + ["--worker-slot", String(slot)]
+    private func spawnWorker(slot: Int, entry: Int?) -> pid_t {
+        var arguments = command.arguments + ["--worker-slot", String(slot)]
+        if let entry { arguments += ["--scoreboard-entry", String(entry)] }
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)
         defer { cArguments.forEach { free($0) } }
-        return tally_spawn_worker(command.executable, &cArguments, listener.fileDescriptor)
+        return tally_spawn_worker(
+            command.executable, &cArguments, listener.fileDescriptor, entry == nil ? -1 : scoreboard.fileDescriptor)
     }
 
     /// Waits for every worker that has ended; replaces it unless the pool is stopping.
@@ -90,11 +131,20 @@ public final class Supervisor {
         while true {
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
-            if retiring.remove(pid) != nil { continue }
+            if let entry = retiring.removeValue(forKey: pid) {
+                if let entry { scoreboard.releaseEntry(entry) }
+                continue
+            }
             guard let index = slots.firstIndex(where: { $0.pid == pid }) else { continue }
             slots[index].pid = 0
+            if let entry = slots[index].entry { scoreboard.releaseEntry(entry) }
+            slots[index].entry = nil
             let description = Self.describe(status)
             guard replacing else { continue }
+            if killedForDeadline.remove(pid) != nil {
+                spawn(into: index)
+                continue
+            }
             let lived = now() - slots[index].startedAt
             let isCleanExit = (status & 0x7f) == 0 && ((status >> 8) & 0xff) == 0
             if isCleanExit {
@@ -103,6 +153,7 @@ public final class Supervisor {
                 spawn(into: index)
                 continue
             }
+            scoreboard.add(.workerDeaths)
             log("warning", "worker \(index) (pid \(pid)) \(description) after \(Self.seconds(lived)); replacing it")
             slots[index].quickDeaths = lived < 1 ? slots[index].quickDeaths + 1 : 0
             if slots[index].quickDeaths >= 3 {
@@ -137,20 +188,69 @@ public final class Supervisor {
         log("info", "reloading: replacing \(workerCount) workers one by one")
         for index in slots.indices {
             let old = slots[index].pid
+            let oldEntry = slots[index].entry
             spawn(into: index)
             if old > 0 {
-                retiring.insert(old)
+                retiring[old] = oldEntry
                 kill(old, SIGTERM)
+            } else if let oldEntry {
+                scoreboard.releaseEntry(oldEntry)
             }
         }
     }
 
+    /// SIGUSR1: the supervisor and every worker open the log file again (after logrotate moved it).
+    private func reopenLogs() {
+        guard tally_reopen_log() == 0 else {
+            log("error", "could not reopen the log file: \(SystemError("open"))")
+            return
+        }
+        for pid in slots.map(\.pid) + Array(retiring.keys) where pid > 0 { kill(pid, SIGUSR1) }
+        log("info", "log file reopened")
+    }
+
+    /// Logs requests running past the slow threshold (once each) and kills workers past the deadline.
+    private func watchRequests() {
+        guard timeouts.request > 0 || timeouts.slowRequest > 0 else { return }
+        let time = monotonicMicroseconds()
+        for request in scoreboard.runningRequests() {
+            let elapsed = Double(time - request.startedMicroseconds) / 1e6
+            if timeouts.slowRequest > 0, elapsed >= timeouts.slowRequest, scoreboard.markSlow(request) {
+                scoreboard.add(.slowRequests)
+                log(
+                    "warning",
+                    "slow request \(request.requestID) (\(request.requestLine)) in worker pid \(request.pid): "
+                        + "running for \(Self.seconds(elapsed))")
+            }
+            if timeouts.request > 0, elapsed >= timeouts.request, !killedForDeadline.contains(request.pid) {
+                killedForDeadline.insert(request.pid)
+                scoreboard.add(.deadlineKills)
+                kill(request.pid, SIGKILL)
+                log(
+                    "error",
+                    "request \(request.requestID) (\(request.requestLine)) passed the \(Self.seconds(timeouts.request)) "
+                        + "deadline: killed worker pid \(request.pid) (its transaction rolls back); replacing it")
+            }
+        }
+    }
+
+    private func sampleListenQueue() {
+        var waiting: UInt32 = 0
+        var capacity: UInt32 = 0
+        guard tally_listen_queue(listener.fileDescriptor, &waiting, &capacity) == 0 else { return }
+        scoreboard.set(.listenQueue, Int64(waiting))
+        scoreboard.raise(.maxListenQueue, to: Int64(waiting))
+        scoreboard.set(.listenQueueLength, Int64(capacity))
+    }
+
     /// Stops every worker: SIGTERM lets each finish its request; past the timeout, SIGKILL.
-    private func stopAll() -> Int32 {
-        log("info", "stopping: waiting for workers to finish their requests")
-        let workers = slots.map(\.pid).filter { $0 > 0 } + Array(retiring)
+    private func stopAll(timeout: Double) -> Int32 {
+        log("info", "stopping: workers finish their requests (up to \(Self.seconds(timeout)))")
+        // No new connections from here on (a unix socket's file goes); the workers' copies serve what is queued.
+        listener.close()
+        let workers = slots.map(\.pid).filter { $0 > 0 } + Array(retiring.keys)
         for pid in workers { kill(pid, SIGTERM) }
-        let deadline = now() + stopTimeout
+        let deadline = now() + timeout
         var remaining = Set(workers)
         while !remaining.isEmpty {
             var status: Int32 = 0
@@ -161,14 +261,13 @@ public final class Supervisor {
             }
             if pid < 0 && errno == ECHILD { break }
             if now() > deadline {
-                log("warning", "workers still busy after \(Self.seconds(stopTimeout)); killing them")
+                log("warning", "workers still busy after \(Self.seconds(timeout)); killing them")
                 for pid in remaining { kill(pid, SIGKILL) }
                 while waitpid(-1, &status, 0) > 0 {}
                 break
             }
             sleepBriefly()
         }
-        listener.close()
         log("info", "pool stopped")
         return 0
     }

@@ -3,13 +3,14 @@ import Glibc
 /// The pool's listening unix socket. Opened by the supervisor, inherited by workers as fd 0.
 /// Unlike libfcgi's FCGX_OpenSocket, it refuses to replace a socket a live pool still listens on,
 /// removes a stale one, and reports a bind error instead of exiting.
-public struct UnixSocketListener {
+public struct UnixSocketListener: Listener {
     public let path: String
     public let fileDescriptor: Int32
+    public var address: String { path }
 
-    /// Binds and listens on `path` with file `mode` and, when given, `group` (so nginx's workers can connect
-    /// and nobody else needs to).
-    public init(path: String, mode: mode_t, group: String?, backlog: Int32 = 1024) throws {
+    /// Binds and listens on `path` with file `mode` and, when given, `owner` and `group` (so nginx's workers
+    /// can connect and nobody else needs to).
+    public init(path: String, mode: mode_t, owner: String? = nil, group: String?, backlog: Int32 = 1024) throws {
         self.path = path
         guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             throw SystemError("socket path \(path) is too long", errno: ENAMETOOLONG)
@@ -18,19 +19,28 @@ public struct UnixSocketListener {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw SystemError("socket") }
         do {
-            var address = Self.address(path)
+            var socketAddress = Self.socketAddress(path)
             // Bind with a restrictive umask, then set the mode: nobody can connect in between.
             let previousMask = umask(0o177)
-            let bound = withUnsafePointer(to: &address) {
+            let bound = withUnsafePointer(to: &socketAddress) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
                 }
             }
             umask(previousMask)
             guard bound == 0 else { throw SystemError("bind \(path)") }
+            var ownerID = uid_t.max  // chown's "leave as it is"
+            var groupID = gid_t.max
+            if let owner {
+                guard let entry = getpwnam(owner) else { throw SystemError("no user named \(owner)", errno: ENOENT) }
+                ownerID = entry.pointee.pw_uid
+            }
             if let group {
                 guard let entry = getgrnam(group) else { throw SystemError("no group named \(group)", errno: ENOENT) }
-                guard chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else { throw SystemError("chown \(path)") }
+                groupID = entry.pointee.gr_gid
+            }
+            if owner != nil || group != nil {
+                guard chown(path, ownerID, groupID) == 0 else { throw SystemError("chown \(path)") }
             }
             guard chmod(path, mode) == 0 else { throw SystemError("chmod \(path)") }
             guard listen(descriptor, backlog) == 0 else { throw SystemError("listen \(path)") }
@@ -58,8 +68,8 @@ public struct UnixSocketListener {
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { throw SystemError("socket") }
         defer { Glibc.close(probe) }
-        var address = address(path)
-        let connected = withUnsafePointer(to: &address) {
+        var socketAddress = socketAddress(path)
+        let connected = withUnsafePointer(to: &socketAddress) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
@@ -70,7 +80,7 @@ public struct UnixSocketListener {
         unlink(path)
     }
 
-    private static func address(_ path: String) -> sockaddr_un {
+    private static func socketAddress(_ path: String) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in

@@ -16,11 +16,15 @@ public struct Worker {
     }
 
     /// Serves until a stop signal or the supervisor's death. `maximumRequests` (0: no limit) recycles the worker.
-    public func run(maximumRequests: Int = 0, handler: (FastCGIRequest) -> FastCGIResponse) -> Never {
+    /// `score`, the worker's scoreboard entry, is kept up to date around each request.
+    public func run(
+        maximumRequests: Int = 0, score: WorkerScore? = nil, handler: (FastCGIRequest) -> FastCGIResponse
+    ) -> Never {
         // The supervisor gone means nobody replaces or stops us: stop with it (no orphans holding the socket).
         _ = tally_set_parent_death_signal(SIGTERM)
         if getppid() == 1 { exit(0) }
         signal(SIGPIPE, SIG_IGN)
+        tally_reopen_log_on_sigusr1()
 
         guard FCGX_Init() == 0 else {
             writeError("tally worker: FCGX_Init failed\n")
@@ -35,6 +39,11 @@ public struct Worker {
         var served = 0
         while FCGX_Accept_r(&request) >= 0 {
             sigprocmask(SIG_BLOCK, &stopSignals, nil)
+            let started = monotonicMicroseconds()
+            score?.begin(
+                requestID: parameter("REQUEST_ID", request) ?? "-",
+                requestLine: "\(parameter("REQUEST_METHOD", request) ?? "-") \(parameter("REQUEST_URI", request) ?? "-")",
+                nowMicroseconds: started)
             let response = handler(readRequest(&request))
             let bytes = response.serialized
             bytes.withUnsafeBufferPointer { buffer in
@@ -43,11 +52,16 @@ public struct Worker {
                 }
             }
             FCGX_Finish_r(&request)
+            score?.end(route: response.route, status: response.status, microseconds: monotonicMicroseconds() - started)
             served += 1
             if maximumRequests > 0, served >= maximumRequests { exit(0) }
             sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
         }
         exit(0)
+    }
+
+    private func parameter(_ name: String, _ request: FCGX_Request) -> String? {
+        FCGX_GetParam(name, request.envp).map { String(cString: $0) }
     }
 
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.

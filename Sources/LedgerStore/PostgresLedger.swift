@@ -13,8 +13,14 @@ public final class PostgresLedger: LedgerOperations {
     private var lastConnectFailure: timespec?
     private let reconnectPause: Int64 = 50_000_000  // nanoseconds
 
+    /// Counters for the pool's status page, since the worker started.
     public private(set) var serializationRetries = 0
+    /// Connections made after the first (the database restarted, or a connection broke).
     public private(set) var reconnects = 0
+    public private(set) var retriesExhausted = 0
+    /// Movements this worker committed (a replayed idempotency key is not a new movement).
+    public private(set) var movementsApplied = 0
+    private var hasConnected = false
 
     public init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
         self.conninfo = conninfo
@@ -45,7 +51,12 @@ public final class PostgresLedger: LedgerOperations {
                 String(creditUserID), String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint,
                 requestID,
             ])
-        return try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() }
+        return counted(try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() })
+    }
+
+    private func counted<Value>(_ receipt: Receipt<Value>) -> Receipt<Value> {
+        if case .applied = receipt.result, !receipt.isReplay { movementsApplied += 1 }
+        return receipt
     }
 
     public func recordCashEvent(
@@ -85,10 +96,10 @@ public final class PostgresLedger: LedgerOperations {
                 .sql("COMMIT"),
             ])[0].first
         }
-        return try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
+        return counted(try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
             CashMovement(
                 movement: try row.movement(), alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
-        }
+        })
     }
 
     public func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] {
@@ -214,14 +225,19 @@ public final class PostgresLedger: LedgerOperations {
     /// Runs `body` on the open connection, again while it fails to serialize (40001, 40P01) as the policy
     /// allows; a connection that broke is dropped, so the next call makes a new one.
     private func retrying<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
-        try retryPolicy.run(onRetry: { serializationRetries += 1 }) { () throws(PostgresError) -> Value in
-            let connection = try connected()
-            do throws(PostgresError) {
-                return try body(connection)
-            } catch {
-                if !connection.isHealthy { self.connection = nil }
-                throw error
+        do {
+            return try retryPolicy.run(onRetry: { serializationRetries += 1 }) { () throws(PostgresError) -> Value in
+                let connection = try connected()
+                do throws(PostgresError) {
+                    return try body(connection)
+                } catch {
+                    if !connection.isHealthy { self.connection = nil }
+                    throw error
+                }
             }
+        } catch let error as RetriesExhausted {
+            retriesExhausted += 1
+            throw error
         }
     }
 
@@ -243,7 +259,8 @@ public final class PostgresLedger: LedgerOperations {
             }
             connection = fresh
             lastConnectFailure = nil
-            reconnects += 1
+            if hasConnected { reconnects += 1 }
+            hasConnected = true
             return fresh
         } catch {
             lastConnectFailure = now

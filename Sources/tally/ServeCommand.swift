@@ -6,24 +6,34 @@ import Postgres
 /// `tally serve`: checks the schema, opens the socket and runs the supervisor.
 enum ServeCommand {
     static func run(_ options: Options) throws -> Int32 {
-        guard let socketPath = options.value("socket", environment: "TALLY_SOCKET") else {
-            throw UsageError(message: "serve needs --socket PATH (or TALLY_SOCKET)")
-        }
         let workers = try options.integer("workers", environment: "TALLY_WORKERS", default: defaultWorkerCount())
-        guard workers >= 1 else { throw UsageError(message: "--workers must be at least 1") }
-        let modeText = options.value("socket-mode", environment: "TALLY_SOCKET_MODE", default: "0660")!
-        guard let mode = mode_t(modeText, radix: 8) else {
-            throw UsageError(message: "--socket-mode takes octal, such as 0660")
-        }
-        let group = options.value("socket-group", environment: "TALLY_SOCKET_GROUP", default: "www-data")!
+        guard workers >= 1, workers <= 1024 else { throw UsageError(message: "--workers must be 1 to 1024") }
+        let timeouts = Supervisor.Timeouts(
+            stop: try options.seconds("stop-timeout", environment: "TALLY_STOP_TIMEOUT", default: 3),
+            drain: try options.seconds("drain-timeout", environment: "TALLY_DRAIN_TIMEOUT", default: 30),
+            request: try options.seconds("request-timeout", environment: "TALLY_REQUEST_TIMEOUT", default: 20),
+            slowRequest: try options.seconds("slow-request", environment: "TALLY_SLOW_REQUEST", default: 1))
+        let logFile = options.value("log-file", environment: "TALLY_LOG_FILE")
 
         try checkSchema(options.database)
 
-        // Keep fds 0-2 taken, so that the listening socket is never one of them by accident.
-        if fcntl(0, F_GETFD) == -1 { _ = open("/dev/null", O_RDONLY) }
-        let listener = try UnixSocketListener(path: socketPath, mode: mode, group: group.isEmpty ? nil : group)
+        // Keep fds 0-3 taken, so that the listening socket and the scoreboard are never one of them by accident.
+        while true {
+            let descriptor = open("/dev/null", O_RDONLY)
+            if descriptor > 3 || descriptor < 0 {
+                if descriptor > 3 { close(descriptor) }
+                break
+            }
+        }
+        if let logFile { try LogFile.open(logFile) }
+        let listener = try openListener(options)
+        let scoreboard = try Scoreboard.create(entryCount: 2 * workers + 8)
 
-        var workerArguments = ["tally", "worker", "--database", options.database]
+        let pool = options.value("pool", environment: "TALLY_POOL", default: "tally")!
+        var workerArguments = [
+            "tally", "worker", "--database", options.database, "--pool", pool, "--listen-address", listener.address,
+        ]
+        if let logFile { workerArguments += ["--log-file", logFile] }
         for name in ["retry-attempts", "max-requests", "idempotency-retention"] {
             if let value = options.value(name) { workerArguments += ["--\(name)", value] }
         }
@@ -36,9 +46,32 @@ enum ServeCommand {
         }
         let supervisor = Supervisor(
             listener: listener, workerCount: workers,
-            command: .init(executable: executablePath(), arguments: workerArguments),
-            log: { level, message in Log.event(level, message) })
+            command: .init(executable: executablePath(), arguments: workerArguments), scoreboard: scoreboard,
+            timeouts: timeouts, log: { level, message in Log.event(level, message) })
         return supervisor.run()
+    }
+
+    /// `--listen HOST:PORT` (TCP) or `--socket PATH` (a unix socket, the default way): exactly one.
+    private static func openListener(_ options: Options) throws -> any Listener {
+        let tcpAddress = options.value("listen", environment: "TALLY_LISTEN")
+        let socketPath = options.value("socket", environment: "TALLY_SOCKET")
+        switch (tcpAddress, socketPath) {
+        case (let address?, nil):
+            return try TCPListener(address: address)
+        case (nil, let path?):
+            let modeText = options.value("socket-mode", environment: "TALLY_SOCKET_MODE", default: "0660")!
+            guard let mode = mode_t(modeText, radix: 8), mode <= 0o777 else {
+                throw UsageError(message: "--socket-mode takes octal, such as 0660")
+            }
+            let group = options.value("socket-group", environment: "TALLY_SOCKET_GROUP", default: "www-data")!
+            let owner = options.value("socket-owner", environment: "TALLY_SOCKET_OWNER")
+            return try UnixSocketListener(
+                path: path, mode: mode, owner: owner, group: group.isEmpty ? nil : group)
+        case (.some, .some):
+            throw UsageError(message: "give --listen HOST:PORT or --socket PATH, not both")
+        case (nil, nil):
+            throw UsageError(message: "serve needs --socket PATH (or TALLY_SOCKET) or --listen HOST:PORT (or TALLY_LISTEN)")
+        }
     }
 
     /// Two workers per core, at least four: a worker waits on PostgreSQL for most of a request.

@@ -26,7 +26,7 @@ public struct APIError: Error, Sendable {
         APIError(status: 404, code: "not_found", message: message)
     }
 
-    static func methodNotAllowed(_ method: String, allowed: [String]) -> APIError {
+    public static func methodNotAllowed(_ method: String, allowed: [String]) -> APIError {
         var error = APIError(
             status: 405, code: "method_not_allowed",
             message: "\(method) is not allowed here; use \(allowed.joined(separator: " or ")).")
@@ -34,7 +34,7 @@ public struct APIError: Error, Sendable {
         return error
     }
 
-    static func unavailable(_ message: String) -> APIError {
+    public static func unavailable(_ message: String) -> APIError {
         var error = APIError(status: 503, code: "unavailable", message: message)
         error.headers = [("Retry-After", "1")]
         return error
@@ -58,7 +58,7 @@ public struct APIError: Error, Sendable {
         status: 500, code: "internal_error", message: "Something went wrong on our side; it has been logged.")
 
     /// The response for this error, carrying the request id so a person can quote it.
-    func response(requestID: String) -> HTTPResponse {
+    public func response(requestID: String) -> HTTPResponse {
         var members: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
         if let field { members.append(("field", .string(field))) }
         members.append(("request_id", .string(requestID)))

@@ -5,6 +5,8 @@ public struct HTTPResponse: Sendable {
     public var body: String
     /// What went wrong on the server's side, for the request log; never sent to the client.
     public var logNote: String?
+    /// The route that answered, as labelled in the pool's metrics (`TallyAPI.routeTemplates`); nil when none.
+    public var route: String?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: String) {
         self.status = status
@@ -21,6 +23,7 @@ public struct HTTPResponse: Sendable {
         switch status {
         case 200: "OK"
         case 201: "Created"
+        case 202: "Accepted"
         case 400: "Bad Request"
         case 401: "Unauthorized"
         case 403: "Forbidden"
@@ -28,6 +31,7 @@ public struct HTTPResponse: Sendable {
         case 405: "Method Not Allowed"
         case 409: "Conflict"
         case 413: "Payload Too Large"
+        case 429: "Too Many Requests"
         case 422: "Unprocessable Content"
         case 500: "Internal Server Error"
         case 503: "Service Unavailable"

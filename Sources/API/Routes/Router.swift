@@ -1,6 +1,6 @@
 /// The API's endpoints.
 enum Endpoint: Equatable {
-    case health
+    case health, ping
     case listUsers, createUser
     case getUser(Int64)
     case deposit(userID: Int64), withdraw(userID: Int64)
@@ -12,6 +12,39 @@ enum Endpoint: Equatable {
     case event
     case listAlerts
     case userAlerts(userID: Int64)
+}
+
+extension Endpoint {
+    /// The route's label in the pool's metrics: method and path with `{id}` for ids.
+    var template: String {
+        switch self {
+        case .health: "GET /api/health"
+        case .ping: "GET /api/ping"
+        case .listUsers: "GET /api/users"
+        case .createUser: "POST /api/users"
+        case .getUser: "GET /api/users/{id}"
+        case .deposit: "POST /api/users/{id}/deposits"
+        case .withdraw: "POST /api/users/{id}/withdrawals"
+        case .userTransactions: "GET /api/users/{id}/transactions"
+        case .createTransfer: "POST /api/transfers"
+        case .getTransfer: "GET /api/transfers/{id}"
+        case .listTransactions: "GET /api/transactions"
+        case .register: "POST /api/auth/register"
+        case .login: "POST /api/auth/login"
+        case .logout: "POST /api/auth/logout"
+        case .me: "GET /api/me"
+        case .event: "POST /api/event"
+        case .listAlerts: "GET /api/alerts"
+        case .userAlerts: "GET /api/users/{id}/alerts"
+        }
+    }
+
+    /// One of each endpoint, for the list of metrics labels.
+    static let examples: [Endpoint] = [
+        .health, .ping, .listUsers, .createUser, .getUser(1), .deposit(userID: 1), .withdraw(userID: 1),
+        .userTransactions(userID: 1), .createTransfer, .getTransfer(1), .listTransactions, .register, .login,
+        .logout, .me, .event, .listAlerts, .userAlerts(userID: 1),
+    ]
 }
 
 /// Finds the endpoint for a method and path, or the error that says why there is none.
@@ -26,6 +59,8 @@ enum Router {
         switch segments.count {
         case 1 where segments[0] == "health":
             methods = ["GET": .health]
+        case 1 where segments[0] == "ping":
+            methods = ["GET": .ping]
         case 1 where segments[0] == "users":
             methods = ["GET": .listUsers, "POST": .createUser]
         case 1 where segments[0] == "transfers":

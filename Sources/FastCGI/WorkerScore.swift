@@ -1,0 +1,50 @@
+import CProcessShims
+import Glibc
+
+/// A worker's own entry in the pool's scoreboard: what it is doing, and its counters.
+public struct WorkerScore {
+    public let scoreboard: Scoreboard
+    let entry: UnsafeMutablePointer<tally_entry>
+
+    /// The entry the supervisor gave this worker (`--scoreboard-entry`), in the scoreboard it inherited.
+    public init?(scoreboard: Scoreboard, entry index: Int) {
+        guard index >= 0, index < scoreboard.entryCount else { return nil }
+        self.scoreboard = scoreboard
+        self.entry = scoreboard.entry(index)
+    }
+
+    /// A request was accepted: the worker is busy with it.
+    func begin(requestID: String, requestLine: String, nowMicroseconds: Int64) {
+        tally_entry_begin(entry, requestID, requestLine, nowMicroseconds)
+        add(.accepted)
+        var active: Int64 = 0
+        for index in 0..<scoreboard.entryCount
+        where tally_load_i32(&scoreboard.entry(index).pointee.state) == TALLY_ENTRY_BUSY.rawValue {
+            active += 1
+        }
+        scoreboard.raise(.maxActive, to: active)
+        // Every worker busy: a request arriving now waits in the listen queue (php-fpm's "max children reached").
+        if active >= scoreboard.figure(.totalProcesses) { scoreboard.add(.maxChildrenReached) }
+    }
+
+    /// The request was answered with `status` after `microseconds`; `route` indexes the metrics' route labels.
+    func end(route: Int, status: Int, microseconds: Int64) {
+        let route = Int32(min(max(route, 0), Scoreboard.routeCapacity - 1))
+        tally_add_u(tally_entry_requests(entry, route, Int32(StatusTable.index(of: status))), 1)
+        tally_add_u(tally_entry_bucket(entry, route, Int32(LatencyBuckets.index(ofMicroseconds: microseconds))), 1)
+        tally_add_u(tally_entry_latency_sum(entry, route), UInt64(max(microseconds, 0)))
+        tally_entry_end(entry)
+    }
+
+    public func add(_ counter: PoolSnapshot.Counter, _ amount: Int = 1) {
+        guard amount > 0 else { return }
+        tally_add_u(tally_entry_counter(entry, counter.cValue), UInt64(amount))
+    }
+}
+
+/// CLOCK_MONOTONIC in microseconds: one clock for every process of the pool.
+func monotonicMicroseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
+}

@@ -1,0 +1,126 @@
+import API
+import FastCGI
+import Glibc
+import LedgerStore
+
+/// One worker's answer to each request: the pool's own pages (/api/status, /api/metrics) or the ledger API;
+/// then the request log line and the worker's counters in the pool's scoreboard.
+final class RequestHandler {
+    /// Routes the pool answers itself, from the scoreboard; the API answers every other path.
+    static let poolRoutes = ["GET /api/status", "GET /api/metrics"]
+
+    private let api: TallyAPI
+    private let ledger: PostgresLedger
+    private let score: WorkerScore?
+    private let report: PoolReport
+    private let slot: String
+    private let keyRetentionSeconds: Int
+    private var keyPurge: WorkerCommand.KeyPurgeSchedule
+    /// The ledger's counters when last added to the scoreboard.
+    private var counted = LedgerCounts()
+
+    init(
+        api: TallyAPI, ledger: PostgresLedger, score: WorkerScore?, report: PoolReport, slot: String,
+        keyRetentionSeconds: Int
+    ) {
+        self.api = api
+        self.ledger = ledger
+        self.score = score
+        self.report = report
+        self.slot = slot
+        self.keyRetentionSeconds = keyRetentionSeconds
+        self.keyPurge = WorkerCommand.KeyPurgeSchedule(start: WorkerCommand.monotonicSeconds())
+    }
+
+    func handle(_ request: FastCGIRequest) -> FastCGIResponse {
+        let started = WorkerCommand.monotonicSeconds()
+        if keyPurge.isDue(at: started) {
+            _ = try? ledger.purgeIdempotencyKeys(olderThanSeconds: keyRetentionSeconds)
+        }
+        let retriesBefore = ledger.serializationRetries
+        let httpRequest = HTTPRequest(
+            method: request.parameter("REQUEST_METHOD") ?? "GET",
+            path: request.parameter("DOCUMENT_URI") ?? request.parameter("SCRIPT_NAME") ?? "/",
+            query: request.parameter("QUERY_STRING") ?? "",
+            idempotencyKey: request.parameter("HTTP_IDEMPOTENCY_KEY"),
+            authorization: request.parameter("HTTP_AUTHORIZATION"),
+            body: request.body,
+            requestID: request.parameter("REQUEST_ID") ?? "-")
+        var contentType = "application/json"
+        let response: HTTPResponse
+        if request.isBodyTooLarge {
+            response = api.tooLarge(httpRequest)
+        } else if request.isBodyShort {
+            response = api.shortBody(httpRequest)
+        } else if let page = poolPage(httpRequest) {
+            (response, contentType) = page
+        } else {
+            response = api.handle(httpRequest)
+        }
+        addLedgerCounts()
+        var fields: [(String, JSONValue)] = [
+            ("level", .string(response.logNote == nil ? "info" : "error")),
+            ("request_id", .string(httpRequest.requestID)),
+            ("method", .string(httpRequest.method)),
+            ("path", .string(httpRequest.path)),
+            ("status", .number(String(response.status))),
+            ("duration_ms", .number(WorkerCommand.format3((WorkerCommand.monotonicSeconds() - started) * 1000))),
+            ("retries", .number(String(ledger.serializationRetries - retriesBefore))),
+            ("worker", .string(slot)),
+        ]
+        if let note = response.logNote { fields.append(("note", .string(note))) }
+        Log.line(fields)
+        return FastCGIResponse(
+            status: response.status, reason: response.reason, headers: response.headers, body: response.body,
+            contentType: contentType, route: report.routeIndex(response.route))
+    }
+
+    /// /api/status (JSON) and /api/metrics (Prometheus text): the whole pool's figures. nginx lets only
+    /// localhost reach them.
+    private func poolPage(_ request: HTTPRequest) -> (HTTPResponse, contentType: String)? {
+        let isStatus = request.path == "/api/status"
+        guard isStatus || request.path == "/api/metrics" else { return nil }
+        var response: HTTPResponse
+        var contentType = "application/json"
+        if request.method != "GET" {
+            response = APIError.methodNotAllowed(request.method, allowed: ["GET"]).response(requestID: request.requestID)
+        } else if let scoreboard = score?.scoreboard {
+            if isStatus {
+                response = HTTPResponse(status: 200, body: report.statusJSON(scoreboard.snapshot(), now: Int64(time(nil))))
+            } else {
+                response = HTTPResponse(status: 200, body: report.metricsText(scoreboard.snapshot()))
+                contentType = "text/plain; version=0.0.4; charset=utf-8"
+            }
+        } else {
+            response = APIError.unavailable("This worker was started without the pool's scoreboard.")
+                .response(requestID: request.requestID)
+        }
+        response.route = isStatus ? Self.poolRoutes[0] : Self.poolRoutes[1]
+        response.headers.append(("Cache-Control", "no-store"))
+        return (response, contentType)
+    }
+
+    /// Adds what the ledger counted during the request to the worker's scoreboard entry.
+    private func addLedgerCounts() {
+        guard let score else { return }
+        let now = LedgerCounts(ledger)
+        score.add(.serializationRetries, now.retries - counted.retries)
+        score.add(.retriesExhausted, now.exhausted - counted.exhausted)
+        score.add(.databaseReconnects, now.reconnects - counted.reconnects)
+        score.add(.movements, now.movements - counted.movements)
+        counted = now
+    }
+
+    private struct LedgerCounts {
+        var retries = 0, exhausted = 0, reconnects = 0, movements = 0
+
+        init() {}
+
+        init(_ ledger: PostgresLedger) {
+            retries = ledger.serializationRetries
+            exhausted = ledger.retriesExhausted
+            reconnects = ledger.reconnects
+            movements = ledger.movementsApplied
+        }
+    }
+}
