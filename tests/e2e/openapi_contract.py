@@ -47,9 +47,12 @@ def check_against_document(spec: dict, method: str, path: str, response) -> None
     status = str(response.status_code)
     assert status in operation["responses"], f"{method} {path} answered {status}, undocumented: {response.text}"
     documented = resolve(spec, operation["responses"][status])
-    schema = documented["content"]["application/json"]["schema"]
-    errors = schema_errors(spec, schema, response.json())
-    assert not errors, f"{method} {path} {status}: {response.text}\n" + "\n".join(errors)
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    assert media_type in documented["content"], f"{method} {path} {status}: undocumented type {media_type}"
+    if media_type == "application/json":
+        schema = documented["content"]["application/json"]["schema"]
+        errors = schema_errors(spec, schema, response.json())
+        assert not errors, f"{method} {path} {status}: {response.text}\n" + "\n".join(errors)
     headers = {name: resolve(spec, header) for name, header in documented.get("headers", {}).items()}
     for name, header in headers.items():
         if header.get("required"):

@@ -1,0 +1,173 @@
+"""Operating the pool as php-fpm's operators do: the request deadline (request_terminate_timeout), the slow
+request log, SIGUSR1 to reopen the log file, SIGQUIT to drain and SIGTERM to stop promptly. Each test that
+restarts the pool leaves it running as test.sh started it."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tally_e2e import env, pool_log_lines
+
+
+@contextlib.contextmanager
+def pool_started_with(pool, **settings):
+    """The pool restarted with extra TALLY_* settings for the test, and restarted plainly afterwards."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update({name: str(value) for name, value in settings.items()})
+    try:
+        pool.stop()
+        pool.start()
+        yield pool
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        with contextlib.suppress(AssertionError):
+            pool.stop()
+        pool.start()
+
+
+@contextlib.contextmanager
+def row_locked(user_id: int, seconds: float):
+    """Holds the user's row lock in another session for `seconds`, so a movement of that user waits."""
+    holder = subprocess.Popen(
+        ["psql", env("TALLY_DATABASE"), "-v", "ON_ERROR_STOP=1", "-q", "-c",
+         f"BEGIN; SELECT 1 FROM users WHERE id = {int(user_id)} FOR UPDATE; SELECT pg_sleep({seconds}); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7)  # the lock is taken well within this
+        assert holder.poll() is None, f"the lock holder ended early: {holder.stderr.read()}"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def transfer_in_background(api, from_id, to_id, amount):
+    """Starts a transfer in a thread; returns (thread, result dict filled with response and seconds)."""
+    result = {}
+
+    def send():
+        started = time.monotonic()
+        try:
+            result["response"] = api.transfer(from_id, to_id, amount, timeout=60)
+        except requests.RequestException as error:
+            result["error"] = error
+        result["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread, result
+
+
+def wait_for_exit(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_request_past_the_deadline_is_killed_rolled_back_logged_and_its_worker_replaced(pool, api, db, new_user):
+    alice, bob = new_user("10.00"), new_user()
+    with pool_started_with(pool, TALLY_REQUEST_TIMEOUT=2, TALLY_SLOW_REQUEST=0.5):
+        status_before = api.get("/api/status").json()
+        workers_before = len(pool.workers())
+        with row_locked(alice["id"], 8):
+            started = time.monotonic()
+            response = api.transfer(alice["id"], bob["id"], "1.00", timeout=30)
+            seconds = time.monotonic() - started
+        request_id = response.headers["X-Request-Id"]
+        # nginx saw the worker die: 502, after the 2 s deadline, long before the 8 s lock.
+        assert response.status_code == 502, response.text
+        assert 1.8 <= seconds < 6, seconds
+        assert db.balance(alice["id"]) == 1000 and db.balance(bob["id"]) == 0
+        assert db.movement_count(alice["id"]) == 1  # the initial balance only
+        assert pool_log_lines(f"request {request_id} (POST /api/transfers) passed the 2000 ms deadline")
+        assert pool_log_lines(f"slow request {request_id} (POST /api/transfers)")
+        status_after = api.get("/api/status").json()
+        assert status_after["deadline_kills"] == status_before["deadline_kills"] + 1
+        assert status_after["slow_requests"] >= status_before["slow_requests"] + 1
+        deadline = time.monotonic() + 5
+        while len(pool.workers()) < workers_before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(pool.workers()) == workers_before
+        # The user is not stuck: once the lock is gone, a transfer goes through.
+        assert api.transfer(alice["id"], bob["id"], "1.00").status_code == 201
+
+
+def test_sigusr1_reopens_the_log_file_after_it_was_moved(pool, api):
+    log = Path(env("TALLY_LOG_DIR")) / "tally.log"
+    moved = log.with_name("tally.log.rotated")
+    log.rename(moved)
+    try:
+        os.kill(pool.supervisor_pid(), signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the workers reopen on their own signal
+        # Every worker writes to the new file: enough requests reach them all.
+        ids = [api.get("/api/ping").headers["X-Request-Id"] for _ in range(30)]
+        time.sleep(0.3)
+        new_text = log.read_text()
+        old_text = moved.read_text()
+        assert all(request_id in new_text for request_id in ids)
+        assert not any(request_id in old_text for request_id in ids)
+        assert "log file reopened" in new_text
+    finally:
+        # The old lines go back in front, so that later tests reading the log see everything.
+        rotated = moved.read_text()
+        current = log.read_text() if log.exists() else ""
+        log.write_text(rotated + current)
+        moved.unlink()
+        os.kill(pool.supervisor_pid(), signal.SIGUSR1)
+
+
+def test_sigquit_drains_the_request_in_flight_then_the_pool_exits(pool, api, db, new_user):
+    alice, bob = new_user("10.00"), new_user()
+    try:
+        supervisor = pool.supervisor_pid()
+        with row_locked(alice["id"], 1.5):
+            thread, result = transfer_in_background(api, alice["id"], bob["id"], "1.00")
+            time.sleep(0.3)
+            os.kill(supervisor, signal.SIGQUIT)
+            thread.join(30)
+        assert "response" in result, result
+        assert result["response"].status_code == 201, result["response"].text
+        assert wait_for_exit(supervisor, 10), "the pool did not exit after draining"
+        assert db.balance(bob["id"]) == 100
+        assert pool_log_lines("stopping: workers finish their requests (up to 30000 ms)")
+    finally:
+        pool.start()
+
+
+def test_sigterm_stops_promptly_and_a_stuck_request_is_rolled_back(pool, api, db, new_user):
+    alice, bob = new_user("10.00"), new_user()
+    try:
+        supervisor = pool.supervisor_pid()
+        with row_locked(alice["id"], 10):
+            thread, result = transfer_in_background(api, alice["id"], bob["id"], "1.00")
+            time.sleep(0.3)
+            stopping = time.monotonic()
+            os.kill(supervisor, signal.SIGTERM)
+            assert wait_for_exit(supervisor, 6), "SIGTERM did not stop the pool within 6 s"
+            stopped_after = time.monotonic() - stopping
+            thread.join(30)
+        # The stop timeout is 3 s: the stuck worker was killed then, and nginx answered 502.
+        assert stopped_after < 5, stopped_after
+        assert result["response"].status_code == 502
+        assert db.balance(alice["id"]) == 1000 and db.balance(bob["id"]) == 0
+    finally:
+        pool.start()
