@@ -4,8 +4,11 @@ import Glibc
 /// tally: the ledger's command line. Each command wires the modules together and does one job.
 let usage = """
     usage: tally COMMAND [--option value]...
-      serve    --socket PATH [--workers N] [--socket-mode 0660] [--socket-group www-data]
-               [--database CONNINFO] [--max-requests N] [--retry-attempts N]
+      serve    --socket PATH [--socket-mode 0660] [--socket-owner USER] [--socket-group www-data]
+               | --listen HOST:PORT   (TCP; a bare PORT means 127.0.0.1)
+               [--workers N] [--database CONNINFO] [--max-requests N] [--retry-attempts N]
+               [--request-timeout 20] [--slow-request 1] [--stop-timeout 3] [--drain-timeout 30]
+               [--log-file PATH] (SIGUSR1 reopens it) [--pool NAME]
                [--idempotency-retention SECONDS]  (default 86400: keys are kept at least 24 h)
                [--token-ttl SECONDS]  (default 86400: how long a log-in token lives)
                [--alert-large-withdrawal 100.00] [--alert-consecutive-withdrawals 3]
