@@ -12,11 +12,13 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .target(name: "CProcessShims"),
+        // The request deadline's SIGUSR2 handler, which cancels the worker's statement through libpq.
+        .target(name: "CDeadlineCancel", dependencies: ["CLibPQ"]),
 
         // FastCGI socket, accept loop, supervisor and worker processes.
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CProcessShims"]),
         // libpq connection, prepared statements, typed errors, retry policy.
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "CDeadlineCancel"]),
         // Passwords (argon2id), bearer tokens, SHA-256, the kernel's randomness.
         .target(name: "Credentials", dependencies: ["CArgon2"]),
         // The ledger's rules: money, validation. No I/O.

@@ -54,8 +54,9 @@ public final class Supervisor {
     private var slots: [Slot]
     /// Workers replaced by a reload that are finishing their last request, with their scoreboard entries.
     private var retiring: [pid_t: Int?] = [:]
-    /// Workers killed for overrunning the request deadline (their death is expected, not a crash).
-    private var killedForDeadline: Set<pid_t> = []
+    /// Workers stopped for overrunning the request deadline (their death is expected, not a crash), with
+    /// when to SIGKILL them if they have not exited.
+    private var killedForDeadline: [pid_t: Double] = [:]
 
     /// `scoreboard` must have room for twice `workerCount` entries (a reload runs old and new side by side).
     public init(
@@ -141,7 +142,7 @@ public final class Supervisor {
             slots[index].entry = nil
             let description = Self.describe(status)
             guard replacing else { continue }
-            if killedForDeadline.remove(pid) != nil {
+            if killedForDeadline.removeValue(forKey: pid) != nil {
                 spawn(into: index)
                 continue
             }
@@ -222,15 +223,21 @@ public final class Supervisor {
                     "slow request \(request.requestID) (\(request.requestLine)) in worker pid \(request.pid): "
                         + "running for \(Self.seconds(elapsed))")
             }
-            if timeouts.request > 0, elapsed >= timeouts.request, !killedForDeadline.contains(request.pid) {
-                killedForDeadline.insert(request.pid)
+            if timeouts.request > 0, elapsed >= timeouts.request, killedForDeadline[request.pid] == nil {
+                // SIGUSR2 first: the worker has the database cancel its statement (so it cannot commit a moment
+                // later), then exits. SIGKILL if it has not within a second.
+                killedForDeadline[request.pid] = now() + 1
                 scoreboard.add(.deadlineKills)
-                kill(request.pid, SIGKILL)
+                kill(request.pid, SIGUSR2)
                 log(
                     "error",
                     "request \(request.requestID) (\(request.requestLine)) passed the \(Self.seconds(timeouts.request)) "
-                        + "deadline: killed worker pid \(request.pid) (its transaction rolls back); replacing it")
+                        + "deadline: stopping worker pid \(request.pid) (its transaction rolls back); replacing it")
             }
+        }
+        for (pid, killAt) in killedForDeadline where now() >= killAt {
+            kill(pid, SIGKILL)
+            killedForDeadline[pid] = .infinity
         }
     }
 

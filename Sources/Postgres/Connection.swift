@@ -17,6 +17,7 @@ public final class Connection {
             let message = Self.trimmed(PQerrorMessage(handle))
             throw PostgresError(kind: .connection, message: message)
         }
+        DeadlineCancel.target(handle)
     }
 
     deinit {

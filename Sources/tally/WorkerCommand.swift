@@ -12,6 +12,7 @@ enum WorkerCommand {
         // A database that accepts connections but never answers must not hang a worker: give up after 2 s
         // (unless the operator chose otherwise).
         setenv("PGCONNECT_TIMEOUT", "2", 0)
+        DeadlineCancel.armOnSignal()
         if let logFile = options.value("log-file") { try LogFile.open(logFile) }
         let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: 10))
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
