@@ -51,8 +51,10 @@ public struct Worker {
                     _ = FCGX_PutStr($0.baseAddress, Int32($0.count), request.out)
                 }
             }
-            FCGX_Finish_r(&request)
+            // Counted before the answer leaves (Finish flushes it): a client's next request, to /api/status say,
+            // already sees this one.
             score?.end(route: response.route, status: response.status, microseconds: monotonicMicroseconds() - started)
+            FCGX_Finish_r(&request)
             served += 1
             if maximumRequests > 0, served >= maximumRequests { exit(0) }
             sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
