@@ -97,7 +97,10 @@ public struct PoolReport {
         single("tally_pool_listen_queue_length", "gauge", "The listen queue's size.", snapshot[.listenQueueLength])
         metric(
             "tally_pool_processes", "gauge", "Worker processes, by state.",
-            [("{state=\"idle\"}", String(snapshot.idleProcesses)), ("{state=\"active\"}", String(snapshot.activeProcesses))])
+            [
+                ("{state=\"idle\"}", String(snapshot.idleProcesses)),
+                ("{state=\"active\"}", String(snapshot.activeProcesses)),
+            ])
         single(
             "tally_pool_max_active_processes", "gauge", "Most workers busy at once since start.", snapshot[.maxActive])
         single(

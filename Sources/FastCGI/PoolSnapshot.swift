@@ -19,7 +19,8 @@ public struct PoolSnapshot: Sendable {
 
     public init(routeCount: Int) {
         requests = Array(repeating: Array(repeating: 0, count: StatusTable.codes.count + 1), count: routeCount)
-        latencyBuckets = Array(repeating: Array(repeating: 0, count: LatencyBuckets.bounds.count + 1), count: routeCount)
+        latencyBuckets = Array(
+            repeating: Array(repeating: 0, count: LatencyBuckets.bounds.count + 1), count: routeCount)
         latencySumMicroseconds = Array(repeating: 0, count: routeCount)
     }
 

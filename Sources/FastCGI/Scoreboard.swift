@@ -63,9 +63,15 @@ public final class Scoreboard: @unchecked Sendable {
     }
 
     public func figure(_ figure: Figure) -> Int64 { tally_load(tally_scoreboard_figure(board, figure.cValue)) }
-    public func set(_ figure: Figure, _ value: Int64) { tally_store(tally_scoreboard_figure(board, figure.cValue), value) }
-    public func add(_ figure: Figure, _ amount: Int64 = 1) { tally_add(tally_scoreboard_figure(board, figure.cValue), amount) }
-    public func raise(_ figure: Figure, to value: Int64) { tally_raise(tally_scoreboard_figure(board, figure.cValue), value) }
+    public func set(_ figure: Figure, _ value: Int64) {
+        tally_store(tally_scoreboard_figure(board, figure.cValue), value)
+    }
+    public func add(_ figure: Figure, _ amount: Int64 = 1) {
+        tally_add(tally_scoreboard_figure(board, figure.cValue), amount)
+    }
+    public func raise(_ figure: Figure, to value: Int64) {
+        tally_raise(tally_scoreboard_figure(board, figure.cValue), value)
+    }
 
     // MARK: - Entries (the supervisor hands them out)
 
@@ -144,10 +150,12 @@ public final class Scoreboard: @unchecked Sendable {
             }
             for route in 0..<Self.routeCapacity {
                 for status in 0..<StatusTable.codes.count + 1 {
-                    snapshot.requests[route][status] += tally_load_u(tally_entry_requests(entry, Int32(route), Int32(status)))
+                    snapshot.requests[route][status] += tally_load_u(
+                        tally_entry_requests(entry, Int32(route), Int32(status)))
                 }
                 for bucket in 0..<LatencyBuckets.bounds.count + 1 {
-                    snapshot.latencyBuckets[route][bucket] += tally_load_u(tally_entry_bucket(entry, Int32(route), Int32(bucket)))
+                    snapshot.latencyBuckets[route][bucket] += tally_load_u(
+                        tally_entry_bucket(entry, Int32(route), Int32(bucket)))
                 }
                 snapshot.latencySumMicroseconds[route] += tally_load_u(tally_entry_latency_sum(entry, Int32(route)))
             }

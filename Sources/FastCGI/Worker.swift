@@ -42,7 +42,8 @@ public struct Worker {
             let started = monotonicMicroseconds()
             score?.begin(
                 requestID: parameter("REQUEST_ID", request) ?? "-",
-                requestLine: "\(parameter("REQUEST_METHOD", request) ?? "-") \(parameter("REQUEST_URI", request) ?? "-")",
+                requestLine:
+                    "\(parameter("REQUEST_METHOD", request) ?? "-") \(parameter("REQUEST_URI", request) ?? "-")",
                 nowMicroseconds: started)
             let response = handler(readRequest(&request))
             let bytes = response.serialized

@@ -96,10 +96,11 @@ public final class PostgresLedger: LedgerOperations {
                 .sql("COMMIT"),
             ])[0].first
         }
-        return counted(try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
-            CashMovement(
-                movement: try row.movement(), alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
-        })
+        return counted(
+            try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
+                CashMovement(
+                    movement: try row.movement(), alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
+            })
     }
 
     public func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] {

@@ -32,7 +32,8 @@ struct Options {
     }
 
     /// A duration in seconds, such as 20 or 0.5; 0 where the option allows "off".
-    func seconds(_ name: String, environment: String? = nil, default defaultValue: Double) throws(UsageError) -> Double {
+    func seconds(_ name: String, environment: String? = nil, default defaultValue: Double) throws(UsageError) -> Double
+    {
         guard let text = value(name, environment: environment) else { return defaultValue }
         guard let number = Double(text), number.isFinite, number >= 0, number <= 86_400 else {
             throw UsageError(message: "--\(name) takes seconds (0 to 86400), not \(text)")

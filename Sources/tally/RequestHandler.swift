@@ -83,10 +83,12 @@ final class RequestHandler {
         var response: HTTPResponse
         var contentType = "application/json"
         if request.method != "GET" {
-            response = APIError.methodNotAllowed(request.method, allowed: ["GET"]).response(requestID: request.requestID)
+            response = APIError.methodNotAllowed(request.method, allowed: ["GET"]).response(
+                requestID: request.requestID)
         } else if let scoreboard = score?.scoreboard {
             if isStatus {
-                response = HTTPResponse(status: 200, body: report.statusJSON(scoreboard.snapshot(), now: Int64(time(nil))))
+                response = HTTPResponse(
+                    status: 200, body: report.statusJSON(scoreboard.snapshot(), now: Int64(time(nil))))
             } else {
                 response = HTTPResponse(status: 200, body: report.metricsText(scoreboard.snapshot()))
                 contentType = "text/plain; version=0.0.4; charset=utf-8"

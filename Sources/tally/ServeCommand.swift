@@ -70,7 +70,8 @@ enum ServeCommand {
         case (.some, .some):
             throw UsageError(message: "give --listen HOST:PORT or --socket PATH, not both")
         case (nil, nil):
-            throw UsageError(message: "serve needs --socket PATH (or TALLY_SOCKET) or --listen HOST:PORT (or TALLY_LISTEN)")
+            throw UsageError(
+                message: "serve needs --socket PATH (or TALLY_SOCKET) or --listen HOST:PORT (or TALLY_LISTEN)")
         }
     }
 

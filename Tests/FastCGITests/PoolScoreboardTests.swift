@@ -5,7 +5,8 @@ import Testing
 
 @Suite("The pool's scoreboard and its status pages")
 struct PoolScoreboardTests {
-    let report = PoolReport(pool: "tally", listen: "/tmp/t.sock", routeLabels: ["GET /api/users", "POST /api/transfers"])
+    let report = PoolReport(
+        pool: "tally", listen: "/tmp/t.sock", routeLabels: ["GET /api/users", "POST /api/transfers"])
 
     /// A scoreboard with two workers' entries, as the supervisor hands them out.
     func board() throws -> (Scoreboard, WorkerScore, WorkerScore) {
@@ -135,7 +136,9 @@ struct ListenerTests {
         #expect(try TCPListener.split("0.0.0.0:80") == ("0.0.0.0", "80"))
     }
 
-    @Test("addresses without a valid port are refused", arguments: ["", "foo", ":9000", "host:", "1.2.3.4:99999", "::1:80", "[::1]"])
+    @Test(
+        "addresses without a valid port are refused",
+        arguments: ["", "foo", ":9000", "host:", "1.2.3.4:99999", "::1:80", "[::1]"])
     func refusesBadAddresses(_ text: String) {
         #expect(throws: SystemError.self) { try TCPListener.split(text) }
     }
