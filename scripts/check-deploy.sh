@@ -13,13 +13,16 @@
 #      does (local paths for the socket, www/ and the state folder) and runs `nginx -t` on it.
 #   4. scripts/docker/tally-entrypoint.sh with a stand-in tally: the admin token is made on a new database or
 #      when its file is missing, kept mode 0600, printed once, and serve runs last.
+#   5. The two containers' commands run for real on this machine, with the staged binary, the socket's
+#      ownership and modes of the image and the users of the containers: the API answers through nginx.
 # Prints one line per check and exits non-zero when any fails.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 cd "$TALLY_ROOT"
 WORK=$(mktemp -d /tmp/tally-deploy-check.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+LIVE=
+trap 'stop_live; rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"
 
 failures=0
@@ -378,12 +381,91 @@ schema is at version 3" current="schema is at version 3" out first second
     fi
 }
 
+# --- 5. the containers' commands, run here --------------------------------------------------------------------
+
+# The pool's entrypoint and nginx-start.sh run as the two containers run them, on this machine: the pool as a
+# user that is not root and has www-data as a supplementary group (nobody here, tally in the image), its
+# socket in a folder of mode 0750 group www-data (the volume as the image makes it), nginx's workers as
+# www-data; PostgreSQL is a throwaway cluster. Then /api/health, /api/me with the printed token, and /.
+check_live() {
+    log "== the pool's entrypoint and nginx-start.sh, run as the containers run them"
+    LIVE=$WORK/live
+    mkdir -p "$LIVE/bin"
+    chmod 755 "$LIVE"
+    pg_start "$LIVE/pg" "fsync = off" >"$LIVE/pg-start.log" 2>&1 || {
+        fail "PostgreSQL did not start: $(tail -3 "$LIVE/pg-start.log")"
+        return 0
+    }
+    install -d -o nobody -g www-data -m 0750 "$LIVE/socket"
+    install -d -o nobody -g nogroup -m 0700 "$LIVE/state"
+    ln -s "$WORK/staging/usr/local/bin/tally" "$LIVE/bin/tally"
+    local port socket=$LIVE/socket/tally.sock
+    port=$(free_port)
+    TALLY_STACK=$LIVE setsid setpriv --reuid=nobody --regid=nogroup --groups=www-data \
+        env PATH="$LIVE/bin:$PATH" LD_LIBRARY_PATH="$WORK/staging/usr/lib/swift/linux" \
+        TALLY_DATABASE="$(pg_conninfo "$LIVE/pg")" TALLY_STATE_DIR="$LIVE/state" TALLY_SOCKET="$socket" \
+        TALLY_SOCKET_GROUP=www-data TALLY_SOCKET_MODE=0660 TALLY_WORKERS=2 \
+        sh scripts/docker/tally-entrypoint.sh </dev/null >"$LIVE/pool.log" 2>&1 &
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$socket" ] && break
+        sleep 0.1
+    done
+    TALLY_STACK=$LIVE setsid env NGINX_LISTEN="127.0.0.1:$port" TALLY_SOCKET="$socket" \
+        TALLY_NGINX_TEMPLATE="$TALLY_ROOT/nginx/tally.conf.template" TALLY_WWW_ROOT="$TALLY_ROOT/www" \
+        TALLY_NGINX_STATE="$LIVE/nginx" sh scripts/docker/nginx-start.sh </dev/null >"$LIVE/nginx.log" 2>&1 &
+    for ((i = 0; i < 50; i++)); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+        sleep 0.1
+    done
+    local token health me index
+    token=$(sed -n 's/^Admin token (service role; kept in [^)]*): \(tly_[A-Za-z0-9_-]*\)$/\1/p' "$LIVE/pool.log")
+    health=$(curl -s "http://127.0.0.1:$port/api/health" || true)
+    me=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/me" || true)
+    index=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)
+    if [ "$health" = '{"status":"ok","database":"up"}' ] && [ "$me" = '{"role":"service"}' ] && [ "$index" = 200 ] &&
+        [ "$(stat -c '%U %G %a' "$socket")" = "nobody www-data 660" ]; then
+        pass "through nginx: /api/health up, /api/me with the printed token is the service role, / is 200; the socket is nobody:www-data 0660"
+    else
+        fail "through the compose scripts: health '$health', me '$me', index $index, socket $(stat -c '%U %G %a' "$socket" 2>&1)"
+        sed 's/^/      pool: /' "$LIVE/pool.log" | tail -n 10 >&2
+        sed 's/^/      nginx: /' "$LIVE/nginx.log" | tail -n 10 >&2
+    fi
+    stop_live
+}
+
+# Stops what check_live started: nginx (QUIT), the pool (TERM: the supervisor stops its workers), PostgreSQL.
+stop_live() {
+    [ -n "${LIVE:-}" ] || return 0
+    local pid
+    pid=$(cat "$LIVE/nginx/run/nginx.pid" 2>/dev/null) && stop_process "$pid" QUIT 10
+    sweep_live TERM
+    pg_stop "$LIVE/pg" || true
+    sweep_stack_processes "$LIVE"
+    LIVE=
+}
+
+# Sends SIG to the processes check_live started (they carry TALLY_STACK=$LIVE), and waits up to 10 s for them.
+sweep_live() {
+    local sig=$1 proc pids=() i
+    for proc in /proc/[0-9]*; do
+        tr '\0' '\n' 2>/dev/null <"$proc/environ" | grep -qxF "TALLY_STACK=$LIVE" && pids+=("${proc#/proc/}")
+    done
+    [ ${#pids[@]} -gt 0 ] || return 0
+    kill "-$sig" "${pids[@]}" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "${pids[@]}" 2>/dev/null || return 0
+        sleep 0.1
+    done
+}
+
 main() {
     ensure_deploy_packages
     check_compose
     check_dockerfile
     check_nginx
     check_entrypoint
+    check_live
     if [ "$failures" -eq 0 ]; then
         log "== deployment checks: all passed"
     else
