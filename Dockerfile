@@ -45,8 +45,11 @@ RUN useradd --system --uid 10001 --user-group --groups www-data --home-dir /var/
 
 COPY --from=build /staging/ /
 COPY scripts/docker/tally-entrypoint.sh /usr/local/bin/tally-entrypoint
-# Fails the image build if a library is missing (scripts/check-deploy.sh checks the same in `make test`).
-RUN ! ldd /usr/local/bin/tally | grep -F 'not found' && tally help >/dev/null
+# The mode is set here because COPY keeps the checkout's (0700 under umask 077, which tally could not run).
+# The build fails if a library is missing (scripts/check-deploy.sh checks the same in `make test`).
+RUN chmod 0755 /usr/local/bin/tally-entrypoint \
+    && ! ldd /usr/local/bin/tally | grep -F 'not found' \
+    && tally help >/dev/null
 
 USER tally
 WORKDIR /var/lib/tally

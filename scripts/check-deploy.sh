@@ -220,7 +220,7 @@ check_dockerfile() {
         [[ " $build_packages " == *" $p "* ]] || missing+=("$p")
     done
     if [ -n "$providers" ] && [ ${#missing[@]} -eq 0 ]; then
-        pass "BUILD_PACKAGES has every -dev package Package.swift names: $(echo $providers)"
+        pass "BUILD_PACKAGES has every -dev package Package.swift names: $(tr '\n' ' ' <<<"$providers")"
     else
         fail "BUILD_PACKAGES ($build_packages) lacks ${missing[*]:-the packages of Package.swift (none found)}"
     fi
@@ -258,10 +258,11 @@ check_dockerfile() {
     local base needed_packages closure name path owner unowned=() uncovered=() swift_libs=()
     # debian:*-slim is Debian's minimal base: the packages of priority required, and apt.
     base=$(dpkg-query -W -f '${Package} ${Priority}\n' | awk '$2 == "required" { print $1 }')
+    # shellcheck disable=SC2086 # lists of package names, one word each
     closure=$(package_closure $runtime_packages apt $base)
     needed_packages=()
     while read -r name _ path _; do
-        [ -n "$path" ] && [ "${path#/}" != "$path" ] || continue
+        [[ "$path" == /* ]] || continue
         if [ "$(dirname "$path")" = "$swift_dir" ]; then
             swift_libs+=("$name")
             continue

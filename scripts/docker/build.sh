@@ -29,5 +29,5 @@ ldd "$bin" | awk '$2 == "=>" { print $3 }' | while read -r path; do
         "$toolchain_libs"/*) install -m 0644 "$path" "$out/usr/lib/swift/linux/" ;;
     esac
 done
-ls "$out/usr/lib/swift/linux" | grep -q '^libswiftCore\.so$' ||
+[ -f "$out/usr/lib/swift/linux/libswiftCore.so" ] ||
     { echo "build.sh: libswiftCore.so was not found among the binary's libraries in $toolchain_libs" >&2; exit 1; }
