@@ -1,7 +1,7 @@
 # Tally: the two commands that matter are `make run` and `make test`; the work is in scripts/.
 PORT ?= 8080
 
-.PHONY: run test bench bench-token-cost build format lint clean clean-data
+.PHONY: run test check-deploy bench bench-token-cost build format lint clean clean-data
 
 ## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all
 # exec: make's SIGTERM then reaches run.sh itself (not an intermediate sh), which stops everything cleanly.
@@ -11,6 +11,10 @@ run:
 ## test: unit, integration and end-to-end tests on a stack of their own
 test:
 	exec bash scripts/test.sh
+
+## check-deploy: the Docker deployment checked without Docker (also part of make test)
+check-deploy:
+	exec bash scripts/check-deploy.sh
 
 ## bench: transfers/s through nginx beside the ceiling of this machine (bench/bench.sh)
 bench:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test, against a stack of its own that never collides with a `make run`:
 #   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
-#   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool.
+#   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
+#   3. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
@@ -105,13 +106,16 @@ main() {
     # A throwaway cluster: durability buys nothing here and fsync costs seconds.
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
-    local swift_status=0 e2e_status=0
+    local swift_status=0 e2e_status=0 deploy_status=0
     run_swift_tests || swift_status=$?
     run_e2e_tests "$bin" || e2e_status=$?
+    log "== the Docker deployment, checked without Docker (scripts/check-deploy.sh)"
+    bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
 
     log "== swift test: $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
     log "== e2e tests:  $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
-    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ]
+    log "== deploy check: $([ "$deploy_status" -eq 0 ] && echo passed || echo "FAILED ($deploy_status)")"
+    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
 }
 
 main "$@"

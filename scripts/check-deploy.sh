@@ -1,0 +1,478 @@
+#!/usr/bin/env bash
+# Checks the Docker deployment (Dockerfile, docker-compose.yml, .env.example, scripts/docker/) without Docker,
+# which does not run on the project's machines. `make test` runs it; `make check-deploy` runs it alone.
+#   1. docker-compose.yml: `docker-compose config` (Debian's docker-compose) with .env.example and a password,
+#      and refused without one; every variable it reads is in .env.example and back; PostgreSQL's
+#      max_connections, as its container computes it, leaves room for the pool's workers; the pool and nginx
+#      share the socket's volume; PostgreSQL gets the settings scripts/lib.sh gives `make run`'s cluster.
+#   2. Dockerfile: its Swift image is the toolchain the tests build with; its build stage runs
+#      scripts/docker/build.sh, and so does this check, on this checkout; every shared library ldd lists
+#      for that binary is among the staged Swift libraries or in a package of RUNTIME_PACKAGES or of the
+#      base image (with dependencies), and each of RUNTIME_PACKAGES is needed; it runs as a non-root user.
+#   3. nginx: scripts/docker/nginx-start.sh --check renders nginx/tally.conf.template as the nginx container
+#      does (local paths for the socket, www/ and the state folder) and runs `nginx -t` on it.
+#   4. scripts/docker/tally-entrypoint.sh with a stand-in tally: the admin token is made on a new database or
+#      when its file is missing, kept mode 0600, printed once, and serve runs last.
+#   5. The two containers' commands run for real on this machine, with the staged binary, the socket's
+#      ownership and modes of the image and the users of the containers: the API answers through nginx.
+# Prints one line per check and exits non-zero when any fails.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+cd "$TALLY_ROOT"
+WORK=$(mktemp -d /tmp/tally-deploy-check.XXXXXX)
+LIVE=
+trap 'stop_live; rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"
+
+failures=0
+pass() { log "  ok: $*"; }
+fail() {
+    log "  FAIL: $*"
+    failures=$((failures + 1))
+}
+# check DESCRIPTION COMMAND...: runs COMMAND, its output kept in $WORK/last.log and shown on failure
+# (always with SHOW=1).
+check() {
+    local what=$1
+    shift
+    if "$@" >"$WORK/last.log" 2>&1; then
+        pass "$what"
+        [ -z "${SHOW:-}" ] || sed 's/^/      /' "$WORK/last.log" >&2
+    else
+        fail "$what"
+        sed 's/^/      /' "$WORK/last.log" | tail -n 40 >&2
+    fi
+}
+
+# What ensure_packages does not bring: docker-compose (and with it python3-yaml, which the checks read with).
+ensure_deploy_packages() {
+    local need=()
+    command -v docker-compose >/dev/null || need+=(docker-compose)
+    command -v python3 >/dev/null || need+=(python3)
+    apt_install "${need[@]}"
+    python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
+}
+
+# docker-compose with nothing of the caller's environment (make test exports TALLY_* settings of its own,
+# which compose would prefer to the env file).
+compose() { env -i PATH="$PATH" HOME="$WORK" docker-compose -f "$TALLY_ROOT/docker-compose.yml" "$@"; }
+
+# .env.example with POSTGRES_PASSWORD set, and NAME=VALUE overrides.
+env_file() {
+    local file=$1
+    shift
+    sed 's/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=check-only-not-a-secret/' .env.example >"$file"
+    local pair
+    for pair in "$@"; do
+        sed -i "s|^${pair%%=*}=.*|$pair|" "$file"
+    done
+}
+
+# --- 1. docker-compose.yml --------------------------------------------------------------------------------
+
+check_compose() {
+    log "== docker-compose.yml ($(docker-compose version --short 2>/dev/null || echo docker-compose))"
+    env_file "$WORK/check.env"
+    check "docker-compose config accepts docker-compose.yml with .env.example and a password" \
+        compose --env-file "$WORK/check.env" config
+    cp "$WORK/last.log" "$WORK/compose.yml"
+    if compose --env-file .env.example config >"$WORK/last.log" 2>&1; then
+        fail "docker-compose config should refuse .env.example as it is (POSTGRES_PASSWORD empty): no default secret"
+    elif grep -q POSTGRES_PASSWORD "$WORK/last.log"; then
+        pass "without POSTGRES_PASSWORD docker-compose refuses to start, naming it"
+    else
+        fail "docker-compose config failed on .env.example, but not for the password:"
+        sed 's/^/      /' "$WORK/last.log" >&2
+    fi
+
+    # Every ${NAME} compose reads is a line of .env.example, and every line there is read.
+    local used listed
+    used=$(grep -o '\${[A-Z_][A-Z0-9_]*' docker-compose.yml | cut -c3- | sort -u)
+    listed=$(grep -oE '^[A-Z_][A-Z0-9_]*=' .env.example | tr -d = | sort -u)
+    if [ "$used" = "$listed" ]; then
+        pass ".env.example lists exactly the $(wc -w <<<"$used") settings docker-compose.yml reads"
+    else
+        fail ".env.example and docker-compose.yml disagree: $(diff <(echo "$used") <(echo "$listed") | grep '^[<>]' |
+            sed 's/^</only in docker-compose.yml:/; s/^>/only in .env.example:/' | tr '\n' ' ')"
+    fi
+
+    # The same checks with more workers: max_connections follows TALLY_WORKERS.
+    env_file "$WORK/many.env" TALLY_WORKERS=48 PG_SPARE_CONNECTIONS=6
+    compose --env-file "$WORK/many.env" config >"$WORK/compose-many.yml" 2>&1 || cp "$WORK/compose-many.yml" "$WORK/last.log"
+    local pg_settings
+    pg_settings=$(sed -n '/^pg_write_settings()/,/^}/p' scripts/lib.sh)
+    SHOW=1 check "the services agree (workers and max_connections, the socket's volume, nginx's files, PostgreSQL settings)" \
+        python3 - "$WORK/compose.yml" "$WORK/compose-many.yml" "$pg_settings" <<'PY'
+import os, re, subprocess, sys, yaml
+
+RESERVED = 3  # PostgreSQL's superuser_reserved_connections
+# Besides the workers: `tally migrate` and `tally admin-token` at start (one at a time), and a worker being
+# replaced while its predecessor's connection closes.
+OTHERS = 2
+problems = []
+
+def max_connections(db):
+    """Runs the db service's command as its container's sh would, with `echo` for the image's entrypoint."""
+    command = db["command"]
+    assert command[:2] == ["sh", "-c"], "the db command is expected to be sh -c '...'"
+    script = command[2].replace("$$", "$").replace("exec docker-entrypoint.sh", "echo", 1)
+    env = {k: str(v) for k, v in db["environment"].items()}
+    env["PATH"] = os.environ["PATH"]
+    out = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"max_connections=(\d+)", out)
+    assert found, f"no max_connections in {out!r}"
+    return int(found.group(1)), out
+
+for path in sys.argv[1:3]:
+    services = yaml.safe_load(open(path))["services"]
+    db, tally, nginx = services["db"], services["tally"], services["nginx"]
+    workers = int(tally["environment"]["TALLY_WORKERS"])
+    if int(db["environment"]["TALLY_WORKERS"]) != workers:
+        problems.append(f"{path}: db and tally have different TALLY_WORKERS")
+    connections, db_args = max_connections(db)
+    if connections - RESERVED < workers + OTHERS:
+        problems.append(f"{path}: max_connections {connections} leaves {connections - RESERVED} connections "
+                        f"after the {RESERVED} reserved ones, fewer than {workers} workers + {OTHERS}")
+    print(f"{os.path.basename(path)}: {workers} workers, max_connections {connections}")
+
+    socket = tally["environment"]["TALLY_SOCKET"]
+    if nginx["environment"].get("TALLY_SOCKET") != socket:
+        problems.append(f"{path}: nginx's TALLY_SOCKET is not the pool's {socket}")
+    socket_dir = os.path.dirname(socket)
+    def volume_at(service, target):
+        return [v.split(":")[0] for v in service.get("volumes", []) if v.split(":")[1] == target]
+    pool_volume, nginx_volume = volume_at(tally, socket_dir), volume_at(nginx, socket_dir)
+    if not pool_volume or pool_volume != nginx_volume or pool_volume[0].startswith("/"):
+        problems.append(f"{path}: the pool and nginx do not mount one named volume at {socket_dir}")
+
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in nginx.get("volumes", [])}
+    root = os.getcwd()
+    for target, source in [("/etc/tally/tally.conf.template", "nginx/tally.conf.template"),
+                           ("/etc/tally/nginx-start.sh", "scripts/docker/nginx-start.sh"),
+                           (nginx["environment"]["TALLY_WWW_ROOT"], "www")]:
+        if mounts.get(target) != os.path.join(root, source):
+            problems.append(f"{path}: nginx does not mount {source} at {target}")
+    if nginx["command"] != ["sh", "/etc/tally/nginx-start.sh"]:
+        problems.append(f"{path}: nginx does not run scripts/docker/nginx-start.sh")
+
+# scripts/lib.sh's cluster settings, apart from where it listens and max_connections, go to the container.
+for name, value in re.findall(r'echo "(\w+) = ([^"]+)"', sys.argv[3]):
+    if name in ("listen_addresses", "unix_socket_directories", "max_connections"):
+        continue
+    if f"-c {name}={value.strip(chr(39))}" not in db_args:
+        problems.append(f"the db service lacks `-c {name}={value}` (scripts/lib.sh pg_write_settings has it)")
+
+for problem in problems:
+    print(problem)
+sys.exit(1 if problems else 0)
+PY
+}
+
+# --- 2. Dockerfile ----------------------------------------------------------------------------------------
+
+# dockerfile_arg NAME: the default of `ARG NAME="..."`.
+dockerfile_arg() { sed -n "s/^ARG $1=\"\\(.*\\)\"\$/\\1/p" Dockerfile; }
+
+# The Debian package that holds PATH (ldd prints /lib/...; merged-/usr packages list /usr/lib/...).
+package_of() {
+    local candidate owner
+    for candidate in "$1" "/usr$1" "$(readlink -f "$1")"; do
+        owner=$(dpkg-query -S "$candidate" 2>/dev/null | head -1) || true
+        if [ -n "$owner" ]; then
+            printf '%s\n' "${owner%%:*}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Packages with their dependencies, as this machine's apt resolves them.
+package_closure() {
+    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+        --no-enhances "$@" 2>/dev/null | grep -v '^[ <]' | sed 's/:.*//' | sort -u
+}
+
+check_dockerfile() {
+    log "== Dockerfile"
+    local swift_image runtime_image codename swift_version
+    swift_image=$(sed -n 's/^FROM \(swift:[^ ]*\) AS build$/\1/p' Dockerfile)
+    runtime_image=$(sed -n 's/^FROM \(debian:[^ ]*\) AS runtime$/\1/p' Dockerfile)
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    swift_version=$(swift --version 2>&1 | sed -n 's/.*Swift version \([0-9.]*\).*/\1/p' | head -1)
+    if [ "$swift_image" = "swift:$swift_version-$codename" ]; then
+        pass "the build stage's $swift_image is this machine's Swift $swift_version on Debian $codename"
+    else
+        fail "the build stage is '$swift_image', the tests build with swift:$swift_version-$codename"
+    fi
+    # The library check below resolves packages with this machine's apt: it holds for the same release.
+    if [ "$runtime_image" = "debian:$codename-slim" ]; then
+        pass "the runtime stage is $runtime_image, the release this machine's packages come from"
+    else
+        fail "the runtime stage is '$runtime_image', expected debian:$codename-slim (the release checked here)"
+    fi
+
+    local build_packages runtime_packages providers missing=() p
+    build_packages=$(dockerfile_arg BUILD_PACKAGES)
+    runtime_packages=$(dockerfile_arg RUNTIME_PACKAGES)
+    providers=$(grep -o '\.apt(\[[^]]*\])' Package.swift | grep -o '"[^"]*"' | tr -d '"')
+    for p in $providers; do
+        [[ " $build_packages " == *" $p "* ]] || missing+=("$p")
+    done
+    if [ -n "$providers" ] && [ ${#missing[@]} -eq 0 ]; then
+        pass "BUILD_PACKAGES has every -dev package Package.swift names: $(tr '\n' ' ' <<<"$providers")"
+    else
+        fail "BUILD_PACKAGES ($build_packages) lacks ${missing[*]:-the packages of Package.swift (none found)}"
+    fi
+
+    # The build stage's commands, run here exactly: the same script, on the same sources.
+    if grep -qx 'RUN scripts/docker/build.sh /staging' Dockerfile && grep -qx 'COPY --from=build /staging/ /' Dockerfile; then
+        pass "the build stage runs scripts/docker/build.sh /staging and the runtime stage copies /staging"
+    else
+        fail "the Dockerfile no longer builds with 'RUN scripts/docker/build.sh /staging' and copies /staging: update this check"
+    fi
+    local src
+    for src in $(sed -n 's/^COPY \([^-][^ ]*\) .*/\1/p' Dockerfile); do
+        [ -e "$src" ] || fail "the Dockerfile copies $src, which does not exist"
+        if grep -qxF "$src" .dockerignore; then fail "the Dockerfile copies $src, which .dockerignore excludes"; fi
+    done
+    for src in .build .git .venv var .env; do
+        grep -qxF "$src" .dockerignore || fail ".dockerignore does not exclude $src"
+    done
+    check "scripts/docker/build.sh $WORK/staging (the build stage's command) builds and stages tally" \
+        bash scripts/docker/build.sh "$WORK/staging"
+    local staged=$WORK/staging/usr/local/bin/tally swift_dir=$WORK/staging/usr/lib/swift/linux
+    [ -x "$staged" ] || {
+        fail "no staged binary; skipping the library checks"
+        return 0
+    }
+    log "      staged: $(cd "$WORK/staging" && find . -type f | sort | tr '\n' ' ')"
+
+    # The libraries, as the loader finds them with the staged Swift libraries first (the image puts them at
+    # /usr/lib/swift/linux, the binary's RUNPATH in the build image).
+    local ldd_out
+    ldd_out=$(LD_LIBRARY_PATH=$swift_dir ldd "$staged")
+    if grep -q 'not found' <<<"$ldd_out"; then
+        fail "libraries not found: $(grep 'not found' <<<"$ldd_out" | tr -s ' \t' ' ')"
+    fi
+    local base needed_packages closure name path owner unowned=() uncovered=() swift_libs=()
+    # debian:*-slim is Debian's minimal base: the packages of priority required, and apt.
+    base=$(dpkg-query -W -f '${Package} ${Priority}\n' | awk '$2 == "required" { print $1 }')
+    # shellcheck disable=SC2086 # lists of package names, one word each
+    closure=$(package_closure $runtime_packages apt $base)
+    needed_packages=()
+    while read -r name _ path _; do
+        [[ "$path" == /* ]] || continue
+        if [ "$(dirname "$path")" = "$swift_dir" ]; then
+            swift_libs+=("$name")
+            continue
+        fi
+        if ! owner=$(package_of "$path"); then
+            unowned+=("$name")
+            continue
+        fi
+        needed_packages+=("$owner")
+        grep -qxF "$owner" <<<"$closure" || uncovered+=("$name ($owner)")
+    done <<<"$ldd_out"
+    if [ ${#unowned[@]} -eq 0 ] && [ ${#uncovered[@]} -eq 0 ] && [ ${#swift_libs[@]} -gt 0 ]; then
+        pass "all $(grep -c '=>' <<<"$ldd_out") libraries are covered: ${#swift_libs[@]} staged Swift ones" \
+            "(${swift_libs[*]}), the rest from RUNTIME_PACKAGES ($runtime_packages), their dependencies or the base image"
+    else
+        [ ${#swift_libs[@]} -gt 0 ] || fail "no Swift library resolved to the staged copies in $swift_dir"
+        [ ${#unowned[@]} -eq 0 ] || fail "libraries outside the staged Swift ones and outside any package: ${unowned[*]}"
+        [ ${#uncovered[@]} -eq 0 ] || fail "the runtime stage lacks packages for: ${uncovered[*]}"
+    fi
+    local unneeded=()
+    for p in $runtime_packages; do
+        printf '%s\n' "${needed_packages[@]}" | grep -qxF "$p" || unneeded+=("$p")
+    done
+    if [ ${#unneeded[@]} -eq 0 ]; then
+        pass "each of RUNTIME_PACKAGES holds a library tally links"
+    else
+        fail "RUNTIME_PACKAGES has packages tally does not link: ${unneeded[*]}"
+    fi
+    check "the staged binary runs with the staged Swift libraries (tally help)" \
+        env LD_LIBRARY_PATH="$swift_dir" "$staged" help
+
+    local user
+    user=$(sed -n 's/^USER \(.*\)$/\1/p' Dockerfile | tail -1)
+    if [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ]; then
+        pass "the runtime stage runs as $user"
+    else
+        fail "the runtime stage runs as root (USER '$user')"
+    fi
+}
+
+# --- 3. nginx ---------------------------------------------------------------------------------------------
+
+check_nginx() {
+    log "== nginx ($(nginx -v 2>&1 | sed 's/.*version: //'); the image runs nginx:$(sed -n 's/.*image: nginx:\(.*\)$/\1/p' docker-compose.yml))"
+    mkdir -p "$WORK/run"
+    check "nginx -t on nginx/tally.conf.template as scripts/docker/nginx-start.sh renders it for compose" \
+        env TALLY_NGINX_TEMPLATE="$TALLY_ROOT/nginx/tally.conf.template" NGINX_LISTEN=8080 \
+        TALLY_SOCKET="$WORK/run/tally.sock" TALLY_WWW_ROOT="$TALLY_ROOT/www" TALLY_NGINX_STATE="$WORK/nginx" \
+        sh scripts/docker/nginx-start.sh --check
+    local conf=$WORK/nginx/nginx/nginx.conf
+    if grep -qE '^\s*listen 8080;' "$conf" && ! grep -q '127\.0\.0\.1' "$conf"; then
+        pass "the rendered config listens on every address of the container (port 8080)"
+    else
+        fail "the rendered config does not listen on 8080 on every address: $(grep -n listen "$conf" | tr '\n' ' ')"
+    fi
+    if grep -q "fastcgi_pass unix:$WORK/run/tally.sock;" "$conf"; then
+        pass "it passes /api/ to the pool's socket"
+    else
+        fail "its fastcgi_pass is not the pool's socket: $(grep -n fastcgi_pass "$conf" | tr '\n' ' ')"
+    fi
+}
+
+# --- 4. the pool's entrypoint -----------------------------------------------------------------------------
+
+check_entrypoint() {
+    log "== scripts/docker/tally-entrypoint.sh (with a stand-in tally)"
+    mkdir -p "$WORK/stub" "$WORK/state"
+    # Prints $MIGRATE_OUTPUT for migrate, a new token for admin-token, what serve would run.
+    cat >"$WORK/stub/tally" <<'STUB'
+#!/bin/sh
+case "$1" in
+    migrate) printf '%s\n' "$MIGRATE_OUTPUT" ;;
+    admin-token) echo "tly_stub_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" ;;
+    *) echo "ran: tally $*" ;;
+esac
+STUB
+    chmod +x "$WORK/stub/tally"
+    entry() {
+        env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" MIGRATE_OUTPUT="$1" \
+            sh scripts/docker/tally-entrypoint.sh --max-requests 5
+    }
+    local fresh="applied migration 1: core ledger
+schema is at version 3" current="schema is at version 3" out first second
+    out=$(entry "$fresh")
+    first=$(cat "$WORK/state/admin-token" 2>/dev/null || true)
+    if [ -n "$first" ] && grep -qF "Admin token (service role; kept in $WORK/state/admin-token): $first" <<<"$out" &&
+        [ "$(stat -c %a "$WORK/state/admin-token")" = 600 ] && [ "$(tail -1 <<<"$out")" = "ran: tally serve --max-requests 5" ]; then
+        pass "a new database: a token is made, printed, kept mode 0600; then serve runs with the arguments"
+    else
+        fail "a new database: expected a printed token kept mode 0600, then serve; got: $out"
+    fi
+    out=$(entry "$current")
+    if [ "$(cat "$WORK/state/admin-token")" = "$first" ] && ! grep -q tly_ <<<"$out"; then
+        pass "a later start keeps the token and does not print it again"
+    else
+        fail "a later start changed or printed the token: $out"
+    fi
+    out=$(entry "$fresh")
+    second=$(cat "$WORK/state/admin-token")
+    if [ "$second" != "$first" ] && grep -qF "$second" <<<"$out"; then
+        pass "a database made anew (migration 1 applied again): a new token replaces the old"
+    else
+        fail "a database made anew kept the old token: $out"
+    fi
+    rm -f "$WORK/state/admin-token"
+    out=$(entry "$current")
+    if [ -s "$WORK/state/admin-token" ] && grep -qF "$(cat "$WORK/state/admin-token")" <<<"$out"; then
+        pass "a missing token file: a new token is made"
+    else
+        fail "a missing token file did not make a new token: $out"
+    fi
+    out=$(env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" sh scripts/docker/tally-entrypoint.sh verify)
+    if [ "$out" = "ran: tally verify" ]; then
+        pass "a command of its own (verify) runs alone"
+    else
+        fail "'verify' did not run alone: $out"
+    fi
+}
+
+# --- 5. the containers' commands, run here --------------------------------------------------------------------
+
+# The pool's entrypoint and nginx-start.sh run as the two containers run them, on this machine: the pool as a
+# user that is not root and has www-data as a supplementary group (nobody here, tally in the image), its
+# socket in a folder of mode 0750 group www-data (the volume as the image makes it), nginx's workers as
+# www-data; PostgreSQL is a throwaway cluster. Then /api/health, /api/me with the printed token, and /.
+check_live() {
+    log "== the pool's entrypoint and nginx-start.sh, run as the containers run them"
+    LIVE=$WORK/live
+    mkdir -p "$LIVE/bin"
+    chmod 755 "$LIVE"
+    pg_start "$LIVE/pg" "fsync = off" >"$LIVE/pg-start.log" 2>&1 || {
+        fail "PostgreSQL did not start: $(tail -3 "$LIVE/pg-start.log")"
+        return 0
+    }
+    install -d -o nobody -g www-data -m 0750 "$LIVE/socket"
+    install -d -o nobody -g nogroup -m 0700 "$LIVE/state"
+    ln -s "$WORK/staging/usr/local/bin/tally" "$LIVE/bin/tally"
+    local port socket=$LIVE/socket/tally.sock
+    port=$(free_port)
+    TALLY_STACK=$LIVE setsid setpriv --reuid=nobody --regid=nogroup --groups=www-data \
+        env PATH="$LIVE/bin:$PATH" LD_LIBRARY_PATH="$WORK/staging/usr/lib/swift/linux" \
+        TALLY_DATABASE="$(pg_conninfo "$LIVE/pg")" TALLY_STATE_DIR="$LIVE/state" TALLY_SOCKET="$socket" \
+        TALLY_SOCKET_GROUP=www-data TALLY_SOCKET_MODE=0660 TALLY_WORKERS=2 \
+        sh scripts/docker/tally-entrypoint.sh </dev/null >"$LIVE/pool.log" 2>&1 &
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$socket" ] && break
+        sleep 0.1
+    done
+    TALLY_STACK=$LIVE setsid env NGINX_LISTEN="127.0.0.1:$port" TALLY_SOCKET="$socket" \
+        TALLY_NGINX_TEMPLATE="$TALLY_ROOT/nginx/tally.conf.template" TALLY_WWW_ROOT="$TALLY_ROOT/www" \
+        TALLY_NGINX_STATE="$LIVE/nginx" sh scripts/docker/nginx-start.sh </dev/null >"$LIVE/nginx.log" 2>&1 &
+    for ((i = 0; i < 50; i++)); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+        sleep 0.1
+    done
+    local token health me index
+    token=$(sed -n 's/^Admin token (service role; kept in [^)]*): \(tly_[A-Za-z0-9_-]*\)$/\1/p' "$LIVE/pool.log")
+    health=$(curl -s "http://127.0.0.1:$port/api/health" || true)
+    me=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/me" || true)
+    index=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)
+    if [ "$health" = '{"status":"ok","database":"up"}' ] && [ "$me" = '{"role":"service"}' ] && [ "$index" = 200 ] &&
+        [ "$(stat -c '%U %G %a' "$socket")" = "nobody www-data 660" ]; then
+        pass "through nginx: /api/health up, /api/me with the printed token is the service role, / is 200; the socket is nobody:www-data 0660"
+    else
+        fail "through the compose scripts: health '$health', me '$me', index $index, socket $(stat -c '%U %G %a' "$socket" 2>&1)"
+        sed 's/^/      pool: /' "$LIVE/pool.log" | tail -n 10 >&2
+        sed 's/^/      nginx: /' "$LIVE/nginx.log" | tail -n 10 >&2
+    fi
+    stop_live
+}
+
+# Stops what check_live started: nginx (QUIT), the pool (TERM: the supervisor stops its workers), PostgreSQL.
+stop_live() {
+    [ -n "${LIVE:-}" ] || return 0
+    local pid
+    pid=$(cat "$LIVE/nginx/run/nginx.pid" 2>/dev/null) && stop_process "$pid" QUIT 10
+    sweep_live TERM
+    pg_stop "$LIVE/pg" || true
+    sweep_stack_processes "$LIVE"
+    LIVE=
+}
+
+# Sends SIG to the processes check_live started (they carry TALLY_STACK=$LIVE), and waits up to 10 s for them.
+sweep_live() {
+    local sig=$1 proc pids=() i
+    for proc in /proc/[0-9]*; do
+        tr '\0' '\n' 2>/dev/null <"$proc/environ" | grep -qxF "TALLY_STACK=$LIVE" && pids+=("${proc#/proc/}")
+    done
+    [ ${#pids[@]} -gt 0 ] || return 0
+    kill "-$sig" "${pids[@]}" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "${pids[@]}" 2>/dev/null || return 0
+        sleep 0.1
+    done
+}
+
+main() {
+    ensure_deploy_packages
+    check_compose
+    check_dockerfile
+    check_nginx
+    check_entrypoint
+    check_live
+    if [ "$failures" -eq 0 ]; then
+        log "== deployment checks: all passed"
+    else
+        log "== deployment checks: $failures FAILED"
+        return 1
+    fi
+}
+
+main "$@"
