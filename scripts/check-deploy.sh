@@ -313,7 +313,7 @@ check_nginx() {
         TALLY_SOCKET="$WORK/run/tally.sock" TALLY_WWW_ROOT="$TALLY_ROOT/www" TALLY_NGINX_STATE="$WORK/nginx" \
         sh scripts/docker/nginx-start.sh --check
     local conf=$WORK/nginx/nginx/nginx.conf
-    if grep -qE '^\s*listen 8080;' "$conf" && ! grep -q '127\.0\.0\.1' "$conf"; then
+    if grep -qE '^\s*listen 8080;' "$conf" && ! grep -qE 'listen\s+127\.0\.0\.1' "$conf"; then
         pass "the rendered config listens on every address of the container (port 8080)"
     else
         fail "the rendered config does not listen on 8080 on every address: $(grep -n listen "$conf" | tr '\n' ' ')"

@@ -117,7 +117,7 @@ public final class Supervisor {
     }
 
     private func spawnWorker(slot: Int, entry: Int?) -> pid_t {
-        var arguments = command.arguments + ["--worker-slot", String(slot)]
+        var arguments = command.arguments + ["--worker-slot", String(slot), "--supervisor-pid", String(getpid())]
         if let entry { arguments += ["--scoreboard-entry", String(entry)] }
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)

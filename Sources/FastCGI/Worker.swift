@@ -16,13 +16,17 @@ public struct Worker {
     }
 
     /// Serves until a stop signal or the supervisor's death. `maximumRequests` (0: no limit) recycles the worker.
-    /// `score`, the worker's scoreboard entry, is kept up to date around each request.
+    /// `score`, the worker's scoreboard entry, is kept up to date around each request. `supervisor` is the
+    /// pid of the process that started the worker.
     public func run(
-        maximumRequests: Int = 0, score: WorkerScore? = nil, handler: (FastCGIRequest) -> FastCGIResponse
+        maximumRequests: Int = 0, score: WorkerScore? = nil, supervisor: pid_t? = nil,
+        handler: (FastCGIRequest) -> FastCGIResponse
     ) -> Never {
         // The supervisor gone means nobody replaces or stops us: stop with it (no orphans holding the socket).
+        // If it died before that took effect, our parent is already someone else. (The supervisor may itself
+        // be pid 1, in a container: it says who it is.)
         _ = tally_set_parent_death_signal(SIGTERM)
-        if getppid() == 1 { exit(0) }
+        if getppid() != (supervisor ?? getppid()) || (supervisor == nil && getppid() == 1) { exit(0) }
         signal(SIGPIPE, SIG_IGN)
         tally_reopen_log_on_sigusr1()
 

@@ -14,6 +14,9 @@ struct Options {
         }
     }
 
+    /// True when the option is on the command line (not only in the environment).
+    func isGiven(_ name: String) -> Bool { values[name] != nil }
+
     /// The option's value: the command line first, then `environmentName`, then `defaultValue`.
     func value(_ name: String, environment environmentName: String? = nil, default defaultValue: String? = nil)
         -> String?

@@ -53,8 +53,12 @@ enum ServeCommand {
 
     /// `--listen HOST:PORT` (TCP) or `--socket PATH` (a unix socket, the default way): exactly one.
     private static func openListener(_ options: Options) throws -> any Listener {
-        let tcpAddress = options.value("listen", environment: "TALLY_LISTEN")
-        let socketPath = options.value("socket", environment: "TALLY_SOCKET")
+        // The command line wins over the environment: `--listen` ignores a TALLY_SOCKET, and the reverse.
+        let onCommandLine = options.isGiven("listen") || options.isGiven("socket")
+        let tcpAddress =
+            onCommandLine ? options.value("listen") : options.value("listen", environment: "TALLY_LISTEN")
+        let socketPath =
+            onCommandLine ? options.value("socket") : options.value("socket", environment: "TALLY_SOCKET")
         switch (tcpAddress, socketPath) {
         case (let address?, nil):
             return try TCPListener(address: address)

@@ -31,7 +31,10 @@ enum WorkerCommand {
             slot: options.value("worker-slot", default: "?")!,
             keyRetentionSeconds: try options.integer("idempotency-retention", default: 86_400))
         let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
-        worker.run(maximumRequests: try options.integer("max-requests", default: 0), score: score) { request in
+        let supervisor = options.value("supervisor-pid").flatMap { pid_t($0) }
+        worker.run(
+            maximumRequests: try options.integer("max-requests", default: 0), score: score, supervisor: supervisor
+        ) { request in
             handler.handle(request)
         }
     }
