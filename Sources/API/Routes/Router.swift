@@ -12,6 +12,7 @@ enum Endpoint: Equatable {
     case event
     case listAlerts
     case userAlerts(userID: Int64)
+    case stats
 }
 
 /// Finds the endpoint for a method and path, or the error that says why there is none.
@@ -38,6 +39,8 @@ enum Router {
             methods = ["POST": .event]
         case 1 where segments[0] == "alerts":
             methods = ["GET": .listAlerts]
+        case 1 where segments[0] == "stats":
+            methods = ["GET": .stats]
         case 2 where segments[0] == "auth":
             switch segments[1] {
             case "register": methods = ["POST": .register]
