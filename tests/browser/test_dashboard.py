@@ -168,7 +168,7 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
     page.wait_text("#user-balance", lambda text: text == "1,096.00", "the balance did not follow the event")
     page.wait_text("#history-table tbody tr:first-child", lambda text: "Withdrawal" in text and "150.00" in text,
                    "the event's movement did not appear in the history")
-    page.wait(lambda: len(page.find_all("#chart svg circle")) >= 6, "the chart does not show the history")
+    page.wait(lambda: len(page.find_all("#chart svg .chart-dot")) >= 6, "the chart does not show the history")
     page.screenshot("04-user")
 
     # A person cannot open someone else's page: they are taken back to their own.

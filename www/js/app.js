@@ -91,8 +91,16 @@ function handleSubmit(form, action, { moving = false } = {}) {
       buttons.forEach((b) => { b.disabled = false; });
     }
   });
-  // A changed form is a new request: it gets a new key.
-  form.addEventListener("input", () => { delete form.dataset.key; });
+  // A changed form is a new request: it gets a new key. An edited field's error goes.
+  form.addEventListener("input", (event) => {
+    delete form.dataset.key;
+    const input = event.target;
+    if (input.getAttribute && input.getAttribute("aria-invalid")) {
+      input.removeAttribute("aria-invalid");
+      const slot = document.getElementById(`${input.id}-error`);
+      if (slot) slot.textContent = "";
+    }
+  });
 }
 
 function amountFrom(form, name, { optional = false } = {}) {
@@ -272,7 +280,7 @@ function feedMovement(item) {
   return el("li", { class: `feed-item kind-${item.kind}`, dataset: { id: item.id } },
     el("span", { class: "feed-main" },
       el("span", { class: `tag ${item.kind}` }, KIND_NAMES[item.kind] || item.kind),
-      el("span", { class: "feed-who" }, who)),
+      el("span", { class: "feed-who", title: who }, who)),
     el("span", { class: "feed-side" },
       el("span", { class: "amount" }, formatMoney(item.amount)),
       el("time", { datetime: item.created_at }, formatTime(item.created_at))),
@@ -280,14 +288,15 @@ function feedMovement(item) {
 }
 
 function feedAlert(alert, { withUser = true } = {}) {
+  const who = nameOf(alert.user_id);
   return el("li", { class: "feed-item alert", dataset: { id: alert.id, code: alert.code } },
     el("span", { class: "feed-main" },
       el("span", { class: "tag alert-code" }, String(alert.code)),
-      el("span", { class: "feed-who" }, ALERT_NAMES[alert.code] || "Alert",
-        withUser ? el("span", { class: "muted" }, ` · ${nameOf(alert.user_id)}`) : null)),
+      el("span", { class: "feed-who" }, ALERT_NAMES[alert.code] || "Alert")),
     el("span", { class: "feed-side" },
       el("span", { class: "amount" }, `${alert.kind === "withdrawal" ? "Withdrawal" : "Deposit"} ${formatMoney(alert.amount)}`),
-      el("time", { datetime: alert.created_at }, formatTime(alert.created_at))));
+      el("time", { datetime: alert.created_at }, formatTime(alert.created_at))),
+    withUser ? el("span", { class: "feed-user", title: who }, who) : null);
 }
 
 function fillFeed(list, items, render, emptyText) {

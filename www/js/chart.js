@@ -65,7 +65,8 @@ export function drawBalanceChart(container, entries) {
   svg.append(node("path", { d: area, class: "chart-area" }));
   svg.append(node("path", { d: path, class: "chart-line" }));
   points.forEach((p, index) => {
-    const dot = node("circle", { cx: x(p, index).toFixed(1), cy: y(p.minor).toFixed(1), r: 3, class: "chart-dot" });
+    // A zero-length line with round caps: a round dot even where the chart is stretched to its box.
+    const dot = node("path", { d: `M${x(p, index).toFixed(1)},${y(p.minor).toFixed(1)}h0`, class: "chart-dot" });
     dot.append(node("title", {}, `${formatMoney(p.entry.balance_after)} · ${new Date(p.t).toLocaleString()}`));
     svg.append(dot);
   });

@@ -54,6 +54,7 @@ const refName = (ref) => ref.split("/").pop();
 function typeOf(schema) {
   if (!schema) return "";
   if (schema.$ref) return el("a", { href: `#schema-${refName(schema.$ref)}`, class: "type" }, refName(schema.$ref));
+  if (schema.allOf && schema.allOf.length === 1) return typeOf(schema.allOf[0]);
   const alternatives = schema.oneOf || schema.anyOf;
   if (alternatives) return joined(alternatives.map(typeOf), " | ");
   if (schema.type === "array") return el("span", { class: "type" }, "array of ", typeOf(schema.items));

@@ -35,7 +35,10 @@ export const $$ = (selector, root = document) => Array.from(root.querySelectorAl
 export function formatTime(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
+  // The year only when it is not this one: the lists stay narrow.
+  const thisYear = date.getFullYear() === new Date().getFullYear();
   return date.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    year: thisYear ? undefined : "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    second: "2-digit",
   });
 }
