@@ -126,8 +126,9 @@ final class StubLedger: LedgerOperations {
 
     func stats(since: Int64) throws -> LedgerStats {
         statsSince.append(since)
+        let held = users.values.reduce(0) { $0 + $1.balance.minorUnits }
         return LedgerStats(
-            userCount: Int64(users.count), moneyHeld: Money(minorUnits: users.values.reduce(0) { $0 + $1.balance.minorUnits }),
+            userCount: Int64(users.count), moneyHeld: Money(minorUnits: held),
             movementsSince: Int64(movementsByID.count), alertsSince: 0)
     }
 

@@ -92,15 +92,18 @@ function handleSubmit(form, action, { moving = false } = {}) {
     }
   });
   // A changed form is a new request: it gets a new key. An edited field's error goes.
-  form.addEventListener("input", (event) => {
+  const edited = (event) => {
     delete form.dataset.key;
     const input = event.target;
     if (input.getAttribute && input.getAttribute("aria-invalid")) {
       input.removeAttribute("aria-invalid");
       const slot = document.getElementById(`${input.id}-error`);
       if (slot) slot.textContent = "";
+      if (!form.querySelector("[aria-invalid]")) setStatus(form, "");
     }
-  });
+  };
+  form.addEventListener("input", edited);
+  form.addEventListener("change", edited);
 }
 
 function amountFrom(form, name, { optional = false } = {}) {
@@ -136,7 +139,8 @@ function nameOf(id) {
 function remember(users) {
   for (const user of users) knownNames.set(user.id, user.name);
   const list = $("#known-users");
-  fill(list, ...Array.from(knownNames, ([id, name]) => el("option", { value: id }, name)));
+  const others = Array.from(knownNames).filter(([id]) => id !== pageUserID);
+  fill(list, ...others.map(([id, name]) => el("option", { value: id }, name)));
 }
 
 /** Fetches names the page does not know yet (the service role only: a user may not read others). */
@@ -371,7 +375,8 @@ async function showService() {
       pollCount += 1;
       const work = [loadServiceFeed()];
       if (pollCount % STATS_EVERY_POLLS === 0) work.push(loadStats());
-      if (usersPager.isFirst) work.push(loadUsers());
+      // The table is redrawn only when nobody is on it with the keyboard (a redraw would drop the focus).
+      if (usersPager.isFirst && !$("#users-table").contains(document.activeElement)) work.push(loadUsers());
       await Promise.all(work);
     },
   };
