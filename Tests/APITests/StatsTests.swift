@@ -40,9 +40,11 @@ struct StatsTests {
         #expect(since > 1_700_000_000)
     }
 
-    @Test("a since that is not whole seconds from 0 to the year 9999 is 422 naming since", arguments: [
-        "-1", "1.5", "x", "", "+5", "1e9", "253402300800", "99999999999999999999",
-    ])
+    @Test(
+        "a since that is not whole seconds from 0 to the year 9999 is 422 naming since",
+        arguments: [
+            "-1", "1.5", "x", "", "+5", "1e9", "253402300800", "99999999999999999999",
+        ])
     func statsRefuseABadSince(since: String) {
         let response = get("/api/stats", query: "since=\(since)")
         #expect(response.status == 422)
