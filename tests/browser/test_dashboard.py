@@ -151,6 +151,13 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
     assert len(transfers_after) == len(transfers_before) + 1
     assert api.balance_minor(ada) == 123666 and api.balance_minor(bob) == 1334
 
+    # An amount the API refuses (beyond the largest balance): its message at the amount field.
+    page.type("#deposit-amount", "92233720368547758.08")
+    page.submit("#deposit-form")
+    error = page.wait_text("#deposit-amount-error", lambda t: t != "", "the API's amount error did not show")
+    assert "amount" in error, error
+    assert api.balance_minor(ada) == 123666
+
     # Deposit and withdraw through the page.
     page.type("#deposit-amount", "10")
     page.submit("#deposit-form")
@@ -261,4 +268,33 @@ def test_the_api_reference_renders_the_openapi_document(browser, base_url, scree
 
     assert not parsed.startswith("error"), parsed
     assert exact(json.loads(parsed)) == exact(spec)
+    assert page.console_problems() == []
+
+
+def test_a_hidden_tab_asks_nothing_and_catches_up_when_shown(browser, base_url, admin_token, api, screenshots):
+    """The live feed polls only while the tab is visible (document.hidden, visibilitychange)."""
+    page = Dashboard(browser, base_url, screenshots)
+    page.log_in_with_token(admin_token)
+    page.wait_text("#feed-movements", lambda t: t != "", "the feed did not load")
+    api_requests = ("return performance.getEntriesByType('resource')"
+                    ".filter(e => e.name.includes('/api/')).length")
+    page.driver.execute_script("performance.setResourceTimingBufferSize(100000)")
+    # Polls happen while the tab is visible.
+    seen = page.driver.execute_script(api_requests)
+    page.wait(lambda: page.driver.execute_script(api_requests) > seen, "the visible page did not poll")
+
+    page.driver.execute_script("""
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+        document.dispatchEvent(new Event('visibilitychange'));""")
+    hidden_at = page.driver.execute_script(api_requests)
+    time.sleep(7.5)  # more than two poll intervals (3 s): a visible page would have asked twice
+    assert page.driver.execute_script(api_requests) == hidden_at, "the hidden tab kept polling"
+
+    # Something happens meanwhile; shown again, the page catches up at once.
+    user = api.create_user(tagged("Hidden "), "3.21")
+    assert user.status_code == 201
+    page.driver.execute_script("""
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+        document.dispatchEvent(new Event('visibilitychange'));""")
+    page.wait_text("#feed-movements", lambda t: f"#{user.json()['id']}" in t, "the feed did not catch up")
     assert page.console_problems() == []
