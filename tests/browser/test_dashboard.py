@@ -58,6 +58,7 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
     page.type("#token-input", "tly_" + "x" * 43)
     page.submit("#token-form")
     page.wait_text("#token-input-error", lambda t: "not valid" in t, "a bad token was not refused")
+    assert not page.find("#notice").is_displayed(), "a refused token is not a session that ended"
 
     # --- the service view -------------------------------------------------------------------------------------
     page.log_in_with_token(admin_token)
@@ -206,6 +207,7 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
 
     # Logging out forgets the token: the page asks to log in again after a reload.
     page.log_out()
+    assert "logged out" in page.text_of("#notice")
     page.open("/")
     page.wait_view("login")
     assert page.driver.execute_script("return sessionStorage.length") == 0

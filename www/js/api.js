@@ -86,7 +86,8 @@ export async function request(method, path, { body, query, idempotencyKey, token
   const error = new ApiError(
     response.status, problem.code || "http_" + response.status,
     problem.message || `The service answered ${response.status}.`, problem.field);
-  if (response.status === 401 && token && path !== "/auth/login") onUnauthorized(error);
+  // Only the session's own token ending is a session that ended (not a pasted token being tried out).
+  if (response.status === 401 && token && token === session.token) onUnauthorized(error);
   throw error;
 }
 

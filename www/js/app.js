@@ -224,14 +224,15 @@ $("#logout").addEventListener("click", async () => {
   session.token = null;
   button.disabled = false;
   knownNames.clear();
-  location.hash = "#/login";
+  history.replaceState(null, "", "#/login");
   showLogin();
   notice("You are logged out.", "good");
 });
 
 whenUnauthorized(() => {
   session.token = null;
-  if (location.hash !== "#/login") location.hash = "#/login";
+  // replaceState, not location.hash: a hashchange would route again and clear the message.
+  history.replaceState(null, "", "#/login");
   showLogin("Your session has ended. Please log in again.");
 });
 
