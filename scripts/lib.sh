@@ -34,7 +34,8 @@ apt_install() {
 }
 
 # Installs what the stack needs and is not there yet. Extra arguments name optional needs:
-# `python` (a python3 that can make a venv), `wrk` (the load generator), `gcc` (builds the ceiling).
+# `python` (a python3 that can make a venv), `wrk` (the load generator), `gcc` (builds the ceiling),
+# `browser` (chromium and chromedriver for tests/browser).
 ensure_packages() {
     local need=()
     command -v nginx >/dev/null || need+=(nginx)
@@ -57,6 +58,14 @@ ensure_packages() {
                 ;;
             wrk) command -v wrk >/dev/null || need+=(wrk) ;;
             gcc) command -v gcc >/dev/null || need+=(gcc) ;;
+            browser)
+                # The dashboard's browser tests: Debian's chromium and its chromedriver, with fonts for text
+                # and emoji (a stripped image has none, and the screenshots would show boxes).
+                command -v chromium >/dev/null || need+=(chromium)
+                [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+                [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
+                [ -d /usr/share/fonts/truetype/noto ] || need+=(fonts-noto-color-emoji)
+                ;;
             *) die "ensure_packages: unknown need '$extra'" ;;
         esac
     done

@@ -2,7 +2,8 @@
 # `make test`: every test, against a stack of its own that never collides with a `make run`:
 #   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
 #   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
-#   3. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
+#   3. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
+#   4. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
@@ -11,6 +12,7 @@ source "$(dirname "$0")/lib.sh"
 
 VENV=$TALLY_ROOT/.venv
 E2E_DIR=$TALLY_ROOT/tests/e2e
+BROWSER_DIR=$TALLY_ROOT/tests/browser
 LOG_KEEP=$TALLY_ROOT/var/test-logs
 STATE=
 
@@ -20,8 +22,12 @@ STATE=
 ensure_venv() {
     # A venv whose python is gone (the system python changed) is made anew.
     "$VENV/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$VENV"
-    if [ -f "$E2E_DIR/requirements.txt" ]; then
-        "$VENV/bin/pip" install -q --disable-pip-version-check -r "$E2E_DIR/requirements.txt"
+    local requirements=() file
+    for file in "$E2E_DIR/requirements.txt" "$BROWSER_DIR/requirements.txt"; do
+        [ ! -f "$file" ] || requirements+=(-r "$file")
+    done
+    if [ ${#requirements[@]} -gt 0 ]; then
+        "$VENV/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
     elif ! "$VENV/bin/python" -c 'import pytest, requests' 2>/dev/null; then
         "$VENV/bin/pip" install -q --disable-pip-version-check pytest requests
     fi
@@ -52,22 +58,31 @@ run_swift_tests() {
     (cd "$TALLY_ROOT" && TALLY_TEST_DATABASE=$(pg_conninfo "$STATE/pg" tally_integration) swift test)
 }
 
-# pytest tests/e2e through nginx on a free port; the tests get what they need to look behind the API.
+# The stack's port and database, set by start_stack for both pytest suites.
+PORT=
+CONNINFO=
+
+# Migrates the test database and starts the pool and nginx on a free port.
+start_stack() {
+    local bin=$1
+    CONNINFO=$(pg_conninfo "$STATE/pg" tally)
+    PORT=$(free_port)
+    "$bin" migrate --database "$CONNINFO" || return
+    # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
+    export TALLY_TOKEN_TTL=8
+    pool_start "$bin" "$STATE" "$CONNINFO" || return
+    nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
+    nginx_start "$STATE" "$PORT" || return
+}
+
+# pytest tests/e2e through nginx; the tests get what they need to look behind the API.
 run_e2e_tests() {
     local bin=$1
     if [ ! -d "$E2E_DIR" ]; then
         log "== tests/e2e does not exist yet: skipping the end-to-end tests"
         return 0
     fi
-    local conninfo port
-    conninfo=$(pg_conninfo "$STATE/pg" tally)
-    port=$(free_port)
-    "$bin" migrate --database "$conninfo" || return
-    # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
-    export TALLY_TOKEN_TTL=8
-    pool_start "$bin" "$STATE" "$conninfo" || return
-    nginx_render "$port" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
-    nginx_start "$STATE" "$port" || return
+    local conninfo=$CONNINFO port=$PORT
     log "== pytest tests/e2e against http://127.0.0.1:$port"
     local status=0
     (
@@ -93,8 +108,30 @@ run_e2e_tests() {
     return "$status"
 }
 
+# pytest tests/browser: the dashboard in headless chromium through the same nginx. It runs after the e2e
+# suite (whose pool-fault tests restart the pool), on a pool restarted with log-in tokens that live 10 minutes:
+# a person's session in the browser must outlast the 8 s the e2e suite uses to watch a token expire.
+run_browser_tests() {
+    local bin=$1
+    log "== pytest tests/browser (headless chromium) against http://127.0.0.1:$PORT"
+    TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$CONNINFO" || return
+    local status=0
+    (
+        cd "$TALLY_ROOT"
+        export TALLY_URL=http://127.0.0.1:$PORT
+        export TALLY_ADMIN_TOKEN
+        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$CONNINFO")
+        export TALLY_SCREENSHOTS=$TALLY_ROOT/var/test-screenshots
+        export PATH="$VENV/bin:$PATH"
+        exec python -m pytest "$BROWSER_DIR" -ra -p no:cacheprovider
+    ) || status=$?
+    [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/browser"
+    log "== screenshots of the dashboard: $TALLY_ROOT/var/test-screenshots/"
+    return "$status"
+}
+
 main() {
-    ensure_packages python
+    ensure_packages python browser
     ensure_venv
     log "== swift build -c release"
     local bin
@@ -106,16 +143,23 @@ main() {
     # A throwaway cluster: durability buys nothing here and fsync costs seconds.
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
-    local swift_status=0 e2e_status=0 deploy_status=0
+    local swift_status=0 e2e_status=0 browser_status=0 deploy_status=0
     run_swift_tests || swift_status=$?
-    run_e2e_tests "$bin" || e2e_status=$?
+    if start_stack "$bin"; then
+        run_e2e_tests "$bin" || e2e_status=$?
+        run_browser_tests "$bin" || browser_status=$?
+    else
+        e2e_status=1
+        browser_status=1
+    fi
     log "== the Docker deployment, checked without Docker (scripts/check-deploy.sh)"
     bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
 
-    log "== swift test: $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
-    log "== e2e tests:  $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
-    log "== deploy check: $([ "$deploy_status" -eq 0 ] && echo passed || echo "FAILED ($deploy_status)")"
-    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
+    log "== swift test:    $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
+    log "== e2e tests:     $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
+    log "== browser tests: $([ "$browser_status" -eq 0 ] && echo passed || echo "FAILED ($browser_status)") (screenshots in var/test-screenshots/)"
+    log "== deploy check:  $([ "$deploy_status" -eq 0 ] && echo passed || echo "FAILED ($deploy_status)")"
+    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$browser_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
 }
 
 main "$@"

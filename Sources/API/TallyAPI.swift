@@ -92,6 +92,7 @@ public final class TallyAPI {
         case .event: try postEvent(request)
         case .listAlerts: try listAlerts(request, userID: nil)
         case .userAlerts(let userID): try listAlerts(request, userID: userID)
+        case .stats: try stats(request)
         }
     }
 

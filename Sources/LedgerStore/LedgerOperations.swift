@@ -49,8 +49,11 @@ public protocol LedgerOperations: AnyObject {
     func revokeToken(hash: [UInt8]) throws -> Bool
 
     func user(id: Int64) throws -> User?
-    /// Users with an id above `afterID`, by id, at most `limit`.
-    func users(afterID: Int64, limit: Int) throws -> [User]
+    /// Users with an id above `afterID`, by id, at most `limit`; only those whose name contains
+    /// `nameContaining` (ignoring the case of ASCII letters) when it is given.
+    func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User]
+    /// The totals of the service view, with movements and alerts counted from second `since` (since 1970) on.
+    func stats(since: Int64) throws -> LedgerStats
     func movement(id: Int64) throws -> Movement?
     /// The user's movements with an id below `beforeID`, newest first, at most `limit`.
     func movements(ofUser userID: Int64, beforeID: Int64, limit: Int) throws -> [Movement]

@@ -151,8 +151,22 @@ public final class PostgresLedger: LedgerOperations {
         try runRetrying(.userByID, [String(id)])?.user()
     }
 
-    public func users(afterID: Int64, limit: Int) throws -> [User] {
-        try runRetryingAll(.usersAfter, [String(afterID), String(limit)]).map { try $0.user() }
+    public func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {
+        let rows =
+            if let nameContaining {
+                try runRetryingAll(.usersNamedAfter, [String(afterID), String(limit), nameContaining])
+            } else {
+                try runRetryingAll(.usersAfter, [String(afterID), String(limit)])
+            }
+        return try rows.map { try $0.user() }
+    }
+
+    public func stats(since: Int64) throws -> LedgerStats {
+        guard let row = try runRetrying(.stats, [String(since)]), let users = row.int64("users"),
+            let money = row.int64("money"), let movements = row.int64("movements"), let alerts = row.int64("alerts")
+        else { throw UnexpectedRow(description: "stats row lacks a column") }
+        return LedgerStats(
+            userCount: users, moneyHeld: Money(minorUnits: money), movementsSince: movements, alertsSince: alerts)
     }
 
     public func movement(id: Int64) throws -> Movement? {

@@ -4,6 +4,8 @@ enum Statement: String, CaseIterable {
     case createUser
     case userByID
     case usersAfter
+    case usersNamedAfter
+    case stats
     case movementByID
     case entriesOfUser
     case movementsBefore
@@ -28,6 +30,20 @@ enum Statement: String, CaseIterable {
             "SELECT \(Self.userColumns) FROM users WHERE id = $1 AND NOT is_system"
         case .usersAfter:
             "SELECT \(Self.userColumns) FROM users WHERE id > $1 AND NOT is_system ORDER BY id LIMIT $2"
+        case .usersNamedAfter:
+            // strpos, not LIKE: the search text needs no escaping of % and _.
+            """
+            SELECT \(Self.userColumns) FROM users
+            WHERE id > $1 AND NOT is_system AND strpos(lower(name), lower($3)) > 0 ORDER BY id LIMIT $2
+            """
+        case .stats:
+            // The users' balances sum to minus the outside world's, so the total fits a bigint.
+            """
+            SELECT (SELECT count(*) FROM users WHERE NOT is_system) AS users,
+                   (SELECT coalesce(sum(balance), 0) FROM users WHERE NOT is_system)::bigint AS money,
+                   (SELECT count(*) FROM movements WHERE created_at >= to_timestamp($1::bigint)) AS movements,
+                   (SELECT count(*) FROM alerts WHERE created_at >= to_timestamp($1::bigint)) AS alerts
+            """
         case .movementByID:
             "SELECT \(Self.movementColumns) FROM movements WHERE id = $1"
         case .entriesOfUser:

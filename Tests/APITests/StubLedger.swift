@@ -16,6 +16,7 @@ final class StubLedger: LedgerOperations {
     var databaseUp = true
     var serializationRetries = 0
     var eventTimes: [Int64?] = []
+    var statsSince: [Int64] = []
 
     /// A live token for `caller`, as a request's Authorization header.
     func authorization(for caller: Caller) -> String {
@@ -116,8 +117,19 @@ final class StubLedger: LedgerOperations {
         return users[id]
     }
 
-    func users(afterID: Int64, limit: Int) throws -> [User] {
-        Array(users.values.filter { $0.id > afterID }.sorted { $0.id < $1.id }.prefix(limit))
+    func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {
+        let named = users.values.filter { user in
+            nameContaining.map { user.name.lowercased().contains($0.lowercased()) } ?? true
+        }
+        return Array(named.filter { $0.id > afterID }.sorted { $0.id < $1.id }.prefix(limit))
+    }
+
+    func stats(since: Int64) throws -> LedgerStats {
+        statsSince.append(since)
+        let held = users.values.reduce(0) { $0 + $1.balance.minorUnits }
+        return LedgerStats(
+            userCount: Int64(users.count), moneyHeld: Money(minorUnits: held),
+            movementsSince: Int64(movementsByID.count), alertsSince: 0)
     }
 
     func movement(id: Int64) throws -> Movement? { movementsByID[id] }

@@ -147,6 +147,13 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
         ("GET", f"/api/transfers/{LARGEST_ID}", api.get(f"/api/transfers/{LARGEST_ID}")),
         ("GET", "/api/transactions", api.get("/api/transactions", params={"limit": 3})),
         ("GET", "/api/transactions", api.get("/api/transactions", params={"limit": "x"})),
+        ("GET", "/api/stats", api.get("/api/stats")),
+        ("GET", "/api/stats", api.get("/api/stats", params={"since": 0})),
+        ("GET", "/api/stats", api.get("/api/stats", params={"since": "yesterday"})),
+        ("GET", "/api/stats", as_carol.get("/api/stats")),
+        ("GET", "/api/stats", anonymous.get("/api/stats")),
+        ("GET", "/api/users", api.get("/api/users", params={"name": "Doc", "limit": 2})),
+        ("GET", "/api/users", api.get("/api/users", params={"name": "x" * 201})),
     ]
     exercised = set()
     for method, path, response in exchanges:

@@ -12,6 +12,7 @@ enum Endpoint: Equatable {
     case event
     case listAlerts
     case userAlerts(userID: Int64)
+    case stats
 }
 
 extension Endpoint {
@@ -73,6 +74,8 @@ enum Router {
             methods = ["POST": .event]
         case 1 where segments[0] == "alerts":
             methods = ["GET": .listAlerts]
+        case 1 where segments[0] == "stats":
+            methods = ["GET": .stats]
         case 2 where segments[0] == "auth":
             switch segments[1] {
             case "register": methods = ["POST": .register]

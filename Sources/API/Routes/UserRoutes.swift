@@ -49,10 +49,19 @@ extension TallyAPI {
         return HTTPResponse(status: 200, json: Representation.user(user))
     }
 
+    /// All users by id, or those whose name contains the query's `name` (the dashboard's search).
     func listUsers(_ request: HTTPRequest) throws -> HTTPResponse {
         try requireService(authenticate(request).caller)
-        let paging = try Paging(query: QueryString(request.query))
-        let users = try ledger.users(afterID: paging.continuation ?? 0, limit: paging.limit + 1)
+        let query = QueryString(request.query)
+        let paging = try Paging(query: query)
+        let name = query["name"].flatMap { $0.isEmpty ? nil : $0 }
+        if let name {
+            guard name.count <= TextRules.maximumNameLength, !name.utf8.contains(0) else {
+                throw APIError.validation(
+                    "name", "name must be at most \(TextRules.maximumNameLength) characters, without NUL.")
+            }
+        }
+        let users = try ledger.users(afterID: paging.continuation ?? 0, nameContaining: name, limit: paging.limit + 1)
         return HTTPResponse(status: 200, json: paging.page(users, id: \.id, render: Representation.user))
     }
 

@@ -1,0 +1,18 @@
+import Ledger
+
+/// The ledger at a glance, for the service view: how many users there are, the money they hold together, and
+/// how many movements and alerts there have been since a given moment.
+public struct LedgerStats: Equatable, Sendable {
+    public let userCount: Int64
+    /// The sum of every user's balance (the outside world's account left out): the money in the system.
+    public let moneyHeld: Money
+    public let movementsSince: Int64
+    public let alertsSince: Int64
+
+    public init(userCount: Int64, moneyHeld: Money, movementsSince: Int64, alertsSince: Int64) {
+        self.userCount = userCount
+        self.moneyHeld = moneyHeld
+        self.movementsSince = movementsSince
+        self.alertsSince = alertsSince
+    }
+}
