@@ -21,6 +21,7 @@ extension Endpoint {
         switch self {
         case .health: "GET /api/health"
         case .ping: "GET /api/ping"
+        case .stats: "GET /api/stats"
         case .listUsers: "GET /api/users"
         case .createUser: "POST /api/users"
         case .getUser: "GET /api/users/{id}"
@@ -42,7 +43,7 @@ extension Endpoint {
 
     /// One of each endpoint, for the list of metrics labels.
     static let examples: [Endpoint] = [
-        .health, .ping, .listUsers, .createUser, .getUser(1), .deposit(userID: 1), .withdraw(userID: 1),
+        .health, .ping, .stats, .listUsers, .createUser, .getUser(1), .deposit(userID: 1), .withdraw(userID: 1),
         .userTransactions(userID: 1), .createTransfer, .getTransfer(1), .listTransactions, .register, .login,
         .logout, .me, .event, .listAlerts, .userAlerts(userID: 1),
     ]
