@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test, against a stack of its own that never collides with a `make run`:
 #   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
-#   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool.
+#   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
+#   3. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml.
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
@@ -12,6 +13,9 @@ VENV=$TALLY_ROOT/.venv
 E2E_DIR=$TALLY_ROOT/tests/e2e
 LOG_KEEP=$TALLY_ROOT/var/test-logs
 STATE=
+# The e2e stack's address and database, set once it is up; schemathesis runs against it after pytest.
+E2E_URL=
+E2E_CONNINFO=
 
 # --- setup --------------------------------------------------------------------------------------------------
 
@@ -41,7 +45,7 @@ cleanup() {
     exit "$status"
 }
 
-# --- the two suites -----------------------------------------------------------------------------------------
+# --- the suites ---------------------------------------------------------------------------------------------
 
 # swift test (debug build) with a database of its own in the test cluster.
 run_swift_tests() {
@@ -67,6 +71,8 @@ run_e2e_tests() {
     pool_start "$bin" "$STATE" "$conninfo" || return
     nginx_render "$port" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
     nginx_start "$STATE" "$port" || return
+    E2E_URL=http://127.0.0.1:$port
+    E2E_CONNINFO=$conninfo
     log "== pytest tests/e2e against http://127.0.0.1:$port"
     local status=0
     (
@@ -92,6 +98,40 @@ run_e2e_tests() {
     return "$status"
 }
 
+# schemathesis through nginx on the e2e stack, which pytest leaves up and healthy: valid and invalid requests
+# generated from www/openapi.yaml for every operation (tests/schemathesis/schemathesis.toml says how many and
+# which checks). No answer may be a 5xx, and each must be what the document says. Bounded: a fixed number of
+# examples per operation, and a timeout over the whole run. TALLY_SCHEMATHESIS_SEED=N tries other inputs.
+run_schemathesis() {
+    local bin=$1
+    if [ -z "$E2E_URL" ]; then
+        log "== schemathesis: skipped, there is no e2e stack to run it against"
+        return 1
+    fi
+    local i
+    # The fault tests restart the pool and the database: wait until it answers again.
+    for ((i = 0; i < 300; i++)); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$E2E_URL/api/health")" = 200 ] && break
+        sleep 0.1
+    done
+    local work=$STATE/schemathesis reports=$STATE/log/schemathesis
+    mkdir -p "$work" "$reports"
+    log "== schemathesis against $E2E_URL (www/openapi.yaml, tests/schemathesis/schemathesis.toml)"
+    (
+        # hypothesis and schemathesis keep folders in the working directory: the stack's, not the checkout.
+        cd "$work"
+        # Two service-role tokens of its own: one for every operation, one for log-out, which revokes it.
+        export TALLY_ADMIN_TOKEN TALLY_LOGOUT_TOKEN
+        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$E2E_CONNINFO")
+        TALLY_LOGOUT_TOKEN=$("$bin" admin-token --database "$E2E_CONNINFO")
+        local seed=()
+        [ -z "${TALLY_SCHEMATHESIS_SEED:-}" ] || seed=(--seed "$TALLY_SCHEMATHESIS_SEED")
+        exec timeout --kill-after=10 600 "$VENV/bin/st" --config-file "$TALLY_ROOT/tests/schemathesis/schemathesis.toml" \
+            run "$TALLY_ROOT/www/openapi.yaml" --url "$E2E_URL" --no-color "${seed[@]}" \
+            --report junit,ndjson --report-dir "$reports"
+    )
+}
+
 main() {
     ensure_packages python
     ensure_venv
@@ -105,13 +145,16 @@ main() {
     # A throwaway cluster: durability buys nothing here and fsync costs seconds.
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
-    local swift_status=0 e2e_status=0
+    local swift_status=0 e2e_status=0 schemathesis_status=0
     run_swift_tests || swift_status=$?
     run_e2e_tests "$bin" || e2e_status=$?
+    run_schemathesis "$bin" || schemathesis_status=$?
 
     log "== swift test: $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
     log "== e2e tests:  $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
-    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ]
+    log "== schemathesis: $([ "$schemathesis_status" -eq 0 ] && echo passed ||
+        echo "FAILED ($schemathesis_status)") (reports in var/test-logs/schemathesis/)"
+    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ]
 }
 
 main "$@"
