@@ -2,8 +2,9 @@
 # `make test`: every test, against a stack of its own that never collides with a `make run`:
 #   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
 #   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
-#   3. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
-#   4. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
+#   3. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml,
+#   4. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
+#   5. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
@@ -48,7 +49,7 @@ cleanup() {
     exit "$status"
 }
 
-# --- the two suites -----------------------------------------------------------------------------------------
+# --- the suites ---------------------------------------------------------------------------------------------
 
 # swift test (debug build) with a database of its own in the test cluster.
 run_swift_tests() {
@@ -130,6 +131,37 @@ run_browser_tests() {
     return "$status"
 }
 
+# schemathesis through nginx on the e2e stack, which pytest leaves up and healthy: valid and invalid requests
+# generated from www/openapi.yaml for every operation (tests/schemathesis/schemathesis.toml says how many and
+# which checks). No answer may be a 5xx, and each must be what the document says. Bounded: a fixed number of
+# examples per operation, and a timeout over the whole run. TALLY_SCHEMATHESIS_SEED=N tries other inputs.
+run_schemathesis() {
+    local bin=$1
+    local url=http://127.0.0.1:$PORT
+    local i
+    # The fault tests restart the pool and the database: wait until it answers again.
+    for ((i = 0; i < 300; i++)); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/health")" = 200 ] && break
+        sleep 0.1
+    done
+    local work=$STATE/schemathesis reports=$STATE/log/schemathesis
+    mkdir -p "$work" "$reports"
+    log "== schemathesis against $url (www/openapi.yaml, tests/schemathesis/schemathesis.toml)"
+    (
+        # hypothesis and schemathesis keep folders in the working directory: the stack's, not the checkout.
+        cd "$work"
+        # Two service-role tokens of its own: one for every operation, one for log-out, which revokes it.
+        export TALLY_ADMIN_TOKEN TALLY_LOGOUT_TOKEN
+        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$CONNINFO")
+        TALLY_LOGOUT_TOKEN=$("$bin" admin-token --database "$CONNINFO")
+        local seed=()
+        [ -z "${TALLY_SCHEMATHESIS_SEED:-}" ] || seed=(--seed "$TALLY_SCHEMATHESIS_SEED")
+        exec timeout --kill-after=10 600 "$VENV/bin/st" --config-file "$TALLY_ROOT/tests/schemathesis/schemathesis.toml" \
+            run "$TALLY_ROOT/www/openapi.yaml" --url "$url" --no-color "${seed[@]}" \
+            --report junit,ndjson --report-dir "$reports"
+    )
+}
+
 main() {
     ensure_packages python browser
     ensure_venv
@@ -143,23 +175,28 @@ main() {
     # A throwaway cluster: durability buys nothing here and fsync costs seconds.
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
-    local swift_status=0 e2e_status=0 browser_status=0 deploy_status=0
+    local swift_status=0 e2e_status=0 schemathesis_status=0 browser_status=0 deploy_status=0
     run_swift_tests || swift_status=$?
     if start_stack "$bin"; then
         run_e2e_tests "$bin" || e2e_status=$?
+        run_schemathesis "$bin" || schemathesis_status=$?
         run_browser_tests "$bin" || browser_status=$?
     else
         e2e_status=1
+        schemathesis_status=1
         browser_status=1
     fi
     log "== the Docker deployment, checked without Docker (scripts/check-deploy.sh)"
     bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
 
-    log "== swift test:    $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
-    log "== e2e tests:     $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
-    log "== browser tests: $([ "$browser_status" -eq 0 ] && echo passed || echo "FAILED ($browser_status)") (screenshots in var/test-screenshots/)"
-    log "== deploy check:  $([ "$deploy_status" -eq 0 ] && echo passed || echo "FAILED ($deploy_status)")"
-    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$browser_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
+    log "== swift test:     $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
+    log "== e2e tests:      $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
+    log "== schemathesis:   $([ "$schemathesis_status" -eq 0 ] && echo passed ||
+        echo "FAILED ($schemathesis_status)") (reports in var/test-logs/schemathesis/)"
+    log "== browser tests:  $([ "$browser_status" -eq 0 ] && echo passed || echo "FAILED ($browser_status)") (screenshots in var/test-screenshots/)"
+    log "== deploy check:   $([ "$deploy_status" -eq 0 ] && echo passed || echo "FAILED ($deploy_status)")"
+    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] &&
+        [ "$browser_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
 }
 
 main "$@"

@@ -156,6 +156,15 @@ struct AuthTests {
         #expect(longLogin.status == 422)
     }
 
+    /// Found by schemathesis: a short password holding NUL was refused as "at most 256 characters".
+    @Test("a log-in password with a NUL character is refused with 422 naming the password and saying why")
+    func logInPasswordWithNULIsRefusedSayingWhy() {
+        let response = call(
+            "POST", "/api/auth/login", #"{"username":"ada","password":"correct\u0000horse"}"#, as: nil)
+        #expect(response.status == 422 && code(response) == "validation_failed")
+        #expect(response.body.contains(#""field":"password""#) && response.body.contains("NUL character"))
+    }
+
     @Test("a user's token never grants the service role")
     func userTokenIsNotService() {
         let me = call("GET", "/api/me", as: ada)

@@ -69,6 +69,14 @@ def test_the_name_defaults_to_the_username(anonymous):
     assert_user_shape(response.json(), name=username, balance_minor=0, username=username)
 
 
+def test_a_null_name_at_registration_defaults_to_the_username(anonymous):
+    """Found by schemathesis: the document had name as a string only, while null means absent, as elsewhere."""
+    username = new_username()
+    response = anonymous.post("/api/auth/register", {"username": username, "password": new_password(), "name": None})
+    assert response.status_code == 201, response.text
+    assert_user_shape(response.json(), name=username, balance_minor=0, username=username)
+
+
 VERBATIM_NAMES = [
     "<script>alert('owned')</script>", "O'Brien & \"Sons\" <b>bold</b>", "&lt;already escaped&gt; &amp;",
     "Zoë 🚀 中文 Ελληνικά עברית", "e\u0301 (combining) and \u00e9 (precomposed)", "👩‍👩‍👧 family",
@@ -256,6 +264,13 @@ def test_a_user_the_service_made_without_credentials_has_no_username_and_cannot_
     assert user["username"] is None
     assert api.user(user["id"])["username"] is None
     assert_error(anonymous.login(user["name"], "0123456789"), 401, "invalid_credentials")
+
+
+def test_service_user_creation_with_null_username_and_password_makes_a_user_without_credentials(api):
+    """Found by schemathesis: the document had username and password as strings only, while null means absent."""
+    response = api.post("/api/users", {"name": "No login", "username": None, "password": None})
+    assert response.status_code == 201, response.text
+    assert response.json()["username"] is None
 
 
 @pytest.mark.parametrize("body, field", [

@@ -41,7 +41,7 @@ extension TallyAPI {
             throw APIError.validation("username", "username is too long or holds a NUL character.")
         }
         guard password.count <= AccountRules.passwordLengths.upperBound, !password.utf8.contains(0) else {
-            throw APIError.validation("password", "password must be at most 256 characters.")
+            throw APIError.validation("password", "password is longer than 256 characters or holds a NUL character.")
         }
         let decoy = decoyPasswordHash
         let stored = try ledger.credentials(username: username)
