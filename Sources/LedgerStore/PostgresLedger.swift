@@ -154,7 +154,7 @@ public final class PostgresLedger: LedgerOperations {
     public func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {
         let rows =
             if let nameContaining {
-                try runRetryingAll(.usersNamedAfter, [String(afterID), String(limit), nameContaining])
+                try readSnapshot(.usersNamedAfter, [String(afterID), String(limit), nameContaining])
             } else {
                 try runRetryingAll(.usersAfter, [String(afterID), String(limit)])
             }
@@ -162,7 +162,7 @@ public final class PostgresLedger: LedgerOperations {
     }
 
     public func stats(since: Int64) throws -> LedgerStats {
-        guard let row = try runRetrying(.stats, [String(since)]), let users = row.int64("users"),
+        guard let row = try readSnapshot(.stats, [String(since)]).first, let users = row.int64("users"),
             let money = row.int64("money"), let movements = row.int64("movements"), let alerts = row.int64("alerts")
         else { throw UnexpectedRow(description: "stats row lacks a column") }
         return LedgerStats(
@@ -215,6 +215,19 @@ public final class PostgresLedger: LedgerOperations {
             return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
         default:
             return Receipt(result: .refused(try row.refusal()), isReplay: isReplay, requestID: originalRequestID)
+        }
+    }
+
+    /// A read that scans many rows (a search, the totals), in a READ ONLY REPEATABLE READ transaction: one
+    /// consistent snapshot without SERIALIZABLE's predicate locks, which for a scan of a whole table would make
+    /// every concurrent movement that touches it a candidate for a serialization failure. One round trip.
+    private func readSnapshot(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
+        try inTransaction { connection throws(PostgresError) in
+            try connection.pipeline([
+                .sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                .prepared(statement.rawValue, parameters),
+                .sql("COMMIT"),
+            ])[1].rows
         }
     }
 
