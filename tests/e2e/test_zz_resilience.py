@@ -1,0 +1,490 @@
+"""The fault suite (issue 7, "Faults survived, with the same checks every time").
+
+Each test runs the same load, concurrent transfers through nginx that each debit one of a few hot users and
+carry an Idempotency-Key, while it does one fault, and then makes the same checks (`check_everything`):
+
+- nothing refused that should not have been: the hot users hold far more than the load can move, so every
+  answer must be a 201, except the 5xx the fault itself explains, named in each test (nginx's 502
+  bad_gateway for the request a killed worker had in hand; the pool's 503 unavailable, with Retry-After,
+  while the database is away); no 4xx at all and no request left without an answer;
+- the journal against the answers: every 201 in it exactly once with the answered id, parties and amount,
+  no 503 in it (the pool says nothing was applied); a request whose answer the fault lost (a 502) in it
+  at most once, and asked again with its key it settles to one movement;
+- the books: the load's users' total and the whole ledger's total (the outside world's balance included)
+  unchanged, no negative balance, each user's movements chain, `tally verify` clean.
+
+The figures (requests, answers by status, timings) are reported through the `figures` fixture and printed
+at the end of the run. This module comes after test_zz_pool_faults.py (file order: it disrupts the stack)
+and every test leaves the database and the pool up and healthy."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tally_e2e import (Api, Load, Outcome, check_balance_chains, check_hot_users, check_journal_against_answers,
+                       env, text)
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+# The load: this many client threads, paying from HOT_USERS users to any other of the load's users.
+THREADS = 12
+HOT_USERS = 3
+OTHER_USERS = 3
+MAX_AMOUNT_MINOR = 500
+# Far more than the load can move (a few thousand transfers of at most 5.00 each): no transfer may be
+# refused for want of funds, so any 409 is a failure.
+HOT_BALANCE = "100000.00"
+
+# The issue's own bounds: a request while the database is down is answered 503 within 100 ms; the pool
+# serves again within 1 s of the database's return.
+OUTAGE_ANSWER_SECONDS = 0.100
+RECOVERY_SECONDS = 1.0
+
+
+# --- the load ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Shot(Outcome):
+    """One transfer of the load: what it asked and got (Outcome) and when, by the client's monotonic clock."""
+    started: float = 0.0
+    finished: float = 0.0
+    request_id: str | None = None
+    retry_after: str | None = None
+
+
+def send(api: Api, shot: Shot) -> None:
+    """Sends the transfer with its Idempotency-Key and records the answer (like Load.send, with timings)."""
+    shot.started = time.monotonic()
+    try:
+        response = api.transfer(shot.from_id, shot.to_id, text(shot.amount_minor), shot.memo,
+                                headers={"Idempotency-Key": shot.key})
+    except requests.RequestException as error:
+        shot.finished = time.monotonic()
+        shot.status, shot.body, shot.error = None, None, repr(error)
+        return
+    shot.finished = time.monotonic()
+    shot.status = response.status_code
+    shot.replayed = response.headers.get("Idempotency-Replayed") == "true"
+    shot.request_id = response.headers.get("X-Request-Id")
+    shot.retry_after = response.headers.get("Retry-After")
+    try:
+        shot.body = response.json()
+    except ValueError:
+        shot.body, shot.error = None, f"not JSON: {response.text[:200]!r}"
+
+
+class HotLoad:
+    """Transfers from THREADS clients until stopped, each from one of the hot users to another of the load's
+    users, each with a unique memo and Idempotency-Key. `load` (a tally_e2e.Load) holds the outcomes and the
+    memo prefix that check_journal_against_answers works on."""
+
+    def __init__(self, base_url: str, hot: list[int], others: list[int], threads: int = THREADS):
+        self.base_url = base_url
+        self.hot = hot
+        self.users = hot + others
+        self.load = Load(base_url, self.users, with_keys=True)
+        self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(threads)]
+        self._stop = threading.Event()
+
+    @property
+    def shots(self) -> list[Shot]:
+        with self.load._lock:
+            return list(self.load.outcomes)
+
+    def start(self, warm_up: int = 100) -> "HotLoad":
+        """Starts the clients and returns once `warm_up` transfers are answered 201."""
+        for thread in self._threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while sum(1 for shot in self.shots if shot.status == 201) < warm_up:
+            assert time.monotonic() < deadline, f"the load did not get going: {self.load.by_status()}"
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> list[Shot]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in self._threads), "a load client hangs"
+        return self.shots
+
+    def run_for(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _client(self, number: int) -> None:
+        api = Api(self.base_url)
+        chooser = random.Random(f"{self.load.run_id}-{number}")
+        i = 0
+        try:
+            while not self._stop.is_set():
+                from_id = chooser.choice(self.hot)
+                to_id = chooser.choice([user for user in self.users if user != from_id])
+                shot = Shot(memo=f"{self.load.memo_prefix}{number}-{i}", from_id=from_id, to_id=to_id,
+                            amount_minor=chooser.randint(1, MAX_AMOUNT_MINOR), key=f"{self.load.run_id}-{number}-{i}")
+                send(api, shot)
+                with self.load._lock:
+                    self.load.outcomes.append(shot)
+                    self.load.completed += 1
+                i += 1
+        finally:
+            api.close()
+
+
+def count(shots: list[Shot], *statuses) -> int:
+    return sum(1 for shot in shots if shot.status in statuses)
+
+
+def summary(shots: list[Shot]) -> str:
+    statuses: dict = {}
+    for shot in shots:
+        statuses[shot.status] = statuses.get(shot.status, 0) + 1
+    by_status = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items(), key=lambda item: str(item[0])))
+    return f"{len(shots)} requests ({by_status})"
+
+
+# --- the checks made after every fault -------------------------------------------------------------------------
+
+@dataclass
+class Books:
+    """The totals a load of transfers must leave as they were."""
+    load_users: int        # the load's users' balances
+    all_users: int         # every user's stored balance
+    outside_world: int     # the outside world's balance, from the journal (deposits in are negative)
+
+
+def read_books(db, users: list[int]) -> Books:
+    ids = ",".join(str(int(user)) for user in users)
+    row = db.rows(
+        f"SELECT (SELECT sum(balance) FROM users WHERE id IN ({ids})), "
+        "(SELECT COALESCE(sum(balance), 0) FROM users WHERE NOT is_system), "
+        "(SELECT COALESCE(sum(CASE WHEN m.credit_user_id = s.id THEN m.amount ELSE -m.amount END), 0) "
+        " FROM movements m JOIN users s ON s.is_system AND s.id IN (m.debit_user_id, m.credit_user_id))")[0]
+    return Books(*(int(value) for value in row))
+
+
+@dataclass
+class Stage:
+    """The load's users and the books before the fault."""
+    hot: list[int]
+    others: list[int]
+    books: Books
+
+    @property
+    def users(self) -> list[int]:
+        return self.hot + self.others
+
+
+@pytest.fixture
+def stage(new_user, db) -> Stage:
+    hot = [new_user(HOT_BALANCE)["id"] for _ in range(HOT_USERS)]
+    others = [new_user()["id"] for _ in range(OTHER_USERS)]
+    return Stage(hot, others, read_books(db, hot + others))
+
+
+def judge_answers(shots: list[Shot], allowed: set[int]) -> None:
+    """Every answer is a 201 or one of the `allowed` 5xx, with the JSON error that status must carry."""
+    odd = [(shot.status, shot.body, shot.error) for shot in shots if shot.status != 201 and shot.status not in allowed]
+    assert not odd, f"{len(odd)} answers this fault does not explain (allowed: 201, {sorted(allowed)}): {odd[:5]}"
+    for shot in shots:
+        if shot.status == 201:
+            assert shot.body["memo"] == shot.memo and not shot.replayed, shot.body
+        elif shot.status == 502:
+            assert shot.body["error"]["code"] == "bad_gateway", shot.body
+        elif shot.status == 503:
+            assert shot.body["error"]["code"] == "unavailable", shot.body
+            assert (shot.retry_after or "").isdigit(), f"503 without Retry-After: {shot.body}"
+
+
+def settle(base_url: str, shots: list[Shot]) -> int:
+    """Asks again, with the same key, every transfer whose answer was lost (502, or no answer), until the
+    answer is definite; each must then be a 201. Returns how many of them had been applied already (their
+    answer is a replay)."""
+    api = Api(base_url)
+    applied_before = 0
+    try:
+        for shot in shots:
+            for _ in range(20):
+                send(api, shot)
+                if shot.status is not None and shot.status < 500:
+                    break
+                time.sleep(0.2)
+            assert shot.status == 201, (shot.memo, shot.status, shot.body, shot.error)
+            applied_before += shot.replayed
+    finally:
+        api.close()
+    return applied_before
+
+
+def check_everything(api, db, verify, stage: Stage, load: HotLoad, *, allowed: set[int],
+                     unknown_allowed: int = 0) -> dict:
+    """The checks made after every fault (see the module's docstring). `allowed`: the 5xx the fault explains;
+    `unknown_allowed`: how many requests that got no definite answer may have been applied (a worker killed
+    between COMMIT and its answer). Returns figures for the report."""
+    shots = load.shots
+    judge_answers(shots, allowed)
+    check_journal_against_answers(load.load, db, unknown_outcomes_allowed=unknown_allowed)
+    lost = [shot for shot in shots if shot.status is None or shot.status == 502]
+    applied_before = settle(load.base_url, lost)
+    # Now every lost answer is a 201: each of them in the journal exactly once.
+    check_journal_against_answers(load.load, db)
+    check_hot_users(api, db, stage.users, stage.books.load_users)
+    assert read_books(db, stage.users) == stage.books, "the books' totals changed"
+    check_balance_chains(db, stage.users)
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"lost": len(lost), "lost_applied": applied_before}
+
+
+# --- the stack: PostgreSQL, the pool, logs -----------------------------------------------------------------------
+
+def stack_dir() -> Path:
+    return Path(env("TALLY_STACK_DIR"))
+
+
+def pg_data() -> Path:
+    return stack_dir() / "pg" / "data"
+
+
+def pg_log() -> Path:
+    return stack_dir() / "pg" / "log" / "postgresql.log"
+
+
+def pg_ctl(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """pg_ctl on the stack's cluster, as the postgres user (as scripts/lib.sh runs it)."""
+    binary = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda path: int(path.split("/")[4]))[-1]
+    return subprocess.run(["runuser", "-u", "postgres", "--", binary, "-D", str(pg_data()), *arguments],
+                          cwd="/", capture_output=True, text=True, timeout=timeout)
+
+
+def postmaster_pid() -> int | None:
+    """The running postmaster of the stack's cluster, or None."""
+    try:
+        pid = int((pg_data() / "postmaster.pid").read_text().split("\n", 1)[0])
+        alive = os.path.realpath(f"/proc/{pid}/cwd") == os.path.realpath(pg_data())
+    except (OSError, ValueError):
+        return None
+    return pid if alive else None
+
+
+def start_postgres() -> float:
+    """Starts the cluster (its settings as test.sh wrote them); returns the moment pg_ctl returned."""
+    result = pg_ctl("-l", str(pg_log()), "-w", "-t", "60", "start")
+    returned = time.monotonic()
+    assert result.returncode == 0, f"pg_ctl start failed: {result.stdout}{result.stderr}"
+    return returned
+
+
+def stop_postgres() -> None:
+    """Fast shutdown: open transactions are rolled back, committed data kept."""
+    result = pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
+    assert result.returncode == 0, f"pg_ctl stop failed: {result.stdout}{result.stderr}"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for(condition, seconds: float, interval: float = 0.05):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()
+
+
+class LogTail:
+    """What a log file gained since this was made."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def text(self) -> str:
+        with open(self.path, encoding="utf-8", errors="replace") as log:
+            log.seek(self.offset)
+            return log.read()
+
+    def lines(self, containing: str = "") -> list[str]:
+        return [line for line in self.text().splitlines() if containing in line]
+
+
+def pool_log() -> LogTail:
+    return LogTail(Path(env("TALLY_LOG_DIR")) / "tally.log")
+
+
+def death_lines(tail: LogTail) -> list[str]:
+    """The supervisor's lines about a worker that died ("worker N (pid P) was killed by signal 9 ...")."""
+    return [line for line in tail.lines("(pid ") if "replacing it" in line]
+
+
+def nginx_times(request_ids: set[str]) -> dict[str, float]:
+    """nginx's request_time (seconds, from the first byte read to the last byte sent) of these requests, from
+    its JSON access log."""
+    path = Path(env("TALLY_LOG_DIR")) / "nginx-access.log"
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + 5
+    while True:
+        with open(path, encoding="utf-8") as log:
+            for line in log:
+                entry = json.loads(line)
+                if entry["request_id"] in request_ids:
+                    found[entry["request_id"]] = float(entry["request_time"])
+        if len(found) == len(request_ids) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def stack(pool):
+    """The pool and the database, up and healthy before the test and again after it, whatever it did."""
+    restore(pool)
+    yield pool
+    restore(pool)
+
+
+def restore(pool) -> None:
+    if postmaster_pid() is None:
+        start_postgres()
+    if not wait_for(pool.is_healthy, 15, 0.2):
+        pool.start()
+    pool.wait_until_healthy(30)
+
+
+# --- 1. workers killed with kill -9 -------------------------------------------------------------------------------
+
+def test_workers_killed_every_few_hundred_ms_lose_nothing(api, db, verify, stack, stage, figures):
+    """kill -9 of a random worker every 300 ms for 6 s under the load. Allowed: 502 (nginx: the killed worker
+    had that request in hand), at most one per kill, since a worker serves one request at a time; requests
+    waiting in the socket's queue are taken by the other workers. Whatever got a 502 is asked again with its
+    key: at most one per kill may have been applied already (killed between COMMIT and its answer)."""
+    pool = stack
+    supervisor = pool.supervisor_pid()
+    workers_before = pool.workers()
+    log = pool_log()
+    load = HotLoad(api.base_url, stage.hot, stage.others).start()
+    victims = []
+    try:
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            workers = sorted(pool.workers())
+            if workers:
+                victim = random.choice(workers)
+                os.kill(victim, signal.SIGKILL)
+                victims.append(victim)
+        load.run_for(1.5)  # and the pool serves on after the last kill
+    finally:
+        shots = load.stop()
+
+    assert pool.supervisor_pid() == supervisor
+    assert wait_for(lambda: len(pool.workers()) == len(workers_before), 15), (
+        f"the pool did not get back to {len(workers_before)} workers: {pool.workers()}")
+    deaths = death_lines(log)
+    for victim in victims:
+        assert any(f"(pid {victim}) was killed by signal 9" in line for line in deaths), (
+            f"the death of worker {victim} is not in the pool's log")
+    lost = count(shots, 502, None)
+    assert lost <= len(victims), f"{lost} requests lost to {len(victims)} kills"
+    # After the last kill the pool serves again: the requests of the last second all got through.
+    last = max(shot.started for shot in shots)
+    tail = [shot for shot in shots if shot.started > last - 1]
+    assert count(tail, 201) == len(tail), summary(tail)
+    answered = summary(shots)
+    figures_ = check_everything(api, db, verify, stage, load, allowed={502}, unknown_allowed=len(victims))
+    figures(f"faults 1, kill -9 of {len(victims)} workers in 6 s: {answered}; "
+            f"{figures_['lost']} answers lost (502), {figures_['lost_applied']} of them had been applied, "
+            f"each settled to one movement by asking again with its key; crash-loop pauses logged: "
+            f"{len(log.lines('CRASH LOOP'))}")
+
+
+# --- 2. the database stopped for 5 s ------------------------------------------------------------------------------
+
+def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_within_1_s(
+        api, anonymous, db, verify, stack, stage, figures):
+    """PostgreSQL stopped (fast shutdown) under the load, started again 5 s later. Allowed: 503 unavailable with
+    Retry-After, and only from the stop to 1 s after the database's return. Every request made while it is
+    down (after pg_ctl stop returned, before pg_ctl start was called) is such a 503, each answered within
+    100 ms by nginx's own clock ($request_time in its access log, from the request's first byte to the
+    answer's last: the client's clock would add the test's own thread scheduling on a busy machine);
+    /api/health says the database is down. Within 1 s of pg_ctl start returning, the same workers (no
+    restart) answer 201 again, and every request made after that second is a 201."""
+    pool = stack
+    supervisor, workers = pool.supervisor_pid(), pool.workers()
+    log = pool_log()
+    load = HotLoad(api.base_url, stage.hot, stage.others).start()
+    probes = []  # (started, response) of /api/health while the database is down
+    try:
+        load.run_for(1)
+        stop_called = time.monotonic()
+        stop_postgres()
+        down = time.monotonic()
+        while time.monotonic() < down + 5:
+            started = time.monotonic()
+            probes.append((started, anonymous.get("/api/health")))
+            time.sleep(0.25)
+        start_called = time.monotonic()
+        up = start_postgres()
+        load.run_for(2.5)
+    finally:
+        shots = load.stop()
+
+    outage = [shot for shot in shots if shot.started >= down and shot.finished <= start_called]
+    assert len(outage) >= 100, f"only {len(outage)} requests while the database was down: {summary(shots)}"
+    assert count(outage, 503) == len(outage), summary(outage)
+    for started, response in probes:
+        assert response.status_code == 503, response.text
+        assert response.json() == {"status": "unavailable", "database": "down"}
+        assert response.headers.get("Retry-After", "").isdigit(), response.headers
+    # Every answer while the database was down, and how long nginx took over it.
+    ids = {shot.request_id for shot in outage} | {response.headers["X-Request-Id"] for _, response in probes}
+    times = nginx_times(ids)
+    assert set(times) == ids, f"{len(ids - set(times))} requests are missing from nginx's access log"
+    slowest = max(times.values())
+    assert slowest <= OUTAGE_ANSWER_SECONDS, (
+        f"a request took {slowest * 1000:.0f} ms while the database was down; "
+        f"over 100 ms: {sorted(t for t in times.values() if t > OUTAGE_ANSWER_SECONDS)}")
+    client_slowest = max(shot.finished - shot.started for shot in outage)
+
+    refused = [shot for shot in shots if shot.status == 503]
+    assert all(stop_called <= shot.started <= up + RECOVERY_SECONDS for shot in refused), (
+        "a 503 outside the outage: "
+        f"{[(shot.started - down, shot.body) for shot in refused if not stop_called <= shot.started][:3]}")
+    served = [shot for shot in shots if shot.status == 201 and shot.finished > start_called]
+    assert served, f"nothing was served after the database came back: {summary(shots)}"
+    recovery = min(shot.finished for shot in served) - up
+    assert recovery <= RECOVERY_SECONDS, f"the first 201 came {recovery:.3f} s after the database's return"
+    after = [shot for shot in shots if shot.started > up + RECOVERY_SECONDS]
+    assert after and count(after, 201) == len(after), summary(after)
+    # No restart: the same supervisor and workers, none of them died.
+    assert pool.supervisor_pid() == supervisor and pool.workers() == workers
+    assert death_lines(log) == []
+    assert api.get("/api/health").json() == {"status": "ok", "database": "up"}
+
+    answered = summary(shots)
+    check_everything(api, db, verify, stage, load, allowed={503})
+    figures(f"faults 2, PostgreSQL stopped for {start_called - down:.1f} s: {answered}; "
+            f"{len(outage)} requests while it was down, all 503 with Retry-After, the slowest "
+            f"{slowest * 1000:.0f} ms by nginx's clock ({client_slowest * 1000:.0f} ms by the client's), "
+            f"/api/health 503 'database down' {len(probes)} times; first 201 {max(recovery, 0) * 1000:.0f} ms "
+            f"after pg_ctl start returned ({(min(shot.finished for shot in served) - start_called) * 1000:.0f} ms "
+            f"after it was called), no restart")
