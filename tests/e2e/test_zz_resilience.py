@@ -562,3 +562,39 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
             f"acknowledged before the kill, all in the journal after crash recovery; its processes were gone "
             f"{(gone - killed) * 1000:.0f} ms after the kill; first 201 {(min(served) - up) * 1000:.0f} ms after "
             f"pg_ctl start returned; no restart of the pool")
+
+
+# --- 4. the pool reloaded three times -----------------------------------------------------------------------------
+
+def test_three_reloads_under_load_fail_no_request(api, db, verify, stack, stage, figures):
+    """SIGHUP to the supervisor three times under the load, each once the previous reload is done (every
+    worker replaced by a new one, the old ones gone). Allowed: nothing but 201; no worker dies (the old ones
+    finish their request and exit cleanly)."""
+    pool = stack
+    supervisor = pool.supervisor_pid()
+    log = pool_log()
+    generations = [pool.workers()]
+    load = HotLoad(api.base_url, stage.hot, stage.others).start()
+    took = []
+    try:
+        for _ in range(3):
+            load.run_for(0.7)
+            old = pool.workers()
+            sent = time.monotonic()
+            os.kill(supervisor, signal.SIGHUP)
+            assert wait_for(lambda: (lambda now: len(now) == len(old) and not now & old)(pool.workers()), 15), (
+                f"the reload did not replace the workers {sorted(old)}: now {sorted(pool.workers())}")
+            took.append(time.monotonic() - sent)
+            generations.append(pool.workers())
+        load.run_for(0.7)
+    finally:
+        shots = load.stop()
+
+    assert pool.supervisor_pid() == supervisor
+    assert len(log.lines("reloading")) == 3, log.lines("reloading")
+    assert death_lines(log) == []
+    answered = summary(shots)
+    check_everything(api, db, verify, stage, load, allowed=set())
+    figures(f"faults 4, three reloads (SIGHUP) under the load: {answered}; each replaced all "
+            f"{len(generations[0])} workers within {max(took) * 1000:.0f} ms; worker generations "
+            f"{[sorted(generation) for generation in generations]}")
