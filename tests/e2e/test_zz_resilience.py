@@ -230,12 +230,15 @@ def settle(base_url: str, shots: list[Shot]) -> int:
 
 
 def check_everything(api, db, verify, stage: Stage, load: HotLoad, *, allowed: set[int],
-                     unknown_allowed: int = 0) -> dict:
+                     unknown_allowed: int = 0, abandoned: list[Shot] = ()) -> dict:
     """The checks made after every fault (see the module's docstring). `allowed`: the 5xx the fault explains;
     `unknown_allowed`: how many requests that got no definite answer may have been applied (a worker killed
-    between COMMIT and its answer). Returns figures for the report."""
+    between COMMIT and its answer); `abandoned`: transfers sent besides the load whose answer the test did
+    not read on purpose (they are settled and checked like lost answers). Returns figures for the report."""
+    judge_answers(load.shots, allowed)
+    with load.load._lock:
+        load.load.outcomes.extend(abandoned)
     shots = load.shots
-    judge_answers(shots, allowed)
     check_journal_against_answers(load.load, db, unknown_outcomes_allowed=unknown_allowed)
     lost = [shot for shot in shots if shot.status is None or shot.status == 502]
     applied_before = settle(load.base_url, lost)
@@ -598,3 +601,184 @@ def test_three_reloads_under_load_fail_no_request(api, db, verify, stack, stage,
     figures(f"faults 4, three reloads (SIGHUP) under the load: {answered}; each replaced all "
             f"{len(generations[0])} workers within {max(took) * 1000:.0f} ms; worker generations "
             f"{[sorted(generation) for generation in generations]}")
+
+
+# --- 5. clients that give up: half a body, no reading of the answer -------------------------------------------------
+
+class FastCGI:
+    """Speaks FastCGI to the pool's socket directly, as nginx does, to send what nginx never passes on: a body
+    shorter than its CONTENT_LENGTH (nginx reads the whole body before it calls the pool)."""
+
+    BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 3, 4, 5, 6
+    RESPONDER = 1
+
+    @staticmethod
+    def record(kind: int, content: bytes) -> bytes:
+        return struct.pack("!BBHHBB", 1, kind, 1, len(content), 0, 0) + content
+
+    @staticmethod
+    def pairs(params: dict[str, str]) -> bytes:
+        def length(n: int) -> bytes:
+            return bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
+        out = b""
+        for name, value in params.items():
+            name_bytes, value_bytes = name.encode(), value.encode()
+            out += length(len(name_bytes)) + length(len(value_bytes)) + name_bytes + value_bytes
+        return out
+
+    @classmethod
+    def send(cls, params: dict[str, str], body: bytes, *, end_of_body: bool) -> socket.socket:
+        """Opens a connection and sends the request: the parameters and `body`, then the end of the stream
+        only when `end_of_body`. Returns the open connection."""
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.settimeout(10)
+        connection.connect(env("TALLY_SOCKET"))
+        message = cls.record(cls.BEGIN_REQUEST, struct.pack("!HB5x", cls.RESPONDER, 0))
+        message += cls.record(cls.PARAMS, cls.pairs(params)) + cls.record(cls.PARAMS, b"")
+        if body:
+            message += cls.record(cls.STDIN, body)
+        if end_of_body:
+            message += cls.record(cls.STDIN, b"")
+        connection.sendall(message)
+        return connection
+
+    @classmethod
+    def answer(cls, connection: socket.socket) -> tuple[int, dict]:
+        """Reads the response to its end: the status and the JSON body."""
+        data = b""
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        stdout, offset, ended = b"", 0, False
+        while offset + 8 <= len(data):
+            _, kind, _, length, padding, _ = struct.unpack("!BBHHBB", data[offset:offset + 8])
+            content = data[offset + 8:offset + 8 + length]
+            offset += 8 + length + padding
+            if kind == cls.STDOUT:
+                stdout += content
+            ended = ended or kind == cls.END_REQUEST
+        assert ended, f"no FCGI_END_REQUEST in {data[:300]!r}"
+        head, _, body = stdout.partition(b"\r\n\r\n")
+        status = int(head.split(b"Status: ", 1)[1][:3])
+        return status, json.loads(body)
+
+
+def transfer_params(body: bytes, content_length: int, key: str, request_id: str) -> dict[str, str]:
+    """The FastCGI parameters nginx sends for POST /api/transfers with the service token."""
+    return {"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/transfers", "SCRIPT_NAME": "/api/transfers",
+            "REQUEST_URI": "/api/transfers", "QUERY_STRING": "", "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(content_length), "HTTP_AUTHORIZATION": f"Bearer {env('TALLY_ADMIN_TOKEN')}",
+            "HTTP_IDEMPOTENCY_KEY": key, "REQUEST_ID": request_id, "SERVER_PROTOCOL": "HTTP/1.1"}
+
+
+def http_transfer(base_url: str, body: bytes, content_length: int, key: str) -> bytes:
+    host_port = base_url.split("//", 1)[1]
+    return (f"POST /api/transfers HTTP/1.1\r\nHost: {host_port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {content_length}\r\nAuthorization: Bearer {env('TALLY_ADMIN_TOKEN')}\r\n"
+            f"Idempotency-Key: {key}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+def nginx_connection(base_url: str) -> socket.socket:
+    host, port = base_url.split("//", 1)[1].split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def close_abruptly(connection: socket.socket, reset: bool) -> None:
+    """Closes without reading anything: with a FIN, or with a RST (SO_LINGER 0) when `reset`."""
+    if reset:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+def test_clients_that_send_half_a_body_or_leave_before_the_answer_kill_no_worker_and_half_apply_nothing(
+        api, db, verify, stack, stage, figures):
+    """Under the load: (a) through nginx, and (b) straight to the pool's socket, clients send a transfer's
+    headers announcing twice the body's length, then the body (a complete JSON transfer, which a pool that did
+    not check the length would carry out), then hang up; (c) straight to the pool, the same half body ends the
+    stream, and the answer is read: 400 incomplete_body; (d) through nginx and straight to the pool, clients
+    send a whole transfer and hang up (FIN or RST) without reading the answer. No worker dies (the same
+    processes before and after, no death in the pool's log); no half body moves money; each abandoned whole
+    transfer, asked again with its key, is one movement (the usual checks). Allowed: nothing but 201."""
+    pool = stack
+    supervisor, workers = pool.supervisor_pid(), pool.workers()
+    log = pool_log()
+    load = HotLoad(api.base_url, stage.hot, stage.others).start()
+    prefix = load.load.memo_prefix
+    hot, other = stage.hot[0], stage.others[0]
+    half_bodies, refused_ids, abandoned = [], [], []
+
+    def transfer_body(memo: str, amount_minor: int) -> bytes:
+        return json.dumps({"from_user_id": hot, "to_user_id": other, "amount": text(amount_minor),
+                           "memo": memo}).encode()
+
+    try:
+        for n in range(10):
+            # (a) half a body through nginx, then gone.
+            memo = f"{prefix}half-nginx-{n}"
+            body = transfer_body(memo, 100 + n)
+            connection = nginx_connection(api.base_url)
+            connection.sendall(http_transfer(api.base_url, body, 2 * len(body), memo))
+            close_abruptly(connection, reset=n % 2 == 1)
+            half_bodies.append(memo)
+            # (b) half a body straight to the pool, then gone.
+            memo = f"{prefix}half-fcgi-{n}"
+            body = transfer_body(memo, 200 + n)
+            request_id = f"fault-half-{load.load.run_id}-{n}"
+            close_abruptly(FastCGI.send(transfer_params(body, 2 * len(body), memo, request_id), body,
+                                        end_of_body=False), reset=n % 2 == 1)
+            half_bodies.append(memo)
+            refused_ids.append(request_id)
+            # (c) half a body straight to the pool, the stream ended, the answer read.
+            memo = f"{prefix}half-eof-{n}"
+            body = transfer_body(memo, 300 + n)
+            connection = FastCGI.send(transfer_params(body, 2 * len(body), memo, f"fault-eof-{n}"), body,
+                                      end_of_body=True)
+            status, answer = FastCGI.answer(connection)
+            connection.close()
+            assert (status, answer["error"]["code"]) == (400, "incomplete_body"), (status, answer)
+            half_bodies.append(memo)
+            # (d) a whole transfer, through nginx and straight to the pool, abandoned before its answer.
+            for route in ("nginx", "fcgi"):
+                shot = Shot(memo=f"{prefix}gone-{route}-{n}", from_id=hot, to_id=other, amount_minor=400 + n,
+                            key=f"{prefix}gone-{route}-{n}", error="hung up before the answer, on purpose")
+                body = transfer_body(shot.memo, shot.amount_minor)
+                if route == "nginx":
+                    connection = nginx_connection(api.base_url)
+                    connection.sendall(http_transfer(api.base_url, body, len(body), shot.key))
+                else:
+                    connection = FastCGI.send(transfer_params(body, len(body), shot.key, f"fault-gone-{n}"), body,
+                                              end_of_body=True)
+                close_abruptly(connection, reset=n % 2 == 1)
+                abandoned.append(shot)
+            time.sleep(0.05)
+        load.run_for(1)
+    finally:
+        shots = load.stop()
+
+    # The pool logged each half body it got and refused it (the worker, not a crash, ended the request).
+    for request_id in refused_ids:
+        lines = pool_log_lines_since(log, request_id)
+        assert len(lines) == 1 and '"status":400' in lines[0], (request_id, lines)
+    assert pool.supervisor_pid() == supervisor and pool.workers() == workers, (
+        f"workers before {sorted(workers)}, after {sorted(pool.workers())}")
+    assert death_lines(log) == []
+    journal = db.movements_with_memo_prefix(prefix)
+    assert not set(half_bodies) & set(journal), f"half bodies applied: {sorted(set(half_bodies) & set(journal))}"
+    answered = summary(shots)
+    figures_ = check_everything(api, db, verify, stage, load, allowed=set(), unknown_allowed=len(abandoned),
+                                abandoned=abandoned)
+    figures(f"faults 5, clients giving up under the load: {answered}; {len(half_bodies)} half bodies (10 through "
+            f"nginx, 20 straight to the pool: 10 hung up, 10 answered 400 incomplete_body), none applied; "
+            f"{len(abandoned)} whole transfers abandoned before the answer, {figures_['lost_applied']} of them "
+            f"had been applied, each one movement when asked again; the same {len(workers)} workers throughout")
+
+
+def pool_log_lines_since(tail: LogTail, request_id: str, seconds: float = 5) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = tail.lines(f'"request_id":"{request_id}"')
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
