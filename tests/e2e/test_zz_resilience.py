@@ -148,6 +148,11 @@ def count(shots: list[Shot], *statuses) -> int:
     return sum(1 for shot in shots if shot.status in statuses)
 
 
+def relative(seconds: float) -> str:
+    """"120 ms after" or "30 ms before" (pg_ctl -w polls, so the database may serve before pg_ctl returns)."""
+    return f"{abs(seconds) * 1000:.0f} ms {'after' if seconds >= 0 else 'before'}"
+
+
 def summary(shots: list[Shot]) -> str:
     statuses: dict = {}
     for shot in shots:
@@ -340,18 +345,22 @@ def death_lines(tail: LogTail) -> list[str]:
     return [line for line in tail.lines("(pid ") if "replacing it" in line]
 
 
-def nginx_times(request_ids: set[str]) -> dict[str, float]:
-    """nginx's request_time (seconds, from the first byte read to the last byte sent) of these requests, from
-    its JSON access log."""
+def nginx_times(request_ids: set[str]) -> dict[str, tuple[float, float]]:
+    """From nginx's JSON access log, for each of these requests: its request_time (from the client's first
+    byte to the answer's last) and its upstream_response_time (from connecting to the pool to the answer's
+    last byte: the pool's time, queueing for a free worker included), in seconds. An answer nginx made
+    alone has no upstream time: it is given as infinity."""
     path = Path(env("TALLY_LOG_DIR")) / "nginx-access.log"
-    found: dict[str, float] = {}
+    found: dict[str, tuple[float, float]] = {}
     deadline = time.monotonic() + 5
     while True:
         with open(path, encoding="utf-8") as log:
             for line in log:
                 entry = json.loads(line)
                 if entry["request_id"] in request_ids:
-                    found[entry["request_id"]] = float(entry["request_time"])
+                    upstream = entry["upstream_response_time"]
+                    found[entry["request_id"]] = (
+                        float(entry["request_time"]), float(upstream) if upstream not in ("", "-") else float("inf"))
         if len(found) == len(request_ids) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
@@ -426,11 +435,14 @@ def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_withi
         api, anonymous, db, verify, stack, stage, figures):
     """PostgreSQL stopped (fast shutdown) under the load, started again 5 s later. Allowed: 503 unavailable with
     Retry-After, and only from the stop to 1 s after the database's return. Every request made while it is
-    down (after pg_ctl stop returned, before pg_ctl start was called) is such a 503, each answered within
-    100 ms by nginx's own clock ($request_time in its access log, from the request's first byte to the
-    answer's last: the client's clock would add the test's own thread scheduling on a busy machine);
-    /api/health says the database is down. Within 1 s of pg_ctl start returning, the same workers (no
-    restart) answer 201 again, and every request made after that second is a 201."""
+    down (after pg_ctl stop returned, before pg_ctl start was called) is such a 503, and the pool answers each
+    within 100 ms: nginx's upstream_response_time, from connecting to the pool to the answer's last byte
+    (waiting for a free worker included). Not nginx's request_time, which starts at the client's first byte:
+    python-requests writes the headers and the body separately, and a client thread held back between the
+    two by the GIL and a busy machine makes nginx wait for the body (seen: 265 ms of request_time around
+    2 ms of upstream time); both are reported. /api/health says the database is down. Within 1 s of pg_ctl
+    start returning the same workers (no restart) answer 201 again, and every request made after that
+    second is a 201."""
     pool = stack
     supervisor, workers = pool.supervisor_pid(), pool.workers()
     log = pool_log()
@@ -462,16 +474,18 @@ def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_withi
     ids = {shot.request_id for shot in outage} | {response.headers["X-Request-Id"] for _, response in probes}
     times = nginx_times(ids)
     assert set(times) == ids, f"{len(ids - set(times))} requests are missing from nginx's access log"
-    slowest = max(times.values())
+    slowest = max(upstream for _, upstream in times.values())
     assert slowest <= OUTAGE_ANSWER_SECONDS, (
-        f"a request took {slowest * 1000:.0f} ms while the database was down; "
-        f"over 100 ms: {sorted(t for t in times.values() if t > OUTAGE_ANSWER_SECONDS)}")
+        f"the pool took {slowest * 1000:.0f} ms over a request while the database was down; over 100 ms: "
+        f"{sorted(upstream for _, upstream in times.values() if upstream > OUTAGE_ANSWER_SECONDS)}")
+    nginx_slowest = max(request_time for request_time, _ in times.values())
     client_slowest = max(shot.finished - shot.started for shot in outage)
 
     refused = [shot for shot in shots if shot.status == 503]
-    assert all(stop_called <= shot.started <= up + RECOVERY_SECONDS for shot in refused), (
-        "a 503 outside the outage: "
-        f"{[(shot.started - down, shot.body) for shot in refused if not stop_called <= shot.started][:3]}")
+    # A 503 for a request still in hand when the shutdown began, or made while the database was away or
+    # within a second of its return; none before, none after.
+    outside = [shot for shot in refused if not (shot.finished >= stop_called and shot.started <= up + RECOVERY_SECONDS)]
+    assert not outside, [(shot.started - stop_called, shot.finished - stop_called, shot.body) for shot in outside[:3]]
     served = [shot for shot in shots if shot.status == 201 and shot.finished > start_called]
     assert served, f"nothing was served after the database came back: {summary(shots)}"
     recovery = min(shot.finished for shot in served) - up
@@ -486,10 +500,11 @@ def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_withi
     answered = summary(shots)
     check_everything(api, db, verify, stage, load, allowed={503})
     figures(f"faults 2, PostgreSQL stopped for {start_called - down:.1f} s: {answered}; "
-            f"{len(outage)} requests while it was down, all 503 with Retry-After, the slowest "
-            f"{slowest * 1000:.0f} ms by nginx's clock ({client_slowest * 1000:.0f} ms by the client's), "
-            f"/api/health 503 'database down' {len(probes)} times; first 201 {max(recovery, 0) * 1000:.0f} ms "
-            f"after pg_ctl start returned ({(min(shot.finished for shot in served) - start_called) * 1000:.0f} ms "
+            f"{len(outage)} requests while it was down, all 503 with Retry-After, the slowest answered by the "
+            f"pool in {slowest * 1000:.0f} ms (nginx's upstream time; its request time at most "
+            f"{nginx_slowest * 1000:.0f} ms, the client's {client_slowest * 1000:.0f} ms), "
+            f"/api/health 503 'database down' {len(probes)} times; first 201 {relative(recovery)} "
+            f"pg_ctl start returned ({(min(shot.finished for shot in served) - start_called) * 1000:.0f} ms "
             f"after it was called), no restart")
 
 
@@ -551,8 +566,8 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
     missing = [shot.memo for shot in acknowledged if shot.memo not in journal]
     assert not missing, f"{len(missing)} of {len(acknowledged)} transfers acknowledged before the crash are lost"
     refused = [shot for shot in shots if shot.status == 503]
-    assert all(killed - 0.05 <= shot.finished and shot.started <= up + RECOVERY_SECONDS for shot in refused), (
-        [(shot.started - killed, shot.body) for shot in refused][:3])
+    outside = [shot for shot in refused if not (shot.finished >= killed and shot.started <= up + RECOVERY_SECONDS)]
+    assert not outside, [(shot.started - killed, shot.finished - killed, shot.body) for shot in outside[:3]]
     after = [shot for shot in shots if shot.started > up + RECOVERY_SECONDS]
     assert after and count(after, 201) == len(after), summary(after)
     served = [shot.finished for shot in shots if shot.status == 201 and shot.finished > gone]
@@ -563,7 +578,7 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
     check_everything(api, db, verify, stage, load, allowed={503})
     figures(f"faults 3, PostgreSQL's postmaster killed with SIGKILL: {answered}; {len(acknowledged)} transfers "
             f"acknowledged before the kill, all in the journal after crash recovery; its processes were gone "
-            f"{(gone - killed) * 1000:.0f} ms after the kill; first 201 {(min(served) - up) * 1000:.0f} ms after "
+            f"{(gone - killed) * 1000:.0f} ms after the kill; first 201 {relative(min(served) - up)} "
             f"pg_ctl start returned; no restart of the pool")
 
 
