@@ -35,8 +35,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tally_e2e import (Api, Load, Outcome, check_balance_chains, check_hot_users, check_journal_against_answers,
-                       env, text)
+from tally_e2e import (Api, Load, Outcome, RowHolder, check_balance_chains, check_hot_users,
+                       check_journal_against_answers, env, text)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -797,3 +797,243 @@ def pool_log_lines_since(tail: LogTail, request_id: str, seconds: float = 5) -> 
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
+
+
+# --- 6. two pools behind one nginx upstream, one killed --------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def refuses(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+class TwoPools:
+    """Two pools of this stack's binary on two TCP ports (`tally serve --listen`), on the stack's database,
+    behind a second nginx of their own: the stack's nginx configuration rendered with an upstream of both
+    instead of the unix socket, into a folder under the stack's (every process carries TALLY_STACK, so the
+    stack's teardown sweeps up whatever a failed test leaves)."""
+
+    WORKERS = 2
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.ports = [free_port(), free_port()]
+        self.nginx_port = free_port()
+        self.pools: list[subprocess.Popen] = []
+        self.nginx: subprocess.Popen | None = None
+        for sub in ("nginx/tmp", "log", "run"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o755)
+        # (Without TALLY_SOCKET, which the tests' environment names for the stack's own pool: serve would
+        # refuse --listen with it.)
+        self.environment = {name: value for name, value in os.environ.items() if name != "TALLY_SOCKET"}
+        self.environment["TALLY_STACK"] = env("TALLY_STACK_DIR")
+        # Each pool's database sessions carry its name, so that pg_stat_activity tells them apart.
+        self.tag = folder.name
+        self.application_names = [f"{self.tag}-pool-{n}" for n in range(2)]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.nginx_port}"
+
+    def pool_log(self, n: int) -> Path:
+        return self.folder / "log" / f"pool-{n}.log"
+
+    def start(self) -> None:
+        for n, port in enumerate(self.ports):
+            with open(self.pool_log(n), "ab") as log:
+                self.pools.append(subprocess.Popen(
+                    [env("TALLY_BIN"), "serve", "--listen", f"127.0.0.1:{port}", "--database", env("TALLY_DATABASE"),
+                     "--workers", str(self.WORKERS), "--pool", f"pool-{n}"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    env={**self.environment, "PGAPPNAME": self.application_names[n]}, start_new_session=True))
+        for n, port in enumerate(self.ports):
+            assert wait_for(lambda: not refuses(port) or self.pools[n].poll() is not None, 10), (
+                f"pool {n} does not listen on {port}: {self.pool_log(n).read_text()[-2000:]}")
+            assert self.pools[n].poll() is None, self.pool_log(n).read_text()[-2000:]
+        self._start_nginx()
+
+    def _start_nginx(self) -> None:
+        template = (REPOSITORY / "nginx" / "tally.conf.template").read_text()
+        servers = "".join(f"        server 127.0.0.1:{port} max_fails=0;\n" for port in self.ports)
+        replacements = [
+            # The upstream instead of the unix socket. max_fails=0: nginx does not set a failed server aside
+            # for fail_timeout (10 s), so every request it sends to the killed pool meets the refused
+            # connection and is passed to the other: the retry shows on each of them, not only on the first
+            # one per nginx worker.
+            ("http {\n", "http {\n    upstream tally_pools {\n" + servers + "    }\n"),
+            ("fastcgi_pass unix:@SOCKET@;", "fastcgi_pass tally_pools;"),
+            # Which pool (or pools, in order) each request went to.
+            ('"upstream_response_time":"$upstream_response_time"}',
+             '"upstream_response_time":"$upstream_response_time","upstream_addr":"$upstream_addr"}'),
+            ("@PORT@", str(self.nginx_port)), ("@WWW_ROOT@", str(REPOSITORY / "www")), ("@STATE@", str(self.folder)),
+        ]
+        for old, new in replacements:
+            assert old in template, f"nginx/tally.conf.template has no {old!r} any more: update this test"
+            template = template.replace(old, new)
+        conf = self.folder / "nginx" / "nginx.conf"
+        conf.write_text(template)
+        errors = self.folder / "log" / "nginx-error.log"
+        check = subprocess.run(["nginx", "-q", "-t", "-c", str(conf), "-e", str(errors)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        with open(errors, "ab") as log:
+            self.nginx = subprocess.Popen(["nginx", "-c", str(conf), "-e", str(errors), "-g", "daemon off;"],
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.environment,
+                                          start_new_session=True)
+        assert wait_for(lambda: self._answers(), 10), errors.read_text()[-2000:]
+
+    def _answers(self) -> bool:
+        try:
+            return requests.get(self.url + "/api/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def workers(self, n: int) -> set[int]:
+        result = subprocess.run(["pgrep", "-P", str(self.pools[n].pid)], capture_output=True, text=True)
+        return {int(pid) for pid in result.stdout.split()}
+
+    def kill(self, n: int) -> None:
+        """SIGKILL to the pool's supervisor and workers at once (its process group), as a crash would."""
+        os.killpg(self.pools[n].pid, signal.SIGKILL)
+        self.pools[n].wait(10)
+
+    def access_log(self) -> dict[str, dict]:
+        entries = {}
+        with open(self.folder / "log" / "nginx-access.log", encoding="utf-8") as log:
+            for line in log:
+                entry = json.loads(line)
+                entries[entry["request_id"]] = entry
+        return entries
+
+    def stop(self) -> None:
+        """nginx first (it finishes its requests), then the pools; whatever does not stop in time is killed."""
+        processes = ([self.nginx] if self.nginx else []) + self.pools
+        for process, how in [(process, signal.SIGQUIT if process is self.nginx else signal.SIGTERM)
+                             for process in processes]:
+            if process.poll() is None:
+                process.send_signal(how)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    pass
+            if process.poll() is None or process is not self.nginx:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # a pool's workers, if any outlived it
+                except ProcessLookupError:
+                    pass
+                process.wait(10)
+
+
+@pytest.fixture
+def two_pools(stack):
+    pools = TwoPools(Path(env("TALLY_STACK_DIR")) / f"two-pools-{os.getpid()}-{random.randrange(10**6)}")
+    try:
+        pools.start()
+        yield pools
+    finally:
+        pools.stop()
+
+
+def held_up(db, application_name: str, holder: RowHolder) -> int:
+    """How many sessions of this application wait for the rows the holder holds (not for the load's rows):
+    directly, or behind another session that waits for them (the second waiter for a row waits for the
+    first one's tuple lock, not for the holder)."""
+    return db.integer(
+        "WITH RECURSIVE behind(pid) AS ("
+        " SELECT w.pid FROM pg_stat_activity w, pg_stat_activity h"
+        " WHERE h.application_name = :'holder' AND h.pid = ANY(pg_blocking_pids(w.pid))"
+        " UNION SELECT w.pid FROM pg_stat_activity w, behind b WHERE b.pid = ANY(pg_blocking_pids(w.pid)))"
+        "SELECT count(*) FROM behind JOIN pg_stat_activity a USING (pid) WHERE a.application_name = :'name'",
+        name=application_name, holder=holder.name)
+
+
+def send_alone(base_url: str, shot: Shot) -> None:
+    api = Api(base_url)
+    try:
+        send(api, shot)
+    finally:
+        api.close()
+
+
+def test_two_pools_behind_one_upstream_one_killed_new_requests_go_to_the_other(
+        api, db, verify, new_user, stage, two_pools, figures):
+    """Two pools of two workers behind one nginx upstream, the load through it; one pool killed (SIGKILL to its
+    supervisor and workers). Every request made once the killed pool's port refuses connections is a 201:
+    nginx meets the refused connection, passes the request to the other pool (upstream_addr names both) and
+    the other serves it. A POST the killed pool had in hand was already sent: nginx does not pass a
+    non-idempotent request to the next server then (fastcgi_next_upstream's default, without non_idempotent)
+    and answers 502 after trying only that pool. To have such a POST for certain (the load alone may leave the
+    pool idle at the moment of the kill), transfers between two users whose rows a psql session holds are
+    sent through nginx one by one until one of them waits in the pool to be killed (pg_stat_activity, by the
+    pool's application_name); the rows are released after the kill. Every 502, asked again with its key as a
+    client should, settles to one movement. Allowed: 201, and 502 for requests made before the kill."""
+    pools = two_pools
+    payer, payee = new_user("10.00")["id"], new_user()["id"]
+    books = Stage(stage.hot, stage.others + [payer, payee], read_books(db, stage.users + [payer, payee]))
+    survivor_workers = pools.workers(1)
+    load = HotLoad(pools.url, stage.hot, stage.others).start()
+    holder = RowHolder(db.conninfo, [payer, payee], f"{pools.tag}-holder")
+    stuck: list[tuple[Shot, threading.Thread]] = []
+    try:
+        assert wait_for(lambda: holder.holds(db), 10), "the rows were not held"
+        load.run_for(1)
+        served_by = {entry["upstream_addr"] for entry in pools.access_log().values()
+                     if entry["uri"] == "/api/transfers"}
+        assert {f"127.0.0.1:{port}" for port in pools.ports} <= served_by, served_by
+        for n in range(8):
+            shot = Shot(memo=f"{load.load.memo_prefix}stuck-{n}", from_id=payer, to_id=payee, amount_minor=100 + n,
+                        key=f"{load.load.run_id}-stuck-{n}")
+            client = threading.Thread(target=send_alone, args=(pools.url, shot), daemon=True)
+            client.start()
+            stuck.append((shot, client))
+            if wait_for(lambda: held_up(db, pools.application_names[0], holder) > 0, 1):
+                break
+        assert held_up(db, pools.application_names[0], holder) > 0, (
+            "no held transfer reached the pool to be killed", [(s.status, s.body) for s, _ in stuck])
+        pools.kill(0)
+        assert wait_for(lambda: refuses(pools.ports[0]), 5), "the killed pool's port still accepts connections"
+        refused_from = time.monotonic()
+        assert wait_for(lambda: any(shot.status == 502 for shot, _ in stuck), 5), [s.status for s, _ in stuck]
+        time.sleep(0.5)  # room for the database to see the killed pool's sessions gone (checked every 100 ms)
+        holder.commit()
+        load.run_for(2.5)
+    finally:
+        holder.commit()
+        for _, client in stuck:
+            client.join(30)
+        shots = load.stop()
+    with load.load._lock:
+        load.load.outcomes.extend(shot for shot, _ in stuck)
+    shots = load.shots
+
+    killed, survivor = (f"127.0.0.1:{port}" for port in pools.ports)
+    log = pools.access_log()
+    assert all(shot.request_id in log for shot in shots if shot.status is not None)
+    after = [shot for shot in shots if shot.started > refused_from]
+    assert after and count(after, 201) == len(after), summary(after)
+    assert all(log[shot.request_id]["upstream_addr"] in (survivor, f"{killed}, {survivor}") for shot in after)
+    retried = [shot for shot in after if log[shot.request_id]["upstream_addr"] == f"{killed}, {survivor}"]
+    assert retried, "no request met the killed pool's refused connection and went on to the other"
+    lost = [shot for shot in shots if shot.status == 502]
+    assert any(shot.memo.startswith(f"{load.load.memo_prefix}stuck-") for shot in lost), [s.status for s, _ in stuck]
+    for shot in lost:
+        assert shot.started < refused_from, shot
+        assert log[shot.request_id]["upstream_addr"] == killed, (
+            f"a POST already sent to the killed pool was passed on: {log[shot.request_id]}")
+    assert pools.workers(1) == survivor_workers
+
+    answered = summary(shots)
+    figures_ = check_everything(api, db, verify, books, load, allowed={502}, unknown_allowed=len(lost))
+    figures(f"faults 6, two pools behind one upstream, one killed: {answered}; {len(lost)} POSTs the killed pool "
+            f"had in hand answered 502 and not passed on ({len(stuck)} held transfers sent to get one there), "
+            f"{figures_['lost_applied']} of them had been applied, each one movement when asked again with its "
+            f"key; after the kill {len(after)} requests, all 201, {len(retried)} of them first offered to the "
+            f"dead pool (connection refused) and passed on")
