@@ -111,7 +111,9 @@ class HotLoad:
             thread.start()
         deadline = time.monotonic() + 60
         while sum(1 for shot in self.shots if shot.status == 201) < warm_up:
-            assert time.monotonic() < deadline, f"the load did not get going: {self.load.by_status()}"
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"the load did not get going: {self.load.by_status()}")
             time.sleep(0.05)
         return self
 
@@ -882,7 +884,8 @@ class TwoPools:
         conf = self.folder / "nginx" / "nginx.conf"
         conf.write_text(template)
         errors = self.folder / "log" / "nginx-error.log"
-        check = subprocess.run(["nginx", "-q", "-t", "-c", str(conf), "-e", str(errors)], capture_output=True, text=True)
+        check = subprocess.run(["nginx", "-q", "-t", "-c", str(conf), "-e", str(errors)], capture_output=True,
+                               text=True)
         assert check.returncode == 0, check.stderr
         with open(errors, "ab") as log:
             self.nginx = subprocess.Popen(["nginx", "-c", str(conf), "-e", str(errors), "-g", "daemon off;"],
