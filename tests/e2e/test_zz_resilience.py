@@ -6,7 +6,9 @@ carry an Idempotency-Key, while it does one fault, and then makes the same check
 - nothing refused that should not have been: the hot users hold far more than the load can move, so every
   answer must be a 201, except the 5xx the fault itself explains, named in each test (nginx's 502
   bad_gateway for the request a killed worker had in hand; the pool's 503 unavailable, with Retry-After,
-  while the database is away); no 4xx at all and no request left without an answer;
+  while the database is away); no 4xx at all and no request left without an answer. Whatever the fault, a
+  transfer may also get the 503 the API documents for contention (failed to serialize on every attempt,
+  nothing applied), up to one in a thousand: three hot rows make that happen about once in 15,000;
 - the journal against the answers: every 201 in it exactly once with the answered id, parties and amount,
   no 503 in it (the pool says nothing was applied); a request whose answer the fault lost (a 502) in it
   at most once, and asked again with its key it settles to one movement;
@@ -163,11 +165,26 @@ def relative(seconds: float) -> str:
 
 
 def summary(shots: list[Shot]) -> str:
+    """"N requests (201: a, 503: b)", the 503s for contention counted apart as "busy"."""
     statuses: dict = {}
     for shot in shots:
-        statuses[shot.status] = statuses.get(shot.status, 0) + 1
+        status = "503 busy" if is_busy(shot) else shot.status
+        statuses[status] = statuses.get(status, 0) + 1
     by_status = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items(), key=lambda item: str(item[0])))
     return f"{len(shots)} requests ({by_status})"
+
+
+def is_busy(shot: Shot) -> bool:
+    """A 503 for contention, not for the fault: the transfer failed to serialize on every attempt the pool's
+    retry policy allows (10), and nothing was applied (README: 503 "the request kept conflicting with others").
+    Told apart from the database's absence by its message."""
+    return (shot.status == 503 and isinstance(shot.body, dict)
+            and "conflicting requests" in shot.body.get("error", {}).get("message", ""))
+
+
+def all_served(shots: list[Shot]) -> bool:
+    """Every request served, but for contention's 503s (see is_busy)."""
+    return all(shot.status == 201 or is_busy(shot) for shot in shots)
 
 
 # --- the checks made after every fault -------------------------------------------------------------------------
@@ -209,9 +226,20 @@ def stage(new_user, db) -> Stage:
     return Stage(hot, others, read_books(db, hot + others))
 
 
+# Contention's 503s (is_busy) are allowed whatever the fault, up to one in this many requests (at least one):
+# three hot rows under SERIALIZABLE, four transactions at a time, make a transfer fail to serialize ten times
+# in a row about once in 15,000 (seen in make test); many more would mean the retry policy no longer copes.
+BUSY_AT_MOST_ONE_IN = 1000
+
+
 def judge_answers(shots: list[Shot], allowed: set[int]) -> None:
-    """Every answer is a 201 or one of the `allowed` 5xx, with the JSON error that status must carry."""
-    odd = [(shot.status, shot.body, shot.error) for shot in shots if shot.status != 201 and shot.status not in allowed]
+    """Every answer is a 201, one of the `allowed` 5xx, or a rare 503 for contention, with the JSON error that
+    status must carry."""
+    busy = [shot for shot in shots if is_busy(shot)]
+    assert len(busy) <= max(1, len(shots) // BUSY_AT_MOST_ONE_IN), (
+        f"{len(busy)} of {len(shots)} transfers failed to serialize on every attempt")
+    odd = [(shot.status, shot.body, shot.error) for shot in shots
+           if shot.status != 201 and shot.status not in allowed and not is_busy(shot)]
     assert not odd, f"{len(odd)} answers this fault does not explain (allowed: 201, {sorted(allowed)}): {odd[:5]}"
     for shot in shots:
         if shot.status == 201:
@@ -429,7 +457,7 @@ def test_workers_killed_every_few_hundred_ms_lose_nothing(api, db, verify, stack
     # After the last kill the pool serves again: the requests of the last second all got through.
     last = max(shot.started for shot in shots)
     tail = [shot for shot in shots if shot.started > last - 1]
-    assert count(tail, 201) == len(tail), summary(tail)
+    assert all_served(tail), summary(tail)
     answered = summary(shots)
     figures_ = check_everything(api, db, verify, stage, load, allowed={502}, unknown_allowed=len(victims))
     figures(f"faults 1, kill -9 of {len(victims)} workers in 6 s: {answered}; "
@@ -474,7 +502,7 @@ def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_withi
 
     outage = [shot for shot in shots if shot.started >= down and shot.finished <= start_called]
     assert len(outage) >= 100, f"only {len(outage)} requests while the database was down: {summary(shots)}"
-    assert count(outage, 503) == len(outage), summary(outage)
+    assert all(shot.status == 503 and not is_busy(shot) for shot in outage), summary(outage)
     for started, response in probes:
         assert response.status_code == 503, response.text
         assert response.json() == {"status": "unavailable", "database": "down"}
@@ -490,7 +518,7 @@ def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_withi
     nginx_slowest = max(request_time for request_time, _ in times.values())
     client_slowest = max(shot.finished - shot.started for shot in outage)
 
-    refused = [shot for shot in shots if shot.status == 503]
+    refused = [shot for shot in shots if shot.status == 503 and not is_busy(shot)]
     # A 503 for a request still in hand when the shutdown began, or made while the database was away or
     # within a second of its return; none before, none after.
     outside = [shot for shot in refused if not (shot.finished >= stop_called and shot.started <= up + RECOVERY_SECONDS)]
@@ -500,7 +528,7 @@ def test_database_stopped_for_5_s_gets_fast_503s_and_the_pool_serves_again_withi
     recovery = min(shot.finished for shot in served) - up
     assert recovery <= RECOVERY_SECONDS, f"the first 201 came {recovery:.3f} s after the database's return"
     after = [shot for shot in shots if shot.started > up + RECOVERY_SECONDS]
-    assert after and count(after, 201) == len(after), summary(after)
+    assert after and all_served(after), summary(after)
     # No restart: the same supervisor and workers, none of them died.
     assert pool.supervisor_pid() == supervisor and pool.workers() == workers
     assert death_lines(log) == []
@@ -574,11 +602,11 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
     journal = db.movements_with_memo_prefix(load.load.memo_prefix)
     missing = [shot.memo for shot in acknowledged if shot.memo not in journal]
     assert not missing, f"{len(missing)} of {len(acknowledged)} transfers acknowledged before the crash are lost"
-    refused = [shot for shot in shots if shot.status == 503]
+    refused = [shot for shot in shots if shot.status == 503 and not is_busy(shot)]
     outside = [shot for shot in refused if not (shot.finished >= killed and shot.started <= up + RECOVERY_SECONDS)]
     assert not outside, [(shot.started - killed, shot.finished - killed, shot.body) for shot in outside[:3]]
     after = [shot for shot in shots if shot.started > up + RECOVERY_SECONDS]
-    assert after and count(after, 201) == len(after), summary(after)
+    assert after and all_served(after), summary(after)
     served = [shot.finished for shot in shots if shot.status == 201 and shot.finished > gone]
     assert pool.supervisor_pid() == supervisor and pool.workers() == workers
     assert death_lines(pool_tail) == []
@@ -596,7 +624,7 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
 def test_three_reloads_under_load_fail_no_request(api, db, verify, stack, stage, figures):
     """SIGHUP to the supervisor three times under the load, each once the previous reload is done (every
     worker replaced by a new one, the old ones gone). Allowed: nothing but 201; no worker dies (the old ones
-    finish their request and exit cleanly)."""
+    finish their request and exit cleanly). (As everywhere, a rare 503 for contention: see is_busy.)"""
     pool = stack
     supervisor = pool.supervisor_pid()
     log = pool_log()
@@ -724,7 +752,8 @@ def test_clients_that_send_half_a_body_or_leave_before_the_answer_kill_no_worker
     stream, and the answer is read: 400 incomplete_body; (d) through nginx and straight to the pool, clients
     send a whole transfer and hang up (FIN or RST) without reading the answer. No worker dies (the same
     processes before and after, no death in the pool's log); no half body moves money; each abandoned whole
-    transfer, asked again with its key, is one movement (the usual checks). Allowed: nothing but 201."""
+    transfer, asked again with its key, is one movement (the usual checks). Allowed: nothing but 201 (and, as
+    everywhere, a rare 503 for contention: see is_busy)."""
     pool = stack
     supervisor, workers = pool.supervisor_pid(), pool.workers()
     log = pool_log()
@@ -1028,7 +1057,7 @@ def test_two_pools_behind_one_upstream_one_killed_new_requests_go_to_the_other(
     log = pools.access_log()
     assert all(shot.request_id in log for shot in shots if shot.status is not None)
     after = [shot for shot in shots if shot.started > refused_from]
-    assert after and count(after, 201) == len(after), summary(after)
+    assert after and all_served(after), summary(after)
     assert all(log[shot.request_id]["upstream_addr"] in (survivor, f"{killed}, {survivor}") for shot in after)
     retried = [shot for shot in after if log[shot.request_id]["upstream_addr"] == f"{killed}, {survivor}"]
     assert retried, "no request met the killed pool's refused connection and went on to the other"
