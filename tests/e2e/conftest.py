@@ -10,6 +10,9 @@ which passes where it is through the environment:
     TALLY_LOG_DIR         the pool's request log (tally.log) and nginx's logs
     TALLY_ADMIN_TOKEN     a service-role token that never expires: every client sends it unless told otherwise
     TALLY_TOKEN_TTL       how long a log-in token lives in this stack, in seconds (8)
+
+Figures a test reports with the `figures` fixture (the fault suite's counts and timings) are printed in a
+section of their own at the end of pytest's output, and written to TALLY_LOG_DIR/figures.txt.
 """
 
 from __future__ import annotations
@@ -25,6 +28,32 @@ import requests
 from tally_e2e import Account, Api, Database, create_account, env, minor, run_verify, unique
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+# Lines reported through the `figures` fixture, in order, for the terminal summary.
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def figures():
+    """figures(line): a measurement to show at the end of the run (pytest captures a passing test's prints)."""
+
+    def report(line: str) -> None:
+        FIGURES.append(line)
+        print(line)
+        log_dir = os.environ.get("TALLY_LOG_DIR")
+        if log_dir:
+            with open(os.path.join(log_dir, "figures.txt"), "a", encoding="utf-8") as out:
+                out.write(line + "\n")
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -370,6 +370,31 @@ class Database:
         return found
 
 
+class RowHolder:
+    """A psql session that holds users' rows (SELECT ... FOR UPDATE) until told to commit."""
+
+    def __init__(self, conninfo: str, user_ids: list[int], name: str):
+        self.name = name
+        self.process = subprocess.Popen(
+            ["psql", conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PGAPPNAME": name})
+        self._send(f"BEGIN; SELECT id FROM users WHERE id IN ({','.join(map(str, user_ids))}) FOR UPDATE;")
+
+    def _send(self, sql: str) -> None:
+        self.process.stdin.write(sql + "\n")
+        self.process.stdin.flush()
+
+    def holds(self, db) -> bool:
+        return db.integer("SELECT count(*) FROM pg_stat_activity WHERE application_name = :'name' "
+                          "AND state = 'idle in transaction'", name=self.name) == 1
+
+    def commit(self) -> None:
+        if self.process.poll() is None:
+            self._send("COMMIT;")
+            self.process.stdin.close()
+        assert self.process.wait(30) == 0, self.process.stderr.read()
+
+
 def run_verify(binary: str, conninfo: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, "verify", "--database", conninfo], capture_output=True, text=True, timeout=120)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tally_e2e import (Api, Load, Outcome, assert_error, env, check_balance_chains, check_hot_users,
+from tally_e2e import (Api, Load, Outcome, RowHolder, assert_error, env, check_balance_chains, check_hot_users,
                        check_journal_against_answers, new_password, new_username, pool_log_lines)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -121,31 +121,6 @@ def test_a_worker_killed_during_load_is_replaced_and_the_books_stay_balanced(
     # request may be applied without an answer. Nothing else answered 502 may be in the journal.
     check_journal_against_answers(load, db, unknown_outcomes_allowed=1)
     settle_and_check(api, db, base_url, verify, load, unknown, users, total_before)
-
-
-class RowHolder:
-    """A psql session that holds users' rows (SELECT ... FOR UPDATE) until told to commit."""
-
-    def __init__(self, conninfo: str, user_ids: list[int], name: str):
-        self.name = name
-        self.process = subprocess.Popen(
-            ["psql", conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PGAPPNAME": name})
-        self._send(f"BEGIN; SELECT id FROM users WHERE id IN ({','.join(map(str, user_ids))}) FOR UPDATE;")
-
-    def _send(self, sql: str) -> None:
-        self.process.stdin.write(sql + "\n")
-        self.process.stdin.flush()
-
-    def holds(self, db) -> bool:
-        return db.integer("SELECT count(*) FROM pg_stat_activity WHERE application_name = :'name' "
-                          "AND state = 'idle in transaction'", name=self.name) == 1
-
-    def commit(self) -> None:
-        if self.process.poll() is None:
-            self._send("COMMIT;")
-            self.process.stdin.close()
-        assert self.process.wait(30) == 0, self.process.stderr.read()
 
 
 def lock_waiters(db) -> int:
