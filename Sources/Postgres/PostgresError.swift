@@ -30,8 +30,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         if kind == .connection { return true }
         guard let sqlState else { return false }
         // Class 08: connection exceptions; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now;
-        // 57014: query canceled (statement_timeout).
-        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "57014"].contains(sqlState)
+        // 57014: query canceled (statement_timeout); 55P03: lock not available (lock_timeout): the statement was
+        // rolled back, nothing was applied, and trying again later may well succeed.
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "57014", "55P03"].contains(sqlState)
     }
 
     public var description: String {

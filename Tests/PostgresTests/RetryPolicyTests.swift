@@ -64,3 +64,18 @@ struct RetryPolicyTests {
         #expect(serializationFailure.isSerializationFailure && deadlock.isSerializationFailure)
     }
 }
+
+@Suite("Which database errors mean: nothing was applied, try again later")
+struct UnavailableErrorTests {
+    @Test(
+        "a broken connection, a shutdown, a statement or lock timeout are 'unavailable'",
+        arguments: ["08006", "57P01", "57P03", "57014", "55P03"])
+    func unavailable(_ sqlState: String) {
+        #expect(PostgresError(kind: .server, sqlState: sqlState, message: "x").isUnavailable)
+    }
+
+    @Test("a serialization failure or a constraint violation is not", arguments: ["40001", "40P01", "23514", "22003"])
+    func notUnavailable(_ sqlState: String) {
+        #expect(!PostgresError(kind: .server, sqlState: sqlState, message: "x").isUnavailable)
+    }
+}

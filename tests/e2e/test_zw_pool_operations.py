@@ -8,12 +8,13 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
-from tally_e2e import env, pool_log_lines
+from tally_e2e import RowHolder, assert_error, env, pool_log_lines
 
 
 @contextlib.contextmanager
@@ -37,19 +38,25 @@ def pool_started_with(pool, **settings):
 
 
 @contextlib.contextmanager
-def row_locked(user_id: int, seconds: float):
-    """Holds the user's row lock in another session for `seconds`, so a movement of that user waits."""
-    holder = subprocess.Popen(
-        ["psql", env("TALLY_DATABASE"), "-v", "ON_ERROR_STOP=1", "-q", "-c",
-         f"BEGIN; SELECT 1 FROM users WHERE id = {int(user_id)} FOR UPDATE; SELECT pg_sleep({seconds}); COMMIT;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def row_locked(db, user_id: int, release_after: float | None = None):
+    """Holds the user's row lock in another session (released after `release_after` seconds, or on leaving),
+    so that a movement of that user waits."""
+    holder = RowHolder(env("TALLY_DATABASE"), [user_id], f"zw-{uuid.uuid4().hex[:12]}")
+    timer = None
     try:
-        time.sleep(0.7)  # the lock is taken well within this
-        assert holder.poll() is None, f"the lock holder ended early: {holder.stderr.read()}"
+        deadline = time.monotonic() + 10
+        while not holder.holds(db):
+            assert time.monotonic() < deadline, "the lock holder did not take the lock"
+            time.sleep(0.05)
+        if release_after is not None:
+            timer = threading.Timer(release_after, holder.commit)
+            timer.start()
         yield
     finally:
-        holder.kill()
-        holder.wait()
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        holder.commit()
 
 
 def transfer_in_background(api, from_id, to_id, amount):
@@ -85,14 +92,14 @@ def test_a_request_past_the_deadline_is_killed_rolled_back_logged_and_its_worker
     with pool_started_with(pool, TALLY_REQUEST_TIMEOUT=2, TALLY_SLOW_REQUEST=0.5):
         status_before = api.get("/api/status").json()
         workers_before = len(pool.workers())
-        with row_locked(alice["id"], 8):
+        with row_locked(db, alice["id"]):
             started = time.monotonic()
             response = api.transfer(alice["id"], bob["id"], "1.00", timeout=30)
             seconds = time.monotonic() - started
         request_id = response.headers["X-Request-Id"]
         # nginx saw the worker die: 502, after the 2 s deadline, long before the 8 s lock.
         assert response.status_code == 502, response.text
-        assert 1.8 <= seconds < 6, seconds
+        assert 1.8 <= seconds < 5, seconds
         assert db.balance(alice["id"]) == 1000 and db.balance(bob["id"]) == 0
         assert db.movement_count(alice["id"]) == 1  # the initial balance only
         assert pool_log_lines(f"request {request_id} (POST /api/transfers) passed the 2000 ms deadline")
@@ -139,7 +146,7 @@ def test_sigquit_drains_the_request_in_flight_then_the_pool_exits(pool, api, db,
     alice, bob = new_user("10.00"), new_user()
     try:
         supervisor = pool.supervisor_pid()
-        with row_locked(alice["id"], 1.5):
+        with row_locked(db, alice["id"], release_after=1.2):
             thread, result = transfer_in_background(api, alice["id"], bob["id"], "1.00")
             time.sleep(0.3)
             os.kill(supervisor, signal.SIGQUIT)
@@ -157,7 +164,7 @@ def test_sigterm_stops_promptly_and_a_stuck_request_is_rolled_back(pool, api, db
     alice, bob = new_user("10.00"), new_user()
     try:
         supervisor = pool.supervisor_pid()
-        with row_locked(alice["id"], 10):
+        with row_locked(db, alice["id"]):
             thread, result = transfer_in_background(api, alice["id"], bob["id"], "1.00")
             time.sleep(0.3)
             stopping = time.monotonic()
@@ -171,3 +178,18 @@ def test_sigterm_stops_promptly_and_a_stuck_request_is_rolled_back(pool, api, db
         assert db.balance(alice["id"]) == 1000 and db.balance(bob["id"]) == 0
     finally:
         pool.start()
+
+
+def test_a_movement_that_waits_past_the_lock_timeout_is_refused_503_and_nothing_moves(api, db, new_user):
+    """Workers wait 5 s at most for a row lock (lock_timeout); then the statement is rolled back and the client
+    is told to try again, as for any other moment the database cannot serve."""
+    alice, bob = new_user("10.00"), new_user()
+    with row_locked(db, alice["id"]):
+        started = time.monotonic()
+        response = api.transfer(alice["id"], bob["id"], "1.00", timeout=30)
+        seconds = time.monotonic() - started
+    assert_error(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert 4.5 <= seconds < 15, seconds
+    assert db.balance(alice["id"]) == 1000 and db.balance(bob["id"]) == 0
+    assert api.transfer(alice["id"], bob["id"], "1.00").status_code == 201
