@@ -909,9 +909,7 @@ class TwoPools:
             # one per nginx worker.
             ("http {\n", "http {\n    upstream tally_pools {\n" + servers + "    }\n"),
             ("fastcgi_pass unix:@SOCKET@;", "fastcgi_pass tally_pools;"),
-            # Which pool (or pools, in order) each request went to.
-            ('"upstream_response_time":"$upstream_response_time"}',
-             '"upstream_response_time":"$upstream_response_time","upstream_addr":"$upstream_addr"}'),
+            # (The access log's upstream_addr says which pool, or pools in order, each request went to.)
             ("@PORT@", str(self.nginx_port)), ("@WWW_ROOT@", str(REPOSITORY / "www")), ("@STATE@", str(self.folder)),
         ]
         for old, new in replacements:
