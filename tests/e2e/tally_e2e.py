@@ -4,6 +4,7 @@ satisfy, and a bounded load of random transfers among hot users."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -632,3 +633,34 @@ def pool_log_lines(containing: str, seconds: float = 5) -> list[str]:
             return found
         time.sleep(0.1)
 
+
+
+def wait_for(condition, seconds: float, interval: float = 0.05):
+    """Polls `condition` until it returns something true or `seconds` pass; returns its last value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()
+
+
+@contextlib.contextmanager
+def pool_started_with(pool, settings: dict[str, str]):
+    """The pool restarted with extra TALLY_* settings in its environment; afterwards restarted as before."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update({name: str(value) for name, value in settings.items()})
+    try:
+        pool.stop()
+        pool.start()
+        yield pool
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        with contextlib.suppress(AssertionError):
+            pool.stop()
+        pool.start()

@@ -14,27 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tally_e2e import RowHolder, assert_error, env, pool_log_lines
-
-
-@contextlib.contextmanager
-def pool_started_with(pool, **settings):
-    """The pool restarted with extra TALLY_* settings for the test, and restarted plainly afterwards."""
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update({name: str(value) for name, value in settings.items()})
-    try:
-        pool.stop()
-        pool.start()
-        yield pool
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        with contextlib.suppress(AssertionError):
-            pool.stop()
-        pool.start()
+from tally_e2e import RowHolder, assert_error, env, pool_log_lines, pool_started_with
 
 
 @contextlib.contextmanager
@@ -89,7 +69,7 @@ def wait_for_exit(pid: int, seconds: float) -> bool:
 
 def test_a_request_past_the_deadline_is_killed_rolled_back_logged_and_its_worker_replaced(pool, api, db, new_user):
     alice, bob = new_user("10.00"), new_user()
-    with pool_started_with(pool, TALLY_REQUEST_TIMEOUT=2, TALLY_SLOW_REQUEST=0.5):
+    with pool_started_with(pool, {"TALLY_REQUEST_TIMEOUT": "2", "TALLY_SLOW_REQUEST": "0.5"}):
         status_before = api.get("/api/status").json()
         workers_before = len(pool.workers())
         with row_locked(db, alice["id"]):

@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 from alert_rules import CashEvent, Thresholds, replay
-from tally_e2e import env, minor
+from tally_e2e import env, minor, pool_started_with
 
 CONFIGURED = {
     "TALLY_ALERT_LARGE_WITHDRAWAL": "50.00",
@@ -28,20 +28,8 @@ STORED_KIND = {"deposit": "deposit", "withdraw": "withdrawal"}
 @pytest.fixture
 def configured_pool(pool):
     """The pool restarted with the CONFIGURED thresholds in its environment; afterwards restarted as before."""
-    saved = {name: os.environ.get(name) for name in CONFIGURED}
-    os.environ.update(CONFIGURED)
-    try:
-        pool.stop()
-        pool.start()
+    with pool_started_with(pool, CONFIGURED):
         yield pool
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        pool.stop()
-        pool.start()
 
 
 def codes_of(api, user_id: int, steps) -> list[list[int]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tally_e2e import (Api, Load, Outcome, RowHolder, assert_error, env, check_balance_chains, check_hot_users,
-                       check_journal_against_answers, new_password, new_username, pool_log_lines)
+                       check_journal_against_answers, new_password, new_username, pool_log_lines, wait_for)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -31,14 +31,6 @@ def healthy_pool(pool):
             pool.start()
 
 
-def wait_for(condition, seconds: float, interval: float = 0.05):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
 
 
 def kill_a_worker_during_load(pool, db, base_url, users):

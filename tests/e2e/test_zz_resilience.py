@@ -38,7 +38,7 @@ import pytest
 import requests
 
 from tally_e2e import (Api, Load, Outcome, RowHolder, check_balance_chains, check_hot_users,
-                       check_journal_against_answers, env, text)
+                       check_journal_against_answers, env, text, wait_for)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -347,14 +347,6 @@ def alive(pid: int) -> bool:
     return True
 
 
-def wait_for(condition, seconds: float, interval: float = 0.05):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
 
 
 class LogTail:
