@@ -1,23 +1,58 @@
 import CLibPQ
 
-/// One statement of a pipeline: a prepared statement by name, or SQL text, with its parameters.
+/// One step of a pipeline: a prepared statement by name, SQL text with its parameters, or a sync point.
 public enum PipelineStep: Sendable {
     case prepared(String, [String?])
     case sql(String, [String?] = [])
+    /// Ends the implicit transaction of the statements before it (those not in an explicit BEGIN ... COMMIT):
+    /// the statements after it run in a new one, with a new snapshot, even if one before it failed.
+    case sync
 }
 
 extension Connection {
     /// Sends the statements together and reads their results after one network round trip
-    /// (libpq's pipeline mode). When one fails, the ones after it are skipped and the first error is thrown.
-    /// Statements inside an explicit transaction (BEGIN ... COMMIT) stay in it across pipelines.
+    /// (libpq's pipeline mode). When one fails, the ones after it up to the next sync point are skipped and
+    /// the first error is thrown. Statements inside an explicit transaction (BEGIN ... COMMIT) stay in it across
+    /// pipelines.
     public func pipeline(_ steps: [PipelineStep]) throws(PostgresError) -> [Rows] {
+        var rows: [Rows] = []
+        for outcome in try pipelineOutcomes(steps) {
+            switch outcome {
+            case .success(let result): rows.append(result)
+            case .failure(let error): throw error
+            }
+        }
+        return rows
+    }
+
+    /// As `pipeline`, with each statement's own outcome (in order, one per statement; sync points have none):
+    /// for pipelines whose statements after a sync point stand on their own. A statement skipped after an
+    /// earlier error fails with that error. Throws only when the connection breaks.
+    public func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             switch step {
             case .prepared(_, let parameters), .sql(_, let parameters): try refuseNUL(parameters)
+            case .sync: break
             }
         }
+        var steps = steps
+        if case .sync? = steps.last {} else { steps.append(.sync) }
+
         guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
-        defer { _ = PQexitPipelineMode(handle) }
+        // Whatever happens below, the pipeline must end with every result read; if not, the connection is out of
+        // step and must not be used again.
+        defer {
+            if PQexitPipelineMode(handle) != 1 { isOutOfStep = true }
+        }
+        do throws(PostgresError) {
+            return try sendAndRead(steps)
+        } catch {
+            isOutOfStep = true
+            throw error
+        }
+    }
+
+    private func sendAndRead(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             let sent: Int32
             switch step {
@@ -27,33 +62,49 @@ extension Connection {
                 sent = withCStrings(parameters) {
                     PQsendQueryParams(handle, sql, Int32($0.count), nil, $0, nil, nil, 0)
                 }
+            case .sync:
+                sent = PQpipelineSync(handle)
             }
             guard sent == 1 else { throw connectionError() }
         }
-        guard PQpipelineSync(handle) == 1 else { throw connectionError() }
 
-        var results: [Rows] = []
-        var firstError: PostgresError?
-        for _ in steps {
-            guard let result = PQgetResult(handle) else { throw connectionError() }
-            switch PQresultStatus(result) {
+        var outcomes: [Result<Rows, PostgresError>] = []
+        var errorBeforeSync: PostgresError?
+        for step in steps {
+            guard let result = nextResult() else { throw connectionError() }
+            let status = PQresultStatus(result)
+            if case .sync = step {
+                PQclear(result)
+                guard status == PGRES_PIPELINE_SYNC else { throw connectionError() }
+                errorBeforeSync = nil
+                continue
+            }
+            switch status {
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                results.append(Rows(reading: result))
+                outcomes.append(.success(Rows(reading: result)))
             case PGRES_PIPELINE_ABORTED:
-                break  // skipped after an earlier error
+                // Skipped after an earlier error.
+                outcomes.append(.failure(errorBeforeSync ?? PostgresError(kind: .server, message: "pipeline aborted")))
             default:
-                if firstError == nil { firstError = serverError(result) }
+                let error = serverError(result)
+                errorBeforeSync = errorBeforeSync ?? error
+                outcomes.append(.failure(error))
             }
             PQclear(result)
             // Each statement's results end with a NULL.
             while let extra = PQgetResult(handle) { PQclear(extra) }
         }
-        // The sync point closes the pipeline.
-        guard let sync = PQgetResult(handle) else { throw connectionError() }
-        let synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC
-        PQclear(sync)
-        guard synced else { throw connectionError() }
-        if let firstError { throw firstError }
-        return results
+        return outcomes
+    }
+
+    /// The next result of the pipeline. libpq ends each statement's results with a NULL, which the loop above
+    /// reads; around sync points it may hand out another NULL first, which is skipped here (a few at most:
+    /// more means the connection has nothing more to give).
+    private func nextResult() -> OpaquePointer? {
+        for _ in 0..<3 {
+            if let result = PQgetResult(handle) { return result }
+            guard PQstatus(handle) == CONNECTION_OK else { return nil }
+        }
+        return nil
     }
 }

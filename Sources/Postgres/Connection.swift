@@ -5,6 +5,9 @@ import Glibc
 public final class Connection {
     let handle: OpaquePointer
     private var preparedNames: Set<String> = []
+    /// Set when a pipeline ended without all its results read: what comes next on this connection would be
+    /// matched with the wrong statements, so it counts as broken.
+    var isOutOfStep = false
 
     /// Connects with a libpq conninfo string ("dbname=tally host=/path"); PG* environment variables apply.
     public init(conninfo: String) throws(PostgresError) {
@@ -26,7 +29,7 @@ public final class Connection {
 
     /// False once the connection has broken; a broken connection is not repaired, make a new one.
     public var isHealthy: Bool {
-        PQstatus(handle) == CONNECTION_OK
+        !isOutOfStep && PQstatus(handle) == CONNECTION_OK
     }
 
     /// Runs one or more SQL statements without parameters (migrations, session settings).

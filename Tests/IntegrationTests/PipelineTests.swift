@@ -1,0 +1,42 @@
+import Postgres
+import Testing
+
+@Suite("Pipelines with sync points, against a real PostgreSQL")
+struct PipelineTests {
+    @Test("statements after a sync point run even when one before it failed, each with its own outcome")
+    func syncPointsSeparateFailures() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        let outcomes = try connection.pipelineOutcomes([
+            .sql("SELECT 1 AS one"), .sync, .sql("SELECT 1 / 0"), .sql("SELECT 3"), .sync, .sql("SELECT 2 AS two"),
+        ])
+        #expect(outcomes.count == 4)
+        #expect(try outcomes[0].get().first?["one"] == "1")
+        #expect(throws: PostgresError.self) { try outcomes[1].get() }
+        #expect(throws: PostgresError.self) { try outcomes[2].get() }  // skipped: same transaction as the error
+        #expect(try outcomes[3].get().first?["two"] == "2")
+        #expect(connection.isHealthy)
+    }
+
+    @Test("each statement after a sync point gets a new snapshot: a lock taken before it is held when it starts")
+    func eachSyncStartsANewTransaction() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        let outcomes = try connection.pipelineOutcomes([
+            .sql("SELECT txid_current() AS id"), .sync, .sql("SELECT txid_current() AS id"),
+        ])
+        #expect(try outcomes[0].get().first?["id"] != outcomes[1].get().first?["id"])
+    }
+
+    @Test("many pipelines in a row stay in step with their results")
+    func staysInStep() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        for round in 0..<300 {
+            let outcomes = try connection.pipelineOutcomes([
+                .sql("SELECT pg_advisory_lock($1)", [String(round)]), .sync,
+                .sql("SELECT $1::int AS round", [String(round)]), .sync,
+                .sql("SELECT pg_advisory_unlock_all()"),
+            ])
+            #expect(try outcomes[1].get().first?["round"] == String(round))
+        }
+        #expect(try connection.query("SELECT 42 AS answer").first?["answer"] == "42")
+    }
+}
