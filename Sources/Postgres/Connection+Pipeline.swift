@@ -70,13 +70,28 @@ extension Connection {
 
         var outcomes: [Result<Rows, PostgresError>] = []
         var errorBeforeSync: PostgresError?
+        /// The first outcome of the statements since the last sync point.
+        var sinceSync = 0
         for step in steps {
             guard let result = nextResult() else { throw connectionError() }
             let status = PQresultStatus(result)
             if case .sync = step {
-                PQclear(result)
-                guard status == PGRES_PIPELINE_SYNC else { throw connectionError() }
+                var syncResult = result
+                if status == PGRES_FATAL_ERROR {
+                    // The implicit transaction of the statements since the last sync point failed to commit
+                    // (a serialization failure found at commit, say): none of them happened, whatever they
+                    // answered. The sync point's own result follows.
+                    let error = serverError(result)
+                    PQclear(result)
+                    for index in sinceSync..<outcomes.count { outcomes[index] = .failure(error) }
+                    guard let next = nextResult() else { throw connectionError() }
+                    syncResult = next
+                }
+                let synced = PQresultStatus(syncResult) == PGRES_PIPELINE_SYNC
+                PQclear(syncResult)
+                guard synced else { throw connectionError() }
                 errorBeforeSync = nil
+                sinceSync = outcomes.count
                 continue
             }
             switch status {

@@ -17,6 +17,19 @@ struct PipelineTests {
         #expect(connection.isHealthy)
     }
 
+    @Test("a statement whose transaction fails to commit at the sync point is a failure, not its answer")
+    func commitFailureAtSyncPoint() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        try connection.execute(script: "CREATE TEMP TABLE once (x int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        let outcomes = try connection.pipelineOutcomes([
+            .sql("INSERT INTO once VALUES (1), (1) RETURNING x"), .sync, .sql("SELECT count(*) AS n FROM once"),
+        ])
+        #expect(throws: PostgresError.self) { try outcomes[0].get() }
+        if case .failure(let error) = outcomes[0] { #expect(error.sqlState == "23505") }
+        #expect(try outcomes[1].get().first?["n"] == "0")
+        #expect(connection.isHealthy)
+    }
+
     @Test("each statement after a sync point gets a new snapshot: a lock taken before it is held when it starts")
     func eachSyncStartsANewTransaction() throws {
         let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
