@@ -19,16 +19,9 @@ enum Statement: String, CaseIterable {
     case cashEvent
     case alertsBefore
     case alertsOfUser
-    case lockAccount
-    case lockAccounts
-    case unlockAccounts
 
     var sql: String {
         switch self {
-        // Per-account locks taken before a movement's transaction (see PostgresLedger.lockedSteps).
-        case .lockAccount: "SELECT pg_advisory_lock($1)"
-        case .lockAccounts: "SELECT pg_advisory_lock($1), pg_advisory_lock($2)"
-        case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
         case .move:
             "SELECT * FROM tally_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         case .createUser:
