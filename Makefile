@@ -16,9 +16,10 @@ test:
 check-deploy:
 	exec bash scripts/check-deploy.sh
 
-## bench: transfers/s through nginx beside the ceiling of this machine (bench/bench.sh)
+## bench: transfers/s through nginx beside the ceiling of this machine (bench/bench.sh);
+## QUICK=1 for a short subset; URL=http://host:port TOKEN=... to load a running Tally instead
 bench:
-	exec bash bench/bench.sh
+	QUICK=$(QUICK) URL=$(URL) TOKEN=$(TOKEN) exec bash bench/bench.sh
 
 ## bench-token-cost: transfers/s in PostgreSQL with and without the bearer-token check (bench/token-cost.sh)
 bench-token-cost:

@@ -7,9 +7,12 @@
 # against the same cluster with the same connections, duration and worker count. Absolute figures drift on
 # shared machines; the ratio is the figure to quote. `tally verify` runs at the end.
 #
-# Scenarios (BENCH_SCENARIOS, default "uniform hot uniform-key"):
+# Scenarios (BENCH_SCENARIOS, default "uniform hot hot-64 uniform-key events ping"; QUICK=1: "uniform hot ping",
+# 5 s each):
 #   uniform      from and to drawn at random among the 10,000 users (ceiling: default mode)
 #   hot          from one of 10 users, to any other (contention; ceiling: --hot)
+#   hot-64       the same with 64 connections (ceiling: --hot -c 64)
+#   ping         GET /api/ping: the pool without the database (ceiling: --noop)
 #   uniform-key  as uniform, each request with its own Idempotency-Key (compared with the uniform ceiling)
 #   events       POST /api/event: deposits and withdrawals of 0.01-1.00 across the first 1,000 users, each
 #                judged by the alert rules (two round trips: the rules read the user's history first);
@@ -20,15 +23,26 @@ source "$(dirname "$0")/../scripts/lib.sh"
 
 USERS=10000
 CONNS=${BENCH_CONNECTIONS:-16}
-SECS=${BENCH_SECONDS:-10}
 WORKERS=${BENCH_WORKERS:-16}
-SCENARIOS=${BENCH_SCENARIOS:-uniform hot uniform-key events}
+if [ -n "${QUICK:-}" ]; then
+    SECS=${BENCH_SECONDS:-5}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping}
+else
+    SECS=${BENCH_SECONDS:-10}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 uniform-key events ping}
+fi
+# URL=http://host:port TOKEN=... : load a running Tally instead (no ceiling, no SQL seeding).
+TARGET_URL=${URL:-}
+TARGET_TOKEN=${TOKEN:-}
 CEILING=$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh
 RESULTS=$TALLY_ROOT/var/bench-results.txt
 LOG_KEEP=$TALLY_ROOT/var/bench-logs
 STATE=
 PORT=
 FIRST_USER=
+BASE_URL=
+# Set when the stack is ours: its logs and database can be read.
+STATE_LOGS=
 
 cleanup() {
     local status=$?
@@ -64,9 +78,15 @@ write_lua() {
         write_events_lua "$file"
         return
     fi
+    if [ "$scenario" = ping ]; then
+        # With the token: nginx does not rate-limit requests that carry one (ping itself ignores it).
+        printf 'wrk.method = "GET"\nwrk.path = "/api/ping"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
+            "$ADMIN_TOKEN" >"$file"
+        return
+    fi
     cat >"$file" <<LUA
 local lo, n = $FIRST_USER, $USERS
-local hot = "$scenario" == "hot"
+local hot = "$scenario" == "hot" or "$scenario" == "hot-64"
 local keyed = "$scenario" == "uniform-key"
 local prefix = tostring(os.time())
 local counter = 0
@@ -136,12 +156,27 @@ statuses_since() {
         grep -o '"status":[0-9]*' | cut -d: -f2 | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'
 }
 
-# Runs wrk for a scenario against Tally and prints "rps p50_ms p99_ms non2xx".
+connections_for() { [ "$1" = hot-64 ] && echo 64 || echo "$CONNS"; }
+
+# The pool's serialization retries so far (GET /api/status, which nginx answers to this host).
+retries_so_far() {
+    curl -s "$BASE_URL/api/status" | python3 -c 'import json, sys; print(json.load(sys.stdin)["serialization_retries"])' \
+        2>/dev/null || echo 0
+}
+
+# Transfers in the journal (to check each 201 is there once: nothing lost, nothing doubled).
+transfers_in_journal() {
+    pg_psql "$STATE/pg" tally -tA -c "SELECT count(*) FROM movements WHERE kind = 'transfer'"
+}
+
+# Runs wrk for a scenario against Tally and prints "rps p50_ms p99_ms non2xx retries_per_1000".
 bench_tally() {
-    local scenario=$1 lua=$STATE/$1.lua out before
+    local scenario=$1 lua=$STATE/$1.lua out before retries_before journal_before=0
     write_lua "$scenario" "$lua"
-    before=$(access_log_lines)
-    out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$lua" "http://127.0.0.1:$PORT/")
+    [ -z "$STATE_LOGS" ] || before=$(access_log_lines)
+    retries_before=$(retries_so_far)
+    [ -n "$TARGET_URL" ] || journal_before=$(transfers_in_journal)
+    out=$(wrk -t2 -c"$(connections_for "$scenario")" -d"${SECS}s" --latency -s "$lua" "$BASE_URL/")
     printf '%s\n' "$out" >"$STATE/wrk-$scenario.txt"
     local rps p50 p99 non2xx errors
     rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
@@ -150,16 +185,42 @@ bench_tally() {
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
     errors=$(awk '/Socket errors/ {print}' <<<"$out")
     [ -z "$errors" ] || log "tally $scenario: $errors"
-    log "tally $scenario: responses by status: $(statuses_since "$before")"
-    echo "$rps $p50 $p99 ${non2xx:-0}"
+    local total ok retries per_thousand
+    total=$(awk '/requests in/ {print $1}' <<<"$out")
+    ok=$((total - ${non2xx:-0}))
+    retries=$(($(retries_so_far) - retries_before))
+    per_thousand=$(awk -v r="$retries" -v n="$ok" 'BEGIN { if (n > 0) printf "%.1f", 1000 * r / n; else print "-" }')
+    if [ -n "$STATE_LOGS" ]; then
+        log "tally $scenario: responses by status: $(statuses_since "$before")"
+        case "$scenario" in
+            uniform | hot | hot-64 | uniform-key)
+                # Every 2xx transfer is in the journal once: the journal grew by exactly the successes.
+                # (nginx's log, not wrk's count: wrk stops counting at the deadline, answers still arriving.)
+                # A request wrk abandoned at the deadline (nginx logs 499) may have committed or not.
+                local grown created abandoned
+                grown=$(($(transfers_in_journal) - journal_before))
+                created=$(tail -n +"$((before + 1))" "$STATE/log/nginx-access.log" |
+                    grep '"uri":"/api/transfers"' | grep -c '"status":201' || true)
+                abandoned=$(tail -n +"$((before + 1))" "$STATE/log/nginx-access.log" |
+                    grep '"uri":"/api/transfers"' | grep -c '"status":499' || true)
+                [ "$grown" -ge "$created" ] && [ "$grown" -le $((created + abandoned)) ] ||
+                    die "tally $scenario: $created transfers answered 201 ($abandoned abandoned), the journal grew by $grown"
+                log "tally $scenario: the journal grew by $grown: the $created answered 201, and $((grown - created)) of $abandoned abandoned at the end"
+                ;;
+        esac
+    fi
+    echo "$rps $p50 $p99 ${non2xx:-0} $per_thousand"
 }
 
 # Runs the ceiling against the same cluster and prints "rps p50_ms p99_ms non2xx".
 bench_ceiling() {
     local mode_flag=() line
-    [ "$1" = hot ] && mode_flag=(--hot)
+    case "$1" in
+        hot | hot-64) mode_flag=(--hot) ;;
+        ping) mode_flag=(--noop) ;;
+    esac
     line=$(PGHOST=$(pg_socket_dir "$STATE/pg") PGPORT=5432 PGUSER=$PG_USER \
-        "$CEILING" -c "$CONNS" -d "$SECS" -w "$WORKERS" "${mode_flag[@]}")
+        "$CEILING" -c "$(connections_for "$1")" -d "$SECS" -w "$WORKERS" "${mode_flag[@]}")
     log "$line"
     awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
            print v["requests_per_s"], v["p50_ms"], v["p99_ms"], v["non2xx"] }' <<<"$line"
@@ -167,16 +228,49 @@ bench_ceiling() {
 
 print_table() {
     local rows=$1
-    printf '%-12s %10s %10s %6s %17s %17s %15s\n' scenario tally/s ceiling/s ratio "p50 ms (t / c)" "p99 ms (t / c)" "non-2xx (t / c)"
-    local scenario t_rps t_p50 t_p99 t_non c_rps c_p50 c_p99 c_non ratio
-    while read -r scenario t_rps t_p50 t_p99 t_non c_rps c_p50 c_p99 c_non; do
+    printf '%-12s %9s %10s %6s %17s %17s %12s %15s\n' scenario tally/s ceiling/s ratio "p50 ms (t / c)" \
+        "p99 ms (t / c)" "retries/1000" "non-2xx (t / c)"
+    local scenario t_rps t_p50 t_p99 t_non t_retries c_rps c_p50 c_p99 c_non ratio
+    while read -r scenario t_rps t_p50 t_p99 t_non t_retries c_rps c_p50 c_p99 c_non; do
         ratio=$(awk -v a="$t_rps" -v b="$c_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-        printf '%-12s %10s %10s %6s %17s %17s %15s\n' "$scenario" "$t_rps" "$c_rps" "$ratio" \
-            "$t_p50 / $c_p50" "$t_p99 / $c_p99" "$t_non / $c_non"
+        printf '%-12s %9s %10s %6s %17s %17s %12s %15s\n' "$scenario" "$t_rps" "$c_rps" "$ratio" \
+            "$t_p50 / $c_p50" "$t_p99 / $c_p99" "$t_retries" "$t_non / $c_non"
     done <<<"$rows"
 }
 
+# URL=... TOKEN=...: users made through the API (1,000, 1,000.00 each), then the load scenarios alone.
+bench_target() {
+    [ -n "$TARGET_TOKEN" ] || die "URL= needs TOKEN= (a service-role token: tally admin-token)"
+    BASE_URL=${TARGET_URL%/}
+    ADMIN_TOKEN=$TARGET_TOKEN
+    USERS=1000
+    log "== creating $USERS users on $BASE_URL"
+    local i id first=""
+    for ((i = 0; i < USERS; i++)); do
+        id=$(curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+            -d "{\"name\":\"bench user $i\",\"initial_balance\":\"1000.00\"}" "$BASE_URL/api/users" |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') || die "could not create a user on $BASE_URL"
+        [ -n "$first" ] || first=$id
+        [ "$id" -eq $((first + i)) ] || die "user ids are not consecutive (another client creates users?)"
+    done
+    FIRST_USER=$first
+    local rows="" scenario
+    for scenario in $SCENARIOS; do
+        [ "$scenario" != events ] || continue
+        log "== $scenario: $(connections_for "$scenario") connections, ${SECS}s"
+        rows+="$scenario $(bench_tally "$scenario") - - - -"$'\n'
+    done
+    print_table "${rows%$'\n'}"
+}
+
 main() {
+    if [ -n "$TARGET_URL" ]; then
+        ensure_packages wrk
+        STATE=$(mktemp -d /tmp/tally-bench.XXXXXX)
+        trap 'rm -rf "$STATE"' EXIT
+        bench_target
+        return
+    fi
     ensure_packages wrk gcc
     [ -x "$CEILING" ] || [ -f "$CEILING" ] || die "the ceiling is missing: $CEILING"
     local bin
@@ -197,6 +291,8 @@ main() {
     PORT=$(free_port)
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
     nginx_start "$STATE" "$PORT"
+    BASE_URL=http://127.0.0.1:$PORT
+    STATE_LOGS=1
 
     local rows="" scenario tally ceiling uniform_ceiling=""
     for scenario in $SCENARIOS; do
@@ -218,7 +314,7 @@ main() {
 
     mkdir -p "$(dirname "$RESULTS")"
     {
-        echo "Tally benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $CONNS connections, ${SECS}s, $WORKERS workers each"
+        echo "Tally benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $CONNS connections (hot-64: 64), ${SECS}s, $WORKERS workers each"
         print_table "${rows%$'\n'}"
     } | tee "$RESULTS"
     log "== tally verify"
