@@ -842,6 +842,9 @@ def refuses(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except (ConnectionResetError, TimeoutError):
+        # The dying pool's socket took the connection into its queue and dropped it: not refusing yet.
+        return False
     return False
 
 
