@@ -272,7 +272,7 @@ public final class PostgresLedger: LedgerOperations {
     /// The open connection, or a new one with the session prepared; fails fast for a short while
     /// after a failed attempt so a down database costs requests no time.
     private func connected() throws(PostgresError) -> Connection {
-        if let connection, connection.isHealthy { return connection }
+        if let connection, connection.survivedIdle() { return connection }
         connection = nil
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

@@ -32,6 +32,24 @@ public final class Connection {
         !isOutOfStep && PQstatus(handle) == CONNECTION_OK
     }
 
+    /// True unless the server closed the connection while it sat idle (PostgreSQL restarted or shut down, a
+    /// backend terminated): its socket then reads as ready, with the server's last message or the end of the
+    /// stream. Asked before a connection is used again, so that the first request after a database restart
+    /// runs on a new connection instead of failing on the old one. Costs one poll(2) that does not wait.
+    public func survivedIdle() -> Bool {
+        guard isHealthy else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return false }
+        // Something arrived unasked: a notice, or the server's goodbye (its last message, then the end of the
+        // stream, which libpq sees only on the next read). Read until there is nothing more to read.
+        for _ in 0..<4 {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { return isHealthy }
+            guard PQconsumeInput(handle) == 1, isHealthy else { return false }
+        }
+        return isHealthy
+    }
+
     /// Runs one or more SQL statements without parameters (migrations, session settings).
     public func execute(script sql: String) throws(PostgresError) {
         let result = PQexec(handle, sql)

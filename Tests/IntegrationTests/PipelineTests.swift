@@ -1,3 +1,4 @@
+import Glibc
 import Postgres
 import Testing
 
@@ -51,5 +52,20 @@ struct PipelineTests {
             #expect(try outcomes[1].get().first?["round"] == String(round))
         }
         #expect(try connection.query("SELECT 42 AS answer").first?["answer"] == "42")
+    }
+}
+
+@Suite("A connection the server closed while it sat idle")
+struct IdleConnectionTests {
+    @Test("is noticed before it is used again")
+    func noticedBeforeUse() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        let pid = try #require(try connection.query("SELECT pg_backend_pid() AS pid").first?["pid"])
+        #expect(connection.survivedIdle())
+        let admin = try Connection(conninfo: try TestDatabase.serverConninfo)
+        _ = try admin.query("SELECT pg_terminate_backend($1::int)", [pid])
+        usleep(200_000)  // the backend's goodbye arrives
+        #expect(!connection.survivedIdle())  // at the first asking
+        #expect(try admin.query("SELECT 1 AS one").first?["one"] == "1")
     }
 }

@@ -291,3 +291,24 @@ def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recover
     # The user acts again (logging in anew if the token ran out meanwhile).
     assert account.api.deposit(account.id, "1.00").status_code == 201
     assert db.balance(account.id) == 200
+
+
+def test_after_a_database_restart_no_worker_fails_its_first_request_on_the_old_connection(api, new_user,
+                                                                                         healthy_pool):
+    """Every worker holds a connection; PostgreSQL restarts and closes them all. Each worker notices before it
+    uses its old connection again and makes a new one: no request after the restart is a 503."""
+    import concurrent.futures
+    import json as json_module
+    user = new_user("1.00")
+    path = f"/api/users/{user['id']}"
+    workers = len(healthy_pool.workers())
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(r.status_code == 200 for r in pool.map(lambda _: api.get(path), range(8 * workers)))
+    stack_postgres("stop")
+    stack_postgres("start")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: api.get(path), range(8 * workers)))
+    assert [r.status_code for r in responses] == [200] * len(responses), [r.text for r in responses if r.status_code != 200]
+    # The requests reached every worker (else the test would prove nothing about the ones left out).
+    served_by = {json_module.loads(pool_log_lines(r.headers["X-Request-Id"])[0])["worker"] for r in responses}
+    assert len(served_by) == workers, served_by
