@@ -7,7 +7,7 @@ public struct RetryPolicy: Sendable {
     public var baseDelayMicroseconds: Int
     public var maxDelayMicroseconds: Int
 
-    public init(maxAttempts: Int = 10, baseDelayMicroseconds: Int = 500, maxDelayMicroseconds: Int = 50_000) {
+    public init(maxAttempts: Int = 20, baseDelayMicroseconds: Int = 500, maxDelayMicroseconds: Int = 50_000) {
         self.maxAttempts = maxAttempts
         self.baseDelayMicroseconds = baseDelayMicroseconds
         self.maxDelayMicroseconds = maxDelayMicroseconds

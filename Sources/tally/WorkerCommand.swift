@@ -14,7 +14,7 @@ enum WorkerCommand {
         setenv("PGCONNECT_TIMEOUT", "2", 0)
         DeadlineCancel.armOnSignal()
         if let logFile = options.value("log-file") { try LogFile.open(logFile) }
-        let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: 20))
+        let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: RetryPolicy().maxAttempts))
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
         let api = TallyAPI(
             ledger: ledger, tokenLifetimeSeconds: try options.integer("token-ttl", default: 86_400),
