@@ -19,7 +19,7 @@
 #   events    POST /api/event, judged by the alert rules           the uniform ceiling's figures
 #   ping      GET /api/ping: the pool without the database         ceiling: --noop
 #   scaling   uniform at 1-256 connections and 4-32 workers        ceiling: same connections and workers
-#   memory    each worker's VmRSS after 10,000 and 1,000,000 requests (GET /api/users/{id})
+#   memory    each worker's VmRSS after 10,000 and 1,000,000 requests (GET /api/ping and /api/users/{id})
 #   reads     GET /api/users/{id} and a user's first history page with 1,000,000 movements in the journal
 #   purge     keyed transfers, then the same while 200,000 expired idempotency keys are purged
 #   growth    uniform with 5,000,000 movements in the journal      against uniform's rate earlier in the run
@@ -27,7 +27,7 @@
 # unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt, wrk's
 # output and the logs to var/bench-logs/.
 # Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (16, both pools),
-# BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (user or ping), BENCH_READS_JOURNAL,
+# BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
 # BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -41,7 +41,7 @@ USERS=10000
 CONNS=${BENCH_CONNECTIONS:-16}
 WORKERS=${BENCH_WORKERS:-16}
 SCALING_SECS=${BENCH_SCALING_SECONDS:-5}
-MEMORY_READ=${BENCH_MEMORY_READ:-user}
+MEMORY_READ=${BENCH_MEMORY_READ:-mixed}
 PURGE_KEYS=${BENCH_PURGE_KEYS:-200000}
 if [ -n "${QUICK:-}" ]; then
     SECS=${BENCH_SECONDS:-5}

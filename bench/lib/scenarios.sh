@@ -184,24 +184,18 @@ scenario_purge() {
     add_row uniform-key "$WRK_RPS" "${UNIFORM_CEIL[0]}" "$WRK_P50" "${UNIFORM_CEIL[1]}" "$WRK_P99" \
         "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" "- (the uniform ceiling's figures)"
 
-    local batches=$((PURGE_KEYS / 1000 + 5))
     (
         sleep 1
-        started=$(date +%s.%N)
-        for ((i = 0; i < batches; i++)); do cat "$BENCH_DIR/sql/purge.sql"; done |
-            PGOPTIONS="-c default_transaction_isolation=serializable" sql -tA -v retention=86400 -f - \
-                >"$STATE/purge.out"
-        echo "$started $(date +%s.%N)" >"$STATE/purge.time"
+        purge_old_keys >"$STATE/purge.out"
     ) &
     PURGE_PID=$!
     tally_transfers uniform-key+purge keyed "$CONNS"
     local keyed_rps=$WRK_RPS
     wait "$PURGE_PID" || true
     PURGE_PID=
-    local purged seconds left met=0 p99x
-    purged=$(awk '{ n += $1 } END { print n + 0 }' "$STATE/purge.out")
-    seconds=$(awk '{ printf "%.1f", $2 - $1 }' "$STATE/purge.time")
-    left=$(sql_value "SELECT count(*) FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+    local purged seconds failed left met=0 p99x
+    read -r purged seconds failed <"$STATE/purge.out"
+    left=$(old_keys)
     p99x=$(ratio "$WRK_P99" "$base_p99")
     [ "$left" -eq 0 ] && [ "$WRK_NON2XX" -eq 0 ] && ! at_least "$p99x" 1.51 || met=1
     verdict $met "$purged old keys purged in $seconds s, $left left; p99 ${p99x}x the keyed load's without purge (<= 1.5x)"
@@ -210,11 +204,12 @@ scenario_purge() {
         "$VERDICT"
     local pool_rate
     pool_rate=$(awk -v w="$WORKERS" 'BEGIN { printf "%.0f", w * 1000 / 630 }')
-    add_block "Purge of old idempotency keys ($PURGE_KEYS keys two days old, retention 24 h):
-  purged $purged in $seconds s by the workers' statement (batches of 1,000) run from psql while uniform-key ran
-  (started 1 s into its ${SECS} s); $left left. The pool cannot be made to purge on demand: its workers purge
-  1,000 keys each every 10-11 minutes, at most ~$pool_rate keys/s with $WORKERS workers, while this keyed load
-  made ~$keyed_rps new keys/s: under a sustained keyed load the table grows faster than the timer empties it."
+    add_block "Purge of old idempotency keys ($PURGE_KEYS keys two days old, retention 24 h): the workers' statement
+  (batches of 1,000, bench/sql/purge.sql) run from psql while uniform-key ran, from 1 s into its ${SECS} s, purged
+  $purged keys in $seconds s, $left left; $failed batches failed to serialize against the keyed transfers and ran
+  again (the workers retry theirs too). The pool cannot be made to purge on demand: each worker purges 1,000 keys
+  every 10-11 minutes, at most ~$pool_rate keys/s with $WORKERS workers, while this keyed load made ~$keyed_rps
+  new keys/s: under a sustained keyed load the table grows faster than the timer empties it."
 }
 
 # --- memory ------------------------------------------------------------------------------------------------
@@ -258,30 +253,36 @@ scenario_memory() {
     p99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
 
-    local lines="" max_growth=-100 max_kb=0 growth replaced=0
+    # One "pid first_kB last_kB" line per worker that lived through both samples.
+    local figures="" replaced=0
     for pid in $(printf '%s\n' "${!first[@]}" | sort -n); do
-        if [ -z "${last[$pid]:-}" ]; then
+        if [ -n "${last[$pid]:-}" ]; then
+            figures+="$pid ${first[$pid]} ${last[$pid]}"$'\n'
+        else
             replaced=$((replaced + 1))
-            continue
         fi
-        growth=$(awk -v a="${first[$pid]}" -v b="${last[$pid]}" 'BEGIN { printf "%.1f", 100 * (b - a) / a }')
-        lines+=$(printf '    pid %-8s %7.1f MB -> %7.1f MB  %+6.1f %%' "$pid" \
-            "$(awk -v k="${first[$pid]}" 'BEGIN { print k / 1024 }')" \
-            "$(awk -v k="${last[$pid]}" 'BEGIN { print k / 1024 }')" "$growth")$'\n'
-        max_growth=$(awk -v a="$max_growth" -v b="$growth" 'BEGIN { print (b > a) ? b : a }')
-        [ "${last[$pid]}" -le "$max_kb" ] || max_kb=${last[$pid]}
     done
-    local max_mb met=0
-    max_mb=$(awk -v k="$max_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+    local summary max_growth max_mb met=0
+    summary=$(awk 'NF == 3 { g = 100 * ($3 - $2) / $2
+            if (n == 0 || $2 < f_min) f_min = $2; if ($2 > f_max) f_max = $2
+            if (n == 0 || $3 < l_min) l_min = $3; if ($3 > l_max) l_max = $3
+            if (n == 0 || g < g_min) g_min = g; if (n == 0 || g > g_max) g_max = g
+            each = each (n > 0 && n % 8 == 0 ? "\n                           " : "") sprintf(" %.1f->%.1f", $2 / 1024, $3 / 1024)
+            n++ }
+        END { printf "%.1f %.1f %d\n", g_max, l_max / 1024, n
+              printf "  after the first requests: %.1f to %.1f MB\n", f_min / 1024, f_max / 1024
+              printf "  after all of them:        %.1f to %.1f MB\n", l_min / 1024, l_max / 1024
+              printf "  growth per worker:        %+.1f%% to %+.1f%%\n", g_min, g_max
+              printf "  each worker (MB):        %s\n", each }' <<<"$figures")
+    read -r max_growth max_mb _ <<<"$(head -1 <<<"$summary")"
     awk -v g="$max_growth" -v m="$max_mb" 'BEGIN { exit !(g <= 10 && m < 30) }' && [ "$replaced" -eq 0 ] || met=1
     local label
     label=memory@$(journal_label "$total" | sed 's/k$/k req/; s/M$/M req/')
     verdict $met "workers' RSS grew at most ${max_growth}% (<= 10%), largest $max_mb MB (< 30)"
-    add_row "$label" "$rps" - "$p50" - "$p99" - - "${non2xx:-0}" - \
-        "$VERDICT"
-    add_block "Memory: VmRSS of each worker after the pool's first $early requests and after $total
-(GET /api/$([ "$MEMORY_READ" = user ] && echo 'users/{id}' || echo "$MEMORY_READ"), $CONNS connections, $WORKERS workers, ${seconds} s; supervisor $(awk '{ printf "%.1f", $1 / 1024 }' <<<"$(rss_kb "$(pool_pid "$STATE")")") MB):
-${lines}    largest growth ${max_growth}%, largest worker $max_mb MB$([ "$replaced" -eq 0 ] || echo "; $replaced worker(s) replaced meanwhile")"
+    add_row "$label" "$rps" - "$p50" - "$p99" - - "${non2xx:-0}" - "$VERDICT"
+    add_block "Memory: VmRSS of each of the $WORKERS workers after the pool's first $early requests and after $total
+(reads.lua $MEMORY_READ, $CONNS connections, ${seconds} s; the supervisor $(awk '{ printf "%.1f", $1 / 1024 }' <<<"$(rss_kb "$(pool_pid "$STATE")")") MB)$([ "$replaced" -eq 0 ] || echo "; $replaced worker(s) replaced meanwhile, not counted"):
+$(tail -n +2 <<<"$summary")"
 }
 
 # --- scaling -----------------------------------------------------------------------------------------------
@@ -294,8 +295,9 @@ scenario_scaling() {
     for conns in 1 4 16 64 256; do
         run_wrk "scale-c$conns" "$conns" "$secs" transfers.lua BENCH_MODE=uniform
         tally[c$conns]=$WRK_RPS
-        run_ceiling uniform "$conns" "$WORKERS" "$secs"
-        ceiling[c$conns]=$CEIL_RPS
+        ceiling[c$conns]=-
+        # The ceiling runs wrk with two threads, so it cannot load one connection.
+        [ "$conns" -lt 2 ] || { run_ceiling uniform "$conns" "$WORKERS" "$secs" && ceiling[c$conns]=$CEIL_RPS; }
     done
     for workers in 4 8 16 32; do
         if [ "$workers" -eq "$WORKERS" ]; then
@@ -310,26 +312,20 @@ scenario_scaling() {
         ceiling[w$workers]=$CEIL_RPS
     done
     restart_pool "$WORKERS"
-    local best=4 key text
+    local best=4 row text
     for workers in 8 16 32; do
         [ "${tally[w$workers]}" -le "${tally[w$best]}" ] || best=$workers
     done
-    text="Scaling: uniform transfers/s, ${secs} s each (Tally / ceiling = ratio)"$'\n'
-    text+=$(printf '  %-26s' "connections ($WORKERS workers):")
-    for conns in 1 4 16 64 256; do text+=$(printf '%22s' "$conns"); done
-    text+=$'\n'$(printf '  %-26s' "")
-    for conns in 1 4 16 64 256; do
-        key=c$conns
-        text+=$(printf '%22s' "${tally[$key]} / ${ceiling[$key]} = $(ratio "${tally[$key]}" "${ceiling[$key]}")")
+    text="Scaling: uniform transfers/s, ${secs} s each, Tally beside the ceiling with the same connections and workers"
+    text+=$'\n'$(printf '  %11s %8s %8s %10s %6s' connections workers Tally/s ceiling/s ratio)
+    for row in c1 c4 c16 c64 c256 w4 w8 w16 w32; do
+        [ "$row" != w$WORKERS ] || continue # the same load as c64
+        if [[ $row == c* ]]; then conns=${row#c} workers=$WORKERS; else conns=64 workers=${row#w}; fi
+        text+=$'\n'$(printf '  %11s %8s %8s %10s %6s' "$conns" "$workers" "${tally[$row]}" "${ceiling[$row]}" \
+            "$(ratio "${tally[$row]}" "${ceiling[$row]}")")
     done
-    text+=$'\n'$(printf '  %-26s' "workers (64 connections):")
-    for workers in 4 8 16 32; do text+=$(printf '%22s' "$workers"); done
-    text+=$'\n'$(printf '  %-26s' "")
-    for workers in 4 8 16 32; do
-        key=w$workers
-        text+=$(printf '%22s' "${tally[$key]} / ${ceiling[$key]} = $(ratio "${tally[$key]}" "${ceiling[$key]}")")
-    done
-    text+=$'\n'"  most transfers/s with $best workers; the pool's default here is $(default_workers) (2 x $(nproc) cores, at least 4)"
+    text+=$'\n'"  Most transfers/s at 64 connections with $best workers; the pool's default here is $(default_workers)"
+    text+=" (2 x $(nproc) cores, at least 4)."
     add_block "$text"
 }
 

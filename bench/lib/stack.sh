@@ -70,6 +70,26 @@ grow_journal() {
     fi
 }
 
+old_keys() { sql_value "SELECT count(*) FROM idempotency_keys WHERE created_at < now() - interval '1 day'"; }
+
+# Runs the workers' purge batch (bench/sql/purge.sql: 1,000 keys past 24 h, each batch its own SERIALIZABLE
+# transaction, as in the pool) in one psql session after another until no old key is left, and prints
+# "PURGED SECONDS FAILED": a batch that fails to serialize against the traffic is simply run again later.
+purge_old_keys() {
+    local purged=0 failed=0 round i left started
+    started=$(date +%s.%N)
+    for ((round = 0; round < 10; round++)); do
+        left=$(old_keys)
+        [ "$left" -gt 0 ] || break
+        for ((i = 0; i < left / 1000 + 2; i++)); do cat "$BENCH_DIR/sql/purge.sql"; done |
+            PGOPTIONS="-c default_transaction_isolation=serializable" \
+                sql -v ON_ERROR_STOP=0 -tA -v retention=86400 -f - >"$STATE/purge.batches" 2>"$STATE/purge.errors" || true
+        purged=$((purged + $(awk '{ n += $1 } END { print n + 0 }' "$STATE/purge.batches")))
+        failed=$((failed + $(grep -c 'could not serialize' "$STATE/purge.errors" || true)))
+    done
+    echo "$purged $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') $failed"
+}
+
 # The nginx access log's length, and what came after a given line.
 access_log_lines() { wc -l <"$STATE/log/nginx-access.log"; }
 access_log_since() { tail -n +"$(($1 + 1))" "$STATE/log/nginx-access.log"; }
