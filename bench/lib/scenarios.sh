@@ -145,7 +145,7 @@ scenario_reads() {
         run_wrk "read-$read" "$CONNS" "$SECS" reads.lua BENCH_READ="$read"
         met=0
         awk -v p="$WRK_P99" 'BEGIN { exit !(p < 5) }' || met=1
-        verdict $met "p99 $WRK_P99 ms (< 5)"
+        verdict $met "p99 $(printf '%.2f' "$WRK_P99") ms (< 5)"
         add_row "$read$label" "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - - "$WRK_NON2XX" - \
             "$VERDICT"
     done
