@@ -1,11 +1,11 @@
 # Load and figures for bench/bench.sh: wrk against Tally, the ceiling beside it, the pool's /api/status.
-# Sourced by bench.sh; uses its globals (BASE_URL, TOKEN, FIRST_USER, USERS, STATE, BENCH_DIR, PG_DIR).
+# Sourced by bench.sh; uses its globals (BASE_URL, TOKEN, USERS, FIRST_USER or USER_IDS, STATE, BENCH_DIR, PG_DIR).
 
 # Milliseconds from one of wrk's latency figures (850.00us, 1.20ms, 1.02s).
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
 
 # The wrk environment every script in bench/lua reads (env.lua).
-wrk_env() { env BENCH_TOKEN="$TOKEN" BENCH_FIRST_USER="$FIRST_USER" BENCH_USERS="$USERS" "$@"; }
+wrk_env() { env BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" BENCH_USER_IDS="$USER_IDS" "$@"; }
 
 # run_wrk NAME CONNECTIONS SECONDS SCRIPT [VAR=VALUE...]: runs bench/lua/SCRIPT against BASE_URL with the
 # VARs in its environment, keeps wrk's output in STATE/wrk-NAME.txt and sets

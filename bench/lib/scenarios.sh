@@ -232,7 +232,7 @@ scenario_memory() {
     restart_pool "$WORKERS"
     log "== memory: $total requests (reads.lua $MEMORY_READ) on a fresh pool of $WORKERS workers"
     local started=$SECONDS
-    TALLY_STACK=$STATE BENCH_TOKEN="$TOKEN" BENCH_FIRST_USER="$FIRST_USER" BENCH_USERS="$USERS" \
+    TALLY_STACK=$STATE BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" \
         BENCH_READ="$MEMORY_READ" wrk -t2 -c"$CONNS" -d3600s --latency -s "$BENCH_DIR/lua/reads.lua" \
         "$BASE_URL/" >"$STATE/wrk-memory.txt" 2>&1 &
     LOAD_PID=$!

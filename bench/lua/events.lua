@@ -7,7 +7,7 @@ local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(here .. "env.lua")
 dofile(here .. "statuses.lua")
 
-local lo, n, threads = bench.first_user, 1000, 2
+local n, threads = 1000, 2
 local clock = 0
 
 wrk.method = "POST"
@@ -16,7 +16,7 @@ wrk.headers["Authorization"] = "Bearer " .. bench.token
 
 request = function()
   clock = clock + 1
-  local user = lo + tid + threads * math.random(0, n / threads - 1)
+  local user = bench.user(tid + threads * math.random(0, n / threads - 1))
   local kind = (math.random(1, 2) == 1) and "deposit" or "withdraw"
   return wrk.format(nil, "/api/event", nil, string.format(
     '{"type":"%s","amount":"0.%02d","user_id":%d,"t":%d}', kind, math.random(1, 99), user, clock))

@@ -9,7 +9,7 @@ dofile(here .. "env.lua")
 dofile(here .. "statuses.lua")
 
 local read = os.getenv("BENCH_READ") or "user"
-local lo, n = bench.first_user, bench.users
+local n = bench.users
 
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Bearer " .. bench.token
@@ -21,7 +21,7 @@ request = function()
   if read == "ping" or (read == "mixed" and turn % 2 == 0) then
     return wrk.format(nil, "/api/ping")
   elseif read == "history" then
-    return wrk.format(nil, string.format("/api/users/%d/transactions", lo + math.random(0, n - 1)))
+    return wrk.format(nil, string.format("/api/users/%d/transactions", bench.user(math.random(0, n - 1))))
   end
-  return wrk.format(nil, string.format("/api/users/%d", lo + math.random(0, n - 1)))
+  return wrk.format(nil, string.format("/api/users/%d", bench.user(math.random(0, n - 1))))
 end

@@ -9,7 +9,7 @@ dofile(here .. "env.lua")
 dofile(here .. "statuses.lua")
 
 local mode = os.getenv("BENCH_MODE") or "uniform"
-local lo, n = bench.first_user, bench.users
+local n = bench.users
 local prefix = tostring(os.time())
 local counter = 0
 
@@ -20,11 +20,12 @@ wrk.headers["Authorization"] = "Bearer " .. bench.token
 request = function()
   local s, d
   if mode == "hot" then
-    s = lo + math.random(0, 9); d = lo + math.random(10, n - 1)
+    s = math.random(0, 9); d = math.random(10, n - 1)
   else
-    s = lo + math.random(0, n - 1); d = lo + math.random(0, n - 2)
+    s = math.random(0, n - 1); d = math.random(0, n - 2)
     if d >= s then d = d + 1 end
   end
+  s, d = bench.user(s), bench.user(d)
   local headers = nil
   if mode == "keyed" then
     counter = counter + 1
