@@ -16,8 +16,8 @@ test:
 check-deploy:
 	exec bash scripts/check-deploy.sh
 
-## bench: transfers/s through nginx beside the ceiling of this machine (bench/bench.sh);
-## QUICK=1 for a short subset; URL=http://host:port TOKEN=... to load a running Tally instead
+## bench: every performance target beside the ceiling of this machine, under 15 minutes (bench/bench.sh);
+## QUICK=1 for a two-minute subset; URL=http://host:port TOKEN=... to load a running Tally instead
 bench:
 	QUICK=$(QUICK) URL=$(URL) TOKEN=$(TOKEN) exec bash bench/bench.sh
 

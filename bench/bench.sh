@@ -1,324 +1,176 @@
 #!/usr/bin/env bash
-# `make bench`: Tally's transfers/s through nginx beside the ceiling of this machine, taken in the same run.
+# `make bench`: every target of issue 6 measured in one run, Tally beside the ceiling of this machine
+# (../shared/ceiling/run.sh: a minimal C responder on the same nginx -> libfcgi -> libpq -> PostgreSQL path,
+# run against the same cluster with the same connections, duration and workers). Absolute figures drift on
+# shared machines; the ratio within one run is the figure to quote.
 #
-# A throwaway stack (own PostgreSQL cluster, pool, nginx on a free port; make run's data is left alone) is
-# seeded with 10,000 users, then wrk POSTs /api/transfers of 0.01 between random users. The ceiling
-# (../shared/ceiling/run.sh: a minimal C responder, same nginx -> libfcgi -> libpq -> PostgreSQL path) runs
-# against the same cluster with the same connections, duration and worker count. Absolute figures drift on
-# shared machines; the ratio is the figure to quote. `tally verify` runs at the end.
+#   make bench            every scenario below, in under 15 minutes
+#   make bench QUICK=1    a two-minute subset: uniform, hot, ping, reads (200k journal), memory (100,000
+#                         requests), growth (1M journal), 5 s loads; no scaling, no purge
+#   make bench URL=http://host:port TOKEN=...   the load scenarios against a running Tally (no ceiling, no
+#                         SQL): 1,000 users made through the API, then uniform, hot, hot-64, ping, reads
 #
-# Scenarios (BENCH_SCENARIOS, default "uniform hot hot-64 uniform-key events ping"; QUICK=1: "uniform hot ping",
-# 5 s each):
-#   uniform      from and to drawn at random among the 10,000 users (ceiling: default mode)
-#   hot          from one of 10 users, to any other (contention; ceiling: --hot)
-#   hot-64       the same with 64 connections (ceiling: --hot -c 64)
-#   ping         GET /api/ping: the pool without the database (ceiling: --noop)
-#   uniform-key  as uniform, each request with its own Idempotency-Key (compared with the uniform ceiling)
-#   events       POST /api/event: deposits and withdrawals of 0.01-1.00 across the first 1,000 users, each
-#                judged by the alert rules (two round trips: the rules read the user's history first);
-#                compared with the uniform ceiling, beside the transfers of the same run
-# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10), BENCH_WORKERS (16, for both pools).
+# A throwaway stack (bench/lib/stack.sh: own PostgreSQL cluster, pool, nginx on a free port; make run's data
+# is left alone) seeded with 10,000 users; the loads are wrk scripts (bench/lua), the seeds SQL (bench/sql).
+# Scenarios (BENCH_SCENARIOS, in this order; bench/lib/scenarios.sh):
+#   uniform   POST /api/transfers between random users            ceiling: default mode
+#   hot       every transfer debits one of 10 users (contention)   ceiling: --hot
+#   hot-64    the same at 64 connections                           ceiling: --hot -c 64
+#   events    POST /api/event, judged by the alert rules           the uniform ceiling's figures
+#   ping      GET /api/ping: the pool without the database         ceiling: --noop
+#   scaling   uniform at 1-256 connections and 4-32 workers        ceiling: same connections and workers
+#   memory    each worker's VmRSS after 10,000 and 1,000,000 requests (GET /api/ping and /api/users/{id})
+#   reads     GET /api/users/{id} and a user's first history page with 1,000,000 movements in the journal
+#   purge     keyed transfers, then the same while 200,000 expired idempotency keys are purged
+#   growth    uniform with 5,000,000 movements in the journal      against uniform's rate earlier in the run
+# After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
+# unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt, wrk's
+# output and the logs to var/bench-logs/.
+# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (16, both pools),
+# BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
+# BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
 set -euo pipefail
-source "$(dirname "$0")/../scripts/lib.sh"
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+source "$BENCH_DIR/../scripts/lib.sh"
+source "$BENCH_DIR/lib/measure.sh"
+source "$BENCH_DIR/lib/report.sh"
+source "$BENCH_DIR/lib/stack.sh"
+source "$BENCH_DIR/lib/scenarios.sh"
 
 USERS=10000
 CONNS=${BENCH_CONNECTIONS:-16}
 WORKERS=${BENCH_WORKERS:-16}
+SCALING_SECS=${BENCH_SCALING_SECONDS:-5}
+MEMORY_READ=${BENCH_MEMORY_READ:-mixed}
+PURGE_KEYS=${BENCH_PURGE_KEYS:-200000}
 if [ -n "${QUICK:-}" ]; then
     SECS=${BENCH_SECONDS:-5}
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping reads memory growth}
+    READS_JOURNAL=${BENCH_READS_JOURNAL:-200000}
+    GROWTH_JOURNAL=${BENCH_GROWTH_JOURNAL:-1000000}
+    MEMORY_REQUESTS=${BENCH_MEMORY_REQUESTS:-100000}
 else
     SECS=${BENCH_SECONDS:-10}
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 uniform-key events ping}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events ping scaling memory reads purge growth}
+    READS_JOURNAL=${BENCH_READS_JOURNAL:-1000000}
+    GROWTH_JOURNAL=${BENCH_GROWTH_JOURNAL:-5000000}
+    MEMORY_REQUESTS=${BENCH_MEMORY_REQUESTS:-1000000}
 fi
-# URL=http://host:port TOKEN=... : load a running Tally instead (no ceiling, no SQL seeding).
 TARGET_URL=${URL:-}
-TARGET_TOKEN=${TOKEN:-}
+TOKEN=${TOKEN:-}
 CEILING=$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh
 RESULTS=$TALLY_ROOT/var/bench-results.txt
 LOG_KEEP=$TALLY_ROOT/var/bench-logs
-STATE=
+
+LOCAL=        # set when the stack is our own
+STATE=        # the stack's (or, with URL=, the wrk outputs') temporary folder
+PG_DIR=
+BIN=
+CONNINFO=
 PORT=
-FIRST_USER=
 BASE_URL=
-# Set when the stack is ours: its logs and database can be read.
-STATE_LOGS=
+FIRST_USER=   # the users are ids FIRST_USER.. (seeded in SQL), or those listed in the file USER_IDS (made
+USER_IDS=     # through the API, where retried inserts leave gaps in the ids)
+LOAD_PID=     # a background load or purge to stop on the way out
+PURGE_PID=
+UNIFORM_RPS=
+UNIFORM_CEIL=()
 
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    # Keep the logs (pool, nginx, wrk output) for a look at what the figures hide.
-    [ -z "$STATE" ] || stack_teardown "$STATE" "$LOG_KEEP" "$STATE"/wrk-*.txt
+    [ -z "$LOAD_PID" ] || kill -INT "$LOAD_PID" 2>/dev/null || true
+    [ -z "$PURGE_PID" ] || kill "$PURGE_PID" 2>/dev/null || true
+    if [ -n "$LOCAL" ] && [ -n "$STATE" ]; then
+        # Keep the logs (pool, nginx, wrk output) for a look at what the figures hide.
+        stack_teardown "$STATE" "$LOG_KEEP" "$STATE"/wrk-*.txt "$STATE"/verify.txt
+    elif [ -n "$STATE" ]; then
+        rm -rf "$STATE"
+    fi
     exit "$status"
 }
 
-# 10,000 users with 1,000.00 each, through the real schema: every balance has its deposit in the journal,
-# so that `tally verify` holds. (SQL rather than 10,000 API calls: the seed is not what is measured.)
-seed_users() {
-    pg_psql "$STATE/pg" tally <<SQL
-BEGIN;
-INSERT INTO users (name, balance) SELECT 'bench user ' || g, 100000 FROM generate_series(1, $USERS) AS g;
-INSERT INTO movements (kind, debit_user_id, credit_user_id, amount, debit_balance_after, credit_balance_after, memo)
-    SELECT 'deposit', 0, id, balance, NULL, balance, 'bench seed' FROM users WHERE NOT is_system ORDER BY id;
-COMMIT;
-ANALYZE;
-SQL
-    local range
-    range=$(pg_psql "$STATE/pg" tally -tA -F ' ' -c "SELECT min(id), max(id), count(*) FROM users WHERE NOT is_system")
-    read -r FIRST_USER last count <<<"$range"
-    [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ] ||
-        die "expected $USERS users with consecutive ids, got: $range"
-}
-
-# The wrk script for a scenario. Same draw as the ceiling's (math.random, unseeded), ids shifted to ours,
-# and never a transfer to oneself (Tally refuses those; the ceiling does not check).
-write_lua() {
-    local scenario=$1 file=$2
-    if [ "$scenario" = events ]; then
-        write_events_lua "$file"
-        return
-    fi
-    if [ "$scenario" = ping ]; then
-        # With the token: nginx does not rate-limit requests that carry one (ping itself ignores it).
-        printf 'wrk.method = "GET"\nwrk.path = "/api/ping"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
-            "$ADMIN_TOKEN" >"$file"
-        return
-    fi
-    cat >"$file" <<LUA
-local lo, n = $FIRST_USER, $USERS
-local hot = "$scenario" == "hot" or "$scenario" == "hot-64"
-local keyed = "$scenario" == "uniform-key"
-local prefix = tostring(os.time())
-local counter = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $ADMIN_TOKEN"
-function setup(thread)
-  thread:set("tid", tostring(math.random(1, 1000000000)))
-end
-request = function()
-  local s, d
-  if hot then
-    s = lo + math.random(0, 9); d = lo + math.random(10, n - 1)
-  else
-    s = lo + math.random(0, n - 1); d = lo + math.random(0, n - 2)
-    if d >= s then d = d + 1 end
-  end
-  local headers = nil
-  if keyed then
-    counter = counter + 1
-    -- Random first, as a client's UUIDs would be (keys that all sort together would crowd one index page);
-    -- the thread and counter make each key unique.
-    -- A headers table replaces wrk.headers: repeat the ones every request needs.
-    headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer $ADMIN_TOKEN",
-      ["Idempotency-Key"] = string.format("%08x%08x-%s-%s-%d",
-      math.random(0, 0x7fffffff), math.random(0, 0x7fffffff), prefix, tid, counter) }
-  end
-  return wrk.format(nil, "/api/transfers", headers,
-    string.format('{"from_user_id":%d,"to_user_id":%d,"amount":"0.01"}', s, d))
-end
-LUA
-}
-
-# The events scenario: t must increase per user, so each wrk thread keeps its own users (thread k takes the
-# users whose offset is k modulo the thread count) and a clock that only goes up. Two connections of one
-# thread can still deliver one user's events out of order; those rare 422s show in the non-2xx column.
-write_events_lua() {
-    cat >"$1" <<LUA
-local lo, n = $FIRST_USER, 1000
-local threads, next_tid = 2, 0
-local clock = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $ADMIN_TOKEN"
-function setup(thread)
-  thread:set("tid", next_tid)
-  next_tid = next_tid + 1
-end
-request = function()
-  clock = clock + 1
-  local user = lo + tid + threads * math.random(0, n / threads - 1)
-  local kind = (math.random(1, 2) == 1) and "deposit" or "withdraw"
-  return wrk.format(nil, "/api/event", nil, string.format(
-    '{"type":"%s","amount":"%d.%02d","user_id":%d,"t":%d}', kind, 0, math.random(1, 99), user, clock))
-end
-LUA
-}
-
-# Milliseconds from one of wrk's latency figures (850.00us, 1.20ms, 1.02s).
-ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
-
-access_log_lines() { wc -l <"$STATE/log/nginx-access.log"; }
-
-# "201=N 503=M ..." for the access log's lines after line FROM: what the non-2xx were.
-statuses_since() {
-    tail -n +"$(($1 + 1))" "$STATE/log/nginx-access.log" |
-        grep -o '"status":[0-9]*' | cut -d: -f2 | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'
-}
-
-connections_for() { [ "$1" = hot-64 ] && echo 64 || echo "$CONNS"; }
-
-# The pool's serialization retries so far (GET /api/status, which nginx answers to this host).
-retries_so_far() {
-    curl -s "$BASE_URL/api/status" | python3 -c 'import json, sys; print(json.load(sys.stdin)["serialization_retries"])' \
-        2>/dev/null || echo 0
-}
-
-# Transfers in the journal (to check each 201 is there once: nothing lost, nothing doubled).
-transfers_in_journal() {
-    pg_psql "$STATE/pg" tally -tA -c "SELECT count(*) FROM movements WHERE kind = 'transfer'"
-}
-
-# Runs wrk for a scenario against Tally and prints "rps p50_ms p99_ms non2xx retries_per_1000".
-bench_tally() {
-    local scenario=$1 lua=$STATE/$1.lua out before retries_before journal_before=0
-    write_lua "$scenario" "$lua"
-    [ -z "$STATE_LOGS" ] || before=$(access_log_lines)
-    retries_before=$(retries_so_far)
-    [ -n "$TARGET_URL" ] || journal_before=$(transfers_in_journal)
-    out=$(wrk -t2 -c"$(connections_for "$scenario")" -d"${SECS}s" --latency -s "$lua" "$BASE_URL/")
-    printf '%s\n' "$out" >"$STATE/wrk-$scenario.txt"
-    local rps p50 p99 non2xx errors
-    rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
-    p50=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
-    p99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
-    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    errors=$(awk '/Socket errors/ {print}' <<<"$out")
-    [ -z "$errors" ] || log "tally $scenario: $errors"
-    local total ok retries per_thousand
-    total=$(awk '/requests in/ {print $1}' <<<"$out")
-    ok=$((total - ${non2xx:-0}))
-    retries=$(($(retries_so_far) - retries_before))
-    per_thousand=$(awk -v r="$retries" -v n="$ok" 'BEGIN { if (n > 0) printf "%.1f", 1000 * r / n; else print "-" }')
-    if [ -n "$STATE_LOGS" ]; then
-        log "tally $scenario: responses by status: $(statuses_since "$before")"
-        case "$scenario" in
-            uniform | hot | hot-64 | uniform-key)
-                # Every 2xx transfer is in the journal once: the journal grew by exactly the successes.
-                # (nginx's log, not wrk's count: wrk stops counting at the deadline, answers still arriving.)
-                # A request wrk abandoned at the deadline (nginx logs 499) may have committed or not.
-                local grown created abandoned
-                grown=$(($(transfers_in_journal) - journal_before))
-                created=$(tail -n +"$((before + 1))" "$STATE/log/nginx-access.log" |
-                    grep '"uri":"/api/transfers"' | grep -c '"status":201' || true)
-                abandoned=$(tail -n +"$((before + 1))" "$STATE/log/nginx-access.log" |
-                    grep '"uri":"/api/transfers"' | grep -c '"status":499' || true)
-                [ "$grown" -ge "$created" ] && [ "$grown" -le $((created + abandoned)) ] ||
-                    die "tally $scenario: $created transfers answered 201 ($abandoned abandoned), the journal grew by $grown"
-                log "tally $scenario: the journal grew by $grown: the $created answered 201, and $((grown - created)) of $abandoned abandoned at the end"
-                ;;
-        esac
-    fi
-    echo "$rps $p50 $p99 ${non2xx:-0} $per_thousand"
-}
-
-# Runs the ceiling against the same cluster and prints "rps p50_ms p99_ms non2xx".
-bench_ceiling() {
-    local mode_flag=() line
+run_scenario() {
+    local started=$SECONDS
+    log "== $1"
     case "$1" in
-        hot | hot-64) mode_flag=(--hot) ;;
-        ping) mode_flag=(--noop) ;;
+        uniform) scenario_uniform ;;
+        hot) scenario_hot "$CONNS" ;;
+        hot-64) scenario_hot 64 ;;
+        events) scenario_events ;;
+        ping) scenario_ping ;;
+        reads) scenario_reads ;;
+        scaling | memory | purge | growth)
+            [ -n "$LOCAL" ] || { log "$1: only on the bench's own stack (not with URL=)"; return; }
+            "scenario_$1"
+            ;;
+        *) die "unknown scenario '$1' (BENCH_SCENARIOS)" ;;
     esac
-    line=$(PGHOST=$(pg_socket_dir "$STATE/pg") PGPORT=5432 PGUSER=$PG_USER \
-        "$CEILING" -c "$(connections_for "$1")" -d "$SECS" -w "$WORKERS" "${mode_flag[@]}")
-    log "$line"
-    awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-           print v["requests_per_s"], v["p50_ms"], v["p99_ms"], v["non2xx"] }' <<<"$line"
+    log "== $1: $((SECONDS - started)) s"
 }
 
-print_table() {
-    local rows=$1
-    printf '%-12s %9s %10s %6s %17s %17s %12s %15s\n' scenario tally/s ceiling/s ratio "p50 ms (t / c)" \
-        "p99 ms (t / c)" "retries/1000" "non-2xx (t / c)"
-    local scenario t_rps t_p50 t_p99 t_non t_retries c_rps c_p50 c_p99 c_non ratio
-    while read -r scenario t_rps t_p50 t_p99 t_non t_retries c_rps c_p50 c_p99 c_non; do
-        ratio=$(awk -v a="$t_rps" -v b="$c_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-        printf '%-12s %9s %10s %6s %17s %17s %12s %15s\n' "$scenario" "$t_rps" "$c_rps" "$ratio" \
-            "$t_p50 / $c_p50" "$t_p99 / $c_p99" "$t_retries" "$t_non / $c_non"
-    done <<<"$rows"
+# The bench's own stack: everything, beside the ceiling.
+bench_local() {
+    ensure_packages wrk gcc
+    [ -f "$CEILING" ] || die "the ceiling is missing: $CEILING"
+    BIN=$(build_release)
+    LOCAL=1
+    local load
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    stack_up
+    local scenario
+    for scenario in $SCENARIOS; do run_scenario "$scenario"; done
+    log "== tally verify ($(journal_size) movements)"
+    local ok=0
+    verify_ledger || ok=1
+    add_check "end" "$ok" "tally verify over $(journal_size) movements: $(tail -1 "$STATE/verify.txt")"
+    report "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) GiB, load average $load at the start;" \
+        "$CONNS connections (hot-64: 64), ${SECS} s a load, $WORKERS workers (Tally and the ceiling)"
 }
 
-# URL=... TOKEN=...: users made through the API (1,000, 1,000.00 each), then the load scenarios alone.
-bench_target() {
-    [ -n "$TARGET_TOKEN" ] || die "URL= needs TOKEN= (a service-role token: tally admin-token)"
+# URL=... TOKEN=...: users made through the API, then the load scenarios alone.
+bench_remote() {
+    [ -n "$TOKEN" ] || die "URL= needs TOKEN= (a service-role token: tally admin-token)"
+    command -v wrk >/dev/null || apt_install wrk
+    command -v curl >/dev/null || apt_install curl
+    STATE=$(mktemp -d /tmp/tally-bench.XXXXXX)
     BASE_URL=${TARGET_URL%/}
-    ADMIN_TOKEN=$TARGET_TOKEN
     USERS=1000
+    create_users_through_api
+    local scenario
+    for scenario in ${BENCH_SCENARIOS:-uniform hot hot-64 ping reads}; do run_scenario "$scenario"; done
+    report "against $BASE_URL, no ceiling; $CONNS connections (hot-64: 64), ${SECS} s a load;" \
+        "$USERS users made for this run"
+}
+
+# USERS users with 1,000.00 each through POST /api/users, 8 at a time; their ids go to USER_IDS.
+create_users_through_api() {
     log "== creating $USERS users on $BASE_URL"
-    local i id first=""
-    for ((i = 0; i < USERS; i++)); do
-        id=$(curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
-            -d "{\"name\":\"bench user $i\",\"initial_balance\":\"1000.00\"}" "$BASE_URL/api/users" |
-            python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') || die "could not create a user on $BASE_URL"
-        [ -n "$first" ] || first=$id
-        [ "$id" -eq $((first + i)) ] || die "user ids are not consecutive (another client creates users?)"
-    done
-    FIRST_USER=$first
-    local rows="" scenario
-    for scenario in $SCENARIOS; do
-        [ "$scenario" != events ] || continue
-        log "== $scenario: $(connections_for "$scenario") connections, ${SECS}s"
-        rows+="$scenario $(bench_tally "$scenario") - - - -"$'\n'
-    done
-    print_table "${rows%$'\n'}"
+    seq "$USERS" | xargs -P 8 -I{} curl -sf -w '\n' -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -d '{"name":"bench user {}","initial_balance":"1000.00"}' \
+        "$BASE_URL/api/users" >"$STATE/users.json" || die "could not create users on $BASE_URL (is TOKEN a service-role token?)"
+    USER_IDS=$STATE/user-ids
+    grep -o '"id":[0-9]*' "$STATE/users.json" | cut -d: -f2 | sort -n >"$USER_IDS"
+    [ "$(wc -l <"$USER_IDS")" -eq "$USERS" ] || die "made $(wc -l <"$USER_IDS") users, not $USERS"
+}
+
+# report WORDS...: prints the report and keeps it in var/bench-results.txt.
+report() {
+    mkdir -p "$(dirname "$RESULTS")"
+    local mode="full" header
+    [ -z "${QUICK:-}" ] || mode="QUICK=1"
+    header="Tally benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ) ($mode, $SECONDS s): $*"
+    [ -z "${QUICK:-}" ] || [ -n "$TARGET_URL" ] || header+=$'\n'"QUICK=1 is a subset: reads at $READS_JOURNAL movements and growth at $GROWTH_JOURNAL (the full run: 1,000,000 and
+5,000,000), memory after $MEMORY_REQUESTS requests (full: 1,000,000); no hot-64, events, scaling or purge."
+    print_report "$header" | tee "$RESULTS"
 }
 
 main() {
-    if [ -n "$TARGET_URL" ]; then
-        ensure_packages wrk
-        STATE=$(mktemp -d /tmp/tally-bench.XXXXXX)
-        trap 'rm -rf "$STATE"' EXIT
-        bench_target
-        return
-    fi
-    ensure_packages wrk gcc
-    [ -x "$CEILING" ] || [ -f "$CEILING" ] || die "the ceiling is missing: $CEILING"
-    local bin
-    bin=$(build_release)
-    STATE=$(mktemp -d /tmp/tally-bench.XXXXXX)
-    chmod 755 "$STATE"
     trap cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    # Default (durable) settings: the ceiling runs on this same cluster, so both pay the same commit cost.
-    pg_start "$STATE/pg"
-    local conninfo
-    conninfo=$(pg_conninfo "$STATE/pg")
-    "$bin" migrate --database "$conninfo" >/dev/null
-    seed_users
-    ADMIN_TOKEN=$("$bin" admin-token --database "$conninfo")
-    pool_start "$bin" "$STATE" "$conninfo" --workers "$WORKERS"
-    PORT=$(free_port)
-    nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
-    nginx_start "$STATE" "$PORT"
-    BASE_URL=http://127.0.0.1:$PORT
-    STATE_LOGS=1
-
-    local rows="" scenario tally ceiling uniform_ceiling=""
-    for scenario in $SCENARIOS; do
-        log "== $scenario: tally, $CONNS connections, ${SECS}s, $WORKERS workers"
-        tally=$(bench_tally "$scenario")
-        case "$scenario" in
-            uniform-key | events)
-                [ -n "$uniform_ceiling" ] || uniform_ceiling=$(bench_ceiling uniform)
-                ceiling=$uniform_ceiling
-                ;;
-            *)
-                log "== $scenario: ceiling"
-                ceiling=$(bench_ceiling "$scenario")
-                [ "$scenario" != uniform ] || uniform_ceiling=$ceiling
-                ;;
-        esac
-        rows+="$scenario $tally $ceiling"$'\n'
-    done
-
-    mkdir -p "$(dirname "$RESULTS")"
-    {
-        echo "Tally benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $CONNS connections (hot-64: 64), ${SECS}s, $WORKERS workers each"
-        print_table "${rows%$'\n'}"
-    } | tee "$RESULTS"
-    log "== tally verify"
-    "$bin" verify --database "$conninfo"
+    if [ -n "$TARGET_URL" ]; then bench_remote; else bench_local; fi
+    [ "$FAILED_CHECKS" -eq 0 ] || exit 1
 }
 
 main "$@"

@@ -1,0 +1,76 @@
+# Load and figures for bench/bench.sh: wrk against Tally, the ceiling beside it, the pool's /api/status.
+# Sourced by bench.sh; uses its globals (BASE_URL, TOKEN, USERS, FIRST_USER or USER_IDS, STATE, BENCH_DIR, PG_DIR).
+
+# Milliseconds from one of wrk's latency figures (850.00us, 1.20ms, 1.02s).
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
+
+# The wrk environment every script in bench/lua reads (env.lua).
+wrk_env() { env BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" BENCH_USER_IDS="$USER_IDS" "$@"; }
+
+# run_wrk NAME CONNECTIONS SECONDS SCRIPT [VAR=VALUE...]: runs bench/lua/SCRIPT against BASE_URL with the
+# VARs in its environment, keeps wrk's output in STATE/wrk-NAME.txt and sets
+#   WRK_RPS WRK_P50 WRK_P99 (ms) WRK_NON2XX WRK_TOTAL   from wrk's summary
+#   WRK_OK WRK_201 WRK_503                              from the per-status counts of bench/lua/statuses.lua
+run_wrk() {
+    local name=$1 conns=$2 secs=$3 script=$4
+    shift 4
+    local threads=2 out
+    [ "$conns" -ge 2 ] || threads=1 # wrk wants at least one connection per thread
+    out=$(wrk_env "$@" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s --latency \
+        -s "$BENCH_DIR/lua/$script" "$BASE_URL/")
+    printf '%s\n' "$out" >"$STATE/wrk-$name.txt"
+    WRK_RPS=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    WRK_P50=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+    WRK_P99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+    WRK_NON2XX=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    WRK_NON2XX=${WRK_NON2XX:-0}
+    WRK_TOTAL=$(awk '/requests in/ {print $1}' <<<"$out")
+    local statuses
+    statuses=$(grep '^statuses' <<<"$out" || true)
+    WRK_201=$(status_count 201 "$statuses")
+    WRK_503=$(status_count 503 "$statuses")
+    WRK_OK=$(awk '{ n = 0; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /^2/) n += kv[2] } print n }' <<<"$statuses")
+    local errors
+    errors=$(grep 'Socket errors' <<<"$out" || true)
+    [ -z "$errors" ] || log "$name: wrk: $errors"
+    log "$name: $WRK_RPS/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, $statuses"
+}
+
+# status_count CODE "statuses 201=N ...": N, or 0.
+status_count() { awk -v code="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == code) n = kv[2] } } END { print n + 0 }' <<<"$2"; }
+
+# run_ceiling MODE CONNECTIONS WORKERS SECONDS: ../shared/ceiling/run.sh (MODE uniform, hot or noop) against
+# our cluster; sets CEIL_RPS CEIL_P50 CEIL_P99 CEIL_NON2XX.
+run_ceiling() {
+    local mode=$1 conns=$2 workers=$3 secs=$4 flag=() line
+    case "$mode" in
+        hot) flag=(--hot) ;;
+        noop) flag=(--noop) ;;
+    esac
+    line=$(PGHOST=$(pg_socket_dir "$PG_DIR") PGPORT=5432 PGUSER=$PG_USER \
+        "$CEILING" -c "$conns" -d "$secs" -w "$workers" "${flag[@]}")
+    log "$line"
+    read -r CEIL_RPS CEIL_P50 CEIL_P99 CEIL_NON2XX < <(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        print v["requests_per_s"], v["p50_ms"], v["p99_ms"], v["non2xx"] }' <<<"$line")
+}
+
+# One field of the pool's GET /api/status (nginx answers it to this host only); empty when unreachable,
+# as for a Tally on another host.
+status_field() {
+    curl -s --max-time 5 "$BASE_URL/api/status" | grep -o "\"$1\":[0-9]*" | cut -d: -f2 || true
+}
+
+# retries_per_thousand RETRIES_BEFORE SUCCESSES: serialization retries since RETRIES_BEFORE per 1,000
+# successful requests, or "-" without /api/status.
+retries_per_thousand() {
+    local before=$1 ok=$2 now
+    now=$(status_field serialization_retries)
+    [ -n "$before" ] && [ -n "$now" ] || { echo -; return; }
+    awk -v r="$((now - before))" -v n="$ok" 'BEGIN { if (n > 0) printf "%.1f", 1000 * r / n; else print "-" }'
+}
+
+# ratio A B: A / B to two decimals, "-" when either is missing.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && a != "" && b != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# at_least A B: true when number A >= B.
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && a + 0 >= b + 0) }'; }

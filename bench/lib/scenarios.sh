@@ -1,0 +1,333 @@
+# The scenarios of bench/bench.sh, one function each; each measures, checks and adds its row (report.sh).
+# LOCAL is set when the stack is our own (its database, logs and processes can be read); against URL= only
+# the load and what GET /api/status shows are available, and there is no ceiling.
+
+# --- transfers ---------------------------------------------------------------------------------------------
+
+# tally_transfers NAME MODE CONNECTIONS [SECONDS]: transfers.lua (MODE uniform, hot or keyed), then on our
+# own stack the checks that nothing was lost or doubled. Sets WRK_* and T_RETRIES.
+tally_transfers() {
+    local name=$1 mode=$2 conns=$3 secs=${4:-$SECS}
+    local retries_before moved_before journal_before sum_before log_before
+    retries_before=$(status_field serialization_retries)
+    if [ -n "$LOCAL" ]; then
+        moved_before=$(status_field movements)
+        journal_before=$(transfers_in_journal)
+        sum_before=$(balances_sum)
+        log_before=$(access_log_lines)
+    fi
+    run_wrk "$name" "$conns" "$secs" transfers.lua BENCH_MODE="$mode"
+    T_RETRIES=$(retries_per_thousand "$retries_before" "$WRK_OK")
+    [ -n "$LOCAL" ] || return 0
+    wait_pool_idle
+    # Each transfer answered 201 is in the journal once. wrk stops at its deadline with up to one request per
+    # connection in flight: those may commit unseen (nginx logs them 499), so the journal may exceed wrk's
+    # 201s by at most the connections, and nginx's 201s by at most its 499s. The pool's own count must agree.
+    local grown nginx_201 nginx_499 moved sum_after ok=0
+    grown=$(($(transfers_in_journal) - journal_before))
+    nginx_201=$(access_log_since "$log_before" | grep '"uri":"/api/transfers"' | grep -c '"status":201' || true)
+    nginx_499=$(access_log_since "$log_before" | grep '"uri":"/api/transfers"' | grep -c '"status":499' || true)
+    moved=$(($(status_field movements) - moved_before))
+    sum_after=$(balances_sum)
+    [ "$grown" -ge "$WRK_201" ] && [ "$grown" -le $((WRK_201 + conns)) ] || ok=1
+    [ "$grown" -ge "$nginx_201" ] && [ "$grown" -le $((nginx_201 + nginx_499)) ] || ok=1
+    [ "$moved" -eq "$grown" ] || ok=1
+    [ "$sum_after" = "$sum_before" ] || ok=1
+    local text="journal +$grown transfers; wrk saw $WRK_201 201s (so $((grown - WRK_201)) committed in flight at the deadline, at most $conns);"
+    text+=" nginx logged $nginx_201 201s and $nginx_499 abandoned; the pool counted +$moved;"
+    text+=" sum of balances $([ "$sum_after" = "$sum_before" ] && echo unchanged || echo "changed $sum_before -> $sum_after")"
+    if [ "$mode" = hot ]; then
+        if verify_ledger; then text+="; tally verify clean"; else text+="; tally verify NOT clean"; ok=1; fi
+    fi
+    add_check "$name" "$ok" "$text"
+}
+
+# Waits (up to 5 s) until no worker but the one answering is busy: answers to requests wrk abandoned at its
+# deadline are committed or rolled back by then.
+wait_pool_idle() {
+    local i active
+    for ((i = 0; i < 50; i++)); do
+        active=$(status_field active_processes)
+        [ "${active:-0}" -le 1 ] && break
+        sleep 0.1
+    done
+    sleep 0.2
+}
+
+# Uniform transfers: random pairs among the users, beside the ceiling's default mode.
+scenario_uniform() {
+    tally_transfers uniform uniform "$CONNS"
+    UNIFORM_RPS=$WRK_RPS
+    if [ -z "$LOCAL" ]; then
+        add_row uniform "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - "$T_RETRIES" "$WRK_NON2XX" - -
+        return
+    fi
+    run_ceiling uniform "$CONNS" "$WORKERS" "$SECS"
+    UNIFORM_CEIL=("$CEIL_RPS" "$CEIL_P50" "$CEIL_P99" "$CEIL_NON2XX")
+    local r p99x met=0
+    r=$(ratio "$WRK_RPS" "$CEIL_RPS")
+    p99x=$(ratio "$WRK_P99" "$CEIL_P99")
+    at_least "$r" 0.9 && ! at_least "$p99x" 1.51 || met=1
+    verdict $met "ratio $r (>= 0.9), p99 ${p99x}x the ceiling's (<= 1.5x)"
+    add_row uniform "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" "$T_RETRIES" \
+        "$WRK_NON2XX" "$CEIL_NON2XX" "$VERDICT"
+}
+
+# Hot accounts: every transfer debits one of 10 users, at CONNECTIONS, beside the ceiling's --hot.
+scenario_hot() {
+    local conns=$1 name=hot
+    [ "$conns" -eq "$CONNS" ] || name=hot-$conns
+    tally_transfers "$name" hot "$conns"
+    if [ -z "$LOCAL" ]; then
+        local met=0
+        [ "$WRK_503" -eq 0 ] || met=1
+        verdict $met "$WRK_503 x 503 (0)"
+        add_row "$name" "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - "$T_RETRIES" "$WRK_NON2XX" - \
+            "$VERDICT"
+        return
+    fi
+    run_ceiling hot "$conns" "$WORKERS" "$SECS"
+    local r met=0
+    r=$(ratio "$WRK_RPS" "$CEIL_RPS")
+    at_least "$r" 0.9 && [ "$WRK_503" -eq 0 ] || met=1
+    verdict $met "ratio $r (>= 0.9), $WRK_503 x 503 (0); journal: see the checks"
+    add_row "$name" "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" "$T_RETRIES" \
+        "$WRK_NON2XX" "$CEIL_NON2XX" "$VERDICT"
+}
+
+# Alert-judged deposits and withdrawals (two round trips), beside the uniform ceiling. No target of its own.
+scenario_events() {
+    local retries_before
+    retries_before=$(status_field serialization_retries)
+    run_wrk events "$CONNS" "$SECS" events.lua
+    T_RETRIES=$(retries_per_thousand "$retries_before" "$WRK_OK")
+    ensure_uniform_ceiling
+    add_row events "$WRK_RPS" "${UNIFORM_CEIL[0]}" "$WRK_P50" "${UNIFORM_CEIL[1]}" "$WRK_P99" \
+        "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" "- (the uniform ceiling's figures)"
+}
+
+# The uniform ceiling of this run, for the scenarios compared with it, when uniform did not run.
+ensure_uniform_ceiling() {
+    [ -n "$LOCAL" ] || { UNIFORM_CEIL=(- - - -); return; }
+    [ ${#UNIFORM_CEIL[@]} -gt 0 ] && return
+    run_ceiling uniform "$CONNS" "$WORKERS" "$SECS"
+    UNIFORM_CEIL=("$CEIL_RPS" "$CEIL_P50" "$CEIL_P99" "$CEIL_NON2XX")
+}
+
+# --- the pool alone, and reads -----------------------------------------------------------------------------
+
+# GET /api/ping: the pool without the database, beside the ceiling's --noop.
+scenario_ping() {
+    run_wrk ping "$CONNS" "$SECS" reads.lua BENCH_READ=ping
+    if [ -z "$LOCAL" ]; then
+        add_row ping "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - - "$WRK_NON2XX" - -
+        return
+    fi
+    run_ceiling noop "$CONNS" "$WORKERS" "$SECS"
+    local r met=0
+    r=$(ratio "$WRK_RPS" "$CEIL_RPS")
+    at_least "$r" 0.95 || met=1
+    verdict $met "ratio $r (>= 0.95)"
+    add_row ping "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" - "$WRK_NON2XX" \
+        "$CEIL_NON2XX" "$VERDICT"
+}
+
+# A journal size as a label: 1.0M, 250k.
+journal_label() { awk -v n="$1" 'BEGIN { if (n >= 1000000) printf "%.1fM", n / 1000000; else printf "%dk", n / 1000 }'; }
+
+# GET /api/users/{id} and the first page of a user's history, with READS_JOURNAL movements in the journal.
+scenario_reads() {
+    [ -z "$LOCAL" ] || grow_journal "$READS_JOURNAL"
+    local label=""
+    [ -z "$LOCAL" ] || label=@$(journal_label "$(journal_size)")
+    local read met
+    for read in user history; do
+        run_wrk "read-$read" "$CONNS" "$SECS" reads.lua BENCH_READ="$read"
+        met=0
+        awk -v p="$WRK_P99" 'BEGIN { exit !(p < 5) }' || met=1
+        verdict $met "p99 $(printf '%.2f' "$WRK_P99") ms (< 5)"
+        add_row "$read$label" "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - - "$WRK_NON2XX" - \
+            "$VERDICT"
+    done
+}
+
+# --- growth and the purge of old idempotency keys ---------------------------------------------------------
+
+# Uniform transfers with GROWTH_JOURNAL movements in the journal, against uniform's rate on the (nearly) empty
+# journal earlier in the run. The ceiling runs again beside it: its drift shows how much the machine moved.
+scenario_growth() {
+    grow_journal "$GROWTH_JOURNAL"
+    local name
+    name=uniform@$(journal_label "$(journal_size)")
+    tally_transfers "$name" uniform "$CONNS"
+    run_ceiling uniform "$CONNS" "$WORKERS" "$SECS"
+    local vs_empty adjusted met=0
+    vs_empty=$(ratio "$WRK_RPS" "${UNIFORM_RPS:--}")
+    adjusted=$(ratio "$(ratio "$WRK_RPS" "$CEIL_RPS")" "$(ratio "${UNIFORM_RPS:--}" "${UNIFORM_CEIL[0]:--}")")
+    at_least "$vs_empty" 0.9 || met=1
+    verdict $met "$vs_empty of the empty journal's rate (>= 0.9); $adjusted after the ceiling's drift"
+    add_row "$name" "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" "$T_RETRIES" \
+        "$WRK_NON2XX" "$CEIL_NON2XX" \
+        "$VERDICT"
+}
+
+# Idempotency keys past their retention are purged while keyed transfers run. The workers purge on a timer
+# (Sources/tally/WorkerCommand.swift, KeyPurgeSchedule: 1,000 keys per worker every 10-11 minutes) and the pool
+# has no way to purge on demand, so this runs the workers' own statement (bench/sql/purge.sql) from psql, batch
+# after batch, SERIALIZABLE as in the pool, during the second of two keyed loads.
+scenario_purge() {
+    log "== purge: $PURGE_KEYS idempotency keys two days old"
+    sql -v keys="$PURGE_KEYS" -f "$BENCH_DIR/sql/old-keys.sql"
+    ensure_uniform_ceiling
+    tally_transfers uniform-key keyed "$CONNS"
+    local base_p99=$WRK_P99
+    add_row uniform-key "$WRK_RPS" "${UNIFORM_CEIL[0]}" "$WRK_P50" "${UNIFORM_CEIL[1]}" "$WRK_P99" \
+        "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" "- (the uniform ceiling's figures)"
+
+    (
+        sleep 1
+        purge_old_keys >"$STATE/purge.out"
+    ) &
+    PURGE_PID=$!
+    tally_transfers uniform-key+purge keyed "$CONNS"
+    local keyed_rps=$WRK_RPS
+    wait "$PURGE_PID" || true
+    PURGE_PID=
+    local purged seconds failed left met=0 p99x
+    read -r purged seconds failed <"$STATE/purge.out"
+    left=$(old_keys)
+    p99x=$(ratio "$WRK_P99" "$base_p99")
+    [ "$left" -eq 0 ] && [ "$WRK_NON2XX" -eq 0 ] && ! at_least "$p99x" 1.51 || met=1
+    verdict $met "$purged old keys purged in $seconds s, $left left; p99 ${p99x}x the keyed load's without purge (<= 1.5x)"
+    add_row uniform-key+purge "$WRK_RPS" "${UNIFORM_CEIL[0]}" "$WRK_P50" "${UNIFORM_CEIL[1]}" "$WRK_P99" \
+        "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" \
+        "$VERDICT"
+    local pool_rate
+    pool_rate=$(awk -v w="$WORKERS" 'BEGIN { printf "%.0f", w * 1000 / 630 }')
+    add_block "Purge of old idempotency keys ($PURGE_KEYS keys two days old, retention 24 h): the workers' statement
+  (batches of 1,000, bench/sql/purge.sql) run from psql while uniform-key ran, from 1 s into its ${SECS} s, purged
+  $purged keys in $seconds s, $left left; $failed batches failed to serialize against the keyed transfers and ran
+  again (the workers retry theirs too). The pool cannot be made to purge on demand: each worker purges 1,000 keys
+  every 10-11 minutes, at most ~$pool_rate keys/s with $WORKERS workers, while this keyed load made ~$keyed_rps
+  new keys/s: under a sustained keyed load the table grows faster than the timer empties it."
+}
+
+# --- memory ------------------------------------------------------------------------------------------------
+
+# Waits until the pool has accepted N requests (GET /api/status accepted_conn); false if the load died.
+wait_accepted() {
+    local goal=$1 n
+    while :; do
+        n=$(status_field accepted_conn)
+        [ "${n:-0}" -ge "$goal" ] && return 0
+        kill -0 "$LOAD_PID" 2>/dev/null || return 1
+        sleep 0.2
+    done
+}
+
+# Each worker's resident memory (VmRSS) after the pool's first 10,000 requests and after MEMORY_REQUESTS, on a
+# fresh pool under GET MEMORY_READ (reads.lua: user or ping) at CONNS connections.
+scenario_memory() {
+    local early=10000 total=$MEMORY_REQUESTS
+    restart_pool "$WORKERS"
+    log "== memory: $total requests (reads.lua $MEMORY_READ) on a fresh pool of $WORKERS workers"
+    local started=$SECONDS
+    TALLY_STACK=$STATE BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" \
+        BENCH_READ="$MEMORY_READ" wrk -t2 -c"$CONNS" -d3600s --latency -s "$BENCH_DIR/lua/reads.lua" \
+        "$BASE_URL/" >"$STATE/wrk-memory.txt" 2>&1 &
+    LOAD_PID=$!
+    wait_accepted "$early" || die "memory: the load stopped before $early requests"
+    local -A first last
+    local pid
+    for pid in $(worker_pids); do first[$pid]=$(rss_kb "$pid"); done
+    wait_accepted "$total" || die "memory: the load stopped before $total requests"
+    for pid in $(worker_pids); do last[$pid]=$(rss_kb "$pid"); done
+    kill -INT "$LOAD_PID"
+    wait "$LOAD_PID" || true
+    LOAD_PID=
+    local seconds=$((SECONDS - started)) out
+    out=$(cat "$STATE/wrk-memory.txt")
+    local rps p50 p99 non2xx
+    rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    p50=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+    p99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+
+    # One "pid first_kB last_kB" line per worker that lived through both samples.
+    local figures="" replaced=0
+    for pid in $(printf '%s\n' "${!first[@]}" | sort -n); do
+        if [ -n "${last[$pid]:-}" ]; then
+            figures+="$pid ${first[$pid]} ${last[$pid]}"$'\n'
+        else
+            replaced=$((replaced + 1))
+        fi
+    done
+    local summary max_growth max_mb met=0
+    summary=$(awk 'NF == 3 { g = 100 * ($3 - $2) / $2
+            if (n == 0 || $2 < f_min) f_min = $2; if ($2 > f_max) f_max = $2
+            if (n == 0 || $3 < l_min) l_min = $3; if ($3 > l_max) l_max = $3
+            if (n == 0 || g < g_min) g_min = g; if (n == 0 || g > g_max) g_max = g
+            each = each (n > 0 && n % 8 == 0 ? "\n                           " : "") sprintf(" %.1f->%.1f", $2 / 1024, $3 / 1024)
+            n++ }
+        END { printf "%.1f %.1f %d\n", g_max, l_max / 1024, n
+              printf "  after the first requests: %.1f to %.1f MB\n", f_min / 1024, f_max / 1024
+              printf "  after all of them:        %.1f to %.1f MB\n", l_min / 1024, l_max / 1024
+              printf "  growth per worker:        %+.1f%% to %+.1f%%\n", g_min, g_max
+              printf "  each worker (MB):        %s\n", each }' <<<"$figures")
+    read -r max_growth max_mb _ <<<"$(head -1 <<<"$summary")"
+    awk -v g="$max_growth" -v m="$max_mb" 'BEGIN { exit !(g <= 10 && m < 30) }' && [ "$replaced" -eq 0 ] || met=1
+    local label
+    label=memory@$(journal_label "$total" | sed 's/k$/k req/; s/M$/M req/')
+    verdict $met "workers' RSS grew at most ${max_growth}% (<= 10%), largest $max_mb MB (< 30)"
+    add_row "$label" "$rps" - "$p50" - "$p99" - - "${non2xx:-0}" - "$VERDICT"
+    add_block "Memory: VmRSS of each of the $WORKERS workers after the pool's first $early requests and after $total
+(reads.lua $MEMORY_READ, $CONNS connections, ${seconds} s; the supervisor $(awk '{ printf "%.1f", $1 / 1024 }' <<<"$(rss_kb "$(pool_pid "$STATE")")") MB)$([ "$replaced" -eq 0 ] || echo "; $replaced worker(s) replaced meanwhile, not counted"):
+$(tail -n +2 <<<"$summary")"
+}
+
+# --- scaling -----------------------------------------------------------------------------------------------
+
+# Uniform transfers/s at 1, 4, 16, 64 and 256 connections (WORKERS workers), and with 4, 8, 16 and 32
+# workers (64 connections), each beside the ceiling with the same connections and workers.
+scenario_scaling() {
+    local secs=$SCALING_SECS conns workers
+    local -A tally ceiling
+    for conns in 1 4 16 64 256; do
+        run_wrk "scale-c$conns" "$conns" "$secs" transfers.lua BENCH_MODE=uniform
+        tally[c$conns]=$WRK_RPS
+        ceiling[c$conns]=-
+        # The ceiling runs wrk with two threads, so it cannot load one connection.
+        [ "$conns" -lt 2 ] || { run_ceiling uniform "$conns" "$WORKERS" "$secs" && ceiling[c$conns]=$CEIL_RPS; }
+    done
+    for workers in 4 8 16 32; do
+        if [ "$workers" -eq "$WORKERS" ]; then
+            tally[w$workers]=${tally[c64]}
+            ceiling[w$workers]=${ceiling[c64]}
+            continue
+        fi
+        restart_pool "$workers"
+        run_wrk "scale-w$workers" 64 "$secs" transfers.lua BENCH_MODE=uniform
+        tally[w$workers]=$WRK_RPS
+        run_ceiling uniform 64 "$workers" "$secs"
+        ceiling[w$workers]=$CEIL_RPS
+    done
+    restart_pool "$WORKERS"
+    local best=4 row text
+    for workers in 8 16 32; do
+        [ "${tally[w$workers]}" -le "${tally[w$best]}" ] || best=$workers
+    done
+    text="Scaling: uniform transfers/s, ${secs} s each, Tally beside the ceiling with the same connections and workers"
+    text+=$'\n'$(printf '  %11s %8s %8s %10s %6s' connections workers Tally/s ceiling/s ratio)
+    for row in c1 c4 c16 c64 c256 w4 w8 w16 w32; do
+        [ "$row" != w$WORKERS ] || continue # the same load as c64
+        if [[ $row == c* ]]; then conns=${row#c} workers=$WORKERS; else conns=64 workers=${row#w}; fi
+        text+=$'\n'$(printf '  %11s %8s %8s %10s %6s' "$conns" "$workers" "${tally[$row]}" "${ceiling[$row]}" \
+            "$(ratio "${tally[$row]}" "${ceiling[$row]}")")
+    done
+    text+=$'\n'"  Most transfers/s at 64 connections with $best workers; the pool's default here is $(default_workers)"
+    text+=" (2 x $(nproc) cores, at least 4)."
+    add_block "$text"
+}
+
+# The pool's default worker count on this machine (Sources/tally/ServeCommand.swift, defaultWorkerCount).
+default_workers() { local n=$((2 * $(nproc))); [ "$n" -ge 4 ] && echo "$n" || echo 4; }
