@@ -16,7 +16,14 @@ enum ServeCommand {
             slowRequest: try options.seconds("slow-request", environment: "TALLY_SLOW_REQUEST", default: 1))
         let logFile = options.value("log-file", environment: "TALLY_LOG_FILE")
 
-        try checkSchema(options.database)
+        let spool = try spoolSettings(options)
+        do {
+            try checkSchema(options.database)
+        } catch let error as PostgresError where error.isUnavailable && spool != nil {
+            // With a spool the pool is useful while the database is down (a restart during an outage must not
+            // leave what is spooled unreplayed): start, and let the workers answer as the database allows.
+            Log.event("warning", "the database is unreachable (\(error.message)); starting with the spool on")
+        }
 
         // Keep fds 0-3 taken, so that the listening socket and the scoreboard are never one of them by accident.
         while true {
@@ -49,7 +56,7 @@ enum ServeCommand {
         workerArguments += alertArguments
         // Store and forward: the workers store into the spool, one companion process replays it.
         var replayer: Supervisor.WorkerCommand?
-        if let spool = try spoolSettings(options) {
+        if let spool {
             workerArguments += ["--spool", spool.directory, "--spool-max-bytes", String(spool.maximumBytes)]
             var replayArguments = ["tally", "replay", "--database", options.database, "--spool", spool.directory]
             if let logFile { replayArguments += ["--log-file", logFile] }

@@ -95,7 +95,7 @@ extension TallyAPI {
                 (
                     "movement",
                     movement.kind == .transfer
-                        ? Representation.transfer(movement) : Representation.cashMovement(movement)
+                        ? Representation.transfer(movement) : Representation.feedEntry(movement)
                 ),
             ]
         case .createdUser(let id):
