@@ -192,7 +192,9 @@ public final class PostgresLedger: LedgerOperations {
         guard let row = try runRetrying(.requestOutcome, [String(owner), key]) else { return nil }
         guard row["outcome"] == "applied" else { return .refused(try row.refusal()) }
         if row["id"] != nil { return .applied(try row.movement()) }
-        guard let userID = row.int64("result_id") else { throw UnexpectedRow(description: "applied key lacks a result") }
+        guard let userID = row.int64("result_id") else {
+            throw UnexpectedRow(description: "applied key lacks a result")
+        }
         return .createdUser(id: userID)
     }
 
@@ -202,7 +204,10 @@ public final class PostgresLedger: LedgerOperations {
         let (outcome, detail) = refusal.storedColumns
         _ = try runRetrying(
             .recordRefusal,
-            [Self.bytea(tokenHash), idempotency.key, idempotency.fingerprint, outcome, detail.map(String.init), requestID])
+            [
+                Self.bytea(tokenHash), idempotency.key, idempotency.fingerprint, outcome, detail.map(String.init),
+                requestID,
+            ])
     }
 
     /// Deletes idempotency records older than `retentionSeconds`, at most `batch` of them, oldest first;

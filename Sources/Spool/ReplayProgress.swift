@@ -22,7 +22,8 @@ public final class ReplayProgress {
         var bytes = [UInt8](repeating: 0, count: 12)
         let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 12, 0) }
         guard count == 12, CRC32.checksum(bytes[..<8]) == SpoolRecord.littleEndian(bytes, at: 8) else { return 0 }
-        let offset = UInt64(SpoolRecord.littleEndian(bytes, at: 0)) | UInt64(SpoolRecord.littleEndian(bytes, at: 4)) << 32
+        let offset =
+            UInt64(SpoolRecord.littleEndian(bytes, at: 0)) | UInt64(SpoolRecord.littleEndian(bytes, at: 4)) << 32
         return Int(clamping: offset)
     }
 

@@ -105,7 +105,9 @@ public final class SpoolFile {
         var bytes = [UInt8](repeating: 0, count: length)
         var done = 0
         while done < length {
-            let count = bytes[done...].withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(done)) }
+            let count = bytes[done...].withUnsafeMutableBytes {
+                pread(descriptor, $0.baseAddress, $0.count, off_t(done))
+            }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw SpoolError("pread", path) }
             if count == 0 { break }  // cut meanwhile

@@ -61,7 +61,9 @@ enum ReplayCommand {
         }
         switch result {
         case .applied(let status):
-            fields += [("level", .string("info")), ("outcome", .string("applied")), ("status", .number(String(status)))]
+            fields += [
+                ("level", .string("info")), ("outcome", .string("applied")), ("status", .number(String(status))),
+            ]
         case .refused(let code):
             fields += [("level", .string("info")), ("outcome", .string("refused")), ("error", .string(code))]
         case .keyReused:

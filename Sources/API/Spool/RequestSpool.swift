@@ -39,7 +39,9 @@ public final class RequestSpool {
                 return waiting.fingerprint == request.fingerprint ? .alreadyPending(waiting) : .keyReused
             }
             let payload = request.encoded()
-            guard (entries.last?.end ?? 0) + SpoolRecord.headerSize + payload.count <= maximumBytes else { return .full }
+            guard (entries.last?.end ?? 0) + SpoolRecord.headerSize + payload.count <= maximumBytes else {
+                return .full
+            }
             try locked.append(payload)
             return .accepted
         }

@@ -33,9 +33,13 @@ public struct SpooledRequest: Equatable, Sendable {
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = [Self.version]
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: acceptedAt >> shift)) }
-        for field in [tokenHash, Array(idempotencyKey.utf8), Array(fingerprint.utf8), Array(method.utf8),
-                      Array(path.utf8), Array(requestID.utf8), body] {
-            for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: field.count >> shift)) }
+        for field in [
+            tokenHash, Array(idempotencyKey.utf8), Array(fingerprint.utf8), Array(method.utf8),
+            Array(path.utf8), Array(requestID.utf8), body,
+        ] {
+            for shift in stride(from: 0, to: 32, by: 8) {
+                bytes.append(UInt8(truncatingIfNeeded: field.count >> shift))
+            }
             bytes += field
         }
         return bytes

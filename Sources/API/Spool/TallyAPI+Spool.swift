@@ -23,8 +23,10 @@ extension TallyAPI {
         do {
             acceptance = try spool.accept(spooled)
         } catch {
-            var response = APIError.unavailable("The database is unavailable and the request could not be stored; "
-                + "nothing was applied. Retry shortly.").response(requestID: request.requestID)
+            var response = APIError.unavailable(
+                "The database is unavailable and the request could not be stored; "
+                    + "nothing was applied. Retry shortly."
+            ).response(requestID: request.requestID)
             response.logNote = "database unavailable (\(unavailable.message)); spool: \(error)"
             return response
         }
