@@ -3,10 +3,11 @@ PORT ?= 8080
 
 .PHONY: run test check-deploy bench bench-token-cost build format lint clean clean-data
 
-## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all
+## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all;
+## SPOOL=1 turns store and forward on (spool in var/spool)
 # exec: make's SIGTERM then reaches run.sh itself (not an intermediate sh), which stops everything cleanly.
 run:
-	PORT=$(PORT) exec bash scripts/run.sh
+	PORT=$(PORT) SPOOL=$(SPOOL) exec bash scripts/run.sh
 
 ## test: unit, integration and end-to-end tests on a stack of their own
 test:

@@ -25,15 +25,19 @@ let package = Package(
         .target(name: "Ledger"),
         // The ledger in PostgreSQL: migrations and the operations' SQL.
         .target(name: "LedgerStore", dependencies: ["Ledger", "Postgres"]),
+        // Store and forward: the spool's record file (append, recover), replay progress and lock. No database.
+        .target(name: "Spool"),
         // HTTP routes, JSON, and the mapping of domain and database errors to responses.
-        .target(name: "API", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres"]),
-        .executableTarget(name: "tally", dependencies: ["API", "Credentials", "FastCGI", "LedgerStore", "Postgres"]),
+        .target(name: "API", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres", "Spool"]),
+        .executableTarget(
+            name: "tally", dependencies: ["API", "Credentials", "FastCGI", "LedgerStore", "Postgres", "Spool"]),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "APITests", dependencies: ["API", "Credentials", "Ledger", "LedgerStore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
         .testTarget(name: "IntegrationTests", dependencies: ["API", "Credentials", "LedgerStore", "Postgres", "Ledger"]),
     ]

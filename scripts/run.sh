@@ -3,7 +3,8 @@
 # in var/pg, applies migrations, starts the FastCGI pool and nginx, and stays in the foreground until Ctrl-C
 # or SIGTERM, which stop nginx, the pool and PostgreSQL in that order. The cluster's data is kept in var/pg.
 #
-# usage: scripts/run.sh            (PORT=8080 by default; TALLY_WORKERS sets the pool size)
+# usage: scripts/run.sh            (PORT=8080 by default; TALLY_WORKERS sets the pool size;
+#                                  SPOOL=1 turns store and forward on, with the spool in var/spool)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -58,7 +59,9 @@ main() {
     local conninfo
     conninfo=$(pg_conninfo "$PG_DIR")
     "$bin" migrate --database "$conninfo"
-    pool_start "$bin" "$STATE" "$conninfo"
+    local spool_args=()
+    [ "${SPOOL:-0}" = 0 ] || spool_args=(--spool "$STATE/spool")
+    pool_start "$bin" "$STATE" "$conninfo" "${spool_args[@]}"
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
     nginx_start "$STATE" "$PORT"
     local admin_token

@@ -18,12 +18,15 @@ public final class TallyAPI {
     /// at start: sixteen workers hashing at once would slow the pool's first second.
     lazy var decoyPasswordHash: String = passwordHasher.decoyHash()
     let alertRules: AlertRules
+    /// Where money-moving requests with an Idempotency-Key wait while the database is down; nil: they get 503.
+    let spool: RequestSpool?
 
     public init(
         ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
-        alertRules: AlertRules = AlertRules()
+        alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil
     ) {
         self.ledger = ledger
+        self.spool = spool
         self.alertRules = alertRules
         self.passwordHasher = passwordHasher
         self.tokenLifetimeSeconds = tokenLifetimeSeconds
@@ -50,7 +53,11 @@ public final class TallyAPI {
             }
             let routed = try Router.route(method: request.method, path: request.path)
             endpoint = routed
-            return try dispatch(routed, request)
+            do {
+                return try dispatch(routed, request)
+            } catch let error as PostgresError where error.isUnavailable && spool != nil && routed.movesMoney {
+                return try store(request, endpoint: routed, unavailable: error)
+            }
         } catch let error as APIError {
             return error.response(requestID: request.requestID)
         } catch let error as RetriesExhausted {
@@ -83,16 +90,14 @@ public final class TallyAPI {
         case .listUsers: try listUsers(request)
         case .createUser: try createUser(request)
         case .getUser(let id): try getUser(request, id: id)
-        case .deposit(let userID): try moveCash(request, kind: .deposit, userID: userID)
-        case .withdraw(let userID): try moveCash(request, kind: .withdrawal, userID: userID)
+        case .deposit, .withdraw, .createTransfer, .event: try moveMoney(endpoint, request)
         case .userTransactions(let userID): try userTransactions(request, userID: userID)
-        case .createTransfer: try createTransfer(request)
         case .getTransfer(let id): try getTransfer(request, id: id)
         case .listTransactions: try listTransactions(request)
-        case .event: try postEvent(request)
         case .listAlerts: try listAlerts(request, userID: nil)
         case .userAlerts(let userID): try listAlerts(request, userID: userID)
         case .stats: try stats(request)
+        case .requestStatus(let key): try requestStatus(request, key: key)
         }
     }
 

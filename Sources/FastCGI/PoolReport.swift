@@ -1,3 +1,5 @@
+import Glibc
+
 /// The pool's figures as pages: /api/status (JSON, php-fpm's status fields plus Tally's own) and
 /// /api/metrics (Prometheus text). Any worker renders them from the shared scoreboard, so they are the whole
 /// pool's figures, not the answering worker's.
@@ -47,6 +49,8 @@ public struct PoolReport {
             ("database_reconnects", String(snapshot[.databaseReconnects])),
             ("deadline_kills", String(snapshot[.deadlineKills])),
             ("worker_deaths", String(snapshot[.workerDeaths])),
+            ("spool_depth", String(snapshot[.spoolDepth])),
+            ("spool_oldest_age", String(Self.spoolOldestAge(snapshot, now: now))),
         ]
         return "{" + fields.map { "\(Self.quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}\n"
     }
@@ -123,7 +127,19 @@ public struct PoolReport {
         single(
             "tally_database_reconnects_total", "counter", "Database connections made again after one broke.",
             snapshot[.databaseReconnects])
+        single(
+            "tally_spool_depth", "gauge", "Requests waiting in the spool for the database (store and forward).",
+            snapshot[.spoolDepth])
+        single(
+            "tally_spool_oldest_age_seconds", "gauge", "How long the oldest request in the spool has waited.",
+            Self.spoolOldestAge(snapshot, now: Int64(time(nil))))
         return text
+    }
+
+    /// Seconds the spool's oldest request has waited; 0 when none waits.
+    static func spoolOldestAge(_ snapshot: PoolSnapshot, now: Int64) -> Int64 {
+        let oldest = snapshot[.spoolOldest]
+        return snapshot[.spoolDepth] > 0 && oldest > 0 ? max(0, now - oldest) : 0
     }
 
     /// A JSON (and Prometheus label) string: quotes, backslashes and control characters escaped.

@@ -47,6 +47,10 @@ public final class Supervisor {
     private let listener: any Listener
     private let workerCount: Int
     private let command: WorkerCommand
+    /// A process kept running beside the workers that serves no requests (the spool's replayer), or nil.
+    private let companion: WorkerCommand?
+    private var companionPID: pid_t = 0
+    private var companionStartAt: Double = 0
     private let timeouts: Timeouts
     private let scoreboard: Scoreboard
     private let log: (_ level: String, _ message: String) -> Void
@@ -60,12 +64,14 @@ public final class Supervisor {
 
     /// `scoreboard` must have room for twice `workerCount` entries (a reload runs old and new side by side).
     public init(
-        listener: any Listener, workerCount: Int, command: WorkerCommand, scoreboard: Scoreboard,
-        timeouts: Timeouts = Timeouts(), log: @escaping (_ level: String, _ message: String) -> Void
+        listener: any Listener, workerCount: Int, command: WorkerCommand, companion: WorkerCommand? = nil,
+        scoreboard: Scoreboard, timeouts: Timeouts = Timeouts(),
+        log: @escaping (_ level: String, _ message: String) -> Void
     ) {
         self.listener = listener
         self.workerCount = workerCount
         self.command = command
+        self.companion = companion
         self.scoreboard = scoreboard
         self.timeouts = timeouts
         self.log = log
@@ -92,6 +98,7 @@ public final class Supervisor {
             _ = tally_take_signal(SIGCHLD)
             reapWorkers(replacing: true)
             restartDueSlots()
+            startCompanionIfDue()
             watchRequests()
             sampleListenQueue()
             sleepBriefly()
@@ -132,6 +139,15 @@ public final class Supervisor {
         while true {
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
+            if pid == companionPID {
+                companionPID = 0
+                // Restarted after a pause, so that one that cannot start does not spin.
+                companionStartAt = now() + 1
+                if (status & 0x7f) != 0 || ((status >> 8) & 0xff) != 0 {
+                    log("warning", "companion (pid \(pid)) \(Self.describe(status)); restarting it in 1 s")
+                }
+                continue
+            }
             if let entry = retiring.removeValue(forKey: pid) {
                 if let entry { scoreboard.releaseEntry(entry) }
                 continue
@@ -162,6 +178,23 @@ public final class Supervisor {
             } else {
                 spawn(into: index)
             }
+        }
+    }
+
+    /// Starts the companion when there is one, none runs and its pause is over.
+    private func startCompanionIfDue() {
+        guard let companion, companionPID == 0, now() >= companionStartAt else { return }
+        let arguments = companion.arguments + ["--supervisor-pid", String(getpid())]
+        var cArguments = arguments.map { strdup($0) }
+        cArguments.append(nil)
+        defer { cArguments.forEach { free($0) } }
+        let pid = tally_spawn_worker(
+            companion.executable, &cArguments, listener.fileDescriptor, scoreboard.fileDescriptor)
+        if pid > 0 {
+            companionPID = pid
+        } else {
+            log("error", "could not start the companion: \(SystemError("posix_spawn"))")
+            companionStartAt = now() + 1
         }
     }
 
@@ -198,6 +231,8 @@ public final class Supervisor {
                 scoreboard.releaseEntry(oldEntry)
             }
         }
+        // The companion too runs the new binary: it is started again when it has exited.
+        if companionPID > 0 { kill(companionPID, SIGTERM) }
     }
 
     /// SIGUSR1: the supervisor and every worker open the log file again (after logrotate moved it).
@@ -255,7 +290,7 @@ public final class Supervisor {
         log("info", "stopping: workers finish their requests (up to \(Self.seconds(timeout)))")
         // No new connections from here on (a unix socket's file goes); the workers' copies serve what is queued.
         listener.close()
-        let workers = slots.map(\.pid).filter { $0 > 0 } + Array(retiring.keys)
+        let workers = slots.map(\.pid).filter { $0 > 0 } + Array(retiring.keys) + [companionPID].filter { $0 > 0 }
         for pid in workers { kill(pid, SIGTERM) }
         let deadline = now() + timeout
         var remaining = Set(workers)

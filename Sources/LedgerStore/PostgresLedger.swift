@@ -187,6 +187,29 @@ public final class PostgresLedger: LedgerOperations {
         (try? runRetrying(.ping, [])) != nil
     }
 
+    public func requestOutcome(caller: Caller, key: String) throws -> RequestOutcome? {
+        let owner: Int64 = if case .user(let id) = caller { id } else { 0 }
+        guard let row = try runRetrying(.requestOutcome, [String(owner), key]) else { return nil }
+        guard row["outcome"] == "applied" else { return .refused(try row.refusal()) }
+        if row["id"] != nil { return .applied(try row.movement()) }
+        guard let userID = row.int64("result_id") else {
+            throw UnexpectedRow(description: "applied key lacks a result")
+        }
+        return .createdUser(id: userID)
+    }
+
+    public func recordRefusal(
+        _ refusal: Refusal, tokenHash: [UInt8], idempotency: IdempotencyContext, requestID: String
+    ) throws {
+        let (outcome, detail) = refusal.storedColumns
+        _ = try runRetrying(
+            .recordRefusal,
+            [
+                Self.bytea(tokenHash), idempotency.key, idempotency.fingerprint, outcome, detail.map(String.init),
+                requestID,
+            ])
+    }
+
     /// Deletes idempotency records older than `retentionSeconds`, at most `batch` of them, oldest first;
     /// returns how many went. Small batches keep each delete short, so traffic never waits on it.
     @discardableResult

@@ -19,6 +19,8 @@ enum Statement: String, CaseIterable {
     case cashEvent
     case alertsBefore
     case alertsOfUser
+    case requestOutcome
+    case recordRefusal
 
     var sql: String {
         switch self {
@@ -94,6 +96,25 @@ enum Statement: String, CaseIterable {
             """
             SELECT \(Self.alertColumns) FROM alerts a JOIN movements m ON m.id = a.movement_id
             WHERE a.user_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3
+            """
+        case .requestOutcome:
+            // An applied movement stores no detail; a created user stores its initial balance there, and its
+            // result_id is the user's id, not a movement's.
+            """
+            SELECT k.outcome, k.detail, k.result_id, m.*
+            FROM idempotency_keys k
+            LEFT JOIN LATERAL (
+                SELECT \(Self.movementColumns) FROM movements
+                WHERE id = k.result_id AND k.outcome = 'applied' AND k.detail IS NULL
+            ) m ON true
+            WHERE k.owner = $1 AND k.key = $2 AND k.outcome <> 'pending'
+            """
+        case .recordRefusal:
+            """
+            INSERT INTO idempotency_keys (owner, key, fingerprint, outcome, detail, request_id)
+            SELECT COALESCE(c.user_id, 0), $2, sha256(convert_to($3, 'UTF8')), $4, $5, $6 FROM tally_caller($1) c
+            ON CONFLICT DO NOTHING
+            RETURNING key
             """
         case .revokeToken:
             """

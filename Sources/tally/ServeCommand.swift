@@ -1,3 +1,4 @@
+import API
 import FastCGI
 import Glibc
 import LedgerStore
@@ -15,7 +16,14 @@ enum ServeCommand {
             slowRequest: try options.seconds("slow-request", environment: "TALLY_SLOW_REQUEST", default: 1))
         let logFile = options.value("log-file", environment: "TALLY_LOG_FILE")
 
-        try checkSchema(options.database)
+        let spool = try spoolSettings(options)
+        do {
+            try checkSchema(options.database)
+        } catch let error as PostgresError where error.isUnavailable && spool != nil {
+            // With a spool the pool is useful while the database is down (a restart during an outage must not
+            // leave what is spooled unreplayed): start, and let the workers answer as the database allows.
+            Log.event("warning", "the database is unreachable (\(error.message)); starting with the spool on")
+        }
 
         // Keep fds 0-3 taken, so that the listening socket and the scoreboard are never one of them by accident.
         while true {
@@ -41,12 +49,24 @@ enum ServeCommand {
             workerArguments += ["--token-ttl", ttl]
         }
         _ = try options.alertThresholds()  // refuse bad thresholds here, not in every worker
+        var alertArguments: [String] = []
         for (name, environment) in Options.alertOptions {
-            if let value = options.value(name, environment: environment) { workerArguments += ["--\(name)", value] }
+            if let value = options.value(name, environment: environment) { alertArguments += ["--\(name)", value] }
+        }
+        workerArguments += alertArguments
+        // Store and forward: the workers store into the spool, one companion process replays it.
+        var replayer: Supervisor.WorkerCommand?
+        if let spool {
+            workerArguments += ["--spool", spool.directory, "--spool-max-bytes", String(spool.maximumBytes)]
+            var replayArguments = ["tally", "replay", "--database", options.database, "--spool", spool.directory]
+            if let logFile { replayArguments += ["--log-file", logFile] }
+            if let value = options.value("retry-attempts") { replayArguments += ["--retry-attempts", value] }
+            replayer = .init(executable: executablePath(), arguments: replayArguments + alertArguments)
         }
         let supervisor = Supervisor(
             listener: listener, workerCount: workers,
-            command: .init(executable: executablePath(), arguments: workerArguments), scoreboard: scoreboard,
+            command: .init(executable: executablePath(), arguments: workerArguments), companion: replayer,
+            scoreboard: scoreboard,
             timeouts: timeouts, log: { level, message in Log.event(level, message) })
         return supervisor.run()
     }
@@ -77,6 +97,24 @@ enum ServeCommand {
             throw UsageError(
                 message: "serve needs --socket PATH (or TALLY_SOCKET) or --listen HOST:PORT (or TALLY_LISTEN)")
         }
+    }
+
+    /// `--spool DIR` (or TALLY_SPOOL) turns store and forward on; `--spool-max-bytes` (TALLY_SPOOL_MAX_BYTES,
+    /// default 64 MiB) caps the spool file. The directory is made and opened here, so that a bad one stops the
+    /// pool at start rather than failing in every worker.
+    static func spoolSettings(_ options: Options) throws -> (directory: String, maximumBytes: Int)? {
+        guard let directory = options.value("spool", environment: "TALLY_SPOOL"), !directory.isEmpty else {
+            return nil
+        }
+        let maximumBytes = try options.integer(
+            "spool-max-bytes", environment: "TALLY_SPOOL_MAX_BYTES", default: 64 << 20)
+        guard maximumBytes >= 1024 else { throw UsageError(message: "--spool-max-bytes must be at least 1024") }
+        do {
+            _ = try RequestSpool(directory: directory, maximumBytes: maximumBytes)
+        } catch {
+            throw UsageError(message: "--spool \(directory): \(error)")
+        }
+        return (directory, maximumBytes)
     }
 
     /// Two workers per core, at least four: a worker waits on PostgreSQL for most of a request.

@@ -16,9 +16,12 @@ enum WorkerCommand {
         if let logFile = options.value("log-file") { try LogFile.open(logFile) }
         let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: RetryPolicy().maxAttempts))
         let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
+        let spool = try options.value("spool").map {
+            try RequestSpool(directory: $0, maximumBytes: try options.integer("spool-max-bytes", default: 64 << 20))
+        }
         let api = TallyAPI(
             ledger: ledger, tokenLifetimeSeconds: try options.integer("token-ttl", default: 86_400),
-            alertRules: AlertRules(thresholds: try options.alertThresholds()))
+            alertRules: AlertRules(thresholds: try options.alertThresholds()), spool: spool)
         let score = Scoreboard.attach().flatMap {
             WorkerScore(scoreboard: $0, entry: (try? options.integer("scoreboard-entry", default: -1)) ?? -1)
         }

@@ -13,6 +13,7 @@ let usage = """
                [--token-ttl SECONDS]  (default 86400: how long a log-in token lives)
                [--alert-large-withdrawal 100.00] [--alert-consecutive-withdrawals 3]
                [--alert-increasing-deposits 3] [--alert-window-seconds 30] [--alert-window-total 200.00]
+               [--spool DIR] [--spool-max-bytes 67108864]  (store and forward while the database is down)
       migrate  [--database CONNINFO]     apply the schema migrations the database lacks
       verify   [--database CONNINFO]     recompute every balance from the journal
       admin-token [--database CONNINFO] [--ttl SECONDS]   print a new service-role token
@@ -25,6 +26,7 @@ do {
     switch options.command {
     case "serve": status = try ServeCommand.run(options)
     case "worker": try WorkerCommand.run(options)
+    case "replay": try ReplayCommand.run(options)
     case "migrate": status = try MigrateCommand.run(options)
     case "verify": status = try VerifyCommand.run(options)
     case "admin-token": status = try AdminTokenCommand.run(options)

@@ -141,4 +141,19 @@ final class StubLedger: LedgerOperations {
     }
 
     func isDatabaseUp() -> Bool { databaseUp }
+
+    var outcomes: [String: RequestOutcome] = [:]
+    var recordedRefusals: [(refusal: Refusal, key: String)] = []
+
+    func requestOutcome(caller: Caller, key: String) throws -> RequestOutcome? {
+        if let failure { throw failure }
+        return outcomes[key]
+    }
+
+    func recordRefusal(
+        _ refusal: Refusal, tokenHash: [UInt8], idempotency: IdempotencyContext, requestID: String
+    ) throws {
+        if let failure { throw failure }
+        recordedRefusals.append((refusal, idempotency.key))
+    }
 }

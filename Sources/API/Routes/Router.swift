@@ -13,6 +13,8 @@ enum Endpoint: Equatable {
     case listAlerts
     case userAlerts(userID: Int64)
     case stats
+    /// Where a request sent with an Idempotency-Key stands (pending in the spool, applied, refused).
+    case requestStatus(key: String)
 }
 
 extension Endpoint {
@@ -38,6 +40,15 @@ extension Endpoint {
         case .event: "POST /api/event"
         case .listAlerts: "GET /api/alerts"
         case .userAlerts: "GET /api/users/{id}/alerts"
+        case .requestStatus: "GET /api/requests/{key}"
+        }
+    }
+
+    /// A POST that moves money: what the spool may store while the database is down.
+    var movesMoney: Bool {
+        switch self {
+        case .createTransfer, .deposit, .withdraw, .event: true
+        default: false
         }
     }
 
@@ -45,7 +56,7 @@ extension Endpoint {
     static let examples: [Endpoint] = [
         .health, .ping, .stats, .listUsers, .createUser, .getUser(1), .deposit(userID: 1), .withdraw(userID: 1),
         .userTransactions(userID: 1), .createTransfer, .getTransfer(1), .listTransactions, .register, .login,
-        .logout, .me, .event, .listAlerts, .userAlerts(userID: 1),
+        .logout, .me, .event, .listAlerts, .userAlerts(userID: 1), .requestStatus(key: "k"),
     ]
 }
 
@@ -87,6 +98,8 @@ enum Router {
         case 2 where segments[0] == "users":
             let id = try pathID(segments[1], of: "user")
             methods = ["GET": .getUser(id)]
+        case 2 where segments[0] == "requests":
+            methods = ["GET": .requestStatus(key: segments[1])]
         case 2 where segments[0] == "transfers":
             let id = try pathID(segments[1], of: "transfer")
             methods = ["GET": .getTransfer(id)]

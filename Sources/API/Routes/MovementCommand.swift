@@ -1,0 +1,139 @@
+import Ledger
+import LedgerStore
+
+/// A money-moving request, read and validated without the database: what a live request runs at once, and what
+/// the spool stores while the database is down and its replayer runs later, through the same code.
+enum MovementCommand {
+    case transfer(from: Int64, to: Int64, amount: Money, memo: String?)
+    /// POST /api/users/{id}/deposits and .../withdrawals: on the caller's own account, an optional t.
+    case cash(CashEvent.Kind, userID: Int64, amount: Money, memo: String?, t: Int64?)
+    /// POST /api/event: the service role's, t required.
+    case event(CashEvent.Kind, userID: Int64, amount: Money, t: Int64)
+
+    /// The command an endpoint's body asks for; nil when the endpoint does not move money.
+    static func parse(_ endpoint: Endpoint, body bytes: [UInt8]) throws -> MovementCommand? {
+        switch endpoint {
+        case .createTransfer:
+            var body = try RequestBody(bytes)
+            let from = try body.id("from_user_id")
+            let to = try body.id("to_user_id")
+            let amount = try body.requiredAmount("amount")
+            let memo = try body.string("memo")
+            try body.finish()
+            try checkMemo(memo)
+            guard from != to else {
+                throw APIError.validation(
+                    "to_user_id", "to_user_id must differ from from_user_id: a transfer needs two users.")
+            }
+            return .transfer(from: from, to: to, amount: amount, memo: memo)
+        case .deposit(let userID), .withdraw(let userID):
+            var body = try RequestBody(bytes)
+            let amount = try body.requiredAmount("amount")
+            let memo = try body.string("memo")
+            let t = try body.seconds("t")
+            try body.finish()
+            try checkMemo(memo)
+            let kind: CashEvent.Kind = if case .deposit = endpoint { .deposit } else { .withdrawal }
+            return .cash(kind, userID: userID, amount: amount, memo: memo, t: t)
+        case .event:
+            var body = try RequestBody(bytes)
+            let kind: CashEvent.Kind
+            switch try body.string("type") {
+            case "deposit": kind = .deposit
+            case "withdraw": kind = .withdrawal
+            case nil: throw APIError.validation("type", "type is required: \"deposit\" or \"withdraw\".")
+            case let other?:
+                throw APIError.validation(
+                    "type", "type must be \"deposit\" or \"withdraw\", not \"\(other.prefix(40))\".")
+            }
+            let amount = try body.requiredAmount("amount")
+            let userID = try body.id("user_id")
+            guard let t = try body.seconds("t") else { throw APIError.validation("t", "t is required.") }
+            try body.finish()
+            return .event(kind, userID: userID, amount: amount, t: t)
+        default:
+            return nil
+        }
+    }
+
+    /// What the idempotency fingerprint is made of: the operation and its parsed values.
+    var fingerprint: [String] {
+        switch self {
+        case .transfer(let from, let to, let amount, let memo):
+            ["transfer", String(from), String(to), String(amount.minorUnits), Self.memoPart(memo)]
+        case .cash(let kind, let userID, let amount, let memo, let t):
+            [
+                kind.movementKind.rawValue, String(userID), String(amount.minorUnits), Self.memoPart(memo),
+                t.map(String.init) ?? "-",
+            ]
+        case .event(let kind, let userID, let amount, let t):
+            ["event", kind == .deposit ? "deposit" : "withdraw", String(userID), String(amount.minorUnits), String(t)]
+        }
+    }
+
+    /// Only the service role may post it (checked before the body when the body is wrong).
+    var requiresService: Bool {
+        if case .event = self { true } else { false }
+    }
+
+    static func checkMemo(_ memo: String?) throws {
+        guard let memo else { return }
+        do {
+            try TextRules.checkMemo(memo)
+        } catch {
+            throw APIError.validation("memo", "memo \(error.explanation).")
+        }
+    }
+
+    /// Tells an absent memo from an empty one in a fingerprint.
+    static func memoPart(_ memo: String?) -> String {
+        memo.map { "m" + $0 } ?? "-"
+    }
+}
+
+/// What a money-moving operation ended as, beside the response that says it.
+enum Settlement {
+    case applied
+    case refused(Refusal)
+    case keyReused
+}
+
+extension TallyAPI {
+    /// Runs a movement as the holder of the token `tokenHash`: one SERIALIZABLE transaction in the ledger.
+    func perform(
+        _ command: MovementCommand, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String
+    ) throws -> (response: HTTPResponse, settlement: Settlement) {
+        switch command {
+        case .transfer(let from, let to, let amount, let memo):
+            let receipt = try ledger.move(
+                .transfer, tokenHash: tokenHash, actingUserID: from, debitUserID: from, creditUserID: to,
+                amount: amount, memo: memo, idempotency: idempotency, requestID: requestID)
+            return (try respond(receipt, status: 201, render: Representation.transfer), Self.settlement(receipt))
+        case .cash(let kind, let userID, let amount, let memo, let t):
+            let receipt = try ledger.recordCashEvent(
+                kind, tokenHash: tokenHash, actingUserID: userID, userID: userID, amount: amount, memo: memo, t: t,
+                rules: alertRules, idempotency: idempotency, requestID: requestID)
+            return (try respond(receipt, status: 201, render: Representation.cashMovement), Self.settlement(receipt))
+        case .event(let kind, let userID, let amount, let t):
+            let receipt = try ledger.recordCashEvent(
+                kind, tokenHash: tokenHash, actingUserID: nil, userID: userID, amount: amount, memo: nil, t: t,
+                rules: alertRules, idempotency: idempotency, requestID: requestID)
+            let response = try respond(receipt, status: 200) { cash in
+                .object([
+                    ("alert", .bool(!cash.alertCodes.isEmpty)),
+                    ("alert_codes", .array(cash.alertCodes.map(JSONValue.integer))),
+                    ("user_id", .integer(userID)),
+                ])
+            }
+            return (response, Self.settlement(receipt))
+        }
+    }
+
+    private static func settlement<Value>(_ receipt: Receipt<Value>) -> Settlement {
+        switch receipt.result {
+        case .applied: .applied
+        case .refused(let refusal): .refused(refusal)
+        case .keyReused: .keyReused
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Glibc
+import Ledger
+import LedgerStore
+import Postgres
+import Spool
+
+extension TallyAPI {
+    /// A money-moving request while the database is down: with an Idempotency-Key, a token of a token's form and a
+    /// valid body, it is stored in the spool (on disk before the answer) and answered 202 pending; its token is
+    /// checked when it is replayed. Without a key, or with the spool full, the answer stays 503.
+    func store(_ request: HTTPRequest, endpoint: Endpoint, unavailable: PostgresError) throws -> HTTPResponse {
+        guard let spool, request.idempotencyKey != nil else { throw unavailable }
+        let token = try presentedToken(request)
+        // Everything that can be checked without the database is checked now: a malformed request is never stored.
+        guard let command = try MovementCommand.parse(endpoint, body: request.body),
+            let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint)
+        else { throw unavailable }
+        let spooled = SpooledRequest(
+            acceptedAt: Int64(time(nil)), tokenHash: token.hash, idempotencyKey: idempotency.key,
+            fingerprint: idempotency.fingerprint, method: request.method, path: request.path,
+            requestID: request.requestID, body: request.body)
+        let acceptance: RequestSpool.Acceptance
+        do {
+            acceptance = try spool.accept(spooled)
+        } catch {
+            var response = APIError.unavailable(
+                "The database is unavailable and the request could not be stored; "
+                    + "nothing was applied. Retry shortly."
+            ).response(requestID: request.requestID)
+            response.logNote = "database unavailable (\(unavailable.message)); spool: \(error)"
+            return response
+        }
+        switch acceptance {
+        case .accepted:
+            var response = Self.pendingResponse(spooled)
+            response.logNote = "spooled: database unavailable (\(unavailable.message))"
+            return response
+        case .alreadyPending(let waiting):
+            var response = Self.pendingResponse(waiting)
+            response.headers.append(("Idempotency-Replayed", "true"))
+            return response
+        case .keyReused:
+            throw APIError(
+                status: 422, code: "idempotency_key_reused",
+                message: "This Idempotency-Key was already used for a different request; use a new key.",
+                field: "Idempotency-Key")
+        case .full:
+            var response = APIError.unavailable(
+                "The database is unavailable and the spool of pending requests is full; nothing was applied. "
+                    + "Retry shortly."
+            ).response(requestID: request.requestID)
+            response.logNote = "database unavailable (\(unavailable.message)); spool full"
+            return response
+        }
+    }
+
+    static func pendingResponse(_ spooled: SpooledRequest) -> HTTPResponse {
+        HTTPResponse(
+            status: 202,
+            json: .object([("status", .string("pending")), ("idempotency_key", .string(spooled.idempotencyKey))]))
+    }
+
+    /// GET /api/requests/{key}: where the caller's request under `key` stands. The database's record wins (the
+    /// request was applied or refused, or was sent live); else the spool's (pending, matched by the token's
+    /// hash, which works while the database is down); else 404.
+    func requestStatus(_ request: HTTPRequest, key: String) throws -> HTTPResponse {
+        let token = try presentedToken(request)
+        do {
+            let caller = try authenticate(request).caller
+            if let outcome = try ledger.requestOutcome(caller: caller, key: key) {
+                return HTTPResponse(status: 200, json: Self.outcome(outcome, key: key))
+            }
+        } catch let error as PostgresError where error.isUnavailable {
+            guard let waiting = try? spool?.pending(tokenHash: token.hash, key: key) else { throw error }
+            return HTTPResponse(status: 200, json: Self.pending(waiting))
+        }
+        if let waiting = try spool?.pending(tokenHash: token.hash, key: key) {
+            return HTTPResponse(status: 200, json: Self.pending(waiting))
+        }
+        throw APIError.notFound("No request of yours was sent with the Idempotency-Key \(key.prefix(255)).")
+    }
+
+    static func pending(_ spooled: SpooledRequest) -> JSONValue {
+        .object([
+            ("status", .string("pending")),
+            ("idempotency_key", .string(spooled.idempotencyKey)),
+            ("accepted_at", .string(Timestamp.rfc3339(microsecondsSince1970: spooled.acceptedAt * 1_000_000))),
+        ])
+    }
+
+    static func outcome(_ outcome: RequestOutcome, key: String) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        switch outcome {
+        case .applied(let movement):
+            members = [
+                ("status", .string("applied")),
+                (
+                    "movement",
+                    movement.kind == .transfer
+                        ? Representation.transfer(movement) : Representation.feedEntry(movement)
+                ),
+            ]
+        case .createdUser(let id):
+            members = [("status", .string("applied")), ("user_id", .integer(id))]
+        case .refused(let refusal):
+            let error = APIError.refusal(refusal)
+            var detail: [(String, JSONValue)] = [("code", .string(error.code)), ("message", .string(error.message))]
+            if let field = error.field { detail.append(("field", .string(field))) }
+            members = [("status", .string("refused")), ("error", .object(detail))]
+        }
+        members.insert(("idempotency_key", .string(key)), at: 1)
+        return .object(members)
+    }
+}

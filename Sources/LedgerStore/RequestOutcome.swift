@@ -1,0 +1,25 @@
+import Ledger
+
+/// What a request stored under an idempotency key ended as, for `GET /api/requests/{key}`.
+public enum RequestOutcome: Equatable, Sendable {
+    /// It moved money: the movement.
+    case applied(Movement)
+    /// It created a user (POST /api/users under a key): the user's id.
+    case createdUser(id: Int64)
+    case refused(Refusal)
+}
+
+extension Refusal {
+    /// The `outcome` and `detail` columns that store this refusal (the reverse of `Row.refusal()`).
+    var storedColumns: (outcome: String, detail: Int64?) {
+        switch self {
+        case .userNotFound(let id): ("not_found", id)
+        case .insufficientFunds(let balance): ("insufficient_funds", balance.minorUnits)
+        case .balanceLimit(let balance): ("balance_limit", balance.minorUnits)
+        case .unauthorized: ("unauthorized", nil)
+        case .forbidden: ("forbidden", nil)
+        case .usernameTaken: ("username_taken", nil)
+        case .tNotIncreasing(let last): ("t_not_increasing", last)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import API
+import FastCGI
+import Glibc
+import Ledger
+import LedgerStore
+import Postgres
+import Spool
+
+/// `tally replay`: the pool's one replayer of the spool, started and restarted by the supervisor when `serve`
+/// has `--spool`. Holds DIR/replay.lock (a second pool on the same spool waits for it), keeps the spool's depth
+/// and oldest entry in the scoreboard, and applies what waits whenever the database answers.
+enum ReplayCommand {
+    static func run(_ options: Options) throws -> Never {
+        setenv("PGCONNECT_TIMEOUT", "2", 0)
+        let supervisor = options.value("supervisor-pid").flatMap { pid_t($0) }
+        CompanionProcess.stopWithSupervisor(supervisor)
+        if let logFile = options.value("log-file") { try LogFile.open(logFile) }
+        guard let directory = options.value("spool") else { throw UsageError(message: "replay needs --spool DIR") }
+        let spool = try RequestSpool(directory: directory, maximumBytes: .max)
+        let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: RetryPolicy().maxAttempts))
+        let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
+        let replayer = SpoolReplayer(
+            api: TallyAPI(ledger: ledger, alertRules: AlertRules(thresholds: try options.alertThresholds())),
+            spool: spool)
+        let scoreboard = Scoreboard.attach()
+
+        var lock = try ReplayLock.acquire(directory: directory)
+        if lock == nil { Log.event("info", "replay: another process replays \(directory); waiting for its lock") }
+        var lastUnavailableLog = 0.0
+        while true {
+            if lock == nil { lock = try ReplayLock.acquire(directory: directory) }
+            if lock != nil {
+                do {
+                    let (depth, oldest) = try spool.figures()
+                    scoreboard?.set(.spoolDepth, Int64(depth))
+                    scoreboard?.set(.spoolOldest, oldest ?? 0)
+                    if depth > 0, ledger.isDatabaseUp() {
+                        _ = try replayer.replayPending { request, result in
+                            log(request, result, lastUnavailableLog: &lastUnavailableLog)
+                        }
+                        let (depth, oldest) = try spool.figures()
+                        scoreboard?.set(.spoolDepth, Int64(depth))
+                        scoreboard?.set(.spoolOldest, oldest ?? 0)
+                    }
+                } catch {
+                    Log.event("error", "replay: \(error)")
+                    sleepSeconds(1)
+                }
+            }
+            sleepSeconds(0.2)
+        }
+    }
+
+    private static func log(_ request: SpooledRequest?, _ result: ReplayResult, lastUnavailableLog: inout Double) {
+        var fields: [(String, JSONValue)] = [("replay", .string(request?.idempotencyKey ?? "-"))]
+        if let request {
+            fields += [
+                ("request_id", .string(request.requestID)), ("method", .string(request.method)),
+                ("path", .string(request.path)),
+            ]
+        }
+        switch result {
+        case .applied(let status):
+            fields += [
+                ("level", .string("info")), ("outcome", .string("applied")), ("status", .number(String(status))),
+            ]
+        case .refused(let code):
+            fields += [("level", .string("info")), ("outcome", .string("refused")), ("error", .string(code))]
+        case .keyReused:
+            fields += [("level", .string("warning")), ("outcome", .string("key_reused"))]
+        case .unavailable(let reason):
+            let now = WorkerCommand.monotonicSeconds()
+            guard now - lastUnavailableLog > 10 else { return }
+            lastUnavailableLog = now
+            fields += [("level", .string("warning")), ("outcome", .string("deferred")), ("note", .string(reason))]
+        case .failed(let reason):
+            fields += [("level", .string("error")), ("outcome", .string("failed")), ("note", .string(reason))]
+        }
+        Log.line(fields)
+    }
+
+    private static func sleepSeconds(_ seconds: Double) {
+        var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        nanosleep(&pause, nil)
+    }
+}
