@@ -437,6 +437,19 @@ async function refreshUser() {
 }
 
 /** After money moved: the new balance in the form's status, and the page brought up to date. */
+/** A 202 from a pool that spools while its database is down: stored, not yet applied (README: Store and forward). */
+function isPending(answer) {
+  return answer && answer.status === "pending";
+}
+
+function pending(form, answer) {
+  form.reset();
+  const status = form.querySelector(".form-status");
+  status.textContent = `Pending: the ledger's database is unreachable, so this was stored and will be applied or ` +
+    `refused when it is back (reference ${answer.idempotency_key}). The balance shown is from before.`;
+  status.className = "form-status";
+}
+
 async function moved(form, text) {
   form.reset();
   await refreshUser();
@@ -453,6 +466,7 @@ handleSubmit($("#transfer-form"), async (key) => {
   const body = { from_user_id: pageUserID, amount };
   if (form.elements.memo.value) body.memo = form.elements.memo.value;
   const transfer = await post("/transfers", withExactIntegers(body, { to_user_id: to }), { idempotencyKey: key });
+  if (isPending(transfer)) return pending(form, transfer);
   await moved(form, `Sent ${formatMoney(transfer.amount)} to ${nameOf(transfer.to_user_id)}. New balance: ${formatMoney(transfer.from_balance)}.`);
 }, { moving: true });
 
@@ -462,6 +476,7 @@ for (const [id, path, verb] of [["deposit", "deposits", "Deposited"], ["withdraw
     const body = { amount: amountFrom(form, "amount") };
     if (form.elements.memo.value) body.memo = form.elements.memo.value;
     const cash = await post(`/users/${pageUserID}/${path}`, body, { idempotencyKey: key });
+    if (isPending(cash)) return pending(form, cash);
     const alerts = cash.alert_codes && cash.alert_codes.length
       ? ` Alerts raised: ${cash.alert_codes.map((c) => `${c} (${ALERT_NAMES[c] || "alert"})`).join(", ")}.` : "";
     await moved(form, `${verb} ${formatMoney(cash.amount)}. New balance: ${formatMoney(cash.balance)}.${alerts}`);
