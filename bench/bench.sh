@@ -22,7 +22,7 @@
 #   memory    each worker's VmRSS after 10,000 and 1,000,000 requests (GET /api/ping and /api/users/{id})
 #   reads     GET /api/users/{id} and a user's first history page with 1,000,000 movements in the journal
 #   purge     keyed transfers, then the same while 200,000 expired idempotency keys are purged
-#   growth    uniform with 5,000,000 movements in the journal      against uniform's rate earlier in the run
+#   growth    uniform with 5,000,000 movements in the journal      uniform earlier in the run (each to its ceiling)
 # After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
 # unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt, wrk's
 # output and the logs to var/bench-logs/.

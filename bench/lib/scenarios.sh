@@ -154,7 +154,9 @@ scenario_reads() {
 # --- growth and the purge of old idempotency keys ---------------------------------------------------------
 
 # Uniform transfers with GROWTH_JOURNAL movements in the journal, against uniform's rate on the (nearly) empty
-# journal earlier in the run. The ceiling runs again beside it: its drift shows how much the machine moved.
+# journal earlier in the run. The ceiling runs again beside it, and the target is judged on the ratios to the
+# ceiling (Tally/ceiling now over Tally/ceiling then): minutes apart on a shared machine, the raw rates drift
+# more than a journal's growth could move them.
 scenario_growth() {
     grow_journal "$GROWTH_JOURNAL"
     local name
@@ -164,11 +166,10 @@ scenario_growth() {
     local vs_empty adjusted met=0
     vs_empty=$(ratio "$WRK_RPS" "${UNIFORM_RPS:--}")
     adjusted=$(ratio "$(ratio "$WRK_RPS" "$CEIL_RPS")" "$(ratio "${UNIFORM_RPS:--}" "${UNIFORM_CEIL[0]:--}")")
-    at_least "$vs_empty" 0.9 || met=1
-    verdict $met "$vs_empty of the empty journal's rate (>= 0.9); $adjusted after the ceiling's drift"
+    at_least "$adjusted" 0.9 || met=1
+    verdict $met "$adjusted of the empty journal's rate, each to its ceiling (>= 0.9); raw $vs_empty"
     add_row "$name" "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" "$T_RETRIES" \
-        "$WRK_NON2XX" "$CEIL_NON2XX" \
-        "$VERDICT"
+        "$WRK_NON2XX" "$CEIL_NON2XX" "$VERDICT"
 }
 
 # Idempotency keys past their retention are purged while keyed transfers run. The workers purge on a timer
@@ -193,23 +194,25 @@ scenario_purge() {
     local keyed_rps=$WRK_RPS
     wait "$PURGE_PID" || true
     PURGE_PID=
-    local purged seconds failed left met=0 p99x
+    local purged seconds failed left by_workers met=0 p99x
     read -r purged seconds failed <"$STATE/purge.out"
     left=$(old_keys)
+    # A worker whose timer came due meanwhile purged some too (its first purge is 0-10 minutes after start).
+    by_workers=$((PURGE_KEYS - left - purged))
     p99x=$(ratio "$WRK_P99" "$base_p99")
     [ "$left" -eq 0 ] && [ "$WRK_NON2XX" -eq 0 ] && ! at_least "$p99x" 1.51 || met=1
-    verdict $met "$purged old keys purged in $seconds s, $left left; p99 ${p99x}x the keyed load's without purge (<= 1.5x)"
+    verdict $met "$((PURGE_KEYS - left)) old keys purged in $seconds s, $left left; p99 ${p99x}x the keyed load's without purge (<= 1.5x)"
     add_row uniform-key+purge "$WRK_RPS" "${UNIFORM_CEIL[0]}" "$WRK_P50" "${UNIFORM_CEIL[1]}" "$WRK_P99" \
-        "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" \
-        "$VERDICT"
+        "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" "$VERDICT"
     local pool_rate
     pool_rate=$(awk -v w="$WORKERS" 'BEGIN { printf "%.0f", w * 1000 / 630 }')
-    add_block "Purge of old idempotency keys ($PURGE_KEYS keys two days old, retention 24 h): the workers' statement
-  (batches of 1,000, bench/sql/purge.sql) run from psql while uniform-key ran, from 1 s into its ${SECS} s, purged
-  $purged keys in $seconds s, $left left; $failed batches failed to serialize against the keyed transfers and ran
-  again (the workers retry theirs too). The pool cannot be made to purge on demand: each worker purges 1,000 keys
-  every 10-11 minutes, at most ~$pool_rate keys/s with $WORKERS workers, while this keyed load made ~$keyed_rps
-  new keys/s: under a sustained keyed load the table grows faster than the timer empties it."
+    add_block "Purge of old idempotency keys ($PURGE_KEYS keys two days old, retention 24 h), during the second keyed load:
+  the workers' statement (bench/sql/purge.sql, batches of 1,000) from psql, from 1 s into the ${SECS} s load:
+    purged $purged in $seconds s; $failed batches failed to serialize against the keyed transfers and ran again
+  the workers' own timer meanwhile: $by_workers; left: $left
+  The pool cannot purge on demand: each worker purges 1,000 keys every 10-11 minutes, ~$pool_rate keys/s with
+  $WORKERS workers at most, while this keyed load made ~$keyed_rps new keys/s: under a sustained keyed load the
+  table grows faster than the timer empties it."
 }
 
 # --- memory ------------------------------------------------------------------------------------------------
