@@ -18,25 +18,30 @@ public enum Base64URL {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// Each byte's value in the alphabet, or 0xFF for a byte outside it.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (value, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(value) }
+        return table
+    }()
+
     public static func decode(_ text: String) -> [UInt8]? {
-        var values: [UInt8] = []
-        for byte in text.utf8 {
-            guard let value = alphabet.firstIndex(of: byte) else { return nil }
-            values.append(UInt8(value))
-        }
-        guard values.count % 4 != 1 else { return nil }
         var output: [UInt8] = []
-        var index = 0
-        while index < values.count {
-            let chunk = values[index..<min(index + 4, values.count)]
-            var value: UInt32 = 0
-            for sextet in chunk { value = value << 6 | UInt32(sextet) }
-            value <<= UInt32(6 * (4 - chunk.count))
-            for position in 0..<(chunk.count - 1) {
-                output.append(UInt8((value >> UInt32(16 - 8 * position)) & 0xFF))
+        output.reserveCapacity(text.utf8.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for byte in text.utf8 {
+            let value = values[Int(byte)]
+            guard value != 0xFF else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
             }
-            index += 4
         }
+        // A last group of one character holds no whole byte.
+        guard text.utf8.count % 4 != 1 else { return nil }
         return output
     }
 }

@@ -27,10 +27,11 @@ public struct BearerToken: Sendable {
 
     /// The token from an `Authorization: Bearer <token>` header value; nil when absent or malformed.
     public init?(authorizationHeader header: String?) {
-        guard let header else { return nil }
-        let parts = header.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        self.init(text: String(parts[1]))
+        // Split as bytes: splitting a String by Character runs grapheme breaking over the whole header.
+        guard let parts = header?.utf8.split(separator: UInt8(ascii: " ")), parts.count == 2,
+            String(decoding: parts[0], as: UTF8.self).lowercased() == "bearer"
+        else { return nil }
+        self.init(text: String(decoding: parts[1], as: UTF8.self))
     }
 
     /// What the database stores and looks tokens up by.

@@ -52,4 +52,18 @@ struct CredentialsTests {
             #expect(BearerToken(authorizationHeader: header) == nil, "\(header ?? "nil")")
         }
     }
+
+    @Test("base64url decodes what it encodes, at every length, and refuses other characters and lengths")
+    func base64URLRoundTrip() {
+        for length in 0...70 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 201) }
+            let text = Base64URL.encode(bytes)
+            #expect(!text.contains("=") && !text.contains("+") && !text.contains("/"))
+            #expect(Base64URL.decode(text) == bytes, "length \(length)")
+        }
+        #expect(Base64URL.decode("-_-_") == [0xFB, 0xFF, 0xBF])
+        for bad in ["A", "AAAAA", "AB+C", "AB/C", "AB=C", "AB C", "ABÉ", "AB\u{0}C"] {
+            #expect(Base64URL.decode(bad) == nil, "\(bad)")
+        }
+    }
 }

@@ -63,12 +63,13 @@ extension Endpoint {
 /// Finds the endpoint for a method and path, or the error that says why there is none.
 enum Router {
     static func route(method: String, path: String) throws(APIError) -> Endpoint {
-        var segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        // Split as bytes: splitting a String by Character runs grapheme breaking over the whole path.
+        var segments = path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
         guard segments.first == "api" else { throw noRoute(path) }
         segments.removeFirst()
 
         // Each path: the endpoint for each method it answers.
-        let methods: [String: Endpoint]
+        let methods: KeyValuePairs<String, Endpoint>
         switch segments.count {
         case 1 where segments[0] == "health":
             methods = ["GET": .health]
@@ -116,8 +117,8 @@ enum Router {
             throw noRoute(path)
         }
         // HEAD is answered as GET by nginx's rules for static files; the API keeps to its documented methods.
-        guard let endpoint = methods[method] else {
-            throw .methodNotAllowed(method, allowed: methods.keys.sorted())
+        guard let endpoint = methods.first(where: { $0.key == method })?.value else {
+            throw .methodNotAllowed(method, allowed: methods.map(\.key).sorted())
         }
         return endpoint
     }
