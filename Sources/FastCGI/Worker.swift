@@ -17,10 +17,11 @@ public struct Worker {
 
     /// Serves until a stop signal or the supervisor's death. `maximumRequests` (0: no limit) recycles the worker.
     /// `score`, the worker's scoreboard entry, is kept up to date around each request. `supervisor` is the
-    /// pid of the process that started the worker.
+    /// pid of the process that started the worker. `afterResponse` runs after each answer has gone out, before
+    /// the next request is taken (housekeeping that no client should wait for).
     public func run(
         maximumRequests: Int = 0, score: WorkerScore? = nil, supervisor: pid_t? = nil,
-        handler: (FastCGIRequest) -> FastCGIResponse
+        handler: (FastCGIRequest) -> FastCGIResponse, afterResponse: () -> Void = {}
     ) -> Never {
         // The supervisor gone means nobody replaces or stops us: stop with it (no orphans holding the socket).
         // If it died before that took effect, our parent is already someone else. (The supervisor may itself
@@ -60,6 +61,7 @@ public struct Worker {
             // already sees this one.
             score?.end(route: response.route, status: response.status, microseconds: monotonicMicroseconds() - started)
             FCGX_Finish_r(&request)
+            afterResponse()
             served += 1
             if maximumRequests > 0, served >= maximumRequests { exit(0) }
             sigprocmask(SIG_UNBLOCK, &stopSignals, nil)

@@ -65,10 +65,12 @@ enum Statement: String, CaseIterable {
             "SELECT 1"
         case .purgeIdempotencyKeys:
             """
-            DELETE FROM idempotency_keys WHERE (owner, key) IN (
-                SELECT owner, key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
-                ORDER BY created_at LIMIT $2)
-            RETURNING key
+            WITH gone AS (
+                DELETE FROM idempotency_keys WHERE (owner, key) IN (
+                    SELECT owner, key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
+                    ORDER BY created_at LIMIT $2)
+                RETURNING 1)
+            SELECT count(*) AS purged FROM gone
             """
         case .caller:
             "SELECT user_id, role FROM tally_caller($1)"

@@ -14,8 +14,7 @@ final class RequestHandler {
     private let score: WorkerScore?
     private let report: PoolReport
     private let slot: String
-    private let keyRetentionSeconds: Int
-    private var keyPurge: WorkerCommand.KeyPurgeSchedule
+    private var keyPurge: KeyPurge
     /// The ledger's counters when last added to the scoreboard.
     private var counted = LedgerCounts()
 
@@ -28,15 +27,11 @@ final class RequestHandler {
         self.score = score
         self.report = report
         self.slot = slot
-        self.keyRetentionSeconds = keyRetentionSeconds
-        self.keyPurge = WorkerCommand.KeyPurgeSchedule(start: WorkerCommand.monotonicSeconds())
+        self.keyPurge = KeyPurge(retentionSeconds: keyRetentionSeconds, start: WorkerCommand.monotonicSeconds())
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
         let started = WorkerCommand.monotonicSeconds()
-        if keyPurge.isDue(at: started) {
-            _ = try? ledger.purgeIdempotencyKeys(olderThanSeconds: keyRetentionSeconds)
-        }
         let retriesBefore = ledger.serializationRetries
         let httpRequest = HTTPRequest(
             method: request.parameter("REQUEST_METHOD") ?? "GET",
@@ -73,6 +68,15 @@ final class RequestHandler {
         return FastCGIResponse(
             status: response.status, reason: response.reason, headers: response.headers, body: response.body,
             contentType: contentType, route: report.routeIndex(response.route))
+    }
+
+    /// Work between requests, once the last answer has gone out: the worker's turn at purging expired keys.
+    func maintain() {
+        let purged = keyPurge.runIfDue(ledger, now: WorkerCommand.monotonicSeconds)
+        addLedgerCounts()
+        if purged > 0 {
+            Log.event("info", "purged \(purged) idempotency keys past their retention", [("worker", .string(slot))])
+        }
     }
 
     /// /api/status (JSON) and /api/metrics (Prometheus text): the whole pool's figures. nginx lets only

@@ -39,22 +39,8 @@ enum WorkerCommand {
             maximumRequests: try options.integer("max-requests", default: 0), score: score, supervisor: supervisor
         ) { request in
             handler.handle(request)
-        }
-    }
-
-    /// When this worker next deletes expired idempotency keys: every ten minutes or so, at a random
-    /// offset per worker so that the pool's workers do not all purge at once.
-    struct KeyPurgeSchedule {
-        private var next: Double
-
-        init(start: Double) {
-            next = start + Double.random(in: 0...600)
-        }
-
-        mutating func isDue(at time: Double) -> Bool {
-            guard time >= next else { return false }
-            next = time + 600 + Double.random(in: 0...60)
-            return true
+        } afterResponse: {
+            handler.maintain()
         }
     }
 

@@ -116,4 +116,32 @@ struct IdempotencyRetentionTests {
             #expect(replay.isReplay)
         }
     }
+
+    @Test("a worker's purge turn empties a backlog of expired keys in batches, then waits about a minute")
+    func purgeTurnEmptiesBacklog() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            try database.connection().query(
+                """
+                INSERT INTO idempotency_keys (owner, key, fingerprint, outcome, request_id, created_at)
+                SELECT 0, 'expired-' || g, '\\x00', 'applied', 'r', now() - interval '2 days'
+                FROM generate_series(1, 2500) AS g
+                """)
+            _ = try ledger.createUser(
+                name: "fresh", initialBalance: .zero, idempotency: IdempotencyContext(key: "fresh", fingerprint: "f"),
+                requestID: "r")
+            var clock = 1000.0
+            var purge = KeyPurge(retentionSeconds: 86_400, start: clock)
+            clock += KeyPurge.interval  // the first turn comes within one interval of the start
+            #expect(purge.runIfDue(ledger, now: { clock }) == 2500)
+            #expect(try database.scalar("SELECT string_agg(key, ',') FROM idempotency_keys") == "fresh")
+            try database.connection().query(
+                "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = 'fresh'")
+            clock += KeyPurge.interval / 2
+            #expect(purge.runIfDue(ledger, now: { clock }) == 0, "not its turn yet")
+            clock += KeyPurge.interval * 1.1
+            #expect(purge.runIfDue(ledger, now: { clock }) == 1)
+        }
+    }
 }
+

@@ -197,22 +197,20 @@ scenario_purge() {
     local purged seconds failed left by_workers met=0 p99x
     read -r purged seconds failed <"$STATE/purge.out"
     left=$(old_keys)
-    # A worker whose timer came due meanwhile purged some too (its first purge is 0-10 minutes after start).
+    # A worker whose turn came meanwhile purged some too (its first turn is 0-60 s after it started).
     by_workers=$((PURGE_KEYS - left - purged))
     p99x=$(ratio "$WRK_P99" "$base_p99")
     [ "$left" -eq 0 ] && [ "$WRK_NON2XX" -eq 0 ] && ! at_least "$p99x" 1.51 || met=1
     verdict $met "$((PURGE_KEYS - left)) old keys purged in $seconds s, $left left; p99 ${p99x}x the keyed load's without purge (<= 1.5x)"
     add_row uniform-key+purge "$WRK_RPS" "${UNIFORM_CEIL[0]}" "$WRK_P50" "${UNIFORM_CEIL[1]}" "$WRK_P99" \
         "${UNIFORM_CEIL[2]}" "$T_RETRIES" "$WRK_NON2XX" "${UNIFORM_CEIL[3]}" "$VERDICT"
-    local pool_rate
-    pool_rate=$(awk -v w="$WORKERS" 'BEGIN { printf "%.0f", w * 1000 / 630 }')
     add_block "Purge of old idempotency keys ($PURGE_KEYS keys two days old, retention 24 h), during the second keyed load:
   the workers' statement (bench/sql/purge.sql, batches of 1,000) from psql, from 1 s into the ${SECS} s load:
-    purged $purged in $seconds s; $failed batches failed to serialize against the keyed transfers and ran again
-  the workers' own timer meanwhile: $by_workers; left: $left
-  The pool cannot purge on demand: each worker purges 1,000 keys every 10-11 minutes, ~$pool_rate keys/s with
-  $WORKERS workers at most, while this keyed load made ~$keyed_rps new keys/s: under a sustained keyed load the
-  table grows faster than the timer empties it."
+    purged $purged in $seconds s; $failed batches failed and ran again
+  the workers' own turns meanwhile: $by_workers; left: $left
+  In the pool each worker takes a turn about once a minute (at its own random offset), after a response has
+  gone out: batches of 1,000 until none are left or 0.2 s is spent. At the rate above that is room for
+  $(awk -v w="$WORKERS" -v p="$purged" -v s="$seconds" 'BEGIN { if (s > 0) printf "~%.0f", w * 0.2 * p / s / 60; else print "?" }') keys/s with $WORKERS workers, against ~$keyed_rps new keys/s made by this keyed load."
 }
 
 # --- memory ------------------------------------------------------------------------------------------------

@@ -72,9 +72,9 @@ grow_journal() {
 
 old_keys() { sql_value "SELECT count(*) FROM idempotency_keys WHERE created_at < now() - interval '1 day'"; }
 
-# Runs the workers' purge batch (bench/sql/purge.sql: 1,000 keys past 24 h, each batch its own SERIALIZABLE
+# Runs the workers' purge batch (bench/sql/purge.sql: 1,000 keys past 24 h, each batch its own READ COMMITTED
 # transaction, as in the pool) in one psql session after another until no old key is left, and prints
-# "PURGED SECONDS FAILED": a batch that fails to serialize against the traffic is simply run again later.
+# "PURGED SECONDS FAILED": a batch that fails (a deadlock, say) is simply run again later.
 purge_old_keys() {
     local purged=0 failed=0 round i left started
     started=$(date +%s.%N)
@@ -82,10 +82,10 @@ purge_old_keys() {
         left=$(old_keys)
         [ "$left" -gt 0 ] || break
         for ((i = 0; i < left / 1000 + 2; i++)); do cat "$BENCH_DIR/sql/purge.sql"; done |
-            PGOPTIONS="-c default_transaction_isolation=serializable" \
+            PGOPTIONS="-c default_transaction_isolation=read\\ committed" \
                 sql -v ON_ERROR_STOP=0 -tA -v retention=86400 -f - >"$STATE/purge.batches" 2>"$STATE/purge.errors" || true
         purged=$((purged + $(awk '{ n += $1 } END { print n + 0 }' "$STATE/purge.batches")))
-        failed=$((failed + $(grep -c 'could not serialize' "$STATE/purge.errors" || true)))
+        failed=$((failed + $(grep -c 'ERROR' "$STATE/purge.errors" || true)))
     done
     echo "$purged $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') $failed"
 }
