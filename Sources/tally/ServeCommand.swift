@@ -117,9 +117,10 @@ enum ServeCommand {
         return (directory, maximumBytes)
     }
 
-    /// Two workers per core, at least four: a worker waits on PostgreSQL for most of a request.
+    /// Four workers per core, at least eight: a worker waits on PostgreSQL (the commit's fsync above all) for
+    /// most of a request. The bench's scaling table chose it (README, "The default worker count").
     static func defaultWorkerCount() -> Int {
-        max(4, 2 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        max(8, 4 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     private static func checkSchema(_ conninfo: String) throws {

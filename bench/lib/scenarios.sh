@@ -326,9 +326,9 @@ scenario_scaling() {
             "$(ratio "${tally[$row]}" "${ceiling[$row]}")")
     done
     text+=$'\n'"  Most transfers/s at 64 connections with $best workers; the pool's default here is $(default_workers)"
-    text+=" (2 x $(nproc) cores, at least 4)."
+    text+=" (4 x $(nproc) cores, at least 8)."
     add_block "$text"
 }
 
 # The pool's default worker count on this machine (Sources/tally/ServeCommand.swift, defaultWorkerCount).
-default_workers() { local n=$((2 * $(nproc))); [ "$n" -ge 4 ] && echo "$n" || echo 4; }
+default_workers() { local n=$((4 * $(nproc))); [ "$n" -ge 8 ] && echo "$n" || echo 8; }
