@@ -10,8 +10,15 @@ enum Log {
     static func line(_ fields: [(String, JSONValue)]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(320)
-        JSONValue.object([("time", .string(now()))] + fields).write(to: &bytes)
-        bytes.append(UInt8(ascii: "\n"))
+        bytes.append(contentsOf: #"{"time":"#.utf8)
+        JSONValue.string(now()).write(to: &bytes)
+        for (name, value) in fields {
+            bytes.append(UInt8(ascii: ","))
+            JSONValue.string(name).write(to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            value.write(to: &bytes)
+        }
+        bytes.append(contentsOf: "}\n".utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 

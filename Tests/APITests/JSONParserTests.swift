@@ -46,6 +46,7 @@ struct JSONParserTests {
             ("name", .string("<script>\"a\"&\u{1}\n")), ("n", .number("5")), ("x", .null),
         ])
         #expect(value.serialized() == #"{"name":"\u003cscript\u003e\"a\"\u0026\u0001\n","n":5,"x":null}"#)
+        #expect(JSONValue.string("a\u{2028}b\u{2029}–\\").serialized() == #""a\u2028b\u2029–\\""#)
     }
 
     @Test("whatever serializes, parses back the same")

@@ -37,7 +37,8 @@ extension JSONValue {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// A JSON string. Escapes quotes, backslashes and control characters, and also < > & and U+2028/2029,
-    /// so that a body pasted into HTML or a script can never close a tag or end a line.
+    /// so that a body pasted into HTML or a script can never close a tag or end a line. Runs of bytes that
+    /// need no escape are copied whole.
     private static func writeString(_ text: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         var text = text
@@ -46,33 +47,31 @@ extension JSONValue {
             var runStart = 0
             while index < bytes.count {
                 let byte = bytes[index]
-                let escape: [UInt8]?
-                var width = 1
-                switch byte {
-                case UInt8(ascii: "\""): escape = Array(#"\""#.utf8)
-                case UInt8(ascii: "\\"): escape = Array(#"\\"#.utf8)
-                case UInt8(ascii: "\n"): escape = Array(#"\n"#.utf8)
-                case UInt8(ascii: "\r"): escape = Array(#"\r"#.utf8)
-                case UInt8(ascii: "\t"): escape = Array(#"\t"#.utf8)
-                case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"), 0x00..<0x20:
-                    escape = unicodeEscape(UInt16(byte))
-                case 0xE2
-                where index + 2 < bytes.count && bytes[index + 1] == 0x80
-                    && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
-                    escape = unicodeEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029)
-                    width = 3
-                default: escape = nil
-                }
-                if let escape {
-                    output.append(contentsOf: bytes[runStart..<index])
-                    output.append(contentsOf: escape)
-                    index += width
-                    runStart = index
-                } else {
+                let needsEscape =
+                    byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+                    || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ">") || byte == UInt8(ascii: "&")
+                    || (byte == 0xE2 && index + 2 < bytes.count && bytes[index + 1] == 0x80
+                        && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9))
+                guard needsEscape else {
                     index += 1
+                    continue
                 }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+                case UInt8(ascii: "\n"): output.append(contentsOf: #"\n"#.utf8)
+                case UInt8(ascii: "\r"): output.append(contentsOf: #"\r"#.utf8)
+                case UInt8(ascii: "\t"): output.append(contentsOf: #"\t"#.utf8)
+                case 0xE2:
+                    output.append(contentsOf: unicodeEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029))
+                    index += 2
+                default: output.append(contentsOf: unicodeEscape(UInt16(byte)))
+                }
+                index += 1
+                runStart = index
             }
-            output.append(contentsOf: bytes[runStart..<bytes.count])
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         }
         output.append(UInt8(ascii: "\""))
     }
