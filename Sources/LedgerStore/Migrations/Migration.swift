@@ -11,6 +11,7 @@ extension Migration {
         Migration(version: 1, name: "core ledger", sql: Migration0001.sql),
         Migration(version: 2, name: "accounts and tokens", sql: Migration0002.sql),
         Migration(version: 3, name: "activity alerts", sql: Migration0003.sql),
+        Migration(version: 4, name: "cheaper movements", sql: Migration0004.sql),
     ]
 
     /// The schema version this build needs.
