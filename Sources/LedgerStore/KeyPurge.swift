@@ -17,11 +17,11 @@ public struct KeyPurge {
         next = start + Double.random(in: 0...Self.interval)
     }
 
-    /// Purges if it is time; returns how many keys went (0 when it was not time, or on a database error,
-    /// which the next turn simply retries).
-    public mutating func runIfDue(_ ledger: PostgresLedger, now: () -> Double) -> Int {
+    /// Purges if it is time; returns how many keys went (0 on a database error, which the next turn simply
+    /// retries), or nil when it was not this worker's turn.
+    public mutating func runIfDue(_ ledger: PostgresLedger, now: () -> Double) -> Int? {
         let started = now()
-        guard started >= next else { return 0 }
+        guard started >= next else { return nil }
         next = started + Self.interval + Double.random(in: 0...(Self.interval / 10))
         var purged = 0
         while now() - started < Self.budgetSeconds {

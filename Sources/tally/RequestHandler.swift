@@ -72,7 +72,8 @@ final class RequestHandler {
 
     /// Work between requests, once the last answer has gone out: the worker's turn at purging expired keys.
     func maintain() {
-        let purged = keyPurge.runIfDue(ledger, now: WorkerCommand.monotonicSeconds)
+        // Most responses are not a turn: then nothing ran, and there is nothing to count.
+        guard let purged = keyPurge.runIfDue(ledger, now: WorkerCommand.monotonicSeconds) else { return }
         addLedgerCounts()
         if purged > 0 {
             Log.event("info", "purged \(purged) idempotency keys past their retention", [("worker", .string(slot))])
