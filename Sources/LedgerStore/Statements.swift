@@ -25,7 +25,11 @@ enum Statement: String, CaseIterable {
     var sql: String {
         switch self {
         case .move:
-            "SELECT * FROM tally_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            // Called in a select list, not in FROM: a function in FROM hands its one row over through a
+            // tuplestore. OFFSET 0 keeps the subquery whole, so that (m).* does not call the function per column.
+            """
+            SELECT (m).* FROM (SELECT tally_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS m OFFSET 0) AS call
+            """
         case .createUser:
             "SELECT * FROM tally_create_user($1, $2, $3, $4, $5, $6, $7)"
         case .userByID:

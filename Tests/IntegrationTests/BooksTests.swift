@@ -46,6 +46,35 @@ struct BooksTests {
         }
     }
 
+    @Test("PostgreSQL itself refuses names, usernames, memos, keys and balances out of their rules")
+    func columnRulesHold() throws {
+        try TestDatabase.with { database in
+            let ids = try createUsers(database.ledger(), count: 2, balance: 100)
+            let transfer = "INSERT INTO movements (kind, debit_user_id, credit_user_id, amount"
+            let key = "INSERT INTO idempotency_keys (owner, key, fingerprint, outcome, request_id)"
+            for sql in [
+                "UPDATE users SET name = '' WHERE id = \(ids[0])",
+                "UPDATE users SET name = repeat('n', 201) WHERE id = \(ids[0])",
+                "UPDATE users SET username = 'no spaces' WHERE id = \(ids[0])",
+                "UPDATE users SET username = 'ab' WHERE id = \(ids[0])",
+                "UPDATE users SET password_hash = 'x', username = NULL WHERE id = \(ids[0])",
+                "UPDATE users SET balance = NULL WHERE id = \(ids[0])",
+                "\(transfer), memo) VALUES ('transfer', \(ids[0]), \(ids[1]), 5, repeat('m', 501))",
+                "\(transfer), debit_balance_after) VALUES ('transfer', \(ids[0]), \(ids[1]), 5, -1)",
+                "\(transfer), credit_balance_after) VALUES ('transfer', \(ids[0]), \(ids[1]), 5, -1)",
+                "\(transfer)) VALUES ('transfer', \(ids[0]), \(ids[1]), -5)",
+                "\(key) VALUES (0, '', '\\x00', 'applied', 'r')",
+                "\(key) VALUES (0, repeat('k', 256), '\\x00', 'applied', 'r')",
+            ] {
+                try expectViolation(database, sql, sqlState: "23514")
+            }
+            // Within the rules, the same columns take their values.
+            try database.connection().query(
+                "UPDATE users SET name = repeat('n', 200), username = 'ada.l-1_x' WHERE id = \(ids[0])")
+            try database.connection().query("\(key) VALUES (0, repeat('k', 255), '\\x00', 'applied', 'r')")
+        }
+    }
+
     @Test("verify finds a balance tampered with by hand")
     func verifyDetectsTampering() throws {
         try TestDatabase.with { database in

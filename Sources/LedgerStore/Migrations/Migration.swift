@@ -12,6 +12,7 @@ extension Migration {
         Migration(version: 2, name: "accounts and tokens", sql: Migration0002.sql),
         Migration(version: 3, name: "activity alerts", sql: Migration0003.sql),
         Migration(version: 4, name: "cheaper movements", sql: Migration0004.sql),
+        Migration(version: 5, name: "single-column rules as domains", sql: Migration0005.sql),
     ]
 
     /// The schema version this build needs.
