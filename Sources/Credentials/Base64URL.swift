@@ -25,6 +25,12 @@ public enum Base64URL {
         return table
     }()
 
+    /// How many bytes `text` decodes to, or nil when `decode` would refuse it; decodes nothing.
+    public static func decodedCount<Text: Collection<UInt8>>(_ text: Text) -> Int? {
+        guard text.count % 4 != 1, text.allSatisfy({ values[Int($0)] != 0xFF }) else { return nil }
+        return text.count * 6 / 8
+    }
+
     public static func decode(_ text: String) -> [UInt8]? {
         var output: [UInt8] = []
         output.reserveCapacity(text.utf8.count * 3 / 4)

@@ -15,8 +15,8 @@ public struct BearerToken: Sendable {
 
     /// Reads a token from its text; nil when it does not have a token's form.
     public init?(text: String) {
-        guard text.hasPrefix(Self.prefix), let bytes = Base64URL.decode(String(text.dropFirst(Self.prefix.count))),
-            bytes.count == Self.randomByteCount
+        guard text.utf8.starts(with: Self.prefix.utf8),
+            Base64URL.decodedCount(text.utf8.dropFirst(Self.prefix.utf8.count)) == Self.randomByteCount
         else { return nil }
         self.text = text
     }
@@ -27,15 +27,22 @@ public struct BearerToken: Sendable {
 
     /// The token from an `Authorization: Bearer <token>` header value; nil when absent or malformed.
     public init?(authorizationHeader header: String?) {
-        // Split as bytes: splitting a String by Character runs grapheme breaking over the whole header.
-        guard let parts = header?.utf8.split(separator: UInt8(ascii: " ")), parts.count == 2,
-            String(decoding: parts[0], as: UTF8.self).lowercased() == "bearer"
+        // Two words between spaces, read as bytes: splitting a String by Character runs grapheme breaking
+        // over the whole header, and an array of the parts is more than this needs.
+        guard let bytes = header?.utf8 else { return nil }
+        let space = UInt8(ascii: " ")
+        guard let schemeStart = bytes.firstIndex(where: { $0 != space }) else { return nil }
+        let schemeEnd = bytes[schemeStart...].firstIndex(of: space) ?? bytes.endIndex
+        guard let tokenStart = bytes[schemeEnd...].firstIndex(where: { $0 != space }) else { return nil }
+        let tokenEnd = bytes[tokenStart...].firstIndex(of: space) ?? bytes.endIndex
+        guard !bytes[tokenEnd...].contains(where: { $0 != space }),
+            bytes[schemeStart..<schemeEnd].elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 })
         else { return nil }
-        self.init(text: String(decoding: parts[1], as: UTF8.self))
+        self.init(text: String(decoding: bytes[tokenStart..<tokenEnd], as: UTF8.self))
     }
 
     /// What the database stores and looks tokens up by.
     public var hash: [UInt8] {
-        SHA256.hash(Array(text.utf8))
+        TokenHashCache.shared.hash(of: text)
     }
 }

@@ -96,7 +96,8 @@ extension Connection {
             }
             switch status {
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                outcomes.append(.success(Rows(reading: result)))
+                let statement: String? = if case .prepared(let name, _) = step { name } else { nil }
+                outcomes.append(.success(rows(of: result, statement: statement)))
             case PGRES_PIPELINE_ABORTED:
                 // Skipped after an earlier error.
                 outcomes.append(.failure(errorBeforeSync ?? PostgresError(kind: .server, message: "pipeline aborted")))

@@ -5,6 +5,8 @@ import Glibc
 public final class Connection {
     let handle: OpaquePointer
     private var preparedNames: Set<String> = []
+    /// The columns of each prepared statement's results, as last seen.
+    private var layouts: [String: ColumnLayout] = [:]
     /// Set when a pipeline ended without all its results read: what comes next on this connection would be
     /// matched with the wrong statements, so it counts as broken.
     var isOutOfStep = false
@@ -81,7 +83,7 @@ public final class Connection {
         let result = withCStrings(parameters) { values in
             PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
         }
-        return try check(result)
+        return try check(result, statement: name)
     }
 
     /// A parameter travels as a C string, which would end at a NUL; PostgreSQL's text cannot hold one anyway.
@@ -94,15 +96,23 @@ public final class Connection {
         }
     }
 
-    private func check(_ result: OpaquePointer?) throws(PostgresError) -> Rows {
+    private func check(_ result: OpaquePointer?, statement: String? = nil) throws(PostgresError) -> Rows {
         guard let result else { throw connectionError() }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return Rows(reading: result)
+            return rows(of: result, statement: statement)
         default:
             throw serverError(result)
         }
+    }
+
+    /// A successful result's rows, with the prepared statement's column layout when there is one.
+    func rows(of result: OpaquePointer, statement: String?) -> Rows {
+        guard let statement else { return Rows(reading: result) }
+        let rows = Rows(reading: result, layout: layouts[statement])
+        if rows.layout !== layouts[statement] { layouts[statement] = rows.layout }
+        return rows
     }
 
     /// The error a failed result carries, with its SQLSTATE.
@@ -138,11 +148,25 @@ extension String {
     }
 }
 
-/// Calls `body` with the parameters as an array of C strings (NULL for SQL NULL) that live for the call.
+/// Calls `body` with the parameters as an array of C strings (NULL for SQL NULL) that live for the call:
+/// all of them copied, each with its NUL, into one buffer.
 func withCStrings<Result>(
     _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> Result
 ) -> Result {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
-    defer { pointers.forEach { free($0) } }
-    return body(pointers.map { $0.map { UnsafePointer($0) } })
+    let size = strings.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 1 }
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: size) { buffer in
+        var offset = 0
+        let pointers = strings.map { string -> UnsafePointer<CChar>? in
+            guard let string else { return nil }
+            let start = offset
+            for byte in string.utf8 {
+                buffer[offset] = CChar(bitPattern: byte)
+                offset += 1
+            }
+            buffer[offset] = 0
+            offset += 1
+            return UnsafePointer(buffer.baseAddress! + start)
+        }
+        return body(pointers)
+    }
 }

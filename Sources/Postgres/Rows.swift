@@ -1,41 +1,67 @@
 import CLibPQ
+import Glibc
+
+/// The names of a result's columns and where each is. A prepared statement's results always have the same
+/// columns, so a connection keeps one layout per statement instead of building a new index for every result.
+public final class ColumnLayout: Sendable {
+    public let columns: [String]
+    let index: [String: Int]
+    /// The names as libpq gives them, to compare a later result's with.
+    private let cNames: [ContiguousArray<CChar>]
+
+    init(reading result: OpaquePointer) {
+        columns = (0..<PQnfields(result)).map { String(cString: PQfname(result, $0)) }
+        index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        cNames = columns.map(\.utf8CString)
+    }
+
+    /// Whether `result` has exactly these columns.
+    func describes(_ result: OpaquePointer) -> Bool {
+        guard PQnfields(result) == cNames.count else { return false }
+        for (number, name) in cNames.enumerated() {
+            guard let field = PQfname(result, Int32(number)),
+                name.withUnsafeBufferPointer({ strcmp($0.baseAddress!, field) }) == 0
+            else { return false }
+        }
+        return true
+    }
+}
 
 /// The rows of a result, copied out of libpq at once (text format). `nil` is SQL NULL.
 public struct Rows: Sendable {
-    public let columns: [String]
+    public let layout: ColumnLayout
     public let values: [[String?]]
-    private let columnIndex: [String: Int]
 
-    init(reading result: OpaquePointer) {
+    /// Copies `result`'s rows; `layout` is the one to reuse when it still describes the result's columns.
+    init(reading result: OpaquePointer, layout known: ColumnLayout? = nil) {
+        layout = known.flatMap { $0.describes(result) ? $0 : nil } ?? ColumnLayout(reading: result)
         let columnCount = PQnfields(result)
-        let rowCount = PQntuples(result)
-        columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
-        columnIndex = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        values = (0..<rowCount).map { row in
+        values = (0..<PQntuples(result)).map { row in
             (0..<columnCount).map { column in
                 PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
             }
         }
     }
 
+    public var columns: [String] { layout.columns }
     public var count: Int { values.count }
     public var isEmpty: Bool { values.isEmpty }
 
     /// The rows as `Row` values that read columns by name.
     public var rows: [Row] {
-        values.map { Row(values: $0, columnIndex: columnIndex) }
+        values.map { Row(values: $0, layout: layout) }
     }
 
-    public var first: Row? { values.first.map { Row(values: $0, columnIndex: columnIndex) } }
+    public var first: Row? { values.first.map { Row(values: $0, layout: layout) } }
 }
 
 /// One row of a result, read by column name.
 public struct Row: Sendable {
     let values: [String?]
-    let columnIndex: [String: Int]
+    let layout: ColumnLayout
 
     public subscript(_ column: String) -> String? {
-        guard let index = columnIndex[column] else { return nil }
+        guard let index = layout.index[column] else { return nil }
         return values[index]
     }
 

@@ -1,4 +1,4 @@
-import Credentials
+@testable import Credentials
 import Testing
 
 @Suite("Passwords, tokens and hashes")
@@ -40,14 +40,30 @@ struct CredentialsTests {
         }
     }
 
+    @Test("a token's hash is its SHA-256 on every call, also once the cache of hashes has started again")
+    func cachedHashesAreTheTokensHashes() throws {
+        let cache = TokenHashCache(capacity: 2)
+        let tokens = try (0..<5).map { _ in try BearerToken.generate() }
+        for _ in 0..<3 {
+            for token in tokens {
+                #expect(cache.hash(of: token.text) == SHA256.hash(Array(token.text.utf8)))
+            }
+        }
+        #expect(tokens[0].hash == SHA256.hash(Array(tokens[0].text.utf8)))
+    }
+
     @Test("the Authorization header must be 'Bearer <token>'")
     func parsesAuthorizationHeader() throws {
         let token = try BearerToken.generate()
         #expect(BearerToken(authorizationHeader: "Bearer \(token.text)")?.text == token.text)
         #expect(BearerToken(authorizationHeader: "bearer \(token.text)")?.text == token.text)
+        #expect(BearerToken(authorizationHeader: "BEARER \(token.text)")?.text == token.text)
+        #expect(BearerToken(authorizationHeader: "  Bearer   \(token.text) ")?.text == token.text)
         for header in [
             nil, "", "Bearer", token.text, "Basic \(token.text)", "Bearer \(token.text) extra",
-            "Bearer tly_", "Bearer xyz_" + token.text.dropFirst(4), "Bearer " + token.text.dropLast(),
+            "Bearers \(token.text)", "Beare \(token.text)", "Bearer\u{0} \(token.text)", "B\u{e9}arer \(token.text)",
+            "Bearer tly_", "Bearer xyz_" + token.text.dropFirst(4), "Bearer " + token.text.dropLast(), "Bearer \(token.text)=", "Bearer " + token.text.dropLast() + "+",
+            "Bearer " + token.text.dropLast() + "\u{e9}", "Bearer " + token.text + "A",
         ] as [String?] {
             #expect(BearerToken(authorizationHeader: header) == nil, "\(header ?? "nil")")
         }
