@@ -30,8 +30,9 @@ public enum SHA256 {
             roundConstants.withUnsafeBufferPointer { constants in
                 padded.withUnsafeBufferPointer { padded in
                     for blockStart in stride(from: 0, to: padded.count, by: 64) {
-                        compress(block: UnsafeBufferPointer(rebasing: padded[blockStart..<blockStart + 64]),
-                                 into: &state, schedule: schedule, constants: constants)
+                        compress(
+                            block: UnsafeBufferPointer(rebasing: padded[blockStart..<blockStart + 64]),
+                            into: &state, schedule: schedule, constants: constants)
                     }
                 }
             }

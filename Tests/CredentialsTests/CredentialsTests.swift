@@ -62,7 +62,8 @@ struct CredentialsTests {
         for header in [
             nil, "", "Bearer", token.text, "Basic \(token.text)", "Bearer \(token.text) extra",
             "Bearers \(token.text)", "Beare \(token.text)", "Bearer\u{0} \(token.text)", "B\u{e9}arer \(token.text)",
-            "Bearer tly_", "Bearer xyz_" + token.text.dropFirst(4), "Bearer " + token.text.dropLast(), "Bearer \(token.text)=", "Bearer " + token.text.dropLast() + "+",
+            "Bearer tly_", "Bearer xyz_" + token.text.dropFirst(4), "Bearer " + token.text.dropLast(),
+            "Bearer \(token.text)=", "Bearer " + token.text.dropLast() + "+",
             "Bearer " + token.text.dropLast() + "\u{e9}", "Bearer " + token.text + "A",
         ] as [String?] {
             #expect(BearerToken(authorizationHeader: header) == nil, "\(header ?? "nil")")

@@ -40,7 +40,8 @@ struct MoveRefusalTests {
             let payer = try newUser(ledger, "Payer", 500)
             let rich = try newUser(ledger, "Rich", .max)
             let before = try state(database, [payer, rich])
-            #expect(try transfer(ledger, payer, rich, 1).result.refusal == .balanceLimit(balance: Money(minorUnits: .max)))
+            #expect(
+                try transfer(ledger, payer, rich, 1).result.refusal == .balanceLimit(balance: Money(minorUnits: .max)))
             #expect(try transfer(ledger, payer, 999_999, 1).result.refusal == .userNotFound(id: 999_999))
             #expect(try state(database, [payer, rich]) == before)
         }
@@ -86,7 +87,8 @@ struct MoveRefusalTests {
             #expect(refused.result.refusal == .insufficientFunds(balance: Money(minorUnits: 500)))
             #expect(
                 try database.scalar(
-                    "SELECT outcome || ' ' || detail || ' ' || (result_id IS NULL) FROM idempotency_keys WHERE key = 'short'")
+                    "SELECT outcome || ' ' || detail || ' ' || (result_id IS NULL) FROM idempotency_keys WHERE key = 'short'"
+                )
                     == "insufficient_funds 500 true")
             let movement = try applied(transfer(ledger, payer, payee, 200, key: "paid"))
             #expect(
