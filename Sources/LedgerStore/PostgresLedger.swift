@@ -140,6 +140,7 @@ public final class PostgresLedger: LedgerOperations {
     private static func bytea(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = Array("\\x".utf8)
+        text.reserveCapacity(2 + 2 * bytes.count)
         for byte in bytes {
             text.append(digits[Int(byte >> 4)])
             text.append(digits[Int(byte & 0x0F)])

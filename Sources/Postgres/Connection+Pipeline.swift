@@ -52,14 +52,23 @@ extension Connection {
         }
     }
 
+    /// Refuses a NUL in any step's parameters before anything is sent, as `withCStrings` would refuse it
+    /// halfway through the pipeline.
+    private func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
+        for parameter in parameters where parameter?.utf8.contains(0) == true {
+            throw PostgresError(
+                kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
+        }
+    }
+
     private func sendAndRead(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             let sent: Int32
             switch step {
             case .prepared(let name, let parameters):
-                sent = withCStrings(parameters) { PQsendQueryPrepared(handle, name, Int32($0.count), $0, nil, nil, 0) }
+                sent = try withCStrings(parameters) { PQsendQueryPrepared(handle, name, Int32($0.count), $0, nil, nil, 0) }
             case .sql(let sql, let parameters):
-                sent = withCStrings(parameters) {
+                sent = try withCStrings(parameters) {
                     PQsendQueryParams(handle, sql, Int32($0.count), nil, $0, nil, nil, 0)
                 }
             case .sync:

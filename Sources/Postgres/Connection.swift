@@ -61,8 +61,7 @@ public final class Connection {
     /// Runs one parameterised statement. Values travel separately from the SQL text, as text.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> Rows {
-        try refuseNUL(parameters)
-        let result = withCStrings(parameters) { values in
+        let result = try withCStrings(parameters) { values in
             PQexecParams(handle, sql, Int32(values.count), nil, values, nil, nil, 0)
         }
         return try check(result)
@@ -79,22 +78,12 @@ public final class Connection {
     /// Executes a statement prepared with `prepare(_:_:)`.
     @discardableResult
     public func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
-        try refuseNUL(parameters)
-        let result = withCStrings(parameters) { values in
+        let result = try withCStrings(parameters) { values in
             PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
         }
         return try check(result, statement: name)
     }
 
-    /// A parameter travels as a C string, which would end at a NUL; PostgreSQL's text cannot hold one anyway.
-    /// Refuse it (22021, character_not_in_repertoire) rather than send a silently shortened value.
-    func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
-        for parameter in parameters where parameter?.utf8.contains(0) == true {
-            throw PostgresError(
-                kind: .server, sqlState: "22021",
-                message: "a parameter contains the NUL character, which text cannot hold")
-        }
-    }
 
     private func check(_ result: OpaquePointer?, statement: String? = nil) throws(PostgresError) -> Rows {
         guard let result else { throw connectionError() }
@@ -149,24 +138,37 @@ extension String {
 }
 
 /// Calls `body` with the parameters as an array of C strings (NULL for SQL NULL) that live for the call:
-/// all of them copied, each with its NUL, into one buffer.
+/// all of them copied, each with its NUL, into one buffer. A parameter travels as a C string, which would end
+/// at a NUL of its own, and PostgreSQL's text cannot hold one anyway: such a parameter is refused (22021,
+/// character_not_in_repertoire) and `body` not called, rather than a silently shortened value sent.
 func withCStrings<Result>(
     _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> Result
-) -> Result {
+) throws(PostgresError) -> Result {
     let size = strings.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 1 }
-    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: size) { buffer in
+    let result = withUnsafeTemporaryAllocation(of: CChar.self, capacity: size) { buffer -> Result? in
         var offset = 0
-        let pointers = strings.map { string -> UnsafePointer<CChar>? in
-            guard let string else { return nil }
+        var pointers: [UnsafePointer<CChar>?] = []
+        pointers.reserveCapacity(strings.count)
+        for string in strings {
+            guard let string else {
+                pointers.append(nil)
+                continue
+            }
             let start = offset
             for byte in string.utf8 {
+                if byte == 0 { return nil }
                 buffer[offset] = CChar(bitPattern: byte)
                 offset += 1
             }
             buffer[offset] = 0
             offset += 1
-            return UnsafePointer(buffer.baseAddress! + start)
+            pointers.append(UnsafePointer(buffer.baseAddress! + start))
         }
         return body(pointers)
     }
+    guard let result else {
+        throw PostgresError(
+            kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
+    }
+    return result
 }
