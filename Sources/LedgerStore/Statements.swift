@@ -21,9 +21,16 @@ enum Statement: String, CaseIterable {
     case alertsOfUser
     case requestOutcome
     case recordRefusal
+    case lockAccount
+    case lockAccounts
+    case unlockAccounts
 
     var sql: String {
         switch self {
+        // Per-account locks taken before a movement's transaction (see PostgresLedger.lockedSteps).
+        case .lockAccount: "SELECT pg_advisory_lock($1)"
+        case .lockAccounts: "SELECT pg_advisory_lock($1), pg_advisory_lock($2)"
+        case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
         case .move:
             // Called in a select list, not in FROM: a function in FROM hands its one row over through a
             // tuplestore. OFFSET 0 keeps the subquery whole, so that (m).* does not call the function per column.
