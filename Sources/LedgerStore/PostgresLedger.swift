@@ -21,6 +21,7 @@ public final class PostgresLedger: LedgerOperations {
     /// Movements this worker committed (a replayed idempotency key is not a new movement).
     public private(set) var movementsApplied = 0
     private var hasConnected = false
+    private var contention = Contention()
 
     public init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
         self.conninfo = conninfo
@@ -49,9 +50,19 @@ public final class PostgresLedger: LedgerOperations {
             String(creditUserID), String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint,
             requestID,
         ]
+        let accounts = [debitUserID, creditUserID]
         let row = try retrying { connection throws(PostgresError) -> Row? in
+            // An account that has lately failed to serialize is contended: queue for its lock first.
+            guard contention.isContended(accounts) else {
+                do throws(PostgresError) {
+                    return try connection.execute(prepared: Statement.move.rawValue, parameters).rows.first
+                } catch {
+                    if error.isSerializationFailure { contention.saw(accounts) }
+                    throw error
+                }
+            }
             let outcomes = try connection.pipelineOutcomes(
-                Self.lockedSteps(accounts: [debitUserID, creditUserID], [.prepared(Statement.move.rawValue, parameters)]))
+                Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
             return try outcomes[1].get().first
         }
         return counted(try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() })
