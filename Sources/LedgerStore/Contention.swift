@@ -5,10 +5,15 @@ import Glibc
 /// contention pays nothing for the locks. An account stays contended for `memorySeconds` after its last
 /// conflict, which a hot account renews again and again.
 struct Contention {
-    var memorySeconds: Double = 30
-    /// At most this many accounts are remembered; the oldest are forgotten first.
-    var capacity = 4096
+    let memorySeconds: Double
+    /// At most this many accounts are remembered; the stale are forgotten first.
+    let capacity: Int
     private var until: [Int64: Double] = [:]
+
+    init(memorySeconds: Double = 30, capacity: Int = 4096) {
+        self.memorySeconds = memorySeconds
+        self.capacity = capacity
+    }
 
     func isContended(_ accounts: [Int64], now: Double = Contention.now()) -> Bool {
         accounts.contains { account in until[account].map { $0 > now } ?? false }
