@@ -2,6 +2,7 @@
 --   uniform  from and to drawn at random among all the users
 --   hot      from one of the first 10 users, to any other (contention; the ceiling's --hot)
 --   keyed    as uniform, each request with an Idempotency-Key of its own
+--   hot-keyed as hot, each request with an Idempotency-Key of its own
 -- Same draw as the ceiling's (math.random, unseeded), ids shifted to ours, and never a transfer to oneself
 -- (Tally refuses those; the ceiling does not check).
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -9,6 +10,8 @@ dofile(here .. "env.lua")
 dofile(here .. "statuses.lua")
 
 local mode = os.getenv("BENCH_MODE") or "uniform"
+local hot = mode == "hot" or mode == "hot-keyed"
+local keyed = mode == "keyed" or mode == "hot-keyed"
 local n = bench.users
 local prefix = tostring(os.time())
 local counter = 0
@@ -19,7 +22,7 @@ wrk.headers["Authorization"] = "Bearer " .. bench.token
 
 request = function()
   local s, d
-  if mode == "hot" then
+  if hot then
     s = math.random(0, 9); d = math.random(10, n - 1)
   else
     s = math.random(0, n - 1); d = math.random(0, n - 2)
@@ -27,7 +30,7 @@ request = function()
   end
   s, d = bench.user(s), bench.user(d)
   local headers = nil
-  if mode == "keyed" then
+  if keyed then
     counter = counter + 1
     -- Random first, as a client's UUIDs would be (keys that all sort together would crowd one index page);
     -- the start time, thread and counter make each key unique. A headers table replaces wrk.headers: repeat
