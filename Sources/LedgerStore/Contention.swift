@@ -1,28 +1,44 @@
 import Glibc
 
-/// The accounts this worker has lately seen fail to serialize. Their movements queue for per-account locks
-/// before their transaction starts (see `PostgresLedger.lockedSteps`); the rest go straight in, so a load without
-/// contention pays nothing for the locks. An account stays contended for `memorySeconds` after its last
-/// conflict, which a hot account renews again and again.
+/// The accounts this worker has lately seen fail to serialize more than once. Their movements queue for
+/// per-account locks before their transaction starts (see `PostgresLedger.lockedSteps`); the rest go straight
+/// in, so a load without contention pays nothing for the locks. One conflict is not enough: under a uniform
+/// load now and then two random transfers meet once, and their accounts are no hotter for it; a hot account
+/// conflicts again within moments. An account stays contended for `memorySeconds` after its last conflict.
 struct Contention {
     let memorySeconds: Double
+    /// Conflicts within `memorySeconds` of each other that make an account contended.
+    let conflictsToLock: Int
     /// At most this many accounts are remembered; the stale are forgotten first.
     let capacity: Int
-    private var until: [Int64: Double] = [:]
 
-    init(memorySeconds: Double = 30, capacity: Int = 4096) {
+    private struct Memory {
+        var conflicts: Int
+        var until: Double
+    }
+    private var accounts: [Int64: Memory] = [:]
+
+    init(memorySeconds: Double = 30, conflictsToLock: Int = 2, capacity: Int = 4096) {
         self.memorySeconds = memorySeconds
+        self.conflictsToLock = conflictsToLock
         self.capacity = capacity
     }
 
-    func isContended(_ accounts: [Int64], now: Double = Contention.now()) -> Bool {
-        accounts.contains { account in until[account].map { $0 > now } ?? false }
+    func isContended(_ ids: [Int64], now: Double = Contention.now()) -> Bool {
+        ids.contains { id in
+            guard let memory = accounts[id] else { return false }
+            return memory.until > now && memory.conflicts >= conflictsToLock
+        }
     }
 
-    mutating func saw(_ accounts: [Int64], now: Double = Contention.now()) {
-        if until.count >= capacity { until = until.filter { $0.value > now } }
-        if until.count >= capacity { until.removeAll() }
-        for account in accounts where account > 0 { until[account] = now + memorySeconds }
+    /// A movement of `ids` failed to serialize.
+    mutating func saw(_ ids: [Int64], now: Double = Contention.now()) {
+        if accounts.count >= capacity { accounts = accounts.filter { $0.value.until > now } }
+        if accounts.count >= capacity { accounts.removeAll() }
+        for id in ids where id > 0 {
+            let earlier = accounts[id].flatMap { $0.until > now ? $0.conflicts : nil } ?? 0
+            accounts[id] = Memory(conflicts: earlier + 1, until: now + memorySeconds)
+        }
     }
 
     static func now() -> Double {
