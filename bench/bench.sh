@@ -26,8 +26,8 @@
 # After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
 # unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt, wrk's
 # output and the logs to var/bench-logs/.
-# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (16, both pools),
-# BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
+# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (16, both pools), BENCH_ROUNDS (3)
+# and BENCH_ROUND_SECONDS (5; QUICK 3) for the loads compared with the ceiling, BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
 # BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -41,16 +41,20 @@ USERS=10000
 CONNS=${BENCH_CONNECTIONS:-16}
 WORKERS=${BENCH_WORKERS:-16}
 SCALING_SECS=${BENCH_SCALING_SECONDS:-5}
+# uniform, hot, hot-64 and ping alternate Tally and the ceiling in ROUNDS rounds of ROUND_SECS each.
+ROUNDS=${BENCH_ROUNDS:-3}
 MEMORY_READ=${BENCH_MEMORY_READ:-mixed}
 PURGE_KEYS=${BENCH_PURGE_KEYS:-200000}
 if [ -n "${QUICK:-}" ]; then
     SECS=${BENCH_SECONDS:-5}
+    ROUND_SECS=${BENCH_ROUND_SECONDS:-3}
     SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping reads memory growth}
     READS_JOURNAL=${BENCH_READS_JOURNAL:-200000}
     GROWTH_JOURNAL=${BENCH_GROWTH_JOURNAL:-1000000}
     MEMORY_REQUESTS=${BENCH_MEMORY_REQUESTS:-100000}
 else
     SECS=${BENCH_SECONDS:-10}
+    ROUND_SECS=${BENCH_ROUND_SECONDS:-5}
     SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events ping scaling memory reads purge growth}
     READS_JOURNAL=${BENCH_READS_JOURNAL:-1000000}
     GROWTH_JOURNAL=${BENCH_GROWTH_JOURNAL:-5000000}
@@ -125,7 +129,7 @@ bench_local() {
     verify_ledger || ok=1
     add_check "end" "$ok" "tally verify over $(journal_size) movements: $(tail -1 "$STATE/verify.txt")"
     report "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) GiB, load average $load at the start;" \
-        "$CONNS connections (hot-64: 64), ${SECS} s a load, $WORKERS workers (Tally and the ceiling)"
+        "$CONNS connections (hot-64: 64), ${SECS} s a load ($ROUNDS rounds of ${ROUND_SECS} s each, Tally and the ceiling by turns, for the loads beside the ceiling), $WORKERS workers (Tally and the ceiling)"
 }
 
 # URL=... TOKEN=...: users made through the API, then the load scenarios alone.

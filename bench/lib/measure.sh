@@ -74,3 +74,40 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && a != "" && b != "-" &
 
 # at_least A B: true when number A >= B.
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && a + 0 >= b + 0) }'; }
+
+# median VALUES...: the middle value (the lower of the two middle ones), or "-" when any is "-".
+median() {
+    case " $* " in *" - "* | "  ") echo -; return ;; esac
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# in_rounds CEILING_MODE CONNECTIONS TALLY_COMMAND...: ROUNDS rounds of Tally's load (TALLY_COMMAND, run with
+# SECS set to ROUND_SECS; it sets WRK_* and, for transfers, T_RETRIES) and then the ceiling's (run_ceiling
+# CEILING_MODE), alternating, so that the machine's drift between loads (its other tenants above all, which
+# moved single 10 s ratios by 0.1 here) falls on both sides alike. Leaves WRK_* and CEIL_* over all the rounds:
+# rates their mean (the rounds are equally long), p50 and p99 the rounds' median, non-2xx, 503s and 2xx summed,
+# T_RETRIES per 1,000 of all the 2xx.
+in_rounds() {
+    local ceiling_mode=$1 conns=$2
+    shift 2
+    local round saved_secs=$SECS
+    local rps=() p50=() p99=() non2xx=0 w503=0 ok=0 retried=0 c_rps=() c_p50=() c_p99=() c_non2xx=0
+    for ((round = 1; round <= ROUNDS; round++)); do
+        SECS=$ROUND_SECS
+        "$@"
+        SECS=$saved_secs
+        rps+=("$WRK_RPS") p50+=("$WRK_P50") p99+=("$WRK_P99")
+        non2xx=$((non2xx + WRK_NON2XX)) w503=$((w503 + WRK_503)) ok=$((ok + WRK_OK))
+        [ "${T_RETRIES:--}" = - ] || retried=$(awk -v a="$retried" -v r="$T_RETRIES" -v n="$WRK_OK" 'BEGIN { print a + r * n / 1000 }')
+        run_ceiling "$ceiling_mode" "$conns" "$WORKERS" "$ROUND_SECS"
+        c_rps+=("$CEIL_RPS") c_p50+=("$CEIL_P50") c_p99+=("$CEIL_P99")
+        c_non2xx=$((c_non2xx + CEIL_NON2XX))
+    done
+    WRK_RPS=$(printf '%s\n' "${rps[@]}" | awk '{ s += $1 } END { printf "%d", s / NR }')
+    WRK_P50=$(median "${p50[@]}") WRK_P99=$(median "${p99[@]}")
+    WRK_NON2XX=$non2xx WRK_503=$w503 WRK_OK=$ok
+    [ "${T_RETRIES:--}" = - ] || T_RETRIES=$(awk -v r="$retried" -v n="$ok" 'BEGIN { if (n > 0) printf "%.1f", 1000 * r / n; else print "-" }')
+    CEIL_RPS=$(printf '%s\n' "${c_rps[@]}" | awk '{ s += $1 } END { printf "%d", s / NR }')
+    CEIL_P50=$(median "${c_p50[@]}") CEIL_P99=$(median "${c_p99[@]}") CEIL_NON2XX=$c_non2xx
+    log "rounds: Tally ${rps[*]}/s, the ceiling ${c_rps[*]}/s"
+}

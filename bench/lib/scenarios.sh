@@ -56,13 +56,14 @@ wait_pool_idle() {
 
 # Uniform transfers: random pairs among the users, beside the ceiling's default mode.
 scenario_uniform() {
-    tally_transfers uniform uniform "$CONNS"
-    UNIFORM_RPS=$WRK_RPS
     if [ -z "$LOCAL" ]; then
+        tally_transfers uniform uniform "$CONNS"
+        UNIFORM_RPS=$WRK_RPS
         add_row uniform "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - "$T_RETRIES" "$WRK_NON2XX" - -
         return
     fi
-    run_ceiling uniform "$CONNS" "$WORKERS" "$SECS"
+    in_rounds uniform "$CONNS" tally_transfers uniform uniform "$CONNS"
+    UNIFORM_RPS=$WRK_RPS
     UNIFORM_CEIL=("$CEIL_RPS" "$CEIL_P50" "$CEIL_P99" "$CEIL_NON2XX")
     local r p99x met=0
     r=$(ratio "$WRK_RPS" "$CEIL_RPS")
@@ -77,8 +78,8 @@ scenario_uniform() {
 scenario_hot() {
     local conns=$1 name=hot
     [ "$conns" -eq "$CONNS" ] || name=hot-$conns
-    tally_transfers "$name" hot "$conns"
     if [ -z "$LOCAL" ]; then
+        tally_transfers "$name" hot "$conns"
         local met=0
         [ "$WRK_503" -eq 0 ] || met=1
         verdict $met "$WRK_503 x 503 (0)"
@@ -86,7 +87,7 @@ scenario_hot() {
             "$VERDICT"
         return
     fi
-    run_ceiling hot "$conns" "$WORKERS" "$SECS"
+    in_rounds hot "$conns" tally_transfers "$name" hot "$conns"
     local r met=0
     r=$(ratio "$WRK_RPS" "$CEIL_RPS")
     at_least "$r" 0.9 && [ "$WRK_503" -eq 0 ] || met=1
@@ -118,18 +119,24 @@ ensure_uniform_ceiling() {
 
 # GET /api/ping: the pool without the database, beside the ceiling's --noop.
 scenario_ping() {
-    run_wrk ping "$CONNS" "$SECS" reads.lua BENCH_READ=ping
     if [ -z "$LOCAL" ]; then
+        run_wrk ping "$CONNS" "$SECS" reads.lua BENCH_READ=ping
         add_row ping "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - - "$WRK_NON2XX" - -
         return
     fi
-    run_ceiling noop "$CONNS" "$WORKERS" "$SECS"
+    in_rounds noop "$CONNS" ping_load
     local r met=0
     r=$(ratio "$WRK_RPS" "$CEIL_RPS")
     at_least "$r" 0.95 || met=1
     verdict $met "ratio $r (>= 0.95)"
     add_row ping "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" - "$WRK_NON2XX" \
         "$CEIL_NON2XX" "$VERDICT"
+}
+
+# GET /api/ping for SECS.
+ping_load() {
+    T_RETRIES=-
+    run_wrk ping "$CONNS" "$SECS" reads.lua BENCH_READ=ping
 }
 
 # A journal size as a label: 1.0M, 250k.
