@@ -23,12 +23,9 @@ extension TallyAPI {
         do {
             acceptance = try spool.accept(spooled)
         } catch {
-            var response = APIError.unavailable(
-                "The database is unavailable and the request could not be stored; "
-                    + "nothing was applied. Retry shortly."
-            ).response(requestID: request.requestID)
-            response.logNote = "database unavailable (\(unavailable.message)); spool: \(error)"
-            return response
+            return Self.notStored(
+                request, because: "the request could not be stored",
+                logNote: "database unavailable (\(unavailable.message)); spool: \(error)")
         }
         switch acceptance {
         case .accepted:
@@ -45,13 +42,19 @@ extension TallyAPI {
                 message: "This Idempotency-Key was already used for a different request; use a new key.",
                 field: "Idempotency-Key")
         case .full:
-            var response = APIError.unavailable(
-                "The database is unavailable and the spool of pending requests is full; nothing was applied. "
-                    + "Retry shortly."
-            ).response(requestID: request.requestID)
-            response.logNote = "database unavailable (\(unavailable.message)); spool full"
-            return response
+            return Self.notStored(
+                request, because: "the spool of pending requests is full",
+                logNote: "database unavailable (\(unavailable.message)); spool full")
         }
+    }
+
+    /// 503 for a request the spool could not take while the database is down: nothing was applied.
+    private static func notStored(_ request: HTTPRequest, because reason: String, logNote: String) -> HTTPResponse {
+        var response = APIError.unavailable(
+            "The database is unavailable and \(reason); nothing was applied. Retry shortly."
+        ).response(requestID: request.requestID)
+        response.logNote = logNote
+        return response
     }
 
     static func pendingResponse(_ spooled: SpooledRequest) -> HTTPResponse {
