@@ -68,9 +68,18 @@ uint64_t *tally_entry_bucket(struct tally_entry *entry, int route, int bucket) {
 }
 uint64_t *tally_entry_latency_sum(struct tally_entry *entry, int route) { return &entry->latency_sum_us[route]; }
 
-void tally_entry_begin(struct tally_entry *entry, const char *request_id, const char *request_line, int64_t now_us) {
-    tally_copy_text(entry->request_id, TALLY_TEXT, request_id);
-    tally_copy_text(entry->request_line, TALLY_TEXT * 2, request_line);
+void tally_entry_begin(struct tally_entry *entry, const char *request_id, const char *method, const char *uri,
+                       int64_t now_us) {
+    tally_copy_text(entry->request_id, TALLY_TEXT, request_id ? request_id : "-");
+    /* "METHOD URI", cut to the field's size. */
+    char *line = entry->request_line;
+    int capacity = TALLY_TEXT * 2;
+    tally_copy_text(line, capacity, method ? method : "-");
+    size_t used = strlen(line);
+    if (used + 1 < (size_t)capacity) {
+        line[used] = ' ';
+        tally_copy_text(line + used + 1, capacity - (int)used - 1, uri ? uri : "-");
+    }
     __atomic_store_n(&entry->request_started_us, now_us, __ATOMIC_RELAXED);
     __atomic_fetch_add(&entry->request_serial, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&entry->state, TALLY_ENTRY_BUSY, __ATOMIC_RELEASE);

@@ -46,9 +46,8 @@ public struct Worker {
             sigprocmask(SIG_BLOCK, &stopSignals, nil)
             let started = monotonicMicroseconds()
             score?.begin(
-                requestID: parameter("REQUEST_ID", request) ?? "-",
-                requestLine:
-                    "\(parameter("REQUEST_METHOD", request) ?? "-") \(parameter("REQUEST_URI", request) ?? "-")",
+                requestID: FCGX_GetParam("REQUEST_ID", request.envp),
+                method: FCGX_GetParam("REQUEST_METHOD", request.envp), uri: FCGX_GetParam("REQUEST_URI", request.envp),
                 nowMicroseconds: started)
             let response = handler(readRequest(&request))
             let bytes = response.serialized
@@ -67,10 +66,6 @@ public struct Worker {
             sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
         }
         exit(0)
-    }
-
-    private func parameter(_ name: String, _ request: FCGX_Request) -> String? {
-        FCGX_GetParam(name, request.envp).map { String(cString: $0) }
     }
 
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.

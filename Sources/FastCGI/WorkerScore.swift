@@ -14,8 +14,13 @@ public struct WorkerScore {
     }
 
     /// A request was accepted: the worker is busy with it.
-    func begin(requestID: String, requestLine: String, nowMicroseconds: Int64) {
-        tally_entry_begin(entry, requestID, requestLine, nowMicroseconds)
+    /// A request begins; its id, method and URI are C strings (FastCGI's parameters, as they are), nil for
+    /// one not given.
+    func begin(
+        requestID: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?, uri: UnsafePointer<CChar>?,
+        nowMicroseconds: Int64
+    ) {
+        tally_entry_begin(entry, requestID, method, uri, nowMicroseconds)
         add(.accepted)
         var active: Int64 = 0
         for index in 0..<scoreboard.entryCount

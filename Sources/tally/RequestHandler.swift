@@ -53,18 +53,11 @@ final class RequestHandler {
             response = api.handle(httpRequest)
         }
         addLedgerCounts()
-        var fields: [(String, JSONValue)] = [
-            ("level", .string(response.logNote == nil ? "info" : "error")),
-            ("request_id", .string(httpRequest.requestID)),
-            ("method", .string(httpRequest.method)),
-            ("path", .string(httpRequest.path)),
-            ("status", .number(String(response.status))),
-            ("duration_ms", .number(WorkerCommand.format3((WorkerCommand.monotonicSeconds() - started) * 1000))),
-            ("retries", .number(String(ledger.serializationRetries - retriesBefore))),
-            ("worker", .string(slot)),
-        ]
-        if let note = response.logNote { fields.append(("note", .string(note))) }
-        Log.line(fields)
+        Log.request(
+            level: response.logNote == nil ? "info" : "error", requestID: httpRequest.requestID,
+            method: httpRequest.method, path: httpRequest.path, status: response.status,
+            durationMicroseconds: Int64(((WorkerCommand.monotonicSeconds() - started) * 1_000_000).rounded()),
+            retries: ledger.serializationRetries - retriesBefore, worker: slot, note: response.logNote)
         return FastCGIResponse(
             status: response.status, reason: response.reason, headers: response.headers, body: response.body,
             contentType: contentType, route: report.routeIndex(response.route))

@@ -49,10 +49,4 @@ enum WorkerCommand {
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
-
-    static func format3(_ value: Double) -> String {
-        let thousandths = Int((value * 1000).rounded())
-        let fraction = thousandths % 1000
-        return "\(thousandths / 1000).\(fraction < 10 ? "00" : fraction < 100 ? "0" : "")\(fraction)"
-    }
 }

@@ -23,9 +23,9 @@ struct PoolScoreboardTests {
     @Test("figures are the sum over every worker, not the one that answers")
     func sumsOverWorkers() throws {
         let (scoreboard, first, second) = try board()
-        first.begin(requestID: "a", requestLine: "POST /api/transfers", nowMicroseconds: 0)
+        first.begin(requestID: "a", method: "POST", uri: "/api/transfers", nowMicroseconds: 0)
         first.end(route: 1, status: 201, microseconds: 3_000)
-        second.begin(requestID: "b", requestLine: "POST /api/transfers", nowMicroseconds: 0)
+        second.begin(requestID: "b", method: "POST", uri: "/api/transfers", nowMicroseconds: 0)
         second.end(route: 1, status: 201, microseconds: 700)
         second.add(.movements, 2)
         first.add(.serializationRetries, 5)
@@ -39,13 +39,27 @@ struct PoolScoreboardTests {
         #expect(snapshot.idleProcesses == 2 && snapshot.activeProcesses == 0)
     }
 
+    @Test("a running request shows as its id and \"METHOD URI\", cut to fit, with - for what was not given")
+    func runningRequestLines() throws {
+        let (scoreboard, first, second) = try board()
+        scoreboard.assign(0, to: 4242)
+        scoreboard.assign(1, to: 4243)
+        first.begin(requestID: "a", method: "POST", uri: "/api/transfers?x=1", nowMicroseconds: 0)
+        second.begin(requestID: nil, method: nil, uri: "/" + String(repeating: "u", count: 300), nowMicroseconds: 0)
+        let running = scoreboard.runningRequests().sorted { $0.requestID < $1.requestID }
+        try #require(running.map(\.requestID) == ["-", "a"])
+        #expect(running[1].requestLine == "POST /api/transfers?x=1")
+        // 127 characters: the field holds 128 bytes with the NUL.
+        #expect(running[0].requestLine == "- /" + String(repeating: "u", count: 124))
+    }
+
     @Test("a busy worker counts as active, and all busy counts as max children reached")
     func activeAndMaxChildren() throws {
         let (scoreboard, first, second) = try board()
-        first.begin(requestID: "a", requestLine: "GET /api/users", nowMicroseconds: 0)
+        first.begin(requestID: "a", method: "GET", uri: "/api/users", nowMicroseconds: 0)
         #expect(scoreboard.snapshot().activeProcesses == 1)
         #expect(scoreboard.figure(.maxChildrenReached) == 0)
-        second.begin(requestID: "b", requestLine: "GET /api/users", nowMicroseconds: 0)
+        second.begin(requestID: "b", method: "GET", uri: "/api/users", nowMicroseconds: 0)
         #expect(scoreboard.figure(.maxActive) == 2)
         #expect(scoreboard.figure(.maxChildrenReached) == 1)
         first.end(route: 0, status: 200, microseconds: 10)
@@ -57,7 +71,7 @@ struct PoolScoreboardTests {
     func runningRequests() throws {
         let (scoreboard, first, _) = try board()
         scoreboard.assign(0, to: 4242)
-        first.begin(requestID: "req-1", requestLine: "POST /api/transfers", nowMicroseconds: 77)
+        first.begin(requestID: "req-1", method: "POST", uri: "/api/transfers", nowMicroseconds: 77)
         let running = try #require(scoreboard.runningRequests().first)
         #expect(running.pid == 4242 && running.requestID == "req-1" && running.requestLine == "POST /api/transfers")
         #expect(running.startedMicroseconds == 77)
@@ -70,7 +84,7 @@ struct PoolScoreboardTests {
     @Test("an entry keeps its counters when its process dies and the next one takes it over")
     func countersSurviveReplacement() throws {
         let (scoreboard, first, _) = try board()
-        first.begin(requestID: "a", requestLine: "GET /api/users", nowMicroseconds: 0)
+        first.begin(requestID: "a", method: "GET", uri: "/api/users", nowMicroseconds: 0)
         first.end(route: 0, status: 200, microseconds: 10)
         scoreboard.releaseEntry(0)
         #expect(scoreboard.snapshot().idleProcesses == 1)
@@ -93,7 +107,7 @@ struct PoolScoreboardTests {
     func statusJSON() throws {
         let (scoreboard, first, _) = try board()
         scoreboard.set(.startTime, 1_000)
-        first.begin(requestID: "a", requestLine: "GET /api/users", nowMicroseconds: 0)
+        first.begin(requestID: "a", method: "GET", uri: "/api/users", nowMicroseconds: 0)
         let json = report.statusJSON(scoreboard.snapshot(), now: 1_060)
         for field in [
             "\"pool\":\"tally\"", "\"process_manager\":\"static\"", "\"start_time\":1000", "\"start_since\":60",
@@ -109,10 +123,10 @@ struct PoolScoreboardTests {
     func metricsText() throws {
         let (scoreboard, first, _) = try board()
         for microseconds: Int64 in [500, 3_000, 3_000, 2_000_000] {
-            first.begin(requestID: "a", requestLine: "POST /api/transfers", nowMicroseconds: 0)
+            first.begin(requestID: "a", method: "POST", uri: "/api/transfers", nowMicroseconds: 0)
             first.end(route: report.routeIndex("POST /api/transfers"), status: 201, microseconds: microseconds)
         }
-        first.begin(requestID: "b", requestLine: "GET /nowhere", nowMicroseconds: 0)
+        first.begin(requestID: "b", method: "GET", uri: "/nowhere", nowMicroseconds: 0)
         first.end(route: report.routeIndex(nil), status: 404, microseconds: 10)
         let text = report.metricsText(scoreboard.snapshot())
         #expect(text.contains("tally_requests_total{route=\"POST /api/transfers\",status=\"201\"} 4\n"))

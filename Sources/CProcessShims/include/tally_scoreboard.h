@@ -83,7 +83,9 @@ uint64_t *tally_entry_bucket(struct tally_entry *entry, int route, int bucket);
 uint64_t *tally_entry_latency_sum(struct tally_entry *entry, int route);
 
 /// A worker's request starts: its id and request line are written before the entry turns BUSY.
-void tally_entry_begin(struct tally_entry *entry, const char *request_id, const char *request_line, int64_t now_us);
+/* A request begins: its id and "METHOD URI" (NULL for one not given: "-") are copied, cut to their fields. */
+void tally_entry_begin(struct tally_entry *entry, const char *request_id, const char *method, const char *uri,
+                       int64_t now_us);
 /// The request is answered: the entry turns IDLE.
 void tally_entry_end(struct tally_entry *entry);
 
