@@ -57,7 +57,8 @@ extension Connection {
     private func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
         for parameter in parameters where parameter?.utf8.contains(0) == true {
             throw PostgresError(
-                kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
+                kind: .server, sqlState: "22021",
+                message: "a parameter contains the NUL character, which text cannot hold")
         }
     }
 
@@ -66,7 +67,9 @@ extension Connection {
             let sent: Int32
             switch step {
             case .prepared(let name, let parameters):
-                sent = try withCStrings(parameters) { PQsendQueryPrepared(handle, name, Int32($0.count), $0, nil, nil, 0) }
+                sent = try withCStrings(parameters) {
+                    PQsendQueryPrepared(handle, name, Int32($0.count), $0, nil, nil, 0)
+                }
             case .sql(let sql, let parameters):
                 sent = try withCStrings(parameters) {
                     PQsendQueryParams(handle, sql, Int32($0.count), nil, $0, nil, nil, 0)

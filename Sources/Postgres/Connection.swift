@@ -84,7 +84,6 @@ public final class Connection {
         return try check(result, statement: name)
     }
 
-
     private func check(_ result: OpaquePointer?, statement: String? = nil) throws(PostgresError) -> Rows {
         guard let result else { throw connectionError() }
         defer { PQclear(result) }
