@@ -55,11 +55,7 @@ extension Connection {
     /// Refuses a NUL in any step's parameters before anything is sent, as `withCStrings` would refuse it
     /// halfway through the pipeline.
     private func refuseNUL(_ parameters: [String?]) throws(PostgresError) {
-        for parameter in parameters where parameter?.utf8.contains(0) == true {
-            throw PostgresError(
-                kind: .server, sqlState: "22021",
-                message: "a parameter contains the NUL character, which text cannot hold")
-        }
+        if parameters.contains(where: { $0?.utf8.contains(0) == true }) { throw .nulInParameter }
     }
 
     private func sendAndRead(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {

@@ -98,8 +98,9 @@ public final class Connection {
     /// A successful result's rows, with the prepared statement's column layout when there is one.
     func rows(of result: OpaquePointer, statement: String?) -> Rows {
         guard let statement else { return Rows(reading: result) }
-        let rows = Rows(reading: result, layout: layouts[statement])
-        if rows.layout !== layouts[statement] { layouts[statement] = rows.layout }
+        let known = layouts[statement]
+        let rows = Rows(reading: result, layout: known)
+        if rows.layout !== known { layouts[statement] = rows.layout }
         return rows
     }
 
@@ -137,9 +138,8 @@ extension String {
 }
 
 /// Calls `body` with the parameters as an array of C strings (NULL for SQL NULL) that live for the call:
-/// all of them copied, each with its NUL, into one buffer. A parameter travels as a C string, which would end
-/// at a NUL of its own, and PostgreSQL's text cannot hold one anyway: such a parameter is refused (22021,
-/// character_not_in_repertoire) and `body` not called, rather than a silently shortened value sent.
+/// all of them copied, each with its NUL, into one buffer. A parameter with a NUL of its own is refused
+/// (`PostgresError.nulInParameter`) and `body` not called.
 func withCStrings<Result>(
     _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> Result
 ) throws(PostgresError) -> Result {
@@ -165,9 +165,6 @@ func withCStrings<Result>(
         }
         return body(pointers)
     }
-    guard let result else {
-        throw PostgresError(
-            kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
-    }
+    guard let result else { throw .nulInParameter }
     return result
 }

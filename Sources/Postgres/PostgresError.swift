@@ -20,6 +20,11 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         self.constraint = constraint
     }
 
+    /// A parameter holding the NUL character, which a C string would end at and PostgreSQL's text cannot hold:
+    /// refused (22021, character_not_in_repertoire) rather than sent silently shortened.
+    static let nulInParameter = PostgresError(
+        kind: .server, sqlState: "22021", message: "a parameter contains the NUL character, which text cannot hold")
+
     /// 40001 (serialization_failure) or 40P01 (deadlock_detected): the transaction may succeed if run again.
     public var isSerializationFailure: Bool {
         sqlState == "40001" || sqlState == "40P01"
