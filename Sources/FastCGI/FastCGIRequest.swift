@@ -3,19 +3,14 @@ import CFastCGI
 /// One request accepted from the web server: its FastCGI parameters and its body.
 /// Valid only during the handler call that receives it.
 public struct FastCGIRequest {
-    let environment: FCGX_ParamArray?
+    /// The parameters the worker reads (REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, the headers it needs, ...).
+    public let parameters: FastCGIParameters
     /// The body, read to its end.
     public let body: [UInt8]
     /// True when the web server sent fewer body bytes than CONTENT_LENGTH announced.
     public let isBodyShort: Bool
     /// True when CONTENT_LENGTH is above the limit; the body was not read.
     public let isBodyTooLarge: Bool
-
-    /// A FastCGI parameter: REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, HTTP_* headers, ...
-    public func parameter(_ name: String) -> String? {
-        guard let value = FCGX_GetParam(name, environment) else { return nil }
-        return String(cString: value)
-    }
 }
 
 /// The answer to a FastCGI request.

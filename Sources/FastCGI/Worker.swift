@@ -45,11 +45,11 @@ public struct Worker {
         while FCGX_Accept_r(&request) >= 0 {
             sigprocmask(SIG_BLOCK, &stopSignals, nil)
             let started = monotonicMicroseconds()
+            let parameters = FastCGIParameters(request.envp)
             score?.begin(
-                requestID: FCGX_GetParam("REQUEST_ID", request.envp),
-                method: FCGX_GetParam("REQUEST_METHOD", request.envp), uri: FCGX_GetParam("REQUEST_URI", request.envp),
+                requestID: parameters.requestID, method: parameters.requestMethod, uri: parameters.requestURI,
                 nowMicroseconds: started)
-            let response = handler(readRequest(&request))
+            let response = handler(readRequest(&request, parameters))
             let bytes = response.serialized
             bytes.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) {
@@ -70,20 +70,19 @@ public struct Worker {
 
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.
     /// Without CONTENT_LENGTH (a body the client sent chunked), the body is read to the end of the stream.
-    private func readRequest(_ request: inout FCGX_Request) -> FastCGIRequest {
-        let environment = request.envp
-        let announcedText = FCGX_GetParam("CONTENT_LENGTH", environment).map { String(cString: $0) } ?? ""
+    private func readRequest(_ request: inout FCGX_Request, _ parameters: FastCGIParameters) -> FastCGIRequest {
+        let announcedText = parameters.contentLength.map { String(cString: $0) } ?? ""
         guard let announced = announcedText.isEmpty ? nil : Int(announcedText) else {
             let body = readBody(&request, upTo: maximumBodyBytes + 1)
             return FastCGIRequest(
-                environment: environment, body: body, isBodyShort: false, isBodyTooLarge: body.count > maximumBodyBytes)
+                parameters: parameters, body: body, isBodyShort: false, isBodyTooLarge: body.count > maximumBodyBytes)
         }
         guard announced <= maximumBodyBytes else {
-            return FastCGIRequest(environment: environment, body: [], isBodyShort: false, isBodyTooLarge: true)
+            return FastCGIRequest(parameters: parameters, body: [], isBodyShort: false, isBodyTooLarge: true)
         }
         let body = readBody(&request, upTo: announced)
         return FastCGIRequest(
-            environment: environment, body: body, isBodyShort: body.count < announced, isBodyTooLarge: false)
+            parameters: parameters, body: body, isBodyShort: body.count < announced, isBodyTooLarge: false)
     }
 
     /// Reads up to `limit` bytes of the body, fewer when the stream ends first. The body is read in chunks

@@ -154,11 +154,15 @@ func withCStrings<Result>(
                 continue
             }
             let start = offset
-            for byte in string.utf8 {
-                if byte == 0 { return nil }
-                buffer[offset] = CChar(bitPattern: byte)
-                offset += 1
+            var text = string  // withUTF8 is mutating: it may first make the storage native
+            let hasNUL = text.withUTF8 { bytes -> Bool in
+                guard let source = bytes.baseAddress, !bytes.isEmpty else { return false }
+                guard memchr(source, 0, bytes.count) == nil else { return true }
+                memcpy(buffer.baseAddress! + offset, source, bytes.count)
+                offset += bytes.count
+                return false
             }
+            if hasNUL { return nil }
             buffer[offset] = 0
             offset += 1
             pointers.append(UnsafePointer(buffer.baseAddress! + start))

@@ -33,14 +33,16 @@ final class RequestHandler {
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
         let started = WorkerCommand.monotonicSeconds()
         let retriesBefore = ledger.serializationRetries
+        let parameters = request.parameters
+        let text = FastCGIParameters.text
         let httpRequest = HTTPRequest(
-            method: request.parameter("REQUEST_METHOD") ?? "GET",
-            path: request.parameter("DOCUMENT_URI") ?? request.parameter("SCRIPT_NAME") ?? "/",
-            query: request.parameter("QUERY_STRING") ?? "",
-            idempotencyKey: request.parameter("HTTP_IDEMPOTENCY_KEY"),
-            authorization: request.parameter("HTTP_AUTHORIZATION"),
+            method: text(parameters.requestMethod) ?? "GET",
+            path: text(parameters.documentURI) ?? text(parameters.scriptName) ?? "/",
+            query: text(parameters.queryString) ?? "",
+            idempotencyKey: text(parameters.idempotencyKey),
+            authorization: text(parameters.authorization),
             body: request.body,
-            requestID: request.parameter("REQUEST_ID") ?? "-")
+            requestID: text(parameters.requestID) ?? "-")
         var contentType = "application/json"
         let response: HTTPResponse
         if request.isBodyTooLarge {
