@@ -13,6 +13,7 @@ extension Migration {
         Migration(version: 3, name: "activity alerts", sql: Migration0003.sql),
         Migration(version: 4, name: "cheaper movements", sql: Migration0004.sql),
         Migration(version: 5, name: "single-column rules as domains", sql: Migration0005.sql),
+        Migration(version: 6, name: "fewer steps per movement", sql: Migration0006.sql),
     ]
 
     /// The schema version this build needs.
