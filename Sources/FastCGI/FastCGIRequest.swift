@@ -1,5 +1,3 @@
-import CFastCGI
-
 /// One request accepted from the web server: its FastCGI parameters and its body.
 /// Valid only during the handler call that receives it.
 public struct FastCGIRequest {

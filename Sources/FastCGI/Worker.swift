@@ -71,7 +71,7 @@ public struct Worker {
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.
     /// Without CONTENT_LENGTH (a body the client sent chunked), the body is read to the end of the stream.
     private func readRequest(_ request: inout FCGX_Request, _ parameters: FastCGIParameters) -> FastCGIRequest {
-        let announcedText = parameters.contentLength.map { String(cString: $0) } ?? ""
+        let announcedText = FastCGIParameters.text(parameters.contentLength) ?? ""
         guard let announced = announcedText.isEmpty ? nil : Int(announcedText) else {
             let body = readBody(&request, upTo: maximumBodyBytes + 1)
             return FastCGIRequest(

@@ -1,5 +1,3 @@
-import Glibc
-
 /// The accounts this worker has lately seen fail to serialize more than once. Their movements queue for
 /// per-account locks before their transaction starts (see `PostgresLedger.lockedSteps`); the rest go straight
 /// in, so a load without contention pays nothing for the locks. One conflict is not enough: under a uniform
@@ -24,7 +22,7 @@ struct Contention {
         self.capacity = capacity
     }
 
-    func isContended(_ ids: [Int64], now: Double = Contention.now()) -> Bool {
+    func isContended(_ ids: [Int64], now: Double = MonotonicClock.seconds()) -> Bool {
         ids.contains { id in
             guard let memory = accounts[id] else { return false }
             return memory.until > now && memory.conflicts >= conflictsToLock
@@ -32,18 +30,12 @@ struct Contention {
     }
 
     /// A movement of `ids` failed to serialize.
-    mutating func saw(_ ids: [Int64], now: Double = Contention.now()) {
+    mutating func saw(_ ids: [Int64], now: Double = MonotonicClock.seconds()) {
         if accounts.count >= capacity { accounts = accounts.filter { $0.value.until > now } }
         if accounts.count >= capacity { accounts.removeAll() }
         for id in ids where id > 0 {
             let earlier = accounts[id].flatMap { $0.until > now ? $0.conflicts : nil } ?? 0
             accounts[id] = Memory(conflicts: earlier + 1, until: now + memorySeconds)
         }
-    }
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

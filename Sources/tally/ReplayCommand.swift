@@ -69,7 +69,7 @@ enum ReplayCommand {
         case .keyReused:
             fields += [("level", .string("warning")), ("outcome", .string("key_reused"))]
         case .unavailable(let reason):
-            let now = WorkerCommand.monotonicSeconds()
+            let now = MonotonicClock.seconds()
             guard now - lastUnavailableLog > 10 else { return }
             lastUnavailableLog = now
             fields += [("level", .string("warning")), ("outcome", .string("deferred")), ("note", .string(reason))]

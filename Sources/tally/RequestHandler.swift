@@ -27,11 +27,11 @@ final class RequestHandler {
         self.score = score
         self.report = report
         self.slot = slot
-        self.keyPurge = KeyPurge(retentionSeconds: keyRetentionSeconds, start: WorkerCommand.monotonicSeconds())
+        self.keyPurge = KeyPurge(retentionSeconds: keyRetentionSeconds, start: MonotonicClock.seconds())
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
-        let started = WorkerCommand.monotonicSeconds()
+        let started = MonotonicClock.seconds()
         let retriesBefore = ledger.serializationRetries
         let parameters = request.parameters
         let text = FastCGIParameters.text
@@ -58,7 +58,7 @@ final class RequestHandler {
         Log.request(
             level: response.logNote == nil ? "info" : "error", requestID: httpRequest.requestID,
             method: httpRequest.method, path: httpRequest.path, status: response.status,
-            durationMicroseconds: Int64(((WorkerCommand.monotonicSeconds() - started) * 1_000_000).rounded()),
+            durationMicroseconds: Int64(((MonotonicClock.seconds() - started) * 1_000_000).rounded()),
             retries: ledger.serializationRetries - retriesBefore, worker: slot, note: response.logNote)
         return FastCGIResponse(
             status: response.status, reason: response.reason, headers: response.headers, body: response.body,
@@ -68,7 +68,7 @@ final class RequestHandler {
     /// Work between requests, once the last answer has gone out: the worker's turn at purging expired keys.
     func maintain() {
         // Most responses are not a turn: then nothing ran, and there is nothing to count.
-        guard let purged = keyPurge.runIfDue(ledger, now: WorkerCommand.monotonicSeconds) else { return }
+        guard let purged = keyPurge.runIfDue(ledger, now: MonotonicClock.seconds) else { return }
         addLedgerCounts()
         if purged > 0 {
             Log.event("info", "purged \(purged) idempotency keys past their retention", [("worker", .string(slot))])
