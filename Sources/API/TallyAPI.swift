@@ -72,6 +72,12 @@ public final class TallyAPI {
             ).response(requestID: request.requestID)
             response.logNote = "database unavailable: \(error.message)"
             return response
+        } catch let error as PostgresError where error.isServerFault {
+            var response = APIError.unavailable(
+                "The database could not complete the request; nothing was applied. Retry shortly."
+            ).response(requestID: request.requestID)
+            response.logNote = "database fault: \(error)"
+            return response
         } catch {
             var response = APIError.internalError.response(requestID: request.requestID)
             response.logNote = "internal error: \(error)"

@@ -51,19 +51,21 @@ public final class PostgresLedger: LedgerOperations {
             requestID,
         ]
         let accounts = [debitUserID, creditUserID]
-        let row = try retrying { connection throws(PostgresError) -> Row? in
-            // An account that has lately failed to serialize is contended: queue for its lock first.
-            guard contention.isContended(accounts) else {
-                do throws(PostgresError) {
-                    return try connection.execute(prepared: Statement.move.rawValue, parameters).rows.first
-                } catch {
-                    if error.isSerializationFailure { contention.saw(accounts) }
-                    throw error
+        let row = try waitingOutHeldRows(of: accounts) {
+            try retrying { connection throws(PostgresError) -> Row? in
+                // An account that has lately failed to serialize is contended: queue for its lock first.
+                guard contention.isContended(accounts) else {
+                    do throws(PostgresError) {
+                        return try connection.execute(prepared: Statement.move.rawValue, parameters).rows.first
+                    } catch {
+                        if error.isSerializationFailure { contention.saw(accounts) }
+                        throw error
+                    }
                 }
+                let outcomes = try connection.pipelineOutcomes(
+                    Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
+                return try outcomes[1].get().first
             }
-            let outcomes = try connection.pipelineOutcomes(
-                Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
-            return try outcomes[1].get().first
         }
         return counted(try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() })
     }
@@ -92,37 +94,41 @@ public final class PostgresLedger: LedgerOperations {
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement> {
         let thresholds = rules.thresholds
-        let row = try inTransaction { connection throws(PostgresError) -> Row? in
-            // Round trip 1: start the transaction and read what the rules need.
-            let context = try connection.pipeline([
-                .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
-                .prepared(
-                    Statement.cashContext.rawValue,
-                    [
-                        String(userID), t.map(String.init), String(thresholds.windowSeconds),
-                        String(max(thresholds.consecutiveWithdrawals - 1, 0)),
-                        String(max(thresholds.increasingDeposits - 1, 0)),
-                    ]),
-            ])[1].first
-            let eventT = context?.int64("t") ?? t ?? 0
-            let history = CashHistory(
-                recentKinds: (context?.array("recent_kinds") ?? []).map { $0 == "deposit" ? .deposit : .withdrawal },
-                recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
-                    Money.init),
-                depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
-            let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
-            // Round trip 2: apply the movement with its alerts, and commit.
-            return try connection.pipeline([
-                .prepared(
-                    Statement.cashEvent.rawValue,
-                    [
-                        Self.bytea(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
-                        String(userID),
-                        String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
-                        String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
-                    ]),
-                .sql("COMMIT"),
-            ])[0].first
+        let row = try waitingOutHeldRows(of: [userID]) {
+            try inTransaction { connection throws(PostgresError) -> Row? in
+                // Round trip 1: start the transaction and read what the rules need.
+                let context = try connection.pipeline([
+                    .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+                    .prepared(
+                        Statement.cashContext.rawValue,
+                        [
+                            String(userID), t.map(String.init), String(thresholds.windowSeconds),
+                            String(max(thresholds.consecutiveWithdrawals - 1, 0)),
+                            String(max(thresholds.increasingDeposits - 1, 0)),
+                        ]),
+                ])[1].first
+                let eventT = context?.int64("t") ?? t ?? 0
+                let history = CashHistory(
+                    recentKinds: (context?.array("recent_kinds") ?? []).map {
+                        $0 == "deposit" ? .deposit : .withdrawal
+                    },
+                    recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
+                        Money.init),
+                    depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
+                let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
+                // Round trip 2: apply the movement with its alerts, and commit.
+                return try connection.pipeline([
+                    .prepared(
+                        Statement.cashEvent.rawValue,
+                        [
+                            Self.bytea(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
+                            String(userID),
+                            String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
+                            String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
+                        ]),
+                    .sql("COMMIT"),
+                ])[0].first
+            }
         }
         return counted(
             try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
@@ -308,6 +314,38 @@ public final class PostgresLedger: LedgerOperations {
                 if connection.isHealthy { try? connection.execute(script: "ROLLBACK") }
                 throw error
             }
+        }
+    }
+
+    /// Runs `movement` (a whole retried movement); if it gave up waiting for one of the accounts' rows (the
+    /// movement functions' lock_timeout, see migration 7), waits until nobody holds those rows and runs it once
+    /// more. The wait is a READ COMMITTED transaction of its own: it takes no predicate locks, so a row held for
+    /// long (by an operator's session, a long transaction) stalls only the movements of that account, instead
+    /// of one waiting SERIALIZABLE transaction making every movement around it fail to serialize. If the rows
+    /// stay held past the session's lock_timeout, or the second run is stopped by a row again, the 55P03 goes on.
+    private func waitingOutHeldRows<Value>(of accounts: [Int64], _ movement: () throws -> Value) throws -> Value {
+        do {
+            return try movement()
+        } catch let error as PostgresError where error.isLockTimeout {
+            try waitForRows(of: accounts)
+            return try movement()
+        }
+    }
+
+    /// Returns once no other transaction holds the rows of `accounts` (the outside world, 0, has none).
+    private func waitForRows(of accounts: [Int64]) throws(PostgresError) {
+        let ids = accounts.filter { $0 > 0 }.map { String($0) as String? }
+        guard let first = ids.first else { return }
+        let connection = try connected()
+        do throws(PostgresError) {
+            _ = try connection.pipeline([
+                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
+                .prepared(Statement.waitForAccounts.rawValue, [first, ids.last ?? first]),
+                .sql("COMMIT"),
+            ])
+        } catch {
+            if connection.isHealthy { try? connection.execute(script: "ROLLBACK") } else { self.connection = nil }
+            throw error
         }
     }
 

@@ -24,6 +24,7 @@ enum Statement: String, CaseIterable {
     case lockAccount
     case lockAccounts
     case unlockAccounts
+    case waitForAccounts
 
     var sql: String {
         switch self {
@@ -31,6 +32,8 @@ enum Statement: String, CaseIterable {
         case .lockAccount: "SELECT pg_advisory_lock($1)"
         case .lockAccounts: "SELECT pg_advisory_lock($1), pg_advisory_lock($2)"
         case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
+        // Run READ COMMITTED (no predicate locks): returns once nobody else holds the accounts' rows.
+        case .waitForAccounts: "SELECT FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"
         case .move:
             // Called in a select list, not in FROM: a function in FROM hands its one row over through a
             // tuplestore. OFFSET 0 keeps the subquery whole, so that (m).* does not call the function per column.

@@ -30,6 +30,11 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         sqlState == "40001" || sqlState == "40P01"
     }
 
+    /// 55P03 (lock_not_available): a lock was not granted within lock_timeout; the statement was rolled back.
+    public var isLockTimeout: Bool {
+        sqlState == "55P03"
+    }
+
     /// The database cannot be reached or is shutting down or starting up: the request cannot be served now.
     public var isUnavailable: Bool {
         if kind == .connection { return true }
@@ -38,6 +43,14 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         // 57014: query canceled (statement_timeout); 55P03: lock not available (lock_timeout): the statement was
         // rolled back, nothing was applied, and trying again later may well succeed.
         return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "57014", "55P03"].contains(sqlState)
+    }
+
+    /// The server could not run the statement for reasons of its own: class 53 (insufficient resources: disk
+    /// full, out of memory, too many connections), 58 (system error: I/O, a missing file) or XX (internal
+    /// error). The transaction was rolled back; the request was fine and may well succeed later.
+    public var isServerFault: Bool {
+        guard kind == .server, let sqlState else { return false }
+        return sqlState.hasPrefix("53") || sqlState.hasPrefix("58") || sqlState.hasPrefix("XX")
     }
 
     public var description: String {

@@ -140,6 +140,21 @@ struct TallyAPITests {
         #expect(post("/api/users", #"{"name":"A"}"#).status == 503)
     }
 
+    @Test("a fault on the database's side (disk, memory, a missing file, an internal error) is a 503, not a 500")
+    func databaseFaultIs503() throws {
+        for sqlState in ["53100", "53200", "58P01", "58030", "XX000", "XX001"] {
+            ledger.failure = PostgresError(
+                kind: .server, sqlState: sqlState, message: "could not access status of transaction 2703065")
+            let response = post("/api/transfers", #"{"from_user_id":1,"to_user_id":2,"amount":"1.00"}"#)
+            #expect(response.status == 503, "SQLSTATE \(sqlState)")
+            #expect(try error(response).code == "unavailable")
+            #expect(response.headers.contains { $0.name == "Retry-After" })
+        }
+        // A statement the server refused as wrong (here: an undefined column) is our bug: it stays a 500.
+        ledger.failure = PostgresError(kind: .server, sqlState: "42703", message: "column does not exist")
+        #expect(post("/api/users", #"{"name":"A"}"#).status == 500)
+    }
+
     @Test("health says whether the database answers")
     func healthReportsDatabase() {
         #expect(api.handle(HTTPRequest(method: "GET", path: "/api/health")).status == 200)

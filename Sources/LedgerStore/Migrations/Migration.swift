@@ -14,6 +14,7 @@ extension Migration {
         Migration(version: 4, name: "cheaper movements", sql: Migration0004.sql),
         Migration(version: 5, name: "single-column rules as domains", sql: Migration0005.sql),
         Migration(version: 6, name: "fewer steps per movement", sql: Migration0006.sql),
+        Migration(version: 7, name: "movements wait for held rows outside SERIALIZABLE", sql: Migration0007.sql),
     ]
 
     /// The schema version this build needs.

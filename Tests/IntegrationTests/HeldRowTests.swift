@@ -1,0 +1,93 @@
+import Foundation
+import Ledger
+import LedgerStore
+import Postgres
+import Testing
+
+/// A movement whose account row another session holds gives up waiting inside its SERIALIZABLE transaction
+/// after the movement functions' lock_timeout (migration 7), waits for the row in a READ COMMITTED transaction
+/// of its own, which holds no predicate locks, and then applies once the row is free.
+@Suite("Movements behind a held row", .serialized)
+struct HeldRowTests {
+    struct Failed: Error {}
+
+    func newUser(_ ledger: PostgresLedger, _ minorUnits: Int64) throws -> Int64 {
+        guard
+            case .applied(let user) = try ledger.createUser(
+                name: "held", initialBalance: Money(minorUnits: minorUnits), idempotency: nil, requestID: "setup"
+            ).result
+        else { throw Failed() }
+        return user.id
+    }
+
+    /// Polls `condition` every 20 ms for up to `seconds`.
+    func eventually(within seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return try condition()
+    }
+
+    @Test("a transfer behind a row held for a second waits outside SERIALIZABLE, then applies once")
+    func waitsForHeldRowWithoutPredicateLocks() throws {
+        try TestDatabase.with { database in
+            let setup = database.ledger()
+            let payer = try newUser(setup, 1_000)
+            let payee = try newUser(setup, 0)
+
+            let holder = try database.connection()
+            try holder.execute(script: "BEGIN; SELECT FROM users WHERE id = \(payee) FOR UPDATE")
+
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var outcome: Result<Receipt<Movement>, any Error>?
+            let started = Date()
+            Thread.detachNewThread {
+                outcome = Result {
+                    try database.ledger().move(
+                        .transfer, debitUserID: payer, creditUserID: payee, amount: Money(minorUnits: 250),
+                        memo: "behind a held row", idempotency: IdempotencyContext(key: "held-1", fingerprint: "f"),
+                        requestID: "held")
+                }
+                done.signal()
+            }
+
+            // The movement's session ends up waiting for the row in the READ COMMITTED wait, not inside
+            // tally_move (which would wait for the session's lock_timeout, 5 s, holding its predicate locks).
+            let observer = try database.connection()
+            let waitingPID = {
+                try observer.query(
+                    """
+                    SELECT pid FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'
+                      AND query LIKE '%FOR NO KEY UPDATE%'
+                    """
+                ).values.first?.first ?? nil
+            }
+            #expect(try eventually(within: 3) { try waitingPID() != nil })
+            if let pid = try waitingPID() {
+                let predicateLocks =
+                    try observer.query(
+                        "SELECT count(*) FROM pg_locks WHERE pid = $1::int AND mode = 'SIReadLock'", [pid]
+                    ).values.first?.first ?? nil
+                #expect(predicateLocks == "0")
+            }
+            #expect(try database.scalar("SELECT count(*) FROM movements WHERE memo = 'behind a held row'") == "0")
+
+            Thread.sleep(forTimeInterval: 0.3)
+            try holder.execute(script: "COMMIT")
+            #expect(done.wait(timeout: .now() + 10) == .success)
+            let receipt = try #require(try outcome?.get())
+            guard case .applied(let movement) = receipt.result else {
+                Issue.record("the transfer was not applied: \(receipt.result)")
+                return
+            }
+            #expect(movement.amount == Money(minorUnits: 250))
+            #expect(Date().timeIntervalSince(started) >= 0.5)
+            #expect(try database.scalar("SELECT count(*) FROM movements WHERE memo = 'behind a held row'") == "1")
+            #expect(try database.scalar("SELECT balance FROM users WHERE id = $1", [String(payee)]) == "250")
+            #expect(try database.scalar("SELECT balance FROM users WHERE id = $1", [String(payer)]) == "750")
+        }
+    }
+}
