@@ -39,7 +39,13 @@ SQL
     # The copy without the lookup, made from the live definition so that it stays the same function otherwise.
     psql "$conninfo" -qAt -c "SELECT pg_get_functiondef('tally_move(bytea,bigint,text,bigint,bigint,bigint,text,text,text,text)'::regprocedure)" |
         sed "s/FUNCTION public.tally_move(/FUNCTION public.tally_move_without_token(/; s/SELECT \* INTO v_caller FROM tally_caller(p_token);/SELECT NULL::bigint AS user_id, 'service'::text AS role INTO v_caller;/" |
+        perl -0pe "s/EXISTS \(SELECT FROM tally_caller\(p_token\) c\s+WHERE c\.role = 'service' OR c\.user_id IS NOT DISTINCT FROM p_acting_user\)/true/g" |
         psql "$conninfo" -q
+    # Both lookups gone (the keyed path's SELECT and the usual path's EXISTS), or the comparison means nothing.
+    if psql "$conninfo" -qAt -c "SELECT prosrc FROM pg_proc WHERE proname = 'tally_move_without_token'" | grep -q tally_caller; then
+        echo "token-cost: the copy of tally_move still looks the token up; update the substitutions" >&2
+        exit 1
+    fi
     local first last variant
     read -r first last < <(psql "$conninfo" -qAt -F ' ' -c "SELECT min(id), max(id) FROM users WHERE NOT is_system")
     for variant in tally_move tally_move_without_token; do

@@ -48,6 +48,13 @@ class Dashboard:
         return self.wait(lambda: (lambda t: t if predicate(t) else False)(self.find(css).text),
                          f"{message} (the last text of {css}: {self.safe_text(css)!r})")
 
+    def texts(self, css: str, count: int) -> list[str]:
+        """The texts of the `count` elements `css` matches, read again if the page re-renders them meanwhile
+        (the live feed redraws tables)."""
+        return self.wait(lambda: (lambda found: found if len(found) == count else False)(
+            [element.text for element in self.find_all(css)]),
+            f"{css} did not match {count} elements")
+
     def safe_text(self, css: str) -> str:
         try:
             return self.find(css).text
