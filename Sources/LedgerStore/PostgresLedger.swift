@@ -64,7 +64,7 @@ public final class PostgresLedger: LedgerOperations {
                 }
                 let outcomes = try connection.pipelineOutcomes(
                     Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
-                return try outcomes[1].get().first
+                return try outcomes[Self.lockedStepsFirstOutcome].get().first
             }
         }
         return counted(try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() })
@@ -75,14 +75,29 @@ public final class PostgresLedger: LedgerOperations {
     /// the locks are held, so movements of the same account queue for the lock instead of failing to serialize
     /// and retrying (SERIALIZABLE's answer to contention, which costs a whole attempt each time). The locks
     /// only make conflicts rare: correctness stays SERIALIZABLE's, so a lock that fails (lock_timeout) does not
-    /// stop the movement. The outside world (account 0) is never locked. The first outcome is the lock's.
+    /// stop the movement. The outside world (account 0) is never locked.
+    ///
+    /// The wait for the locks is a READ COMMITTED transaction: a SERIALIZABLE one (the session's default)
+    /// stays registered with PostgreSQL's serializable-snapshot bookkeeping while it queues, and every
+    /// transaction that commits meanwhile must be kept for it. Under contention that is hundreds at once;
+    /// PostgreSQL then summarizes them into pg_serial, where 15.18 was seen to fail whole bursts of movements
+    /// ("could not access status of transaction"). Its COMMIT comes after a sync point, so that a lock that
+    /// failed (and aborted the block) is rolled back by it and the steps still run. The steps' outcomes start
+    /// at `lockedStepsFirstOutcome`; the lock's is at 1.
     static func lockedSteps(accounts: [Int64], _ steps: [PipelineStep]) -> [PipelineStep] {
         let ids = Set(accounts.filter { $0 > 0 }).sorted().map { String($0) as String? }
-        guard !ids.isEmpty else { return [.sql("SELECT 1"), .sync] + steps }
-        let lock = ids.count == 1 ? Statement.lockAccount : Statement.lockAccounts
-        return [.prepared(lock.rawValue, ids), .sync] + steps
+        let lock: PipelineStep =
+            switch ids.count {
+            case 0: .sql("SELECT 1")
+            case 1: .prepared(Statement.lockAccount.rawValue, ids)
+            default: .prepared(Statement.lockAccounts.rawValue, ids)
+            }
+        return [.sql("BEGIN ISOLATION LEVEL READ COMMITTED"), lock, .sync, .sql("COMMIT"), .sync] + steps
             + [.sync, .prepared(Statement.unlockAccounts.rawValue, [])]
     }
+
+    /// Where the steps' outcomes start in `lockedSteps`' pipeline: after BEGIN, the lock and COMMIT.
+    static let lockedStepsFirstOutcome = 3
 
     private func counted<Value>(_ receipt: Receipt<Value>) -> Receipt<Value> {
         if case .applied = receipt.result, !receipt.isReplay { movementsApplied += 1 }
