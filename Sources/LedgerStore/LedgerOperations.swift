@@ -11,6 +11,31 @@ public struct NewCredentials: Sendable {
     }
 }
 
+/// A page of a user's movements: those with an id below `beforeID`, at most `limit`.
+public struct HistoryPage: Sendable {
+    public let beforeID: Int64
+    public let limit: Int
+
+    public init(beforeID: Int64, limit: Int) {
+        self.beforeID = beforeID
+        self.limit = limit
+    }
+}
+
+/// What `LedgerOperations.userView` read: the token's caller (nil: not live), the user (nil: none such),
+/// and the page of movements asked for (empty when none was).
+public struct UserView: Sendable {
+    public let caller: Caller?
+    public let user: User?
+    public let movements: [Movement]
+
+    public init(caller: Caller?, user: User?, movements: [Movement]) {
+        self.caller = caller
+        self.user = user
+        self.movements = movements
+    }
+}
+
 /// Everything the API asks of the ledger. `PostgresLedger` is the implementation; the protocol lets routes
 /// be tested without a database.
 public protocol LedgerOperations: AnyObject {
@@ -49,6 +74,10 @@ public protocol LedgerOperations: AnyObject {
     func revokeToken(hash: [UInt8]) throws -> Bool
 
     func user(id: Int64) throws -> User?
+    /// Who the token with this hash stands for, the user `userID`, and with `history` a page of that user's
+    /// movements, newest first: read together, in one round trip and one snapshot. The caller decides what
+    /// of it may be shown.
+    func userView(_ userID: Int64, tokenHash: [UInt8], history: HistoryPage?) throws -> UserView
     /// Users with an id above `afterID`, by id, at most `limit`; only those whose name contains
     /// `nameContaining` (ignoring the case of ASCII letters) when it is given.
     func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User]

@@ -163,7 +163,10 @@ public final class PostgresLedger: LedgerOperations {
     }
 
     public func caller(tokenHash: [UInt8]) throws -> Caller? {
-        guard let row = try runRetrying(.caller, [Self.bytea(tokenHash)]) else { return nil }
+        try runRetrying(.caller, [Self.bytea(tokenHash)]).flatMap(Self.caller)
+    }
+
+    private static func caller(from row: Row) -> Caller? {
         if row["role"] == "service" { return .service }
         return row.int64("user_id").map { Caller.user(id: $0) }
     }
@@ -199,6 +202,25 @@ public final class PostgresLedger: LedgerOperations {
 
     public func user(id: Int64) throws -> User? {
         try runRetrying(.userByID, [String(id)])?.user()
+    }
+
+    /// One pipeline, no sync point inside: one implicit transaction, one snapshot, one round trip (instead of
+    /// one for the token, one for the user and one for the page).
+    public func userView(_ userID: Int64, tokenHash: [UInt8], history: HistoryPage?) throws -> UserView {
+        var steps: [PipelineStep] = [
+            .prepared(Statement.caller.rawValue, [Self.bytea(tokenHash)]),
+            .prepared(Statement.userByID.rawValue, [String(userID)]),
+        ]
+        if let history {
+            steps.append(
+                .prepared(
+                    Statement.entriesOfUser.rawValue,
+                    [String(userID), String(history.beforeID), String(history.limit)]))
+        }
+        let results = try retrying { connection throws(PostgresError) in try connection.pipeline(steps) }
+        return UserView(
+            caller: results[0].first.flatMap(Self.caller), user: try results[1].first?.user(),
+            movements: history == nil ? [] : try results[2].rows.map { try $0.movement() })
     }
 
     public func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {

@@ -117,6 +117,13 @@ final class StubLedger: LedgerOperations {
         return users[id]
     }
 
+    func userView(_ userID: Int64, tokenHash: [UInt8], history: HistoryPage?) throws -> UserView {
+        if let failure { throw failure }
+        return UserView(
+            caller: tokens[tokenHash], user: users[userID],
+            movements: try history.map { try movements(ofUser: userID, beforeID: $0.beforeID, limit: $0.limit) } ?? [])
+    }
+
     func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {
         let named = users.values.filter { user in
             nameContaining.map { user.name.lowercased().contains($0.lowercased()) } ?? true

@@ -56,6 +56,31 @@ struct LedgerOperationsTests {
         }
     }
 
+    @Test("a user's view reads the token's caller, the user and a page of their movements together")
+    func userViewReadsTogether() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let ada = try newUser(ledger, "Ada", "100.00")
+            let bob = try newUser(ledger, "Bob")
+            let movement = try applied(transfer(ledger, ada, bob, "2.50"))
+            let service = TestDatabase.serviceToken.hash
+
+            let view = try ledger.userView(ada.id, tokenHash: service, history: HistoryPage(beforeID: .max, limit: 10))
+            #expect(view.caller == .service)
+            #expect(view.user == (try ledger.user(id: ada.id)))
+            #expect(view.movements == (try ledger.movements(ofUser: ada.id, beforeID: .max, limit: 10)))
+            #expect(view.movements.map(\.id).first == movement.id && view.movements.count == 2)
+
+            let paged = try ledger.userView(
+                ada.id, tokenHash: service, history: HistoryPage(beforeID: movement.id, limit: 1))
+            #expect(paged.movements.count == 1 && paged.movements.first?.kind == .deposit)
+
+            let stranger = try ledger.userView(bob.id, tokenHash: Array(repeating: 7, count: 32), history: nil)
+            #expect(stranger.caller == nil && stranger.user?.id == bob.id && stranger.movements.isEmpty)
+            #expect(try ledger.userView(999_999, tokenHash: service, history: nil).user == nil)
+        }
+    }
+
     @Test("a transfer moves the money and reports both balances after it")
     func transferMovesMoney() throws {
         try TestDatabase.with { database in

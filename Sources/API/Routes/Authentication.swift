@@ -19,10 +19,15 @@ extension TallyAPI {
     /// The caller of a request whose token is live, or 401.
     func authenticate(_ request: HTTPRequest) throws -> Authenticated {
         let token = try presentedToken(request)
-        guard let caller = try ledger.caller(tokenHash: token.hash) else {
-            throw APIError.unauthorized("The bearer token is unknown, expired or revoked: log in again.")
+        return Authenticated(caller: try authenticated(ledger.caller(tokenHash: token.hash)), token: token)
+    }
+
+    /// The caller a presented token was found to stand for; 401 when it stands for nobody.
+    func authenticated(_ caller: Caller?) throws(APIError) -> Caller {
+        guard let caller else {
+            throw .unauthorized("The bearer token is unknown, expired or revoked: log in again.")
         }
-        return Authenticated(caller: caller, token: token)
+        return caller
     }
 
     /// 403 unless the caller may act on `userID`'s account.

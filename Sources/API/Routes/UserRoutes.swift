@@ -44,8 +44,9 @@ extension TallyAPI {
     }
 
     func getUser(_ request: HTTPRequest, id: Int64) throws -> HTTPResponse {
-        try requireAccess(authenticate(request).caller, to: id)
-        guard let user = try ledger.user(id: id) else { throw APIError.userNotFound(id) }
+        let view = try ledger.userView(id, tokenHash: try presentedToken(request).hash, history: nil)
+        try requireAccess(try authenticated(view.caller), to: id)
+        guard let user = view.user else { throw APIError.userNotFound(id) }
         return HTTPResponse(status: 200, json: Representation.user(user))
     }
 
@@ -65,14 +66,18 @@ extension TallyAPI {
         return HTTPResponse(status: 200, json: paging.page(users, id: \.id, render: Representation.user))
     }
 
+    /// The caller, the user and the page are read in one round trip; what may be shown is decided after, in the
+    /// order of before: 401, 403, a bad page (422), 404.
     func userTransactions(_ request: HTTPRequest, userID: Int64) throws -> HTTPResponse {
-        try requireAccess(authenticate(request).caller, to: userID)
-        let paging = try Paging(query: QueryString(request.query))
-        guard try ledger.user(id: userID) != nil else { throw APIError.userNotFound(userID) }
-        let movements = try ledger.movements(
-            ofUser: userID, beforeID: paging.continuation ?? Int64.max, limit: paging.limit + 1)
+        let token = try presentedToken(request)
+        let paging = Result { try Paging(query: QueryString(request.query)) }
+        let page = (try? paging.get()).map { HistoryPage(beforeID: $0.continuation ?? Int64.max, limit: $0.limit + 1) }
+        let view = try ledger.userView(userID, tokenHash: token.hash, history: page)
+        try requireAccess(try authenticated(view.caller), to: userID)
+        let validPaging = try paging.get()
+        guard view.user != nil else { throw APIError.userNotFound(userID) }
         return HTTPResponse(
-            status: 200, json: paging.page(movements, id: \.id) { Representation.entry($0, for: userID) })
+            status: 200, json: validPaging.page(view.movements, id: \.id) { Representation.entry($0, for: userID) })
     }
 }
 
