@@ -13,7 +13,10 @@ STATE=$TALLY_ROOT/var
 PG_DIR=$STATE/pg
 
 stop_all() {
-    trap - INT TERM EXIT
+    # A second Ctrl-C or SIGTERM (an impatient user; `make` passing SIGTERM on to this script) must not cut
+    # the stop short and leave the pool or PostgreSQL running: ignored until everything is down.
+    trap '' INT TERM HUP
+    trap - EXIT
     log "Stopping nginx, the pool and PostgreSQL..."
     # Front to back: nginx stops taking requests, the pool finishes what it holds, then the database.
     nginx_stop "$STATE" || true
