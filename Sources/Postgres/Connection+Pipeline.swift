@@ -27,7 +27,10 @@ extension Connection {
 
     /// As `pipeline`, with each statement's own outcome (in order, one per statement; sync points have none):
     /// for pipelines whose statements after a sync point stand on their own. A statement skipped after an
-    /// earlier error fails with that error. Throws only when the connection breaks.
+    /// earlier error fails with that error. Throws when the connection breaks before the pipeline is sent.
+    /// When it breaks while the results are read, the outcomes of statements whose sync point was confirmed
+    /// stay (they committed: a later statement's failure does not undo them) and every other statement fails
+    /// with the connection's error (it may or may not have run); the connection is not used again.
     public func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             switch step {
@@ -80,8 +83,16 @@ extension Connection {
         var errorBeforeSync: PostgresError?
         /// The first outcome of the statements since the last sync point.
         var sinceSync = 0
+        /// The connection broke: keep what is confirmed, fail the rest.
+        func brokenOff() -> [Result<Rows, PostgresError>] {
+            isOutOfStep = true
+            let error = connectionError()
+            let statements = steps.filter { if case .sync = $0 { false } else { true } }.count
+            return Array(outcomes[..<sinceSync])
+                + Array(repeating: .failure(error), count: statements - sinceSync)
+        }
         for step in steps {
-            guard let result = nextResult() else { throw connectionError() }
+            guard let result = nextResult() else { return brokenOff() }
             let status = PQresultStatus(result)
             if case .sync = step {
                 var syncResult = result
@@ -92,12 +103,12 @@ extension Connection {
                     let error = serverError(result)
                     PQclear(result)
                     for index in sinceSync..<outcomes.count { outcomes[index] = .failure(error) }
-                    guard let next = nextResult() else { throw connectionError() }
+                    guard let next = nextResult() else { return brokenOff() }
                     syncResult = next
                 }
                 let synced = PQresultStatus(syncResult) == PGRES_PIPELINE_SYNC
                 PQclear(syncResult)
-                guard synced else { throw connectionError() }
+                guard synced else { return brokenOff() }
                 errorBeforeSync = nil
                 sinceSync = outcomes.count
                 continue

@@ -31,6 +31,24 @@ struct PipelineTests {
         #expect(connection.isHealthy)
     }
 
+    @Test("a connection that breaks after a sync point keeps what was confirmed before it, and fails the rest")
+    func breakAfterSyncKeepsConfirmedOutcomes() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        let outcomes = try connection.pipelineOutcomes([
+            .sql("SELECT 1 AS one"), .sync, .sql("SELECT pg_terminate_backend(pg_backend_pid())"), .sql("SELECT 3"),
+        ])
+        #expect(outcomes.count == 3)
+        #expect(try outcomes[0].get().first?["one"] == "1")
+        for outcome in outcomes.dropFirst() {
+            guard case .failure(let error) = outcome else {
+                Issue.record("a statement after the break succeeded")
+                continue
+            }
+            #expect(error.kind == .connection || error.sqlState == "57P01")
+        }
+        #expect(!connection.isHealthy)
+    }
+
     @Test("each statement after a sync point gets a new snapshot: a lock taken before it is held when it starts")
     func eachSyncStartsANewTransaction() throws {
         let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
