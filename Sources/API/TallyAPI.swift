@@ -61,27 +61,20 @@ public final class TallyAPI {
         } catch let error as APIError {
             return error.response(requestID: request.requestID)
         } catch let error as RetriesExhausted {
-            var response = APIError.unavailable(
+            return APIError.unavailable(
                 "The ledger is busy with conflicting requests; nothing was applied. Retry shortly."
-            ).response(requestID: request.requestID)
-            response.logNote = "retries exhausted after \(error.attempts) attempts: \(error.lastError.message)"
-            return response
+            ).response(
+                requestID: request.requestID,
+                logNote: "retries exhausted after \(error.attempts) attempts: \(error.lastError.message)")
         } catch let error as PostgresError where error.isUnavailable {
-            var response = APIError.unavailable(
-                "The database is unavailable; nothing was applied. Retry shortly."
-            ).response(requestID: request.requestID)
-            response.logNote = "database unavailable: \(error.message)"
-            return response
+            return APIError.unavailable("The database is unavailable; nothing was applied. Retry shortly.")
+                .response(requestID: request.requestID, logNote: "database unavailable: \(error.message)")
         } catch let error as PostgresError where error.isServerFault {
-            var response = APIError.unavailable(
+            return APIError.unavailable(
                 "The database could not complete the request; nothing was applied. Retry shortly."
-            ).response(requestID: request.requestID)
-            response.logNote = "database fault: \(error)"
-            return response
+            ).response(requestID: request.requestID, logNote: "database fault: \(error)")
         } catch {
-            var response = APIError.internalError.response(requestID: request.requestID)
-            response.logNote = "internal error: \(error)"
-            return response
+            return APIError.internalError.response(requestID: request.requestID, logNote: "internal error: \(error)")
         }
     }
 

@@ -370,19 +370,15 @@ public final class PostgresLedger: LedgerOperations {
     }
 
     /// Returns once no other transaction holds the rows of `accounts` (the outside world, 0, has none).
-    private func waitForRows(of accounts: [Int64]) throws(PostgresError) {
+    private func waitForRows(of accounts: [Int64]) throws {
         let ids = accounts.filter { $0 > 0 }.map { String($0) as String? }
         guard let first = ids.first else { return }
-        let connection = try connected()
-        do throws(PostgresError) {
+        try inTransaction { connection throws(PostgresError) in
             _ = try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
                 .prepared(Statement.waitForAccounts.rawValue, [first, ids.last ?? first]),
                 .sql("COMMIT"),
             ])
-        } catch {
-            if connection.isHealthy { try? connection.execute(script: "ROLLBACK") } else { self.connection = nil }
-            throw error
         }
     }
 

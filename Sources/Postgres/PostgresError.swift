@@ -42,7 +42,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         // Class 08: connection exceptions; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now;
         // 57014: query canceled (statement_timeout); 55P03: lock not available (lock_timeout): the statement was
         // rolled back, nothing was applied, and trying again later may well succeed.
-        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "57014", "55P03"].contains(sqlState)
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "57014"].contains(sqlState) || isLockTimeout
     }
 
     /// The server could not run the statement for reasons of its own: class 53 (insufficient resources: disk

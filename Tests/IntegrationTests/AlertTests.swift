@@ -25,22 +25,11 @@ struct AlertTests {
         return nil
     }
 
-    func newUser(_ ledger: PostgresLedger, balance: Int64 = 0) throws -> Int64 {
-        guard
-            case .applied(let user) = try ledger.createUser(
-                name: "u", initialBalance: Money(minorUnits: balance), idempotency: nil, requestID: "t"
-            ).result
-        else { throw Failed() }
-        return user.id
-    }
-
-    struct Failed: Error {}
-
     @Test("a history of events raises each code when its rule says, and stores it with the movement")
     func historyRaisesCodes() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let user = try newUser(ledger)
+            let user = try ledger.newUserID()
             #expect(codes(try event(ledger, .deposit, user, 100_00, t: 10)) == [])
             #expect(codes(try event(ledger, .deposit, user, 100_01, t: 20)) == [123])  // 200.01 in (9, 20]
             #expect(codes(try event(ledger, .deposit, user, 100_02, t: 50)) == [300])  // window (20, 50]: 100.02 alone
@@ -57,10 +46,10 @@ struct AlertTests {
     func windowBoundary() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let user = try newUser(ledger)
+            let user = try ledger.newUserID()
             _ = try event(ledger, .deposit, user, 150_00, t: 100)
             #expect(codes(try event(ledger, .deposit, user, 60_00, t: 130)) == [])  // 100 is outside (100, 130]
-            let other = try newUser(ledger)
+            let other = try ledger.newUserID()
             _ = try event(ledger, .deposit, other, 150_00, t: 100)
             #expect(codes(try event(ledger, .deposit, other, 60_00, t: 129)) == [123])  // 100 is inside (99, 129]
         }
@@ -70,7 +59,7 @@ struct AlertTests {
     func tMustIncrease() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let user = try newUser(ledger)
+            let user = try ledger.newUserID()
             let first = try event(ledger, .withdrawal, user, 1, t: 5, key: "k")
             #expect(first.result.refusal == .insufficientFunds(balance: .zero))
             _ = try event(ledger, .deposit, user, 500_00, t: 10, key: "d")
@@ -88,7 +77,7 @@ struct AlertTests {
             let taken = try #require(
                 Int64(database.scalar("SELECT max(t) FROM cash_events WHERE user_id = $1", [String(user)]) ?? ""))
             #expect(abs(taken - now) <= 5, "an event without t took t = \(taken), now is \(now)")
-            let newcomer = try newUser(ledger)
+            let newcomer = try ledger.newUserID()
             _ = try event(ledger, .deposit, newcomer, 1, t: nil)
             _ = try event(ledger, .deposit, newcomer, 1, t: nil)
             let times = try database.connection().query(
@@ -102,7 +91,7 @@ struct AlertTests {
     func overdraftRaisesNothing() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let user = try newUser(ledger, balance: 50_00)
+            let user = try ledger.newUserID(minorUnits: 50_00)
             #expect(
                 try event(ledger, .withdrawal, user, 500_00, t: 1).result.refusal
                     == .insufficientFunds(balance: Money(minorUnits: 50_00)))
@@ -114,7 +103,7 @@ struct AlertTests {
         "many events for one user at once: the stored alerts are what the rules say in t order, balance never negative")
     func concurrentEventsAgreeWithTheRules() throws {
         try TestDatabase.with { database in
-            let user = try newUser(database.ledger(), balance: 300_00)
+            let user = try database.ledger().newUserID(minorUnits: 300_00)
             let conninfo = database.conninfo
             let clock = Atomic<Int64>(0)
             DispatchQueue.concurrentPerform(iterations: 6) { worker in

@@ -9,27 +9,6 @@ import Testing
 /// of its own, which holds no predicate locks, and then applies once the row is free.
 @Suite("Movements behind a held row", .serialized)
 struct HeldRowTests {
-    struct Failed: Error {}
-
-    func newUser(_ ledger: PostgresLedger, _ minorUnits: Int64) throws -> Int64 {
-        guard
-            case .applied(let user) = try ledger.createUser(
-                name: "held", initialBalance: Money(minorUnits: minorUnits), idempotency: nil, requestID: "setup"
-            ).result
-        else { throw Failed() }
-        return user.id
-    }
-
-    /// Polls `condition` every 20 ms for up to `seconds`.
-    func eventually(within seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return try condition()
-    }
-
     /// Holds `heldUser`'s row in another session, runs `movement` on a thread of its own, and checks that the
     /// movement's session ends up waiting for the row in the READ COMMITTED wait with no predicate locks, not
     /// inside the movement function (which would wait for the session's lock_timeout, 5 s, keeping its
@@ -73,8 +52,8 @@ struct HeldRowTests {
     func transferWaitsForHeldRow() throws {
         try TestDatabase.with { database in
             let setup = database.ledger()
-            let payer = try newUser(setup, 1_000)
-            let payee = try newUser(setup, 0)
+            let payer = try setup.newUserID(minorUnits: 1_000)
+            let payee = try setup.newUserID(minorUnits: 0)
             let (receipt, seconds) = try behindHeldRow(database, heldUser: payee) {
                 try database.ledger().move(
                     .transfer, debitUserID: payer, creditUserID: payee, amount: Money(minorUnits: 250),
@@ -96,7 +75,7 @@ struct HeldRowTests {
     @Test("a deposit event behind its user's held row waits outside SERIALIZABLE, then applies once")
     func depositEventWaitsForHeldRow() throws {
         try TestDatabase.with { database in
-            let user = try newUser(database.ledger(), 100)
+            let user = try database.ledger().newUserID(minorUnits: 100)
             let (receipt, seconds) = try behindHeldRow(database, heldUser: user) {
                 try database.ledger().recordCashEvent(
                     .deposit, tokenHash: TestDatabase.serviceToken.hash, actingUserID: nil, userID: user,

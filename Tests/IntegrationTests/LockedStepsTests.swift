@@ -44,16 +44,12 @@ struct LockedStepsTests {
         }
         // It queues for the lock that the other session holds.
         let observer = try Connection(conninfo: try TestDatabase.serverConninfo)
-        let deadline = Date().addingTimeInterval(3)
-        var waiting = false
-        while !waiting && Date() < deadline {
-            waiting =
+        #expect(
+            try eventually(within: 3) {
                 try observer.query(
                     "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%pg_advisory_lock%'"
                 ).first?["n"] == "1"
-            if !waiting { Thread.sleep(forTimeInterval: 0.02) }
-        }
-        #expect(waiting)
+            })
         try other.execute(script: "SELECT pg_advisory_unlock_all()")
         #expect(done.wait(timeout: .now() + 5) == .success)
         #expect(outcomes.count == 5)

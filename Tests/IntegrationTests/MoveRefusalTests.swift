@@ -9,15 +9,6 @@ import Testing
 struct MoveRefusalTests {
     struct Failed: Error {}
 
-    func newUser(_ ledger: PostgresLedger, _ name: String, _ minorUnits: Int64) throws -> Int64 {
-        guard
-            case .applied(let user) = try ledger.createUser(
-                name: name, initialBalance: Money(minorUnits: minorUnits), idempotency: nil, requestID: "setup"
-            ).result
-        else { throw Failed() }
-        return user.id
-    }
-
     func transfer(
         _ ledger: PostgresLedger, _ from: Int64, _ to: Int64, _ minorUnits: Int64, key: String? = nil
     ) throws -> Receipt<Movement> {
@@ -37,8 +28,8 @@ struct MoveRefusalTests {
     func creditRefusesAfterDebit() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let payer = try newUser(ledger, "Payer", 500)
-            let rich = try newUser(ledger, "Rich", .max)
+            let payer = try ledger.newUserID(name: "Payer", minorUnits: 500)
+            let rich = try ledger.newUserID(name: "Rich", minorUnits: .max)
             let before = try state(database, [payer, rich])
             #expect(
                 try transfer(ledger, payer, rich, 1).result.refusal == .balanceLimit(balance: Money(minorUnits: .max)))
@@ -51,8 +42,8 @@ struct MoveRefusalTests {
     func debitRefusesAfterCredit() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let payee = try newUser(ledger, "Payee", 0)
-            let payer = try newUser(ledger, "Payer", 500)
+            let payee = try ledger.newUserID(name: "Payee", minorUnits: 0)
+            let payer = try ledger.newUserID(name: "Payer", minorUnits: 500)
             let before = try state(database, [payee, payer])
             #expect(
                 try transfer(ledger, payer, payee, 501).result.refusal
@@ -66,8 +57,8 @@ struct MoveRefusalTests {
     func refusalsKeepTheirOrder() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let poor = try newUser(ledger, "Poor", 1)
-            let rich = try newUser(ledger, "Rich", .max)
+            let poor = try ledger.newUserID(name: "Poor", minorUnits: 1)
+            let rich = try ledger.newUserID(name: "Rich", minorUnits: .max)
             // An unknown payee outranks the payer's short balance, whichever id is lower.
             #expect(try transfer(ledger, poor, 999_999, 2).result.refusal == .userNotFound(id: 999_999))
             #expect(try transfer(ledger, poor, -5, 2).result.refusal == .userNotFound(id: -5))
@@ -81,8 +72,8 @@ struct MoveRefusalTests {
     func keyRecordsTheOutcome() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let payer = try newUser(ledger, "Payer", 500)
-            let payee = try newUser(ledger, "Payee", 0)
+            let payer = try ledger.newUserID(name: "Payer", minorUnits: 500)
+            let payee = try ledger.newUserID(name: "Payee", minorUnits: 0)
             let refused = try transfer(ledger, payer, payee, 501, key: "short")
             #expect(refused.result.refusal == .insufficientFunds(balance: Money(minorUnits: 500)))
             #expect(
@@ -106,7 +97,7 @@ struct MoveRefusalTests {
     func sameUserOnBothSidesFails() throws {
         try TestDatabase.with { database in
             let ledger = database.ledger()
-            let ada = try newUser(ledger, "Ada", 500)
+            let ada = try ledger.newUserID(name: "Ada", minorUnits: 500)
             let error = try #require(throws: PostgresError.self) { try transfer(ledger, ada, ada, 1) }
             #expect(error.sqlState == "23514")
             #expect(try database.scalar("SELECT balance FROM users WHERE id = $1", [String(ada)]) == "500")

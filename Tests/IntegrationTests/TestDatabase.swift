@@ -56,7 +56,29 @@ struct TestDatabase {
     }
 }
 
+/// Polls `condition` every 20 ms for up to `seconds`; its last answer.
+func eventually(within seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    return try condition()
+}
+
 extension PostgresLedger {
+    struct SetupRefused: Error {}
+
+    /// Creates a user without log-in credentials for a test's setup and returns its id.
+    func newUserID(name: String = "user", minorUnits: Int64 = 0) throws -> Int64 {
+        guard
+            case .applied(let user) = try createUser(
+                name: name, initialBalance: Money(minorUnits: minorUnits), idempotency: nil, requestID: "setup"
+            ).result
+        else { throw SetupRefused() }
+        return user.id
+    }
+
     /// Creates a user without log-in credentials.
     func createUser(name: String, initialBalance: Money, idempotency: IdempotencyContext?, requestID: String) throws
         -> Receipt<User>

@@ -1017,27 +1017,23 @@ def two_pools(stack):
         pools.stop()
 
 
-def waiting_behind(db, holder: RowHolder) -> int:
-    """How many sessions wait for the rows the holder holds, directly or behind another waiter."""
+def waiting_behind(db, holder: RowHolder, application_name: str | None = None) -> int:
+    """How many sessions wait for the rows the holder holds (not for the load's rows): directly, or behind
+    another session that waits for them (the second waiter for a row waits for the first one's tuple lock,
+    not for the holder); only those of `application_name` when it is given."""
     return db.integer(
         "WITH RECURSIVE behind(pid) AS ("
         " SELECT w.pid FROM pg_stat_activity w, pg_stat_activity h"
         " WHERE h.application_name = :'holder' AND h.pid = ANY(pg_blocking_pids(w.pid))"
         " UNION SELECT w.pid FROM pg_stat_activity w, behind b WHERE b.pid = ANY(pg_blocking_pids(w.pid)))"
-        "SELECT count(*) FROM behind", holder=holder.name)
+        "SELECT count(*) FROM behind JOIN pg_stat_activity a USING (pid)"
+        " WHERE :'name' = '' OR a.application_name = :'name'",
+        name=application_name or "", holder=holder.name)
 
 
 def held_up(db, application_name: str, holder: RowHolder) -> int:
-    """How many sessions of this application wait for the rows the holder holds (not for the load's rows):
-    directly, or behind another session that waits for them (the second waiter for a row waits for the
-    first one's tuple lock, not for the holder)."""
-    return db.integer(
-        "WITH RECURSIVE behind(pid) AS ("
-        " SELECT w.pid FROM pg_stat_activity w, pg_stat_activity h"
-        " WHERE h.application_name = :'holder' AND h.pid = ANY(pg_blocking_pids(w.pid))"
-        " UNION SELECT w.pid FROM pg_stat_activity w, behind b WHERE b.pid = ANY(pg_blocking_pids(w.pid)))"
-        "SELECT count(*) FROM behind JOIN pg_stat_activity a USING (pid) WHERE a.application_name = :'name'",
-        name=application_name, holder=holder.name)
+    """How many sessions of this application wait for the rows the holder holds."""
+    return waiting_behind(db, holder, application_name)
 
 
 def send_alone(base_url: str, shot: Shot) -> None:

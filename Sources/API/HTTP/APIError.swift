@@ -58,6 +58,13 @@ public struct APIError: Error, Sendable {
         status: 500, code: "internal_error", message: "Something went wrong on our side; it has been logged.")
 
     /// The response for this error, carrying the request id so a person can quote it.
+    /// The response, carrying `logNote` for the request's log line (not sent to the client).
+    func response(requestID: String, logNote: String) -> HTTPResponse {
+        var response = response(requestID: requestID)
+        response.logNote = logNote
+        return response
+    }
+
     public func response(requestID: String) -> HTTPResponse {
         var members: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
         if let field { members.append(("field", .string(field))) }

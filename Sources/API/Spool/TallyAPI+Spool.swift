@@ -50,11 +50,8 @@ extension TallyAPI {
 
     /// 503 for a request the spool could not take while the database is down: nothing was applied.
     private static func notStored(_ request: HTTPRequest, because reason: String, logNote: String) -> HTTPResponse {
-        var response = APIError.unavailable(
-            "The database is unavailable and \(reason); nothing was applied. Retry shortly."
-        ).response(requestID: request.requestID)
-        response.logNote = logNote
-        return response
+        APIError.unavailable("The database is unavailable and \(reason); nothing was applied. Retry shortly.")
+            .response(requestID: request.requestID, logNote: logNote)
     }
 
     static func pendingResponse(_ spooled: SpooledRequest) -> HTTPResponse {
