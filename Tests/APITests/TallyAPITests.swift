@@ -155,6 +155,36 @@ struct TallyAPITests {
         #expect(post("/api/users", #"{"name":"A"}"#).status == 500)
     }
 
+    @Test("a spooled request whose replay meets a database fault stays pending, as when the database is down")
+    func replayDefersDatabaseFaults() {
+        let spooled = SpooledRequest(
+            acceptedAt: 0, tokenHash: ledger.tokens.keys.first!, idempotencyKey: "k1", fingerprint: "",
+            method: "POST", path: "/api/transfers", requestID: "rid",
+            body: Array(#"{"from_user_id":1,"to_user_id":2,"amount":"1.00"}"#.utf8))
+        for failure in [
+            PostgresError(kind: .server, sqlState: "53100", message: "could not extend file: No space left on device"),
+            PostgresError(kind: .server, sqlState: "XX000", message: "could not access status of transaction"),
+            PostgresError(kind: .connection, message: "server closed the connection unexpectedly"),
+        ] {
+            ledger.failure = failure
+            guard case .unavailable = api.replay(spooled) else {
+                Issue.record("\(failure) did not leave the request pending")
+                continue
+            }
+        }
+        // A statement the server refused as wrong is not the database's trouble: replaying it again will not help.
+        ledger.failure = PostgresError(kind: .server, sqlState: "42703", message: "column does not exist")
+        guard case .failed = api.replay(spooled) else {
+            Issue.record("an undefined column was not a failed replay")
+            return
+        }
+        ledger.failure = nil
+        guard case .applied(status: 201) = api.replay(spooled) else {
+            Issue.record("the replay did not apply once the database was fine")
+            return
+        }
+    }
+
     @Test("health says whether the database answers")
     func healthReportsDatabase() {
         #expect(api.handle(HTTPRequest(method: "GET", path: "/api/health")).status == 200)

@@ -9,7 +9,8 @@ public enum ReplayResult: Sendable {
     case refused(code: String)
     /// The key was used for a different request before this one reached the database.
     case keyReused
-    /// The database is unavailable again: stop, and replay this request later.
+    /// The database is unavailable again, or failed for reasons of its own (disk full, an internal error): stop,
+    /// and replay this request later.
     case unavailable(reason: String)
     /// Something no retry will mend (a record the API cannot read): logged and passed over.
     case failed(reason: String)
@@ -46,7 +47,9 @@ extension TallyAPI {
             }
         } catch let error as RetriesExhausted {
             return .unavailable(reason: "retries exhausted: \(error.lastError.message)")
-        } catch let error as PostgresError where error.isUnavailable {
+        } catch let error as PostgresError where error.isUnavailable || error.isServerFault {
+            // A live request gets 503 for either (TallyAPI.handle); the client of a spooled one was told it is
+            // pending, so it stays pending until the database can take it.
             return .unavailable(reason: error.message)
         } catch let error as APIError {
             return .failed(reason: "\(error.code): \(error.message)")
