@@ -60,6 +60,9 @@ public final class TallyAPI {
             }
         } catch let error as APIError {
             return error.response(requestID: request.requestID)
+        } catch let error as OutcomeUnknown {
+            return APIError.outcomeUnknown(keyed: request.idempotencyKey != nil)
+                .response(requestID: request.requestID, logNote: "\(error)")
         } catch let error as RetriesExhausted {
             return APIError.unavailable(
                 "The ledger is busy with conflicting requests; nothing was applied. Retry shortly."

@@ -21,6 +21,10 @@ public final class PostgresLedger: LedgerOperations {
     /// Movements this worker committed (a replayed idempotency key is not a new movement).
     public private(set) var movementsApplied = 0
     private var hasConnected = false
+    /// The server process of the last connection that broke: a request in doubt waits for it to be gone.
+    private(set) var lostSession: Int32?
+    /// How long a request whose commit is in doubt waits for the database to say whether it committed.
+    let inDoubtPatience = 3.0
     private var contention = Contention()
 
     public init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
@@ -32,12 +36,14 @@ public final class PostgresLedger: LedgerOperations {
         name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
         requestID: String
     ) throws -> Receipt<User> {
-        let row = try runRetrying(
-            .createUser,
-            [
-                name, String(initialBalance.minorUnits), credentials?.username, credentials?.passwordHash,
-                idempotency?.key, idempotency?.fingerprint, requestID,
-            ])
+        let row = try settlingDoubt({ $0.int64("id").map(InDoubtRecord.user) }) {
+            try runRetrying(
+                .createUser,
+                [
+                    name, String(initialBalance.minorUnits), credentials?.username, credentials?.passwordHash,
+                    idempotency?.key, idempotency?.fingerprint, requestID,
+                ])
+        }
         return try receipt(from: row, of: "tally_create_user", requestID: requestID) { try $0.user() }
     }
 
@@ -51,20 +57,22 @@ public final class PostgresLedger: LedgerOperations {
             requestID,
         ]
         let accounts = [debitUserID, creditUserID]
-        let row = try waitingOutHeldRows(of: accounts) {
-            try retrying { connection throws(PostgresError) -> Row? in
-                // An account that has lately failed to serialize is contended: queue for its lock first.
-                guard contention.isContended(accounts) else {
-                    do throws(PostgresError) {
-                        return try connection.execute(prepared: Statement.move.rawValue, parameters).rows.first
-                    } catch {
-                        if error.isSerializationFailure { contention.saw(accounts) }
-                        throw error
+        let row = try settlingDoubt(Self.movementRecord) {
+            try waitingOutHeldRows(of: accounts) {
+                try retrying { connection throws(PostgresError) -> Row? in
+                    // An account that has lately failed to serialize is contended: queue for its lock first.
+                    guard contention.isContended(accounts) else {
+                        do throws(PostgresError) {
+                            return try connection.execute(prepared: Statement.move.rawValue, parameters).rows.first
+                        } catch {
+                            if error.isSerializationFailure { contention.saw(accounts) }
+                            throw error
+                        }
                     }
+                    let outcomes = try connection.pipelineOutcomes(
+                        Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
+                    return try outcomes[Self.lockedStepsFirstOutcome].get().first
                 }
-                let outcomes = try connection.pipelineOutcomes(
-                    Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
-                return try outcomes[Self.lockedStepsFirstOutcome].get().first
             }
         }
         return counted(try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() })
@@ -92,12 +100,16 @@ public final class PostgresLedger: LedgerOperations {
             case 1: .prepared(Statement.lockAccount.rawValue, ids)
             default: .prepared(Statement.lockAccounts.rawValue, ids)
             }
-        return [.sql("BEGIN ISOLATION LEVEL READ COMMITTED"), lock, .sync, .sql("COMMIT"), .sync] + steps
+        return [.sql("BEGIN ISOLATION LEVEL READ COMMITTED"), lock, .sync, .commit, .sync] + steps
             + [.sync, .prepared(Statement.unlockAccounts.rawValue, [])]
     }
 
     /// Where the steps' outcomes start in `lockedSteps`' pipeline: after BEGIN, the lock and COMMIT.
     static let lockedStepsFirstOutcome = 3
+
+    private static func movementRecord(_ row: Row) -> InDoubtRecord? {
+        row.int64("id").map(InDoubtRecord.movement)
+    }
 
     private func counted<Value>(_ receipt: Receipt<Value>) -> Receipt<Value> {
         if case .applied = receipt.result, !receipt.isReplay { movementsApplied += 1 }
@@ -109,40 +121,42 @@ public final class PostgresLedger: LedgerOperations {
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement> {
         let thresholds = rules.thresholds
-        let row = try waitingOutHeldRows(of: [userID]) {
-            try inTransaction { connection throws(PostgresError) -> Row? in
-                // Round trip 1: start the transaction and read what the rules need.
-                let context = try connection.pipeline([
-                    .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
-                    .prepared(
-                        Statement.cashContext.rawValue,
-                        [
-                            String(userID), t.map(String.init), String(thresholds.windowSeconds),
-                            String(max(thresholds.consecutiveWithdrawals - 1, 0)),
-                            String(max(thresholds.increasingDeposits - 1, 0)),
-                        ]),
-                ])[1].first
-                let eventT = context?.int64("t") ?? t ?? 0
-                let history = CashHistory(
-                    recentKinds: (context?.array("recent_kinds") ?? []).map {
-                        $0 == "deposit" ? .deposit : .withdrawal
-                    },
-                    recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
-                        Money.init),
-                    depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
-                let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
-                // Round trip 2: apply the movement with its alerts, and commit.
-                return try connection.pipeline([
-                    .prepared(
-                        Statement.cashEvent.rawValue,
-                        [
-                            Self.bytea(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
-                            String(userID),
-                            String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
-                            String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
-                        ]),
-                    .sql("COMMIT"),
-                ])[0].first
+        let row = try settlingDoubt(Self.movementRecord) {
+            try waitingOutHeldRows(of: [userID]) {
+                try inTransaction { connection throws(PostgresError) -> Row? in
+                    // Round trip 1: start the transaction and read what the rules need.
+                    let context = try connection.pipeline([
+                        .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+                        .prepared(
+                            Statement.cashContext.rawValue,
+                            [
+                                String(userID), t.map(String.init), String(thresholds.windowSeconds),
+                                String(max(thresholds.consecutiveWithdrawals - 1, 0)),
+                                String(max(thresholds.increasingDeposits - 1, 0)),
+                            ]),
+                    ])[1].first
+                    let eventT = context?.int64("t") ?? t ?? 0
+                    let history = CashHistory(
+                        recentKinds: (context?.array("recent_kinds") ?? []).map {
+                            $0 == "deposit" ? .deposit : .withdrawal
+                        },
+                        recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
+                            Money.init),
+                        depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
+                    let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
+                    // Round trip 2: apply the movement with its alerts, and commit.
+                    return try connection.pipeline([
+                        .prepared(
+                            Statement.cashEvent.rawValue,
+                            [
+                                Self.bytea(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
+                                String(userID),
+                                String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
+                                String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
+                            ]),
+                        .commit,
+                    ])[0].first
+                }
             }
         }
         return counted(
@@ -292,7 +306,7 @@ public final class PostgresLedger: LedgerOperations {
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
                 .prepared(Statement.purgeIdempotencyKeys.rawValue, [String(retentionSeconds), String(batch)]),
-                .sql("COMMIT"),
+                .commit,
             ])[1].first
         }
         return row.flatMap { $0.int64("purged") }.map { Int($0) } ?? 0
@@ -330,7 +344,7 @@ public final class PostgresLedger: LedgerOperations {
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
                 .prepared(statement.rawValue, parameters),
-                .sql("COMMIT"),
+                .commit,
             ])[1].rows
         }
     }
@@ -377,21 +391,24 @@ public final class PostgresLedger: LedgerOperations {
             _ = try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
                 .prepared(Statement.waitForAccounts.rawValue, [first, ids.last ?? first]),
-                .sql("COMMIT"),
+                .commit,
             ])
         }
     }
 
     /// Runs `body` on the open connection, again while it fails to serialize (40001, 40P01) as the policy
     /// allows; a connection that broke is dropped, so the next call makes a new one.
-    private func retrying<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
+    func retrying<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
         do {
             return try retryPolicy.run(onRetry: { serializationRetries += 1 }) { () throws(PostgresError) -> Value in
                 let connection = try connected()
                 do throws(PostgresError) {
                     return try body(connection)
                 } catch {
-                    if !connection.isHealthy { self.connection = nil }
+                    if !connection.isHealthy {
+                        lostSession = connection.backendPID
+                        self.connection = nil
+                    }
                     throw error
                 }
             }

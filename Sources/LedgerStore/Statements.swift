@@ -25,6 +25,7 @@ enum Statement: String, CaseIterable {
     case lockAccounts
     case unlockAccounts
     case waitForAccounts
+    case inDoubt
 
     var sql: String {
         switch self {
@@ -34,6 +35,13 @@ enum Statement: String, CaseIterable {
         case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
         // Run READ COMMITTED (no predicate locks): returns once nobody else holds the accounts' rows.
         case .waitForAccounts: "SELECT FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"
+        // Whether a movement ($1) or a user ($2) whose commit was not confirmed is there, and whether the server
+        // process of the session that made it ($3) still runs (and so could still commit it).
+        case .inDoubt:
+            """
+            SELECT EXISTS (SELECT FROM movements WHERE id = $1) OR EXISTS (SELECT FROM users WHERE id = $2) \
+            AS committed, EXISTS (SELECT FROM pg_stat_activity WHERE pid = $3) AS session_alive
+            """
         case .move:
             // One row of tally_move_result (migration 8). Called in FROM: with a named row type, that was
             // cheaper than the select-list form `(m).*` (callgrind, single-user postgres).

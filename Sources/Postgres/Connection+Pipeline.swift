@@ -1,9 +1,15 @@
 import CLibPQ
+import Glibc
 
-/// One step of a pipeline: a prepared statement by name, SQL text with its parameters, or a sync point.
+/// One step of a pipeline: a prepared statement by name, SQL text with its parameters, the COMMIT of an explicit
+/// transaction, or a sync point.
 public enum PipelineStep: Sendable {
     case prepared(String, [String?])
     case sql(String, [String?] = [])
+    /// COMMIT of the explicit transaction (BEGIN ...) the statements before it are in. Once it has answered,
+    /// they are committed: they keep their outcomes even if the connection breaks before the next sync point
+    /// (the server, stopped with `pg_ctl stop -m fast`, ends its session there). Its own outcome has no rows.
+    case commit
     /// Ends the implicit transaction of the statements before it (those not in an explicit BEGIN ... COMMIT):
     /// the statements after it run in a new one, with a new snapshot, even if one before it failed.
     case sync
@@ -28,14 +34,15 @@ extension Connection {
     /// As `pipeline`, with each statement's own outcome (in order, one per statement; sync points have none):
     /// for pipelines whose statements after a sync point stand on their own. A statement skipped after an
     /// earlier error fails with that error. Throws when the connection breaks before the pipeline is sent.
-    /// When it breaks while the results are read, the outcomes of statements whose sync point was confirmed
-    /// stay (they committed: a later statement's failure does not undo them) and every other statement fails
-    /// with the connection's error (it may or may not have run); the connection is not used again.
+    /// When it breaks while the results are read, the outcomes of statements whose sync point or COMMIT was
+    /// confirmed stay (they committed: a later statement's failure does not undo them) and every other statement
+    /// fails with the connection's error (it may or may not have run; one that had answered carries its rows as
+    /// `unconfirmedRows` when the server ended the session unannounced); the connection is not used again.
     public func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             switch step {
             case .prepared(_, let parameters), .sql(_, let parameters): try refuseNUL(parameters)
-            case .sync: break
+            case .sync, .commit: break
             }
         }
         var steps = steps
@@ -73,6 +80,8 @@ extension Connection {
                 sent = try withCStrings(parameters) {
                     PQsendQueryParams(handle, sql, Int32($0.count), nil, $0, nil, nil, 0)
                 }
+            case .commit:
+                sent = PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0)
             case .sync:
                 sent = PQpipelineSync(handle)
             }
@@ -81,19 +90,28 @@ extension Connection {
 
         var outcomes: [Result<Rows, PostgresError>] = []
         var errorBeforeSync: PostgresError?
-        /// The first outcome of the statements since the last sync point.
-        var sinceSync = 0
+        /// The outcomes before this one are settled: their sync point or COMMIT has answered.
+        var confirmed = 0
+        /// The server sent a FATAL error: the session ended on its terms (see `endsSession`).
+        var announcedEnd = false
         /// The connection broke: keep what is confirmed, fail the rest.
         func brokenOff() -> [Result<Rows, PostgresError>] {
             isOutOfStep = true
             let error = connectionError()
             let statements = steps.filter { if case .sync = $0 { false } else { true } }.count
-            return Array(outcomes[..<sinceSync])
-                + Array(repeating: .failure(error), count: statements - sinceSync)
+            let unconfirmed = outcomes[confirmed...].map { outcome -> Result<Rows, PostgresError> in
+                guard case .success(let rows) = outcome, !announcedEnd else { return .failure(error) }
+                var inDoubt = error
+                inDoubt.unconfirmedRows = rows
+                return .failure(inDoubt)
+            }
+            return Array(outcomes[..<confirmed]) + unconfirmed
+                + Array(repeating: .failure(error), count: statements - outcomes.count)
         }
         for step in steps {
             guard let result = nextResult() else { return brokenOff() }
             let status = PQresultStatus(result)
+            if status == PGRES_FATAL_ERROR, endsSession(result) { announcedEnd = true }
             if case .sync = step {
                 var syncResult = result
                 if status == PGRES_FATAL_ERROR {
@@ -102,7 +120,7 @@ extension Connection {
                     // answered. The sync point's own result follows.
                     let error = serverError(result)
                     PQclear(result)
-                    for index in sinceSync..<outcomes.count { outcomes[index] = .failure(error) }
+                    for index in confirmed..<outcomes.count { outcomes[index] = .failure(error) }
                     guard let next = nextResult() else { return brokenOff() }
                     syncResult = next
                 }
@@ -110,13 +128,22 @@ extension Connection {
                 PQclear(syncResult)
                 guard synced else { return brokenOff() }
                 errorBeforeSync = nil
-                sinceSync = outcomes.count
+                confirmed = outcomes.count
                 continue
             }
             switch status {
+            case PGRES_COMMAND_OK where isCommit(step) && !committed(result):
+                // COMMIT of a transaction an earlier statement (in an earlier round trip) had failed: PostgreSQL
+                // answers ROLLBACK.
+                let error = PostgresError(
+                    kind: .server, sqlState: "25P02",
+                    message: "the transaction was rolled back: a statement in it failed")
+                errorBeforeSync = errorBeforeSync ?? error
+                outcomes.append(.failure(error))
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
                 let statement: String? = if case .prepared(let name, _) = step { name } else { nil }
                 outcomes.append(.success(rows(of: result, statement: statement)))
+                if isCommit(step) { confirmed = outcomes.count }
             case PGRES_PIPELINE_ABORTED:
                 // Skipped after an earlier error.
                 outcomes.append(.failure(errorBeforeSync ?? PostgresError(kind: .server, message: "pipeline aborted")))
@@ -130,6 +157,16 @@ extension Connection {
             while let extra = PQgetResult(handle) { PQclear(extra) }
         }
         return outcomes
+    }
+
+    private func isCommit(_ step: PipelineStep) -> Bool {
+        if case .commit = step { true } else { false }
+    }
+
+    /// Whether a COMMIT's result says the transaction committed.
+    private func committed(_ result: OpaquePointer) -> Bool {
+        guard let status = PQcmdStatus(result) else { return false }
+        return strcmp(status, "COMMIT") == 0
     }
 
     /// The next result of the pipeline. libpq ends each statement's results with a NULL, which the loop above

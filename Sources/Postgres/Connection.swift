@@ -29,6 +29,9 @@ public final class Connection {
         PQfinish(handle)
     }
 
+    /// The process id of the connection's server process (kept after the connection broke).
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
     /// False once the connection has broken; a broken connection is not repaired, make a new one.
     public var isHealthy: Bool {
         !isOutOfStep && PQstatus(handle) == CONNECTION_OK
@@ -75,13 +78,37 @@ public final class Connection {
         preparedNames.insert(name)
     }
 
-    /// Executes a statement prepared with `prepare(_:_:)`.
+    /// Executes a statement prepared with `prepare(_:_:)`. A failure after the statement answered rows carries
+    /// them as `unconfirmedRows` when the connection broke unannounced before its end was confirmed.
     @discardableResult
     public func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
-        let result = try withCStrings(parameters) { values in
-            PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
+        let sent = try withCStrings(parameters) { values in
+            PQsendQueryPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
         }
-        return try check(result, statement: name)
+        guard sent == 1 else { throw connectionError() }
+        // As PQexecPrepared, which reads the same results: the first error wins over any rows before it (a
+        // serialization failure found at commit, after the function had answered), but the rows are kept.
+        var answer: Rows?
+        var firstError: OpaquePointer?
+        var announcedEnd = false
+        while let result = PQgetResult(handle) {
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                if firstError == nil { answer = rows(of: result, statement: name) }
+                PQclear(result)
+            default:
+                announcedEnd = announcedEnd || endsSession(result)
+                if firstError == nil { firstError = result } else { PQclear(result) }
+            }
+        }
+        guard let firstError else {
+            guard let answer else { throw connectionError() }
+            return answer
+        }
+        defer { PQclear(firstError) }
+        var error = serverError(firstError)
+        if !isHealthy && !announcedEnd { error.unconfirmedRows = answer }
+        throw error
     }
 
     private func check(_ result: OpaquePointer?, statement: String? = nil) throws(PostgresError) -> Rows {
@@ -116,6 +143,13 @@ public final class Connection {
     /// The connection's own error: it broke, or libpq could not send.
     func connectionError() -> PostgresError {
         PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)))
+    }
+
+    /// Whether `result` is the server's FATAL error: it ends the session on its own terms (`pg_ctl stop -m
+    /// fast` among them), and never between a transaction's commit and the answer that confirms it, so a
+    /// statement whose end it preceded did not commit.
+    func endsSession(_ result: OpaquePointer) -> Bool {
+        field(result, TALLY_PG_DIAG_SEVERITY_NONLOCALIZED) == "FATAL"
     }
 
     private func field(_ result: OpaquePointer, _ code: Int32) -> String? {

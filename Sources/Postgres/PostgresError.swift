@@ -12,6 +12,11 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// The constraint a violation names, when the server sent one.
     public let constraint: String?
+    /// The rows the statement had answered when the connection broke without a word from the server (the
+    /// stream just ended: an immediate shutdown, a crash), before the end of its transaction was confirmed. That
+    /// transaction may have committed: ask the database once it answers again. nil for every other failure,
+    /// which means that the statement's transaction did not commit (or, with no rows, that nothing says it did).
+    public internal(set) var unconfirmedRows: Rows?
 
     public init(kind: Kind, sqlState: String? = nil, message: String, constraint: String? = nil) {
         self.kind = kind

@@ -140,6 +140,22 @@ struct TallyAPITests {
         #expect(post("/api/users", #"{"name":"A"}"#).status == 503)
     }
 
+    @Test("a movement of unknown outcome is a 503 that says so; Retry-After only when a repeat is safe (a key)")
+    func outcomeUnknownIs503WithoutBlindRetry() throws {
+        ledger.failure = OutcomeUnknown(
+            cause: PostgresError(kind: .connection, message: "server closed the connection unexpectedly"))
+        let body = #"{"from_user_id":1,"to_user_id":2,"amount":"1.00"}"#
+        let unkeyed = post("/api/transfers", body)
+        #expect(unkeyed.status == 503)
+        #expect(try error(unkeyed).code == "outcome_unknown")
+        #expect(unkeyed.body.contains("may or may not have been applied"))
+        #expect(!unkeyed.headers.contains { $0.name == "Retry-After" })
+        let keyed = post("/api/transfers", body, key: "k1")
+        #expect(keyed.status == 503)
+        #expect(try error(keyed).code == "outcome_unknown")
+        #expect(keyed.headers.contains { $0.name == "Retry-After" })
+    }
+
     @Test("a fault on the database's side (disk, memory, a missing file, an internal error) is a 503, not a 500")
     func databaseFaultIs503() throws {
         for sqlState in ["53100", "53200", "58P01", "58030", "XX000", "XX001"] {

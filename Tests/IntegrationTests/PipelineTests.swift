@@ -49,6 +49,44 @@ struct PipelineTests {
         #expect(!connection.isHealthy)
     }
 
+    @Test("a connection that breaks after a COMMIT has answered keeps the transaction's outcomes: it committed")
+    func breakAfterCommitKeepsTheTransaction() throws {
+        try TestDatabase.with { database in
+            let connection = try database.connection()
+            try connection.execute(script: "CREATE TABLE marks (x int)")
+            // The server ends the session after COMMIT, before the sync point: what `pg_ctl stop -m fast` does to
+            // a session that is between two messages.
+            let outcomes = try connection.pipelineOutcomes([
+                .sql("BEGIN"), .sql("INSERT INTO marks VALUES (7) RETURNING x"), .commit,
+                .sql("SELECT pg_terminate_backend(pg_backend_pid())"), .sql("SELECT 3"),
+            ])
+            #expect(outcomes.count == 5)
+            #expect(try outcomes[1].get().first?["x"] == "7")
+            #expect(throws: Never.self) { try outcomes[2].get() }
+            for outcome in outcomes.dropFirst(3) {
+                guard case .failure = outcome else {
+                    Issue.record("a statement after the break succeeded")
+                    continue
+                }
+            }
+            #expect(!connection.isHealthy)
+            #expect(try database.scalar("SELECT count(*) FROM marks WHERE x = 7") == "1")
+        }
+    }
+
+    @Test("a COMMIT that PostgreSQL answers with ROLLBACK (a statement before it failed) is a failure")
+    func commitOfAFailedTransactionIsAFailure() throws {
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo)
+        #expect(throws: PostgresError.self) { try connection.pipeline([.sql("BEGIN"), .sql("SELECT 1 / 0")]) }
+        let outcomes = try connection.pipelineOutcomes([.commit])
+        guard case .failure(let error) = outcomes.first else {
+            Issue.record("COMMIT of a failed transaction succeeded")
+            return
+        }
+        #expect(error.sqlState == "25P02")
+        #expect(connection.isHealthy)
+    }
+
     @Test("each statement after a sync point gets a new snapshot: a lock taken before it is held when it starts")
     func eachSyncStartsANewTransaction() throws {
         let connection = try Connection(conninfo: try TestDatabase.serverConninfo)

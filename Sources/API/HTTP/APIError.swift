@@ -40,6 +40,21 @@ public struct APIError: Error, Sendable {
         return error
     }
 
+    /// 503 for a request the database may or may not have applied (`OutcomeUnknown`). No Retry-After: sent again
+    /// without an Idempotency-Key, it could be applied twice.
+    static func outcomeUnknown(keyed: Bool) -> APIError {
+        let next =
+            keyed
+            ? "Sending it again with the same Idempotency-Key is safe: that answers its outcome, or applies it once."
+            : "Look for it in the account's transactions before sending it again."
+        var error = APIError(
+            status: 503, code: "outcome_unknown",
+            message: "The database stopped after this request was made and before it confirmed the commit, and has "
+                + "not answered since: it may or may not have been applied. \(next)")
+        if keyed { error.headers = [("Retry-After", "1")] }
+        return error
+    }
+
     /// 401 with the challenge RFC 6750 asks for.
     static func unauthorized(
         _ message: String =

@@ -51,6 +51,9 @@ extension TallyAPI {
             // A live request gets 503 for either (TallyAPI.handle); the client of a spooled one was told it is
             // pending, so it stays pending until the database can take it.
             return .unavailable(reason: error.message)
+        } catch let error as OutcomeUnknown {
+            // Replayed again later under the same key: that answers the outcome, or applies it once.
+            return .unavailable(reason: "\(error)")
         } catch let error as APIError {
             return .failed(reason: "\(error.code): \(error.message)")
         } catch {

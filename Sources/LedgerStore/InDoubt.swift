@@ -1,0 +1,65 @@
+import Glibc
+import Postgres
+
+/// A money-moving request whose commit could not be confirmed: the database ended the session unannounced (an
+/// immediate shutdown, a crash) after the request's statement had answered, and did not come back within
+/// `PostgresLedger.inDoubtPatience` to say whether it committed. It may or may not have been applied.
+public struct OutcomeUnknown: Error, CustomStringConvertible {
+    /// The connection's error.
+    public let cause: PostgresError
+
+    public init(cause: PostgresError) {
+        self.cause = cause
+    }
+
+    public var description: String { "outcome unknown: \(cause.message)" }
+}
+
+/// What an in-doubt request made, if it committed: a movement (by id) or a user (by id).
+enum InDoubtRecord {
+    case movement(Int64)
+    case user(Int64)
+}
+
+extension PostgresLedger {
+    /// Runs `request` (a money-moving statement, retried as a whole). When its connection broke unannounced
+    /// after the statement had answered (`PostgresError.unconfirmedRows`), settles whether it committed: on a
+    /// new connection, once the old session is gone, asks whether what the answer names is there. Returns the
+    /// answer if it is; throws the original error (nothing was applied) if not, or `OutcomeUnknown` if the
+    /// database does not answer within `inDoubtPatience` seconds. An answer that applied nothing (a refusal)
+    /// needs no asking.
+    func settlingDoubt(_ record: (Row) -> InDoubtRecord?, _ request: () throws -> Row?) throws -> Row? {
+        do {
+            return try request()
+        } catch let error as PostgresError {
+            guard let answer = error.unconfirmedRows?.first, answer["outcome"] == "applied",
+                let made = record(answer), let session = lostSession
+            else { throw error }
+            if try committed(made, lostSession: session, cause: error) { return answer }
+            throw error
+        }
+    }
+
+    /// Whether `record` is in the database, asked until the lost session is gone (it could still commit while
+    /// it runs) and the database answers, for at most `inDoubtPatience` seconds.
+    private func committed(_ record: InDoubtRecord, lostSession: Int32, cause: PostgresError) throws -> Bool {
+        let ids: [String?] =
+            switch record {
+            case .movement(let id): [String(id), nil]
+            case .user(let id): [nil, String(id)]
+            }
+        let deadline = MonotonicClock.seconds() + inDoubtPatience
+        while true {
+            do {
+                let row = try retrying { connection throws(PostgresError) in
+                    try connection.execute(prepared: Statement.inDoubt.rawValue, ids + [String(lostSession)]).rows.first
+                }
+                if let row, row["session_alive"] == "f" { return row["committed"] == "t" }
+            } catch let error as PostgresError where error.isUnavailable || error.isServerFault {
+                // Still down, or starting up: ask again.
+            }
+            guard MonotonicClock.seconds() < deadline else { throw OutcomeUnknown(cause: cause) }
+            usleep(100_000)
+        }
+    }
+}
