@@ -55,8 +55,8 @@ extension PostgresLedger {
                     try connection.execute(prepared: Statement.inDoubt.rawValue, ids + [String(lostSession)]).rows.first
                 }
                 if let row, row["session_alive"] == "f" { return row["committed"] == "t" }
-            } catch let error as PostgresError where error.isUnavailable || error.isServerFault {
-                // Still down, or starting up: ask again.
+            } catch {
+                // Still down or starting up (or the question failed): ask again until the patience runs out.
             }
             guard MonotonicClock.seconds() < deadline else { throw OutcomeUnknown(cause: cause) }
             usleep(100_000)

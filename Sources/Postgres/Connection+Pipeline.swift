@@ -115,9 +115,16 @@ extension Connection {
             if case .sync = step {
                 var syncResult = result
                 if status == PGRES_FATAL_ERROR {
-                    // The implicit transaction of the statements since the last sync point failed to commit
-                    // (a serialization failure found at commit, say): none of them happened, whatever they
-                    // answered. The sync point's own result follows.
+                    // libpq's own error for a connection that ended without a word: whether the transaction
+                    // committed is not known (see `brokenOff`).
+                    guard isHealthy || endsSession(result) else {
+                        PQclear(result)
+                        return brokenOff()
+                    }
+                    // The server's error: the implicit transaction of the statements since the last sync point
+                    // failed to commit (a serialization failure found at commit, say) or the session ended before
+                    // it committed: none of them happened, whatever they answered. The sync point's own result
+                    // follows.
                     let error = serverError(result)
                     PQclear(result)
                     for index in confirmed..<outcomes.count { outcomes[index] = .failure(error) }

@@ -90,6 +90,30 @@ struct InDoubtTests {
         }
     }
 
+    @Test("a pipeline statement whose sync point the session ended before keeps its answer as unconfirmed rows")
+    func pipelineCutBeforeSyncCarriesTheAnswer() throws {
+        let proxy = try CuttingProxy(serverConninfo: try TestDatabase.serverConninfo)
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo + proxy.conninfoOverride)
+        // As a contended movement's pipeline: a first transaction confirmed by its sync point, then the movement,
+        // whose answer arrives but not its sync point's.
+        proxy.arm(cuttingAfterCommandComplete: 2)
+        let outcomes = try connection.pipelineOutcomes([
+            .sql("SELECT 1 AS one"), .sync, .sql("SELECT 2 AS two"), .sync, .sql("SELECT 3 AS three"),
+        ])
+        #expect(try outcomes[0].get().first?["one"] == "1")
+        guard case .failure(let error) = outcomes[1] else {
+            Issue.record("a statement whose commit was not confirmed succeeded")
+            return
+        }
+        #expect(error.unconfirmedRows?.first?["two"] == "2")
+        guard case .failure(let later) = outcomes[2] else {
+            Issue.record("a statement after the cut succeeded")
+            return
+        }
+        #expect(later.unconfirmedRows == nil)
+        #expect(!connection.isHealthy)
+    }
+
     @Test("a transfer whose commit the database cannot confirm within the patience is of unknown outcome")
     func unconfirmableTransferIsUnknown() throws {
         try TestDatabase.with { database in

@@ -611,6 +611,102 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
             f"pg_ctl start returned; no restart of the pool")
 
 
+# --- 3b. the database stopped while unkeyed deposits and transfers run -------------------------------------------
+
+def unkeyed_movements(base_url: str, users: list[int], prefix: str, stop: threading.Event) -> list[tuple]:
+    """Deposits and transfers among `users` from 12 threads, without keys, each with a unique memo, until `stop`;
+    returns (memo, status, error code, request id) for each."""
+    answers: list[tuple] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        api = Api(base_url)
+        try:
+            sent = 0
+            while not stop.is_set():
+                memo = f"{prefix}{number}-{sent}"
+                user = users[(number + sent) % len(users)]
+                other = users[(number + sent + 1) % len(users)]
+                sent += 1
+                try:
+                    response = (api.deposit(user, "0.01", memo) if sent % 2 else
+                                api.transfer(user, other, "0.01", memo))
+                    status, request_id = response.status_code, response.headers.get("X-Request-Id")
+                    code = response.json().get("error", {}).get("code") if status >= 400 else None
+                except requests.RequestException:
+                    status, code, request_id = None, None, None
+                with lock:
+                    answers.append((memo, status, code, request_id))
+                if status == 503:
+                    time.sleep(RETRY_PAUSE_SECONDS)
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_database_stopped_under_unkeyed_movements_answers_503_only_for_what_did_not_happen(
+        api, db, verify, stack, new_user, mode, figures):
+    """PostgreSQL stopped (fast: sessions end with an error; immediate: without a word, as in a crash) while
+    deposits and transfers without an Idempotency-Key run, started again 1 s later. A 201 is in the journal, a
+    503 `unavailable` is not: the movements the stop cut off between their commit and its confirmation are
+    settled, not guessed. `outcome_unknown` (the database did not say within 3 s) may be either; nothing else is
+    allowed."""
+    users = [new_user("1000.00")["id"] for _ in range(4)]
+    tail = pool_log()
+    prefix = f"stop-{mode}-{random.randrange(1 << 30)}-"
+    stop = threading.Event()
+    result: list[list[tuple]] = []
+    runner = threading.Thread(target=lambda: result.append(unkeyed_movements(api.base_url, users, prefix, stop)))
+    # An immediate shutdown loses what synchronous_commit = off (test.sh's setting) acknowledged before writing
+    # it out: durable commits for this test, as in the SIGKILL test above.
+    set_synchronous_commit(db, "on")
+    try:
+        time.sleep(0.5)
+        runner.start()
+        time.sleep(1.5)
+        result_stop = pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+        assert result_stop.returncode == 0, result_stop.stdout + result_stop.stderr
+        time.sleep(1.0)
+        start_postgres()
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        if runner.is_alive():
+            runner.join()
+        restore(stack)
+        set_synchronous_commit(db, None)
+    answers = result[0]
+    journal = db.movements_with_memo_prefix(prefix)
+    by_status: dict = {}
+    for memo, status, code, _ in answers:
+        by_status[(status, code)] = by_status.get((status, code), 0) + 1
+    odd = [(memo, status, code) for memo, status, code, _ in answers
+           if not (status == 201 or (status == 503 and code in ("unavailable", "outcome_unknown")))]
+    assert not odd, f"answers the stop does not explain: {odd[:5]}"
+    missing = [memo for memo, status, _, _ in answers if status == 201 and len(journal.get(memo, [])) != 1]
+    assert not missing, f"{len(missing)} movements answered 201 are not in the journal once: {missing[:5]}"
+    false_failures = [request_id for memo, status, code, request_id in answers
+                      if status == 503 and code == "unavailable" and memo in journal]
+    assert not false_failures, (
+        f"{len(false_failures)} movements answered 503 unavailable (nothing applied) are in the journal; the "
+        f"pool's log of the first: {pool_log_lines_since(tail, false_failures[0], 0)}")
+    assert by_status.get((201, None), 0) > 0 and by_status.get((503, "unavailable"), 0) > 0, by_status
+    result_verify = verify()
+    assert result_verify.returncode == 0, result_verify.stdout + result_verify.stderr
+    unknown = [memo for memo, status, code, _ in answers if code == "outcome_unknown"]
+    figures(f"faults 3b, PostgreSQL stopped ({mode}) under unkeyed deposits and transfers: "
+            f"{len(answers)} requests, {by_status.get((201, None), 0)} x 201, "
+            f"{by_status.get((503, 'unavailable'), 0)} x 503 unavailable (none in the journal), "
+            f"{len(unknown)} x outcome_unknown ({sum(memo in journal for memo in unknown)} of them applied)")
+
+
 # --- 4. the pool reloaded three times -----------------------------------------------------------------------------
 
 def test_three_reloads_under_load_fail_no_request(api, db, verify, stack, stage, figures):
