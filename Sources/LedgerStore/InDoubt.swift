@@ -23,7 +23,7 @@ enum InDoubtRecord {
 
 extension PostgresLedger {
     /// Runs `request` (a money-moving statement, retried as a whole). When its connection broke unannounced
-    /// after the statement had answered (`PostgresError.unconfirmedRows`), settles whether it committed: on a
+    /// after the statement had answered (`PostgresError.unconfirmed`), settles whether it committed: on a
     /// new connection, once the old session is gone, asks whether what the answer names is there. Returns the
     /// answer if it is; throws the original error (nothing was applied) if not, or `OutcomeUnknown` if the
     /// database does not answer within `inDoubtPatience` seconds. An answer that applied nothing (a refusal)
@@ -32,17 +32,17 @@ extension PostgresLedger {
         do {
             return try request()
         } catch let error as PostgresError {
-            guard let answer = error.unconfirmedRows?.first, answer["outcome"] == "applied",
-                let made = record(answer), let session = lostSession
+            guard let unconfirmed = error.unconfirmed, let answer = unconfirmed.rows.first,
+                answer["outcome"] == "applied", let made = record(answer)
             else { throw error }
-            if try committed(made, lostSession: session, cause: error) { return answer }
+            if try committed(made, by: unconfirmed.serverProcess, cause: error) { return answer }
             throw error
         }
     }
 
-    /// Whether `record` is in the database, asked until the lost session is gone (it could still commit while
-    /// it runs) and the database answers, for at most `inDoubtPatience` seconds.
-    private func committed(_ record: InDoubtRecord, lostSession: Int32, cause: PostgresError) throws -> Bool {
+    /// Whether `record` is in the database, asked until `serverProcess` (the lost session's) is gone (it could
+    /// still commit while it runs) and the database answers, for at most `inDoubtPatience` seconds.
+    private func committed(_ record: InDoubtRecord, by serverProcess: Int32, cause: PostgresError) throws -> Bool {
         let ids: [String?] =
             switch record {
             case .movement(let id): [String(id), nil]
@@ -52,7 +52,8 @@ extension PostgresLedger {
         while true {
             do {
                 let row = try retrying { connection throws(PostgresError) in
-                    try connection.execute(prepared: Statement.inDoubt.rawValue, ids + [String(lostSession)]).rows.first
+                    try connection.execute(prepared: Statement.inDoubt.rawValue, ids + [String(serverProcess)]).rows
+                        .first
                 }
                 if let row, row["session_alive"] == "f" { return row["committed"] == "t" }
             } catch {

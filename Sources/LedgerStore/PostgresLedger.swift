@@ -21,8 +21,6 @@ public final class PostgresLedger: LedgerOperations {
     /// Movements this worker committed (a replayed idempotency key is not a new movement).
     public private(set) var movementsApplied = 0
     private var hasConnected = false
-    /// The server process of the last connection that broke: a request in doubt waits for it to be gone.
-    private(set) var lostSession: Int32?
     /// How long a request whose commit is in doubt waits for the database to say whether it committed.
     let inDoubtPatience = 3.0
     private var contention = Contention()
@@ -405,10 +403,7 @@ public final class PostgresLedger: LedgerOperations {
                 do throws(PostgresError) {
                     return try body(connection)
                 } catch {
-                    if !connection.isHealthy {
-                        lostSession = connection.backendPID
-                        self.connection = nil
-                    }
+                    if !connection.isHealthy { self.connection = nil }
                     throw error
                 }
             }

@@ -37,7 +37,7 @@ extension Connection {
     /// When it breaks while the results are read, the outcomes of statements whose sync point or COMMIT was
     /// confirmed stay (they committed: a later statement's failure does not undo them) and every other statement
     /// fails with the connection's error (it may or may not have run; one that had answered carries its rows as
-    /// `unconfirmedRows` when the server ended the session unannounced); the connection is not used again.
+    /// `unconfirmed` when the server ended the session unannounced); the connection is not used again.
     public func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             switch step {
@@ -102,7 +102,7 @@ extension Connection {
             let unconfirmed = outcomes[confirmed...].map { outcome -> Result<Rows, PostgresError> in
                 guard case .success(let rows) = outcome, !announcedEnd else { return .failure(error) }
                 var inDoubt = error
-                inDoubt.unconfirmedRows = rows
+                inDoubt.unconfirmed = self.unconfirmed(rows)
                 return .failure(inDoubt)
             }
             return Array(outcomes[..<confirmed]) + unconfirmed

@@ -79,7 +79,7 @@ public final class Connection {
     }
 
     /// Executes a statement prepared with `prepare(_:_:)`. A failure after the statement answered rows carries
-    /// them as `unconfirmedRows` when the connection broke unannounced before its end was confirmed.
+    /// them as `unconfirmed` when the connection broke unannounced before its end was confirmed.
     @discardableResult
     public func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
         let sent = try withCStrings(parameters) { values in
@@ -107,7 +107,7 @@ public final class Connection {
         }
         defer { PQclear(firstError) }
         var error = serverError(firstError)
-        if !isHealthy && !announcedEnd { error.unconfirmedRows = answer }
+        if !isHealthy && !announcedEnd { error.unconfirmed = answer.map(unconfirmed) }
         throw error
     }
 
@@ -143,6 +143,11 @@ public final class Connection {
     /// The connection's own error: it broke, or libpq could not send.
     func connectionError() -> PostgresError {
         PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)))
+    }
+
+    /// `rows` as the answer of a statement whose end this (broken) connection never confirmed.
+    func unconfirmed(_ rows: Rows) -> UnconfirmedAnswer {
+        UnconfirmedAnswer(rows: rows, serverProcess: backendPID)
     }
 
     /// Whether `result` is the server's FATAL error: it ends the session on its own terms (`pg_ctl stop -m

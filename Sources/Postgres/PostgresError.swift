@@ -12,11 +12,11 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// The constraint a violation names, when the server sent one.
     public let constraint: String?
-    /// The rows the statement had answered when the connection broke without a word from the server (the
-    /// stream just ended: an immediate shutdown, a crash), before the end of its transaction was confirmed. That
+    /// What the statement had answered when the connection broke without a word from the server (the stream
+    /// just ended: an immediate shutdown, a crash), before the end of its transaction was confirmed. That
     /// transaction may have committed: ask the database once it answers again. nil for every other failure,
-    /// which means that the statement's transaction did not commit (or, with no rows, that nothing says it did).
-    public internal(set) var unconfirmedRows: Rows?
+    /// which means that the statement's transaction did not commit (or, with no answer, that nothing says it did).
+    public internal(set) var unconfirmed: UnconfirmedAnswer?
 
     public init(kind: Kind, sqlState: String? = nil, message: String, constraint: String? = nil) {
         self.kind = kind
@@ -61,4 +61,11 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         "PostgresError(\(sqlState ?? (kind == .connection ? "connection" : "server")): \(message))"
     }
+}
+
+/// A statement's answer whose transaction's end was never confirmed (see `PostgresError.unconfirmed`), with the
+/// server process that ran it: while that process runs, it may still commit.
+public struct UnconfirmedAnswer: Sendable {
+    public let rows: Rows
+    public let serverProcess: Int32
 }

@@ -105,12 +105,12 @@ struct InDoubtTests {
             Issue.record("a statement whose commit was not confirmed succeeded")
             return
         }
-        #expect(error.unconfirmedRows?.first?["two"] == "2")
+        #expect(error.unconfirmed?.rows.first?["two"] == "2")
         guard case .failure(let later) = outcomes[2] else {
             Issue.record("a statement after the cut succeeded")
             return
         }
-        #expect(later.unconfirmedRows == nil)
+        #expect(later.unconfirmed == nil)
         #expect(!connection.isHealthy)
     }
 
