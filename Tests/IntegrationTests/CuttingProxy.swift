@@ -8,7 +8,7 @@ import Glibc
 final class CuttingProxy: @unchecked Sendable {
     private let listener: Int32
     let port: UInt16
-    private let server: (path: String?, host: String, port: UInt16)
+    private let server: ServerAddress
     private let lock = NSLock()
     /// CommandCompletes still to pass before the cut; 0: not armed.
     private var completesBeforeCut = 0
@@ -27,13 +27,13 @@ final class CuttingProxy: @unchecked Sendable {
         }
         let host = options["host"] ?? "/var/run/postgresql"
         let serverPort = UInt16(options["port"] ?? "5432") ?? 5432
-        server = (host.hasPrefix("/") ? "\(host)/.s.PGSQL.\(serverPort)" : nil, host, serverPort)
+        server =
+            host.hasPrefix("/")
+            ? .unix(Self.unixAddress("\(host)/.s.PGSQL.\(serverPort)"))
+            : .inet(Self.inetAddress(host == "localhost" ? "127.0.0.1" : host, port: serverPort))
 
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        var address = Self.inetAddress("127.0.0.1", port: 0)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -124,40 +124,49 @@ final class CuttingProxy: @unchecked Sendable {
         }
     }
 
+    private enum ServerAddress {
+        case unix(sockaddr_un)
+        case inet(sockaddr_in)
+    }
+
     private func connectToServer() -> Int32? {
-        if let path = server.path {
-            let upstream = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            guard connected == 0 else {
-                close(upstream)
-                return nil
-            }
-            return upstream
+        switch server {
+        case .unix(let address): Self.connected(AF_UNIX, to: address)
+        case .inet(let address): Self.connected(AF_INET, to: address)
         }
-        let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr(server.host == "localhost" ? "127.0.0.1" : server.host)
-        address.sin_port = server.port.bigEndian
-        let connected = withUnsafePointer(to: &address) {
+    }
+
+    /// A stream socket of `family` connected to `address` (a sockaddr_un or sockaddr_in), or nil.
+    private static func connected<Address>(_ family: Int32, to address: Address) -> Int32? {
+        let upstream = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        var address = address
+        let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                connect(upstream, $0, socklen_t(MemoryLayout<Address>.size))
             }
         }
-        guard connected == 0 else {
+        guard result == 0 else {
             close(upstream)
             return nil
         }
         return upstream
+    }
+
+    private static func unixAddress(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        return address
+    }
+
+    private static func inetAddress(_ host: String, port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr(host)
+        address.sin_port = port.bigEndian
+        return address
     }
 
     private static func writeAll(_ socket: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
