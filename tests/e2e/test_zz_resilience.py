@@ -760,11 +760,7 @@ def test_rows_held_for_seconds_stall_only_their_own_transfers(api, db, verify, s
         assert wait_for(lambda: holder.holds(db), 10), "the rows were not held"
         load.run_for(0.5)
         for n in range(3):
-            shot = Shot(memo=f"{load.load.memo_prefix}held-{n}", from_id=payer, to_id=payee, amount_minor=100 + n,
-                        key=f"{load.load.run_id}-held-{n}")
-            client = threading.Thread(target=send_alone, args=(api.base_url, shot), daemon=True)
-            client.start()
-            held.append((shot, client))
+            held.append(start_alone(api.base_url, load, "held", payer, payee, n))
         assert wait_for(lambda: waiting_behind(db, holder) == len(held), 5), (
             f"{waiting_behind(db, holder)} of the {len(held)} held transfers wait for the rows")
         load.run_for(3)
@@ -1140,6 +1136,17 @@ def send_alone(base_url: str, shot: Shot) -> None:
         api.close()
 
 
+def start_alone(base_url: str, load: HotLoad, label: str, payer: int, payee: int,
+                n: int) -> tuple[Shot, threading.Thread]:
+    """The n-th transfer of `label` from payer to payee, besides the load (its memo and key in the load's run),
+    sent from a thread of its own: its shot and the thread."""
+    shot = Shot(memo=f"{load.load.memo_prefix}{label}-{n}", from_id=payer, to_id=payee, amount_minor=100 + n,
+                key=f"{load.load.run_id}-{label}-{n}")
+    client = threading.Thread(target=send_alone, args=(base_url, shot), daemon=True)
+    client.start()
+    return shot, client
+
+
 def test_two_pools_behind_one_upstream_one_killed_new_requests_go_to_the_other(
         api, db, verify, new_user, stage, two_pools, figures):
     """Two pools of two workers behind one nginx upstream, the load through it; one pool killed (SIGKILL to its
@@ -1166,11 +1173,7 @@ def test_two_pools_behind_one_upstream_one_killed_new_requests_go_to_the_other(
                      if entry["uri"] == "/api/transfers"}
         assert {f"127.0.0.1:{port}" for port in pools.ports} <= served_by, served_by
         for n in range(8):
-            shot = Shot(memo=f"{load.load.memo_prefix}stuck-{n}", from_id=payer, to_id=payee, amount_minor=100 + n,
-                        key=f"{load.load.run_id}-stuck-{n}")
-            client = threading.Thread(target=send_alone, args=(pools.url, shot), daemon=True)
-            client.start()
-            stuck.append((shot, client))
+            stuck.append(start_alone(pools.url, load, "stuck", payer, payee, n))
             if wait_for(lambda: held_up(db, pools.application_names[0], holder) > 0, 1):
                 break
         assert held_up(db, pools.application_names[0], holder) > 0, (
