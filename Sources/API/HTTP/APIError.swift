@@ -72,7 +72,6 @@ public struct APIError: Error, Sendable {
     static let internalError = APIError(
         status: 500, code: "internal_error", message: "Something went wrong on our side; it has been logged.")
 
-    /// The response for this error, carrying the request id so a person can quote it.
     /// The response, carrying `logNote` for the request's log line (not sent to the client).
     func response(requestID: String, logNote: String) -> HTTPResponse {
         var response = response(requestID: requestID)
@@ -80,6 +79,7 @@ public struct APIError: Error, Sendable {
         return response
     }
 
+    /// The response for this error, carrying the request id so a person can quote it.
     public func response(requestID: String) -> HTTPResponse {
         var members: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
         if let field { members.append(("field", .string(field))) }
