@@ -8,7 +8,6 @@ import time
 import uuid
 
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from conftest import DESKTOP, PHONE

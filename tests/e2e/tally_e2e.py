@@ -624,7 +624,17 @@ def check_balance_chains(db: Database, users: list[int]) -> None:
 def pool_log_lines(containing: str, seconds: float = 5) -> list[str]:
     """Lines of the pool's log (TALLY_LOG_DIR/tally.log) that contain a text, waiting a little for them to be
     written; [] when the text does not show up in time."""
-    path = os.path.join(env("TALLY_LOG_DIR"), "tally.log")
+    return log_lines("tally.log", containing, seconds)
+
+
+def access_log_lines(containing: str, seconds: float = 5) -> list[str]:
+    """Lines of nginx's access log (TALLY_LOG_DIR/nginx-access.log) that contain a text, waiting a little:
+    nginx writes a request's line after it has sent the answer, so the client can read the answer first."""
+    return log_lines("nginx-access.log", containing, seconds)
+
+
+def log_lines(file_name: str, containing: str, seconds: float) -> list[str]:
+    path = os.path.join(env("TALLY_LOG_DIR"), file_name)
     deadline = time.monotonic() + seconds
     while True:
         with open(path, encoding="utf-8", errors="replace") as log:
@@ -632,7 +642,6 @@ def pool_log_lines(containing: str, seconds: float = 5) -> list[str]:
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-
 
 
 def wait_for(condition, seconds: float, interval: float = 0.05):

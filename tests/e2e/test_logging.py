@@ -2,7 +2,7 @@
 
 import json
 
-from tally_e2e import assert_error, pool_log_lines
+from tally_e2e import access_log_lines, assert_error, pool_log_lines
 
 
 def logged(request_id: str) -> dict:
@@ -32,19 +32,10 @@ def test_refused_requests_are_logged_with_their_status_and_the_id_in_their_body(
 def test_one_request_id_finds_the_request_in_nginx_access_log_and_the_pool_log(api, new_user):
     """nginx's access log is JSON lines with the request id, status, request time and the upstream's times;
     grepping the id finds the same request in both logs."""
-    import os
-    import time
     user = new_user("1.00")
     response = api.deposit(user["id"], "2.00")
     request_id = response.headers["X-Request-Id"]
-    path = os.path.join(os.environ["TALLY_LOG_DIR"], "nginx-access.log")
-    deadline = time.monotonic() + 5
-    while True:
-        with open(path, encoding="utf-8") as log:
-            lines = [line for line in log if request_id in line]
-        if lines or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    lines = access_log_lines(request_id)
     assert len(lines) == 1, lines
     access = json.loads(lines[0])
     assert access["request_id"] == request_id and access["status"] == 201

@@ -5,13 +5,11 @@ restarts the pool leaves it running as test.sh started it."""
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 
 from tally_e2e import RowHolder, assert_error, env, pool_log_lines, pool_started_with

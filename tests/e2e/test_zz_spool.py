@@ -9,10 +9,7 @@ import random
 import signal
 import subprocess
 import threading
-import time
 import uuid
-
-import pytest
 
 from openapi_contract import check_against_document, load_spec
 from tally_e2e import Api, assert_error, env, pool_started_with, run_verify, unique, wait_for
