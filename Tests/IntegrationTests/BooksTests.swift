@@ -42,7 +42,18 @@ struct BooksTests {
                 database,
                 "INSERT INTO movements (kind, debit_user_id, credit_user_id, amount) VALUES ('deposit', \(ids[0]), \(ids[1]), 5)",
                 sqlState: "23514")
+            for (kind, debit, credit) in [
+                ("gift", ids[0], ids[1]), ("transfer", Int64(0), ids[1]), ("withdrawal", ids[0], ids[1]),
+                ("deposit", ids[0], Int64(0)),
+            ] {
+                try expectViolation(
+                    database,
+                    "INSERT INTO movements (kind, debit_user_id, credit_user_id, amount) VALUES ('\(kind)', \(debit), \(credit), 5)",
+                    sqlState: "23514")
+            }
             try expectViolation(database, "UPDATE users SET balance = 5 WHERE id = 0", sqlState: "23514")
+            try expectViolation(database, "UPDATE users SET balance = NULL WHERE id = \(ids[0])", sqlState: "23514")
+            try expectViolation(database, "UPDATE users SET is_system = true WHERE id = \(ids[0])", sqlState: "23514")
         }
     }
 
