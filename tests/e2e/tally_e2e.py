@@ -635,13 +635,12 @@ def access_log_lines(containing: str, seconds: float = 5) -> list[str]:
 
 def log_lines(file_name: str, containing: str, seconds: float) -> list[str]:
     path = os.path.join(env("TALLY_LOG_DIR"), file_name)
-    deadline = time.monotonic() + seconds
-    while True:
+
+    def matching() -> list[str]:
         with open(path, encoding="utf-8", errors="replace") as log:
-            found = [line for line in log if containing in line]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+            return [line for line in log if containing in line]
+
+    return wait_for(matching, seconds, interval=0.1)
 
 
 def wait_for(condition, seconds: float, interval: float = 0.05):

@@ -956,12 +956,7 @@ def test_clients_that_send_half_a_body_or_leave_before_the_answer_kill_no_worker
 
 
 def pool_log_lines_since(tail: LogTail, request_id: str, seconds: float = 5) -> list[str]:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = tail.lines(f'"request_id":"{request_id}"')
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    return wait_for(lambda: tail.lines(f'"request_id":"{request_id}"'), seconds, interval=0.1)
 
 
 # --- 6. two pools behind one nginx upstream, one killed --------------------------------------------------------------
@@ -1075,16 +1070,14 @@ class TwoPools:
     def access_log(self, waiting_for: frozenset[str] = frozenset(), seconds: float = 5) -> dict[str, dict]:
         """nginx's access log by request id; waits up to `seconds` for the lines of `waiting_for` (nginx writes
         a request's line just after it has sent the answer)."""
-        deadline = time.monotonic() + seconds
-        while True:
-            entries = {}
+        def entries() -> dict[str, dict]:
             with open(self.folder / "log" / "nginx-access.log", encoding="utf-8") as log:
-                for line in log:
-                    entry = json.loads(line)
-                    entries[entry["request_id"]] = entry
-            if waiting_for <= entries.keys() or time.monotonic() > deadline:
-                return entries
-            time.sleep(0.1)
+                return {entry["request_id"]: entry for entry in map(json.loads, log)}
+
+        def complete() -> dict[str, dict] | None:
+            found = entries()
+            return found if waiting_for <= found.keys() else None
+        return wait_for(complete, seconds, 0.1) or entries()
 
     def stop(self) -> None:
         """nginx first (it finishes its requests), then the pools; whatever does not stop in time is killed."""
