@@ -26,7 +26,7 @@
 # After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
 # unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt, wrk's
 # output and the logs to var/bench-logs/.
-# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (16, both pools), BENCH_ROUNDS (3)
+# Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (the pool's default, 4 x cores and at least 8; both pools), BENCH_ROUNDS (3)
 # and BENCH_ROUND_SECONDS (5; QUICK 3) for the loads compared with the ceiling, BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
 # BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
 set -euo pipefail
@@ -39,7 +39,7 @@ source "$BENCH_DIR/lib/scenarios.sh"
 
 USERS=10000
 CONNS=${BENCH_CONNECTIONS:-16}
-WORKERS=${BENCH_WORKERS:-16}
+WORKERS=${BENCH_WORKERS:-$(default_workers)}
 SCALING_SECS=${BENCH_SCALING_SECONDS:-5}
 # uniform, hot, hot-64 and ping alternate Tally and the ceiling in ROUNDS rounds of ROUND_SECS each.
 ROUNDS=${BENCH_ROUNDS:-3}
