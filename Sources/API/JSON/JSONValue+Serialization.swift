@@ -36,6 +36,12 @@ extension JSONValue {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// For each byte, whether a JSON string needs a closer look at it: the ones escaped below, and 0xE2,
+    /// the first byte of U+2028 and U+2029. One table load a byte instead of a chain of comparisons.
+    private static let needsCloserLook: [Bool] = (0...255).map { byte in
+        byte < 0x20 || "\"\\<>&".utf8.contains(UInt8(byte)) || byte == 0xE2
+    }
+
     /// A JSON string. Escapes quotes, backslashes and control characters, and also < > & and U+2028/2029,
     /// so that a body pasted into HTML or a script can never close a tag or end a line. Runs of bytes that
     /// need no escape are copied whole.
@@ -43,35 +49,41 @@ extension JSONValue {
         output.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in
-            var index = 0
-            var runStart = 0
-            while index < bytes.count {
-                let byte = bytes[index]
-                let needsEscape =
-                    byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
-                    || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ">") || byte == UInt8(ascii: "&")
-                    || (byte == 0xE2 && index + 2 < bytes.count && bytes[index + 1] == 0x80
-                        && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9))
-                guard needsEscape else {
+            needsCloserLook.withUnsafeBufferPointer { closerLook in
+                var index = 0
+                var runStart = 0
+                while index < bytes.count {
+                    let byte = bytes[index]
+                    guard closerLook[Int(byte)] else {
+                        index += 1
+                        continue
+                    }
+                    if byte == 0xE2 {
+                        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9; any other E2 sequence is copied as it is.
+                        guard index + 2 < bytes.count, bytes[index + 1] == 0x80,
+                            bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9
+                        else {
+                            index += 1
+                            continue
+                        }
+                    }
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                    switch byte {
+                    case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+                    case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+                    case UInt8(ascii: "\n"): output.append(contentsOf: #"\n"#.utf8)
+                    case UInt8(ascii: "\r"): output.append(contentsOf: #"\r"#.utf8)
+                    case UInt8(ascii: "\t"): output.append(contentsOf: #"\t"#.utf8)
+                    case 0xE2:
+                        output.append(contentsOf: unicodeEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029))
+                        index += 2
+                    default: output.append(contentsOf: unicodeEscape(UInt16(byte)))
+                    }
                     index += 1
-                    continue
+                    runStart = index
                 }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
-                switch byte {
-                case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
-                case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
-                case UInt8(ascii: "\n"): output.append(contentsOf: #"\n"#.utf8)
-                case UInt8(ascii: "\r"): output.append(contentsOf: #"\r"#.utf8)
-                case UInt8(ascii: "\t"): output.append(contentsOf: #"\t"#.utf8)
-                case 0xE2:
-                    output.append(contentsOf: unicodeEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029))
-                    index += 2
-                default: output.append(contentsOf: unicodeEscape(UInt16(byte)))
-                }
-                index += 1
-                runStart = index
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
             }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         }
         output.append(UInt8(ascii: "\""))
     }
