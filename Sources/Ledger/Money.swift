@@ -17,11 +17,33 @@ public struct Money: Hashable, Comparable, Sendable {
 
 extension Money: CustomStringConvertible {
     /// "12.34", "0.05", "-1.00": always two fraction digits, no grouping.
+    ///
+    /// Written digit by digit from the right into the string's own storage: every amount in every response
+    /// goes through here, and string interpolation cost several times as much.
     public var description: String {
         let magnitude = minorUnits.magnitude
-        let major = magnitude / UInt64(Money.minorUnitsPerMajor)
-        let minor = magnitude % UInt64(Money.minorUnitsPerMajor)
-        let sign = minorUnits < 0 ? "-" : ""
-        return "\(sign)\(major).\(minor < 10 ? "0" : "")\(minor)"
+        var majorDigits = 1
+        var rest = magnitude / 1000
+        while rest > 0 {
+            majorDigits += 1
+            rest /= 10
+        }
+        let length = (minorUnits < 0 ? 1 : 0) + majorDigits + 3
+        // At most 1 + 17 + 3 bytes (Int64.min is 20 digits of minor units).
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var position = length
+            var value = magnitude
+            for place in 0..<(majorDigits + 2) {
+                if place == 2 {
+                    position -= 1
+                    buffer[position] = UInt8(ascii: ".")
+                }
+                position -= 1
+                buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+            if minorUnits < 0 { buffer[0] = UInt8(ascii: "-") }
+            return length
+        }
     }
 }

@@ -5,14 +5,25 @@ import Glibc
 /// columns, so a connection keeps one layout per statement instead of building a new index for every result.
 public final class ColumnLayout: Sendable {
     public let columns: [String]
-    let index: [String: Int]
+    /// The names' lengths in bytes, in column order: most names asked for are told apart by length alone.
+    private let lengths: [Int]
     /// The names as libpq gives them, to compare a later result's with.
     private let cNames: [ContiguousArray<CChar>]
 
     init(reading result: OpaquePointer) {
         columns = (0..<PQnfields(result)).map { String(cString: PQfname(result, $0)) }
-        index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        lengths = columns.map(\.utf8.count)
         cNames = columns.map(\.utf8CString)
+    }
+
+    /// The position of the first column named `name`. A scan, not a dictionary: a result has a handful of
+    /// columns, and comparing lengths first costs a fraction of hashing the name for every value read.
+    func index(of name: String) -> Int? {
+        let length = name.utf8.count
+        for position in lengths.indices where lengths[position] == length && columns[position] == name {
+            return position
+        }
+        return nil
     }
 
     /// Whether `result` has exactly these columns.
@@ -61,7 +72,7 @@ public struct Row: Sendable {
     let layout: ColumnLayout
 
     public subscript(_ column: String) -> String? {
-        guard let index = layout.index[column] else { return nil }
+        guard let index = layout.index(of: column) else { return nil }
         return values[index]
     }
 

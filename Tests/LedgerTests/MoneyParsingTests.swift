@@ -35,6 +35,19 @@ struct MoneyParsingTests {
         #expect(Money(minorUnits: 5).description == "0.05")
         #expect(Money(minorUnits: 1234).description == "12.34")
         #expect(Money(minorUnits: -100).description == "-1.00")
+        #expect(Money(minorUnits: -5).description == "-0.05")
+        #expect(Money(minorUnits: 99).description == "0.99")
+        #expect(Money(minorUnits: 1000).description == "10.00")
+        #expect(Money(minorUnits: 123_456_789).description == "1234567.89")
+        // Every length of the whole part, each a power of ten and one below it.
+        var power: Int64 = 1
+        for digits in 1...17 {
+            let zeros = String(repeating: "0", count: digits - 1)
+            let nines = digits == 1 ? "0" : String(repeating: "9", count: digits - 1)
+            #expect(Money(minorUnits: power * 100).description == "1\(zeros).00")
+            #expect(Money(minorUnits: power * 100 - 1).description == "\(nines).99")
+            if digits < 17 { power *= 10 }
+        }
         #expect(Money(minorUnits: Int64.max).description == "92233720368547758.07")
         #expect(Money(minorUnits: Int64.min).description == "-92233720368547758.08")
     }
