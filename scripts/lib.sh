@@ -228,6 +228,13 @@ pg_write_settings() {
         # The pool holds one connection per worker; tests, bench and the ceiling add their own.
         echo "max_connections = 200"
         echo "shared_buffers = 256MB"
+        # SERIALIZABLE keeps a predicate lock for every row and index page a transaction reads, and keeps a
+        # committed transaction's locks while transactions that overlapped it still run. The table holds this
+        # many per connection: at the default 64, alert-judged events (two round trips each) from 64 clients on
+        # 32 workers once filled it within seconds (41 "out of shared memory" errors, each a 503), and so did
+        # eight psql-style clients reading history pages in explicit transactions. Room for four times as many
+        # costs a few MB of shared memory.
+        echo "max_pred_locks_per_transaction = 256"
         # A movement is one statement in an implicit transaction: if the worker running it dies while the
         # statement waits (for a row lock, say), the backend would still commit it, though nginx answered 502.
         # Polling the client socket while a query runs makes the backend notice and roll back instead.
