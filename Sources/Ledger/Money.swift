@@ -29,7 +29,7 @@ extension Money: CustomStringConvertible {
             rest /= 10
         }
         let length = (minorUnits < 0 ? 1 : 0) + majorDigits + 3
-        // At most 1 + 17 + 3 bytes (Int64.min is 20 digits of minor units).
+        // At most 21 bytes: Int64.min is a sign, 17 digits, a point and 2 digits.
         return String(unsafeUninitializedCapacity: length) { buffer in
             var position = length
             var value = magnitude

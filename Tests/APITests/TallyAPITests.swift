@@ -229,5 +229,11 @@ struct TallyAPITests {
     func formatsTimestamps() {
         #expect(Timestamp.rfc3339(microsecondsSince1970: 0) == "1970-01-01T00:00:00.000Z")
         #expect(Timestamp.rfc3339(microsecondsSince1970: 1_700_000_000_123_456) == "2023-11-14T22:13:20.123Z")
+        #expect(Timestamp.rfc3339(microsecondsSince1970: 1_795_430_400_005_999) == "2026-11-23T10:40:00.005Z")
+        #expect(Timestamp.rfc3339(microsecondsSince1970: 253_402_300_799_999_999) == "9999-12-31T23:59:59.999Z")
+        // The log line's form appends the same text to what is already there.
+        var line = Array("at ".utf8)
+        Timestamp.write(microsecondsSince1970: 1_700_000_000_123_456, to: &line)
+        #expect(String(decoding: line, as: UTF8.self) == "at 2023-11-14T22:13:20.123Z")
     }
 }
