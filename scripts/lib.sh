@@ -232,7 +232,7 @@ pg_write_settings() {
         # committed transaction's locks while transactions that overlapped it still run. The table holds this
         # many per connection: at the default 64, alert-judged events (two round trips each) from 64 clients on
         # 32 workers once filled it within seconds (41 "out of shared memory" errors, each a 503), and so did
-        # eight psql-style clients reading history pages in explicit transactions. Room for four times as many
+        # eight pgbench clients reading history pages in explicit transactions. Room for four times as many
         # costs a few MB of shared memory.
         echo "max_pred_locks_per_transaction = 256"
         # A movement is one statement in an implicit transaction: if the worker running it dies while the
