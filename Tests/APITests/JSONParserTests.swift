@@ -40,6 +40,21 @@ struct JSONParserTests {
         #expect(throws: JSONSyntaxError.self) { try parse(deep) }
     }
 
+    @Test(
+        "invalid UTF-8 is reported at its first bad byte",
+        arguments: [
+            ([0xFF], 0),  // never a UTF-8 byte
+            ([0x22, 0x61, 0xC3, 0xA9, 0xFF, 0x22], 4),  // after a valid two-byte é
+            ([0x22, 0xC0, 0xAF, 0x22], 1),  // an overlong encoding of "/"
+            ([0x22, 0xED, 0xA0, 0x80, 0x22], 1),  // a surrogate encoded directly
+            ([0x22, 0x61, 0xE2, 0x82], 2),  // a sequence cut short by the end
+        ] as [([UInt8], Int)])
+    func reportsInvalidUTF8Offset(bytes: [UInt8], offset: Int) {
+        #expect(throws: JSONSyntaxError(offset: offset, reason: "the body is not valid UTF-8")) {
+            try JSONParser.parse(bytes)
+        }
+    }
+
     @Test("serialization escapes what must be escaped, including HTML-significant characters")
     func serializes() {
         let value = JSONValue.object([

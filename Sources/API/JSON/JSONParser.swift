@@ -19,7 +19,7 @@ public struct JSONParser {
 
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw JSONSyntaxError(offset: 0, reason: "the body is not valid UTF-8")
+            throw JSONSyntaxError(offset: firstInvalidUTF8Offset(bytes), reason: "the body is not valid UTF-8")
         }
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
@@ -27,6 +27,21 @@ public struct JSONParser {
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("unexpected content after the JSON value") }
         return value
+    }
+
+    /// Where the first byte that does not belong to a well-formed UTF-8 sequence is (only asked once the bytes are
+    /// known to be invalid, so that a client is told where to look).
+    private static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .error: return offset
+            case .emptyInput: return offset
+            }
+        }
     }
 
     private func error(_ reason: String) -> JSONSyntaxError {
