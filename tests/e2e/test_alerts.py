@@ -343,15 +343,19 @@ def test_a_users_token_may_not_post_events_even_for_their_own_account(db, new_ac
     before = db.snapshot(alice.id, bob["id"])
     for user_id in (alice.id, bob["id"]):
         for kind, amount in ((D, "1.00"), (W, "1.00"), (W, "1000000.00")):
-            assert_forbidden(alice.api.event(kind, amount, user_id, 1))
-            assert_forbidden(alice.api.event(kind, amount, user_id, 1, headers={"Idempotency-Key": key()}))
+            for headers in ({}, {"Idempotency-Key": key()}):
+                error = assert_forbidden(alice.api.event(kind, amount, user_id, 1, headers=headers))
+                # The reason is the role, not whose account it is.
+                assert error["message"] == "Only the service role may do this."
     assert db.snapshot(alice.id, bob["id"]) == before
     assert db.cash_events(alice.id) == db.cash_events(bob["id"]) == []
 
 
 def test_a_users_token_is_403_on_post_event_whatever_the_body(new_account):
     alice = new_account(RICH)
-    assert_forbidden(alice.api.post("/api/event", {"type": "transfer", "amount": "1.00", "user_id": alice.id, "t": 1}))
+    error = assert_forbidden(
+        alice.api.post("/api/event", {"type": "transfer", "amount": "1.00", "user_id": alice.id, "t": 1}))
+    assert error["message"] == "Only the service role may do this."
 
 
 # --- idempotency ---------------------------------------------------------------------------------------------

@@ -37,8 +37,11 @@ extension TallyAPI {
         }
     }
 
+    /// Why a caller without the service role is refused an endpoint that needs it.
+    static let serviceOnly = "Only the service role may do this."
+
     func requireService(_ caller: Caller) throws(APIError) {
-        guard caller.isService else { throw .forbidden("Only the service role may do this.") }
+        guard caller.isService else { throw .forbidden(Self.serviceOnly) }
     }
 
     /// Runs `parse` on a request whose money movement is authorised inside the ledger's transaction.

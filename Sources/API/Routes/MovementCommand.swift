@@ -118,6 +118,8 @@ extension TallyAPI {
             let receipt = try ledger.recordCashEvent(
                 kind, tokenHash: tokenHash, actingUserID: nil, userID: userID, amount: amount, memo: nil, t: t,
                 rules: alertRules, idempotency: idempotency, requestID: requestID)
+            // The ledger refuses any caller but the service role here; say that, not the movements' reason.
+            if case .refused(.forbidden) = receipt.result { throw APIError.forbidden(Self.serviceOnly) }
             let response = try respond(receipt, status: 200) { cash in
                 .object([
                     ("alert", .bool(!cash.alertCodes.isEmpty)),
