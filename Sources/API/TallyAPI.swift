@@ -76,6 +76,12 @@ public final class TallyAPI {
             return APIError.unavailable(
                 "The database could not complete the request; nothing was applied. Retry shortly."
             ).response(requestID: request.requestID, logNote: "database fault: \(error)")
+        } catch let error as PostgresError where error.isValueRefused {
+            // Input that passed the API's checks but not the database's: still the request's, not a 500.
+            return APIError(
+                status: 422, code: "validation_failed",
+                message: "The ledger refused a value in this request (out of range or too long); nothing was applied."
+            ).response(requestID: request.requestID, logNote: "database refused a value: \(error)")
         } catch {
             return APIError.internalError.response(requestID: request.requestID, logNote: "internal error: \(error)")
         }
@@ -117,7 +123,7 @@ public final class TallyAPI {
         -> IdempotencyContext?
     {
         guard let key = request.idempotencyKey else { return nil }
-        guard !key.isEmpty, key.count <= Self.maximumIdempotencyKeyLength, !key.utf8.contains(0) else {
+        guard !key.isEmpty, key.unicodeScalars.count <= Self.maximumIdempotencyKeyLength, !key.utf8.contains(0) else {
             throw .validation(
                 "Idempotency-Key",
                 "The Idempotency-Key header must be 1 to \(Self.maximumIdempotencyKeyLength) characters.")

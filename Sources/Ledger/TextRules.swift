@@ -7,13 +7,14 @@ public enum TextRuleViolation: Error, Equatable, Sendable {
     public var explanation: String {
         switch self {
         case .empty: "must not be empty or only spaces"
-        case .tooLong(let maximum): "must be at most \(maximum) characters"
+        case .tooLong(let maximum): "must be at most \(maximum) characters (Unicode code points: a flag counts two)"
         case .containsNUL: "must not contain the NUL character (\\u0000)"
         }
     }
 }
 
-/// The rules for the text people type: user names and memos. Text is stored verbatim, never trimmed.
+/// The rules for the text people type: user names and memos. Text is stored verbatim, never trimmed. Lengths
+/// are in Unicode code points.
 public enum TextRules {
     public static let maximumNameLength = 200
     public static let maximumMemoLength = 500
@@ -31,6 +32,8 @@ public enum TextRules {
     private static func checkCommon(_ text: String, maximum: Int) throws(TextRuleViolation) {
         // PostgreSQL's text cannot hold NUL: refuse it here with a reason rather than fail in the database.
         guard !text.utf8.contains(0) else { throw .containsNUL }
-        guard text.count <= maximum else { throw .tooLong(maximum: maximum) }
+        // Characters are Unicode code points, as PostgreSQL's char_length counts them (the domains' CHECKs):
+        // a flag or an e with a combining accent is one Character in Swift but two code points.
+        guard text.unicodeScalars.count <= maximum else { throw .tooLong(maximum: maximum) }
     }
 }

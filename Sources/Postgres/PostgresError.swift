@@ -58,6 +58,15 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return sqlState.hasPrefix("53") || sqlState.hasPrefix("58") || sqlState.hasPrefix("XX")
     }
 
+    /// The server refused a value the statement was given: class 22 (data exception: out of range, too long,
+    /// not in the repertoire) or 23 (integrity constraint violation: a CHECK, a domain, NOT NULL, unique, a
+    /// foreign key). The API validates input before it gets here; this is what the database's own rules catch
+    /// when the two ever disagree. The statement was rolled back.
+    public var isValueRefused: Bool {
+        guard kind == .server, let sqlState else { return false }
+        return sqlState.hasPrefix("22") || sqlState.hasPrefix("23")
+    }
+
     public var description: String {
         "PostgresError(\(sqlState ?? (kind == .connection ? "connection" : "server")): \(message))"
     }

@@ -128,6 +128,14 @@ struct TallyAPITests {
         #expect(ledger.moveCalls.isEmpty)
     }
 
+    @Test("an Idempotency-Key's length is in code points: 128 flags are 256 of them")
+    func keyLengthCountsCodePoints() throws {
+        let response = post("/api/users/1/deposits", #"{"amount":"1"}"#, key: String(repeating: "🇫🇷", count: 128))
+        #expect(response.status == 422)
+        #expect(try error(response).field == "Idempotency-Key")
+        #expect(ledger.moveCalls.isEmpty)
+    }
+
     @Test("database trouble is a 503 with Retry-After, never a 500")
     func databaseTroubleIs503() throws {
         ledger.failure = PostgresError(kind: .connection, message: "refused")
@@ -154,6 +162,21 @@ struct TallyAPITests {
         #expect(keyed.status == 503)
         #expect(try error(keyed).code == "outcome_unknown")
         #expect(keyed.headers.contains { $0.name == "Retry-After" })
+    }
+
+    @Test("a value the database refuses (a CHECK, a domain, a length) is a 422 that applied nothing, not a 500")
+    func databaseRefusedValueIs422() throws {
+        for sqlState in ["23514", "23502", "22001", "22003", "22021"] {
+            ledger.failure = PostgresError(
+                kind: .server, sqlState: sqlState, message: "value for domain memo violates check constraint")
+            let response = post("/api/transfers", #"{"from_user_id":1,"to_user_id":2,"amount":"1.00"}"#)
+            #expect(response.status == 422, "SQLSTATE \(sqlState)")
+            #expect(try error(response).code == "validation_failed")
+            #expect(response.logNote?.contains(sqlState) == true)
+        }
+        // Not every server error is the request's fault.
+        ledger.failure = PostgresError(kind: .server, sqlState: "42P01", message: "relation does not exist")
+        #expect(post("/api/transfers", #"{"from_user_id":1,"to_user_id":2,"amount":"1.00"}"#).status == 500)
     }
 
     @Test("a fault on the database's side (disk, memory, a missing file, an internal error) is a 503, not a 500")

@@ -19,6 +19,20 @@ struct TextRulesTests {
         }
     }
 
+    @Test("lengths count code points, as PostgreSQL does: a flag is two, an e with a combining accent two")
+    func lengthsCountCodePoints() throws {
+        try TextRules.checkName(String(repeating: "🇫🇷", count: 100))
+        #expect(throws: TextRuleViolation.tooLong(maximum: 200)) {
+            try TextRules.checkName(String(repeating: "🇫🇷", count: 101))
+        }
+        try TextRules.checkMemo(String(repeating: "e\u{301}", count: 250))
+        #expect(throws: TextRuleViolation.tooLong(maximum: 500)) {
+            try TextRules.checkMemo(String(repeating: "e\u{301}", count: 251))
+        }
+        // One code point each, however many bytes.
+        try TextRules.checkName(String(repeating: "🦊", count: 200))
+    }
+
     @Test("NUL is refused because PostgreSQL text cannot hold it")
     func refusesNUL() {
         #expect(throws: TextRuleViolation.containsNUL) { try TextRules.checkName("a\u{0}b") }

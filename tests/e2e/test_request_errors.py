@@ -126,6 +126,23 @@ def test_a_memo_of_500_characters_is_accepted(api, new_user):
     assert response.json()["memo"] == "é" * 500
 
 
+@pytest.mark.parametrize("memo", ["\U0001F1EB\U0001F1F7" * 251, "e\u0301" * 251], ids=["flags", "combining"])
+def test_a_memo_over_500_code_points_is_refused_even_when_fewer_characters_show(api, db, new_user, memo):
+    user, other = new_user("5.00"), new_user()
+    assert_error(api.deposit(user["id"], "1.00", memo=memo), 422, "validation_failed", "memo")
+    assert_error(api.transfer(user["id"], other["id"], "1.00", memo=memo), 422, "validation_failed", "memo")
+    assert db.balance(user["id"]) == 500
+    assert db.movement_count(user["id"]) == 1
+
+
+def test_an_idempotency_key_over_255_code_points_is_refused(api, db, new_user):
+    user = new_user()
+    key = "\U0001F1EB\U0001F1F7" * 128  # 128 flags on screen, 256 code points
+    response = api.deposit(user["id"], "1.00", headers={"Idempotency-Key": key.encode().decode("latin-1")})
+    assert_error(response, 422, "validation_failed", "Idempotency-Key")
+    assert db.balance(user["id"]) == 0
+
+
 def test_transfer_to_oneself_is_refused(api, db, new_user):
     user = new_user("5.00")
     assert_error(api.transfer(user["id"], user["id"], "1.00"), 422, "validation_failed", "to_user_id")

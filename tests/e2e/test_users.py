@@ -98,6 +98,22 @@ def test_names_over_200_characters_are_refused(api):
     assert_error(api.create_user("é" * 201), 422, "validation_failed", "name")
 
 
+# A flag is two code points (regional indicators), an e with a combining accent two: one character on screen.
+# Lengths are counted in code points, as PostgreSQL's char_length does.
+@pytest.mark.parametrize("name", ["\U0001F1EB\U0001F1F7" * 101, "e\u0301" * 101], ids=["flags", "combining"])
+def test_names_over_200_code_points_are_refused_even_when_fewer_characters_show(api, db, name):
+    users_before = db.rows("SELECT count(*) FROM users")
+    assert_error(api.create_user(name), 422, "validation_failed", "name")
+    assert db.rows("SELECT count(*) FROM users") == users_before
+
+
+def test_a_name_of_200_code_points_in_100_flags_is_stored_verbatim(api):
+    name = "\U0001F1EB\U0001F1F7" * 100
+    response = api.create_user(name)
+    assert response.status_code == 201, response.text
+    assert api.user(response.json()["id"])["name"] == name
+
+
 def test_names_with_a_nul_character_are_refused(api):
     assert_error(api.create_user("Ada\u0000Lovelace"), 422, "validation_failed", "name")
 
