@@ -128,6 +128,11 @@ public final class TallyAPI {
                 "Idempotency-Key",
                 "The Idempotency-Key header must be 1 to \(Self.maximumIdempotencyKeyLength) characters.")
         }
+        // Header bytes that are not UTF-8 reach here repaired, each bad sequence as U+FFFD: two different keys
+        // would become one. Refused instead (and with them the rare key that holds U+FFFD itself).
+        guard !key.unicodeScalars.contains("\u{FFFD}") else {
+            throw .validation("Idempotency-Key", "The Idempotency-Key header must be UTF-8 text.")
+        }
         // Unit separators keep the parts apart whatever text they hold.
         return IdempotencyContext(key: key, fingerprint: parts.joined(separator: "\u{1F}"))
     }

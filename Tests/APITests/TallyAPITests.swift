@@ -136,6 +136,15 @@ struct TallyAPITests {
         #expect(ledger.moveCalls.isEmpty)
     }
 
+    @Test("an Idempotency-Key that was not UTF-8 (repaired to U+FFFD on the way in) is refused, not merged")
+    func refusesRepairedKeys() throws {
+        let repaired = String(decoding: [0x6B, 0xFF], as: UTF8.self)
+        let response = post("/api/users/1/deposits", #"{"amount":"1"}"#, key: repaired)
+        #expect(response.status == 422)
+        #expect(try error(response).field == "Idempotency-Key")
+        #expect(ledger.moveCalls.isEmpty)
+    }
+
     @Test("database trouble is a 503 with Retry-After, never a 500")
     func databaseTroubleIs503() throws {
         ledger.failure = PostgresError(kind: .connection, message: "refused")

@@ -143,6 +143,15 @@ def test_an_idempotency_key_over_255_code_points_is_refused(api, db, new_user):
     assert db.balance(user["id"]) == 0
 
 
+def test_idempotency_keys_that_are_not_utf8_are_refused_rather_than_merged(api, db, new_user):
+    # b"k\xff" and b"k\xfe" would both read as "k\ufffd": one key for two different requests.
+    user = new_user()
+    for raw in (b"k\xff", b"k\xfe"):
+        response = api.deposit(user["id"], "1.00", headers={"Idempotency-Key": raw})
+        assert_error(response, 422, "validation_failed", "Idempotency-Key")
+    assert db.balance(user["id"]) == 0
+
+
 def test_transfer_to_oneself_is_refused(api, db, new_user):
     user = new_user("5.00")
     assert_error(api.transfer(user["id"], user["id"], "1.00"), 422, "validation_failed", "to_user_id")
