@@ -1,9 +1,12 @@
 """Bad requests by real HTTP: bodies that are not JSON objects, wrong and unknown fields, unknown routes and
 methods, bodies over the limit, bad paging. Each gets the JSON error shape and changes nothing."""
 
+import json
+import socket
+
 import pytest
 
-from tally_e2e import assert_error, unique
+from tally_e2e import assert_error, env, unique
 
 POST_PATHS = ["/api/users", "/api/transfers", "/api/users/{id}/deposits", "/api/users/{id}/withdrawals"]
 LIST_PATHS = ["/api/users", "/api/transactions", "/api/users/{id}/transactions"]
@@ -241,3 +244,62 @@ def test_error_request_ids_differ_between_requests(api):
     first = assert_error(api.get("/api/nothing"), 404, "not_found")
     second = assert_error(api.get("/api/nothing"), 404, "not_found")
     assert first["request_id"] != second["request_id"]
+
+
+# --- what nginx refuses itself, before the pool sees anything ----------------------------------------------------
+
+def raw_http(request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends bytes as they are (no client library would send most of these) and reads the whole answer."""
+    host, port = env("TALLY_URL").removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def request_with(line: str, *headers: str, body: bytes = b"") -> bytes:
+    return "\r\n".join([line, *headers, "Connection: close", "", ""]).encode("latin-1") + body
+
+
+UNREADABLE_REQUESTS = {
+    "garbage-request-line": (b"GARBAGE\r\n\r\n", 400),
+    "nul-in-uri": (request_with("GET /api/users/1%00 HTTP/1.1", "Host: x"), 400),
+    "uri-above-the-root": (request_with("GET /api/%2e%2e/%2e%2e/x HTTP/1.1", "Host: x"), 400),
+    "no-host-in-http-1.1": (request_with("GET /api/ping HTTP/1.1"), 400),
+    "header-line-without-colon": (request_with("GET /api/ping HTTP/1.1", "Host: x", "Bad Header"), 400),
+    "content-length-not-a-number": (request_with("POST /api/transfers HTTP/1.1", "Host: x", "Content-Length: abc"), 400),
+    "content-length-and-chunked": (
+        request_with("POST /api/transfers HTTP/1.1", "Host: x", "Content-Length: 2", "Transfer-Encoding: chunked",
+                     body=b"0\r\n\r\n"), 400),
+    "broken-chunk": (
+        request_with("POST /api/transfers HTTP/1.1", "Host: x", "Transfer-Encoding: chunked", body=b"zz\r\n"), 400),
+    "unknown-transfer-coding": (
+        request_with("POST /api/transfers HTTP/1.1", "Host: x", "Transfer-Encoding: gzip"), 501),
+    "uri-over-8-kib": (request_with("GET /api/users/" + "1" * 9000 + " HTTP/1.1", "Host: x"), 414),
+    "http-2-in-a-request-line": (request_with("GET /api/ping HTTP/2.0", "Host: x"), 505),
+    "post-to-a-dashboard-file": (
+        request_with("POST /index.html HTTP/1.1", "Host: x", "Content-Length: 0"), 405),
+}
+
+
+@pytest.mark.parametrize("request_bytes,status", UNREADABLE_REQUESTS.values(), ids=UNREADABLE_REQUESTS.keys())
+def test_requests_nginx_cannot_read_get_the_json_error_shape_not_an_html_page(db, request_bytes, status):
+    movements_before = db.integer("SELECT count(*) FROM movements")
+    answered, headers, body = raw_http(request_bytes)
+    assert answered == status, body
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "request_id"}
+    assert error["code"] and error["message"]
+    assert error["request_id"] == headers["x-request-id"]
+    assert db.integer("SELECT count(*) FROM movements") == movements_before
+
+
+def test_the_error_documents_are_not_served_to_clients_directly():
+    status, _, _ = raw_http(request_with("GET /.tally-errors/400.json HTTP/1.1", "Host: x"))
+    assert status == 404
