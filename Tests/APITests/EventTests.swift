@@ -1,3 +1,4 @@
+import Credentials
 import Ledger
 import Testing
 
@@ -56,8 +57,26 @@ struct EventTests {
     @Test("posting events is the service role's")
     func serviceOnly() {
         let ada = ledger.authorization(for: .user(id: 1))
-        #expect(post(#"{"type":"deposit","amount":"1","user_id":1,"t":1}"#, as: ada).status == 403)
+        let refused = post(#"{"type":"deposit","amount":"1","user_id":1,"t":1}"#, as: ada)
+        #expect(refused.status == 403)
+        // The reason is the role, though user 1 is the caller's own account.
+        #expect(refused.body.contains(#""message":"Only the service role may do this.""#), "\(refused.body)")
         #expect(post(#"{"type":"deposit","amount":"1","user_id":1,"t":1}"#, as: "").status == 401)
+    }
+
+    @Test("a spooled event from a user's token is refused on replay, and the refusal is kept under its key")
+    func replayedUserEventIsRefusedAndRecorded() throws {
+        let ada = ledger.authorization(for: .user(id: 1))
+        let tokenHash = try #require(BearerToken(authorizationHeader: ada)).hash
+        let spooled = SpooledRequest(
+            acceptedAt: 0, tokenHash: tokenHash, idempotencyKey: "e1", fingerprint: "", method: "POST",
+            path: "/api/event", requestID: "rid", body: Array(#"{"type":"deposit","amount":"1","user_id":1,"t":1}"#.utf8))
+        guard case .refused(code: "forbidden") = api.replay(spooled) else {
+            Issue.record("the replay was not refused as forbidden")
+            return
+        }
+        #expect(ledger.recordedRefusals.map(\.key) == ["e1"])
+        #expect(ledger.moveCalls.isEmpty)
     }
 
     @Test("a deposit through its endpoint may carry t, and answers with its alert codes")

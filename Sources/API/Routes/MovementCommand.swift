@@ -119,7 +119,9 @@ extension TallyAPI {
                 kind, tokenHash: tokenHash, actingUserID: nil, userID: userID, amount: amount, memo: nil, t: t,
                 rules: alertRules, idempotency: idempotency, requestID: requestID)
             // The ledger refuses any caller but the service role here; say that, not the movements' reason.
-            if case .refused(.forbidden) = receipt.result { throw APIError.forbidden(Self.serviceOnly) }
+            if case .refused(.forbidden) = receipt.result {
+                return (APIError.forbidden(Self.serviceOnly).response(requestID: receipt.requestID), .refused(.forbidden))
+            }
             let response = try respond(receipt, status: 200) { cash in
                 .object([
                     ("alert", .bool(!cash.alertCodes.isEmpty)),
