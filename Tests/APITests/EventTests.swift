@@ -70,7 +70,8 @@ struct EventTests {
         let tokenHash = try #require(BearerToken(authorizationHeader: ada)).hash
         let spooled = SpooledRequest(
             acceptedAt: 0, tokenHash: tokenHash, idempotencyKey: "e1", fingerprint: "", method: "POST",
-            path: "/api/event", requestID: "rid", body: Array(#"{"type":"deposit","amount":"1","user_id":1,"t":1}"#.utf8))
+            path: "/api/event", requestID: "rid",
+            body: Array(#"{"type":"deposit","amount":"1","user_id":1,"t":1}"#.utf8))
         guard case .refused(code: "forbidden") = api.replay(spooled) else {
             Issue.record("the replay was not refused as forbidden")
             return

@@ -120,7 +120,9 @@ extension TallyAPI {
                 rules: alertRules, idempotency: idempotency, requestID: requestID)
             // The ledger refuses any caller but the service role here; say that, not the movements' reason.
             if case .refused(.forbidden) = receipt.result {
-                return (APIError.forbidden(Self.serviceOnly).response(requestID: receipt.requestID), .refused(.forbidden))
+                return (
+                    APIError.forbidden(Self.serviceOnly).response(requestID: receipt.requestID), .refused(.forbidden)
+                )
             }
             let response = try respond(receipt, status: 200) { cash in
                 .object([
