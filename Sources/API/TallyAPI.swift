@@ -137,14 +137,17 @@ public final class TallyAPI {
         return IdempotencyContext(key: key, fingerprint: parts.joined(separator: "\u{1F}"))
     }
 
-    /// The response for what a money-moving operation ended as.
-    func respond<Value>(_ receipt: Receipt<Value>, status: Int, render: (Value) -> JSONValue) throws -> HTTPResponse {
+    /// The response for what a money-moving operation ended as; `explain` says why a refusal was one.
+    func respond<Value>(
+        _ receipt: Receipt<Value>, status: Int, explaining explain: (Refusal) -> APIError = APIError.refusal,
+        render: (Value) -> JSONValue
+    ) throws -> HTTPResponse {
         var response: HTTPResponse
         switch receipt.result {
         case .applied(let value):
             response = HTTPResponse(status: status, json: render(value))
         case .refused(let refusal):
-            response = APIError.refusal(refusal).response(requestID: receipt.requestID)
+            response = explain(refusal).response(requestID: receipt.requestID)
         case .keyReused:
             response = APIError(
                 status: 422, code: "idempotency_key_reused",

@@ -38,8 +38,7 @@ public struct JSONParser {
         while true {
             switch parser.parseScalar(from: &iterator) {
             case .valid(let scalar): offset += scalar.count
-            case .error: return offset
-            case .emptyInput: return offset
+            case .error, .emptyInput: return offset
             }
         }
     }

@@ -118,13 +118,7 @@ extension TallyAPI {
             let receipt = try ledger.recordCashEvent(
                 kind, tokenHash: tokenHash, actingUserID: nil, userID: userID, amount: amount, memo: nil, t: t,
                 rules: alertRules, idempotency: idempotency, requestID: requestID)
-            // The ledger refuses any caller but the service role here; say that, not the movements' reason.
-            if case .refused(.forbidden) = receipt.result {
-                return (
-                    APIError.forbidden(Self.serviceOnly).response(requestID: receipt.requestID), .refused(.forbidden)
-                )
-            }
-            let response = try respond(receipt, status: 200) { cash in
+            let response = try respond(receipt, status: 200, explaining: Self.eventRefusal) { cash in
                 .object([
                     ("alert", .bool(!cash.alertCodes.isEmpty)),
                     ("alert_codes", .array(cash.alertCodes.map(JSONValue.integer))),
@@ -133,6 +127,12 @@ extension TallyAPI {
             }
             return (response, Self.settlement(receipt))
         }
+    }
+
+    /// Why an event was refused: as any movement, except that the ledger refuses every caller but the service
+    /// role here, so its forbidden is about the role, not whose account it is.
+    private static func eventRefusal(_ refusal: Refusal) -> APIError {
+        refusal == .forbidden ? .forbidden(serviceOnly) : .refusal(refusal)
     }
 
     private static func settlement<Value>(_ receipt: Receipt<Value>) -> Settlement {
