@@ -11,6 +11,7 @@ wrk_env() { env BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIR
 # VARs in its environment, keeps wrk's output in STATE/wrk-NAME.txt and sets
 #   WRK_RPS WRK_P50 WRK_P99 (ms) WRK_NON2XX WRK_TOTAL   from wrk's summary
 #   WRK_OK WRK_201 WRK_503                              from the per-status counts of bench/lua/statuses.lua
+#                                                       (with BENCH_STATUSES=summary only WRK_OK: the others 0)
 run_wrk() {
     local name=$1 conns=$2 secs=$3 script=$4
     shift 4
