@@ -15,9 +15,7 @@ public struct BearerToken: Sendable {
 
     /// Reads a token from its text; nil when it does not have a token's form.
     public init?(text: String) {
-        guard text.utf8.starts(with: Self.prefix.utf8),
-            Base64URL.decodedCount(text.utf8.dropFirst(Self.prefix.utf8.count)) == Self.randomByteCount
-        else { return nil }
+        guard Self.hasTokenForm(text.utf8) else { return nil }
         self.text = text
     }
 
@@ -27,18 +25,36 @@ public struct BearerToken: Sendable {
 
     /// The token from an `Authorization: Bearer <token>` header value; nil when absent or malformed.
     public init?(authorizationHeader header: String?) {
-        // Two words between spaces, read as bytes: splitting a String by Character runs grapheme breaking
-        // over the whole header, and an array of the parts is more than this needs.
-        guard let bytes = header?.utf8 else { return nil }
+        // Read as contiguous bytes: every request carries this header, and walking a String's UTF-8 view
+        // through indices cost several times as much.
+        guard var header, let text = header.withUTF8(Self.tokenText(inAuthorizationHeader:)) else { return nil }
+        self.init(uncheckedText: text)
+    }
+
+    /// The token's text in "Bearer <token>" (the scheme in any case, spaces around and between), when it has
+    /// a token's form; nil otherwise.
+    private static func tokenText(inAuthorizationHeader bytes: UnsafeBufferPointer<UInt8>) -> String? {
         let space = UInt8(ascii: " ")
-        guard let schemeStart = bytes.firstIndex(where: { $0 != space }) else { return nil }
-        let schemeEnd = bytes[schemeStart...].firstIndex(of: space) ?? bytes.endIndex
-        guard let tokenStart = bytes[schemeEnd...].firstIndex(where: { $0 != space }) else { return nil }
-        let tokenEnd = bytes[tokenStart...].firstIndex(of: space) ?? bytes.endIndex
-        guard !bytes[tokenEnd...].contains(where: { $0 != space }),
+        var index = 0
+        func skipping(spaces: Bool) -> Int {
+            while index < bytes.count, (bytes[index] == space) == spaces { index += 1 }
+            return index
+        }
+        let schemeStart = skipping(spaces: true)
+        let schemeEnd = skipping(spaces: false)
+        let tokenStart = skipping(spaces: true)
+        let tokenEnd = skipping(spaces: false)
+        guard skipping(spaces: true) == bytes.count, tokenStart < tokenEnd,
             bytes[schemeStart..<schemeEnd].elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 })
         else { return nil }
-        self.init(text: String(decoding: bytes[tokenStart..<tokenEnd], as: UTF8.self))
+        let token = UnsafeBufferPointer(rebasing: bytes[tokenStart..<tokenEnd])
+        guard hasTokenForm(token) else { return nil }
+        return String(decoding: token, as: UTF8.self)
+    }
+
+    /// "tly_" and base64url text of exactly `randomByteCount` bytes.
+    private static func hasTokenForm<Text: Collection<UInt8>>(_ text: Text) -> Bool {
+        text.starts(with: prefix.utf8) && Base64URL.decodedCount(text.dropFirst(prefix.utf8.count)) == randomByteCount
     }
 
     /// What the database stores and looks tokens up by.

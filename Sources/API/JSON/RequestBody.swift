@@ -16,6 +16,8 @@ struct RequestBody {
         guard case .object(let pairs) = value else {
             throw .malformedJSON("expected an object, found \(value.typeName)")
         }
+        members.reserveCapacity(pairs.count)
+        unread.reserveCapacity(pairs.count)
         for (name, member) in pairs {
             guard members[name] == nil else { throw .validation(name, "\(name) is given more than once.") }
             members[name] = member

@@ -18,6 +18,7 @@ extension Migration {
         Migration(version: 8, name: "tally_move returns a named row type", sql: Migration0008.sql),
         Migration(version: 9, name: "the movements' parties are many", sql: Migration0009.sql),
         Migration(version: 10, name: "cross-column rules as whole-row checks", sql: Migration0010.sql),
+        Migration(version: 11, name: "a movement's balances without an aggregate", sql: Migration0011.sql),
     ]
 
     /// The schema version this build needs.
