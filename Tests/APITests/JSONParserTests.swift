@@ -20,8 +20,9 @@ struct JSONParserTests {
     func decodesObjects() throws {
         let value = try parse(#" { "b" : "x\"\u00e9\ud83e\udd8a\n" , "a" : [true, false, null] } "#)
         #expect(value == .object([("b", .string("x\"é🦊\n")), ("a", .array([.bool(true), .bool(false), .null]))]))
-        #expect(try parse(#"{"":"","é🦊":"plain é🦊","t":"a\tb\\"}"#)
-            == .object([("", .string("")), ("é🦊", .string("plain é🦊")), ("t", .string("a\tb\\"))]))
+        #expect(
+            try parse(#"{"":"","é🦊":"plain é🦊","t":"a\tb\\"}"#)
+                == .object([("", .string("")), ("é🦊", .string("plain é🦊")), ("t", .string("a\tb\\"))]))
     }
 
     @Test(
