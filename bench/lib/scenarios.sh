@@ -142,10 +142,10 @@ scenario_ping() {
         "$CEIL_NON2XX" "$VERDICT"
 }
 
-# GET /api/ping for SECS.
+# GET /api/ping for SECS; wrk counts as the ceiling's does (statuses.lua).
 ping_load() {
     T_RETRIES=-
-    run_wrk ping "$CONNS" "$SECS" reads.lua BENCH_READ=ping
+    run_wrk ping "$CONNS" "$SECS" reads.lua BENCH_READ=ping BENCH_STATUSES=summary
 }
 
 # A journal size as a label: 1.0M, 250k.
@@ -310,7 +310,7 @@ scenario_scaling() {
     local secs=$SCALING_SECS conns workers
     local -A tally ceiling
     for conns in 1 4 16 64 256; do
-        run_wrk "scale-c$conns" "$conns" "$secs" transfers.lua BENCH_MODE=uniform
+        run_wrk "scale-c$conns" "$conns" "$secs" transfers.lua BENCH_MODE=uniform BENCH_STATUSES=summary
         tally[c$conns]=$WRK_RPS
         ceiling[c$conns]=-
         # The ceiling runs wrk with two threads, so it cannot load one connection.
@@ -323,7 +323,7 @@ scenario_scaling() {
             continue
         fi
         restart_pool "$workers"
-        run_wrk "scale-w$workers" 64 "$secs" transfers.lua BENCH_MODE=uniform
+        run_wrk "scale-w$workers" 64 "$secs" transfers.lua BENCH_MODE=uniform BENCH_STATUSES=summary
         tally[w$workers]=$WRK_RPS
         run_ceiling uniform 64 "$workers" "$secs"
         ceiling[w$workers]=$CEIL_RPS
