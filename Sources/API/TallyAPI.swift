@@ -78,9 +78,8 @@ public final class TallyAPI {
             ).response(requestID: request.requestID, logNote: "database fault: \(error)")
         } catch let error as PostgresError where error.isValueRefused {
             // Input that passed the API's checks but not the database's: still the request's, not a 500.
-            return APIError(
-                status: 422, code: "validation_failed",
-                message: "The ledger refused a value in this request (out of range or too long); nothing was applied."
+            return APIError.validation(
+                nil, "The ledger refused a value in this request (out of range or too long); nothing was applied."
             ).response(requestID: request.requestID, logNote: "database refused a value: \(error)")
         } catch {
             return APIError.internalError.response(requestID: request.requestID, logNote: "internal error: \(error)")

@@ -16,15 +16,13 @@ tally_transfers() {
         sum_before=$(balances_sum)
         log_before=$(access_log_lines)
     fi
-    if [ -z "$LOCAL" ]; then
-        run_wrk "$name" "$conns" "$secs" transfers.lua BENCH_MODE="$mode"
-        T_RETRIES=$(retries_per_thousand "$retries_before" "$WRK_OK")
-        return 0
-    fi
     # On our own stack wrk counts only 2xx and the rest (statuses.lua), as the ceiling's wrk does: a
-    # transfer's one 2xx is 201, and the 503s are in nginx's access log.
-    run_wrk "$name" "$conns" "$secs" transfers.lua BENCH_MODE="$mode" BENCH_STATUSES=summary
+    # transfer's one 2xx is 201, and the 503s are read from nginx's access log below.
+    local statuses=each
+    [ -z "$LOCAL" ] || statuses=summary
+    run_wrk "$name" "$conns" "$secs" transfers.lua BENCH_MODE="$mode" BENCH_STATUSES="$statuses"
     T_RETRIES=$(retries_per_thousand "$retries_before" "$WRK_OK")
+    [ -n "$LOCAL" ] || return 0
     WRK_201=$WRK_OK
     wait_pool_idle
     # Each transfer answered 201 is in the journal once. wrk stops at its deadline with up to one request per

@@ -21,7 +21,7 @@ if read == "ping" then wrk.path = "/api/ping" end
 
 request = read ~= "ping" and function()
   turn = turn + 1
-  if read == "ping" or (read == "mixed" and turn % 2 == 0) then
+  if read == "mixed" and turn % 2 == 0 then
     return wrk.format(nil, "/api/ping")
   elseif read == "history" then
     return wrk.format(nil, string.format("/api/users/%d/transactions", bench.user(math.random(0, n - 1))))

@@ -18,7 +18,8 @@ public struct APIError: Error, Sendable {
         APIError(status: 400, code: "malformed_json", message: "The request body is not a JSON object: \(reason).")
     }
 
-    static func validation(_ field: String, _ message: String) -> APIError {
+    /// 422 for input the rules refuse; `field` names it when one field is to blame.
+    static func validation(_ field: String?, _ message: String) -> APIError {
         APIError(status: 422, code: "validation_failed", message: message, field: field)
     }
 
