@@ -59,13 +59,43 @@ public struct Worker {
             // Counted before the answer leaves (Finish flushes it): a client's next request, to /api/status say,
             // already sees this one.
             score?.end(route: response.route, status: response.status, microseconds: monotonicMicroseconds() - started)
-            FCGX_Finish_r(&request)
+            finish(&request)
             afterResponse()
             served += 1
             if maximumRequests > 0, served >= maximumRequests { exit(0) }
             sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
         }
         exit(0)
+    }
+
+    /// Sends the end of the answer and closes the connection. libfcgi closes with a linger: it shuts down its
+    /// side, then waits (up to 2 s) for nginx to close the other before it closes the socket, so that data
+    /// it never read cannot make the kernel reset the connection under an answer nginx has not read yet.
+    /// Once the request has been read to its end there is no such data: the input is drained to its end
+    /// (already buffered for every request nginx sends whole), and the socket is closed at once. That saves
+    /// the worker a sleep and a wake-up for each request, and it takes the next connection sooner.
+    private func finish(_ request: inout FCGX_Request) {
+        if drainInput(request.in) {
+            // Not detached in libfcgi's sense (no other process holds the connection): the flag only makes
+            // FCGX_Free close without the linger, and it resets it.
+            request.detached = 1
+        }
+        FCGX_Finish_r(&request)
+    }
+
+    /// Reads and drops what is left of the request's input, up to 64 KiB; true once its end has been seen.
+    private func drainInput(_ input: UnsafeMutablePointer<FCGX_Stream>?) -> Bool {
+        guard let input else { return false }
+        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        var drained = 0
+        while FCGX_HasSeenEOF(input) == 0, drained < 65_536 {
+            let read = withUnsafeMutableBytes(of: &scratch) {
+                FCGX_GetStr($0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count), input)
+            }
+            if read <= 0 { break }
+            drained += Int(read)
+        }
+        return FCGX_HasSeenEOF(input) != 0
     }
 
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.
