@@ -38,7 +38,7 @@ import pytest
 import requests
 
 from tally_e2e import (Api, Load, Outcome, RowHolder, check_balance_chains, check_hot_users,
-                       check_journal_against_answers, env, text, wait_for)
+                       check_journal_against_answers, env, text, unique, wait_for)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -953,6 +953,37 @@ def test_clients_that_send_half_a_body_or_leave_before_the_answer_kill_no_worker
             f"nginx, 20 straight to the pool: 10 hung up, 10 answered 400 incomplete_body), none applied; "
             f"{len(abandoned)} whole transfers abandoned before the answer, {figures_['lost_applied']} of them "
             f"had been applied, each one movement when asked again; the same {len(workers)} workers throughout")
+
+
+def test_clients_that_stay_connected_after_their_answer_get_it_whole_and_hold_no_worker(
+        api, db, stack, new_user):
+    """Straight to the pool's socket, more clients than there are workers each send a whole transfer but
+    withhold the end of the input stream (the empty FCGI_STDIN record nginx always sends), read the answer to
+    the end of the connection, and stay connected. Each gets its 201 and its end of connection from the pool
+    (a worker that waited for the rest of the input, or for the client to hang up, would answer no one past
+    the first few); each transfer is in the journal once; the pool keeps answering through nginx meanwhile."""
+    workers = len(stack.workers())
+    payer, payee = new_user("100.00"), new_user()
+    connections, keys = [], []
+    try:
+        for n in range(workers + 2):
+            key = unique("held-open")
+            body = json.dumps({"from_user_id": payer["id"], "to_user_id": payee["id"], "amount": "0.01",
+                               "memo": key}).encode()
+            connection = FastCGI.send(transfer_params(body, len(body), key, f"held-open-{key}"), body,
+                                      end_of_body=False)
+            connection.settimeout(10)
+            status, answer = FastCGI.answer(connection)  # to the end of the connection: the pool closed it
+            assert (status, answer["amount_minor"]) == (201, 1), (n, status, answer)
+            connections.append(connection)
+            keys.append(key)
+        assert api.get("/api/health").status_code == 200
+    finally:
+        for connection in connections:
+            connection.close()
+    assert api.balance_minor(payee["id"]) == len(keys)
+    journal = db.movements_with_memo_prefix("held-open")
+    assert all(len(journal.get(key, [])) == 1 for key in keys), {key: journal.get(key) for key in keys}
 
 
 def pool_log_lines_since(tail: LogTail, request_id: str, seconds: float = 5) -> list[str]:
