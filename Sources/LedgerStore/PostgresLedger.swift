@@ -24,6 +24,7 @@ public final class PostgresLedger: LedgerOperations {
     /// How long a request whose commit is in doubt waits for the database to say whether it committed.
     let inDoubtPatience = 3.0
     private var contention = Contention()
+    private var lastTokenParameter: (hash: [UInt8], text: String)?
 
     public init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
         self.conninfo = conninfo
@@ -50,7 +51,7 @@ public final class PostgresLedger: LedgerOperations {
         amount: Money, memo: String?, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement> {
         let parameters = [
-            Self.bytea(tokenHash), String(actingUserID), kind.rawValue, String(debitUserID),
+            tokenParameter(tokenHash), String(actingUserID), kind.rawValue, String(debitUserID),
             String(creditUserID), String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint,
             requestID,
         ]
@@ -147,7 +148,7 @@ public final class PostgresLedger: LedgerOperations {
                         .prepared(
                             Statement.cashEvent.rawValue,
                             [
-                                Self.bytea(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
+                                tokenParameter(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
                                 String(userID),
                                 String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
                                 String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
@@ -175,7 +176,7 @@ public final class PostgresLedger: LedgerOperations {
     }
 
     public func caller(tokenHash: [UInt8]) throws -> Caller? {
-        try runRetrying(.caller, [Self.bytea(tokenHash)]).flatMap(Self.caller)
+        try runRetrying(.caller, [tokenParameter(tokenHash)]).flatMap(Self.caller)
     }
 
     private static func caller(from row: Row) -> Caller? {
@@ -200,6 +201,15 @@ public final class PostgresLedger: LedgerOperations {
         try runRetrying(.revokeToken, [Self.bytea(hash)]) != nil
     }
 
+    /// A token hash as a statement parameter. A client sends the same token with request after request, so
+    /// the last one's text is kept.
+    private func tokenParameter(_ hash: [UInt8]) -> String {
+        if let last = lastTokenParameter, last.hash == hash { return last.text }
+        let text = Self.bytea(hash)
+        lastTokenParameter = (hash, text)
+        return text
+    }
+
     /// bytea in PostgreSQL's text form: "\x" and hex digits.
     private static func bytea(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
@@ -220,7 +230,7 @@ public final class PostgresLedger: LedgerOperations {
     /// one for the token, one for the user and one for the page).
     public func userView(_ userID: Int64, tokenHash: [UInt8], history: HistoryPage?) throws -> UserView {
         var steps: [PipelineStep] = [
-            .prepared(Statement.caller.rawValue, [Self.bytea(tokenHash)]),
+            .prepared(Statement.caller.rawValue, [tokenParameter(tokenHash)]),
             .prepared(Statement.userByID.rawValue, [String(userID)]),
         ]
         if let history {
@@ -289,7 +299,7 @@ public final class PostgresLedger: LedgerOperations {
         _ = try runRetrying(
             .recordRefusal,
             [
-                Self.bytea(tokenHash), idempotency.key, idempotency.fingerprint, outcome, detail.map(String.init),
+                tokenParameter(tokenHash), idempotency.key, idempotency.fingerprint, outcome, detail.map(String.init),
                 requestID,
             ])
     }
