@@ -71,11 +71,11 @@ public struct Worker {
     /// Sends the end of the answer and closes the connection. libfcgi closes with a linger: it shuts down its
     /// side, then waits (up to 2 s) for nginx to close the other before it closes the socket, so that data
     /// it never read cannot make the kernel reset the connection under an answer nginx has not read yet.
-    /// When nothing is left to read there is no such data: what remains of the input (the end of the stream,
-    /// already here for every request nginx sends) is read without waiting, and the socket is closed at
+    /// Once the input has reached its end there is no such data: what remains of it (the end of the stream,
+    /// already here for every request nginx sends) is read without waiting, and then the socket is closed at
     /// once. That spares the worker a sleep and a wake-up for each request, and it takes the next one sooner.
     private func finish(_ request: inout FCGX_Request) {
-        if drainInput(request) {
+        if inputReachedItsEnd(request) {
             // Not detached in libfcgi's sense (no other process holds the connection): the flag only makes
             // FCGX_Free close without the linger, and it resets it.
             request.detached = 1
@@ -83,27 +83,28 @@ public struct Worker {
         FCGX_Finish_r(&request)
     }
 
-    /// Reads and drops what has arrived of the request's input, never waiting for more: true when nothing is
-    /// left unread (its end was reached, or the client sent nothing more). Bounded at 64 KiB; past that, or
-    /// if the socket's mode cannot be changed, false, and libfcgi's linger drains the rest.
-    private func drainInput(_ request: FCGX_Request) -> Bool {
+    /// Reads and drops what has arrived of the request's input, never waiting for more (up to 64 KiB):
+    /// true when the input reached its end, the empty FCGI_STDIN record. A client that has not sent it yet,
+    /// or hung up, or sent more than that, gets libfcgi's linger as before.
+    private func inputReachedItsEnd(_ request: FCGX_Request) -> Bool {
         guard let input = request.in else { return false }
-        if FCGX_HasSeenEOF(input) != 0 { return true }
-        // The connection's socket is a blocking one (accept without flags): non-blocking while drained. A
-        // read that would wait ends the input stream with an error (EAGAIN), which is what it should see.
-        let socket = request.ipcFd
-        guard fcntl(socket, F_SETFL, O_NONBLOCK) == 0 else { return false }
-        defer { _ = fcntl(socket, F_SETFL, 0) }
-        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        var drained = 0
-        while FCGX_HasSeenEOF(input) == 0, drained < 65_536 {
-            let read = withUnsafeMutableBytes(of: &scratch) {
-                FCGX_GetStr($0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count), input)
+        if FCGX_HasSeenEOF(input) == 0 {
+            // The connection's socket is a blocking one (accept without flags): non-blocking while drained,
+            // so that a read that would wait ends the stream with an error (EAGAIN) instead.
+            let socket = request.ipcFd
+            guard fcntl(socket, F_SETFL, O_NONBLOCK) == 0 else { return false }
+            defer { _ = fcntl(socket, F_SETFL, 0) }
+            var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            var drained = 0
+            while FCGX_HasSeenEOF(input) == 0, drained < 65_536 {
+                let read = withUnsafeMutableBytes(of: &scratch) {
+                    FCGX_GetStr($0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count), input)
+                }
+                drained += max(Int(read), 0)
             }
-            drained += max(Int(read), 0)
         }
-        // libfcgi marks the stream closed at its end and on a read error alike (EAGAIN included).
-        return FCGX_HasSeenEOF(input) != 0
+        // libfcgi marks the stream closed both at its end and on a read error: only the first is the end.
+        return FCGX_HasSeenEOF(input) != 0 && FCGX_GetError(input) == 0
     }
 
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.

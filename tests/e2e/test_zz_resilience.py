@@ -955,13 +955,14 @@ def test_clients_that_send_half_a_body_or_leave_before_the_answer_kill_no_worker
             f"had been applied, each one movement when asked again; the same {len(workers)} workers throughout")
 
 
-def test_clients_that_stay_connected_after_their_answer_get_it_whole_and_hold_no_worker(
+def test_clients_that_withhold_the_end_of_their_input_and_stay_connected_still_get_their_answers(
         api, db, stack, new_user):
-    """Straight to the pool's socket, more clients than there are workers each send a whole transfer but
-    withhold the end of the input stream (the empty FCGI_STDIN record nginx always sends), read the answer to
-    the end of the connection, and stay connected. Each gets its 201 and its end of connection from the pool
-    (a worker that waited for the rest of the input, or for the client to hang up, would answer no one past
-    the first few); each transfer is in the journal once; the pool keeps answering through nginx meanwhile."""
+    """Straight to the pool's socket, more clients than there are workers, one after another, each send a
+    whole transfer but withhold the end of the input stream (the empty FCGI_STDIN record nginx always sends),
+    read the answer to the end of the connection, and stay connected. Each gets its 201 and the end of the
+    connection from the pool: a worker never waits for more input once it has answered (at most libfcgi's
+    2 s linger for the client to hang up), so the clients after the first few are served too. Each transfer
+    is in the journal once, and the pool answers through nginx meanwhile."""
     workers = len(stack.workers())
     payer, payee = new_user("100.00"), new_user()
     connections, keys = [], []
