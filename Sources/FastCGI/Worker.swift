@@ -94,13 +94,11 @@ public struct Worker {
             let socket = request.ipcFd
             guard fcntl(socket, F_SETFL, O_NONBLOCK) == 0 else { return false }
             defer { _ = fcntl(socket, F_SETFL, 0) }
-            var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-            var drained = 0
-            while FCGX_HasSeenEOF(input) == 0, drained < 65_536 {
-                let read = withUnsafeMutableBytes(of: &scratch) {
-                    FCGX_GetStr($0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count), input)
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: 512) { scratch in
+                var drained = 0
+                while FCGX_HasSeenEOF(input) == 0, drained < 65_536 {
+                    drained += max(Int(FCGX_GetStr(scratch.baseAddress, Int32(scratch.count), input)), 0)
                 }
-                drained += max(Int(read), 0)
             }
         }
         // libfcgi marks the stream closed both at its end and on a read error: only the first is the end.
