@@ -8,6 +8,9 @@
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
+#
+# While working on one part: TALLY_TEST_SUITES=swift,e2e,schemathesis,browser,deploy (any of them; all by
+# default) runs only those, and TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e run.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -102,7 +105,9 @@ run_e2e_tests() {
         export TALLY_ADMIN_TOKEN
         TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$conninfo")
         export PATH="$VENV/bin:$PATH"
-        exec python -m pytest "$E2E_DIR" -ra -p no:cacheprovider
+        local targets
+        read -r -a targets <<<"${TALLY_E2E_ARGS:-$E2E_DIR}"
+        exec python -m pytest "${targets[@]}" -ra -p no:cacheprovider
     ) || status=$?
     # pytest's 5 means it collected no test at all: a suite that silently ran nothing is a failure here.
     [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/e2e"
@@ -162,6 +167,11 @@ run_schemathesis() {
     )
 }
 
+# True when SUITE is among TALLY_TEST_SUITES (every suite when that is unset).
+wanted() {
+    [ -z "${TALLY_TEST_SUITES:-}" ] || [[ ",$TALLY_TEST_SUITES," == *",$1,"* ]]
+}
+
 main() {
     ensure_packages python browser
     ensure_venv
@@ -176,18 +186,22 @@ main() {
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
     local swift_status=0 e2e_status=0 schemathesis_status=0 browser_status=0 deploy_status=0
-    run_swift_tests || swift_status=$?
-    if start_stack "$bin"; then
-        run_e2e_tests "$bin" || e2e_status=$?
-        run_schemathesis "$bin" || schemathesis_status=$?
-        run_browser_tests "$bin" || browser_status=$?
+    ! wanted swift || run_swift_tests || swift_status=$?
+    if ! wanted e2e && ! wanted schemathesis && ! wanted browser; then
+        :
+    elif start_stack "$bin"; then
+        ! wanted e2e || run_e2e_tests "$bin" || e2e_status=$?
+        ! wanted schemathesis || run_schemathesis "$bin" || schemathesis_status=$?
+        ! wanted browser || run_browser_tests "$bin" || browser_status=$?
     else
         e2e_status=1
         schemathesis_status=1
         browser_status=1
     fi
-    log "== the Docker deployment, checked without Docker (scripts/check-deploy.sh)"
-    bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
+    if wanted deploy; then
+        log "== the Docker deployment, checked without Docker (scripts/check-deploy.sh)"
+        bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
+    fi
 
     log "== swift test:     $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
     log "== e2e tests:      $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
