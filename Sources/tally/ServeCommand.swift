@@ -118,7 +118,7 @@ enum ServeCommand {
     }
 
     /// Four workers per core, at least eight: a worker waits on PostgreSQL (the commit's fsync above all) for
-    /// most of a request. The bench's scaling table chose it (README, "The default worker count").
+    /// most of a request. The bench's scaling table chose it (docs/performance.md, the `scaling` scenario).
     static func defaultWorkerCount() -> Int {
         max(8, 4 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }

@@ -1,4 +1,4 @@
-"""The activity alert rules written again in a few lines of Python, from the contract (README, "Activity alerts"),
+"""The activity alert rules written again in a few lines of Python, from the contract (docs/alerts.md),
 so that the end-to-end tests can say which codes a user's history of deposits and withdrawals should have
 raised without trusting the service's own computation. test_alerts.py checks this model against its table of
 boundary cases; the concurrency test then replays a user's stored events through it."""

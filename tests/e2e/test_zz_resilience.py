@@ -176,7 +176,7 @@ def summary(shots: list[Shot]) -> str:
 
 def is_busy(shot: Shot) -> bool:
     """A 503 for contention, not for the fault: the transfer failed to serialize on every attempt the pool's
-    retry policy allows (10), and nothing was applied (README: 503 "the request kept conflicting with others").
+    retry policy allows (10), and nothing was applied (docs/api.md: 503 "the request kept conflicting with others").
     Told apart from the database's absence by its message."""
     return (shot.status == 503 and isinstance(shot.body, dict)
             and "conflicting requests" in shot.body.get("error", {}).get("message", ""))

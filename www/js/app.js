@@ -437,7 +437,7 @@ async function refreshUser() {
 }
 
 /** After money moved: the new balance in the form's status, and the page brought up to date. */
-/** A 202 from a pool that spools while its database is down: stored, not yet applied (README: Store and forward). */
+/** A 202 from a pool that spools while its database is down: stored, not yet applied (docs/operations.md, Store and forward). */
 function isPending(answer) {
   return answer && answer.status === "pending";
 }
