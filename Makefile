@@ -1,7 +1,7 @@
 # Tally: the two commands that matter are `make run` and `make test`; the work is in scripts/.
 PORT ?= 8080
 
-.PHONY: run test check-deploy bench bench-token-cost build format lint clean clean-data
+.PHONY: run test check-deploy bench bench-token-cost build format lint openapi clean clean-data
 
 ## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all;
 ## SPOOL=1 turns store and forward on (spool in var/spool)
@@ -33,6 +33,10 @@ format:
 ## lint: report what `make format` would change
 lint:
 	swift format lint --strict --recursive Sources Tests
+
+## openapi: www/openapi.json from www/openapi.yaml (the /docs page reads the JSON; a test checks it is current)
+openapi:
+	python3 scripts/openapi-json.py
 
 ## build: the release binary, .build/release/tally
 build:

@@ -245,29 +245,6 @@ def test_the_api_reference_renders_the_openapi_document(browser, base_url, scree
     assert page.text_of("h1").startswith(spec["info"]["title"])
     page.screenshot("07-docs")
 
-    # The page's YAML reader reads the document exactly as PyYAML does.
-    parsed = page.driver.execute_async_script("""
-        const done = arguments[arguments.length - 1];
-        Promise.all([import('/js/yaml.js'), fetch('/openapi.yaml').then(r => r.text())])
-          .then(([m, text]) => done(JSON.stringify(m.parseYAML(text))))
-          .catch(e => done('error: ' + e));
-    """)
-    import json
-
-    def exact(value):
-        """JavaScript numbers are doubles: compare integers beyond 2**53 as doubles too."""
-        if isinstance(value, bool) or value is None:
-            return value
-        if isinstance(value, int):
-            return float(value) if abs(value) > 2 ** 53 else value
-        if isinstance(value, dict):
-            return {key: exact(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [exact(item) for item in value]
-        return value
-
-    assert not parsed.startswith("error"), parsed
-    assert exact(json.loads(parsed)) == exact(spec)
     assert page.console_problems() == []
 
 

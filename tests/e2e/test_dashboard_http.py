@@ -5,11 +5,12 @@ import re
 
 import pytest
 
-PAGES = ["/", "/index.html", "/docs", "/js/app.js", "/js/api.js", "/js/yaml.js", "/css/app.css", "/css/docs.css",
-         "/openapi.yaml", "/favicon.svg"]
+PAGES = ["/", "/index.html", "/docs", "/js/app.js", "/js/api.js", "/js/docs.js", "/css/app.css", "/css/docs.css",
+         "/openapi.yaml", "/openapi.json", "/favicon.svg"]
 TYPES = {"/": "text/html", "/index.html": "text/html", "/docs": "text/html", "/js/app.js": "application/javascript",
-         "/js/api.js": "application/javascript", "/js/yaml.js": "application/javascript", "/css/app.css": "text/css",
-         "/css/docs.css": "text/css", "/openapi.yaml": "application/yaml", "/favicon.svg": "image/svg+xml"}
+         "/js/api.js": "application/javascript", "/js/docs.js": "application/javascript", "/css/app.css": "text/css",
+         "/css/docs.css": "text/css", "/openapi.yaml": "application/yaml", "/openapi.json": "application/json",
+         "/favicon.svg": "image/svg+xml"}
 
 
 def csp_directives(header: str) -> dict[str, list[str]]:

@@ -28,6 +28,15 @@ def test_nginx_serves_the_openapi_document(api):
     assert response.content == DOCUMENT.read_bytes()
 
 
+def test_nginx_serves_the_document_as_json_exactly_as_the_yaml_reads(api, spec):
+    """/docs reads openapi.json (`make openapi` writes it from the YAML): it must be the same document."""
+    response = api.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].split(";")[0] == "application/json"
+    assert response.json() == spec
+    assert response.content == (DOCUMENT.parent / "openapi.json").read_bytes()
+
+
 def test_every_documented_operation_is_exercised_and_answers_as_documented(api, anonymous, spec, new_user,
                                                                            new_account):
     alice, bob = new_user("10.00"), new_user()

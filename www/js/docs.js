@@ -1,8 +1,7 @@
-// The API reference (/docs): reads /openapi.yaml with our own YAML reader and renders its operations and
-// schemas. Every text from the document reaches the page as text, never as markup.
+// The API reference (/docs): reads /openapi.json (www/openapi.yaml as JSON, made by `make openapi`) and renders
+// its operations and schemas. Every text from the document reaches the page as text, never as markup.
 
 import { el, fill } from "./dom.js";
-import { parseYAML } from "./yaml.js";
 
 const METHODS = ["get", "post", "put", "patch", "delete"];
 
@@ -175,9 +174,9 @@ function render(spec) {
 async function main() {
   const status = document.getElementById("docs-status");
   try {
-    const response = await fetch("/openapi.yaml", { cache: "no-cache" });
-    if (!response.ok) throw new Error(`/openapi.yaml answered ${response.status}`);
-    render(parseYAML(await response.text()));
+    const response = await fetch("/openapi.json", { cache: "no-cache" });
+    if (!response.ok) throw new Error(`/openapi.json answered ${response.status}`);
+    render(await response.json());
   } catch (error) {
     status.textContent = `The API description could not be shown: ${error.message}`;
     status.className = "notice bad";
