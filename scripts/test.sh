@@ -172,6 +172,17 @@ wanted() {
     [ -z "${TALLY_TEST_SUITES:-}" ] || [[ ",$TALLY_TEST_SUITES," == *",$1,"* ]]
 }
 
+# outcome SUITE STATUS: how the summary shows a suite.
+outcome() {
+    if ! wanted "$1"; then
+        echo "not run (TALLY_TEST_SUITES=$TALLY_TEST_SUITES)"
+    elif [ "$2" -eq 0 ]; then
+        echo passed
+    else
+        echo "FAILED ($2)"
+    fi
+}
+
 main() {
     ensure_packages python browser
     ensure_venv
@@ -203,12 +214,11 @@ main() {
         bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
     fi
 
-    log "== swift test:     $([ "$swift_status" -eq 0 ] && echo passed || echo "FAILED ($swift_status)")"
-    log "== e2e tests:      $([ "$e2e_status" -eq 0 ] && echo passed || echo "FAILED ($e2e_status)") (logs in var/test-logs/)"
-    log "== schemathesis:   $([ "$schemathesis_status" -eq 0 ] && echo passed ||
-        echo "FAILED ($schemathesis_status)") (reports in var/test-logs/schemathesis/)"
-    log "== browser tests:  $([ "$browser_status" -eq 0 ] && echo passed || echo "FAILED ($browser_status)") (screenshots in var/test-screenshots/)"
-    log "== deploy check:   $([ "$deploy_status" -eq 0 ] && echo passed || echo "FAILED ($deploy_status)")"
+    log "== swift test:     $(outcome swift "$swift_status")"
+    log "== e2e tests:      $(outcome e2e "$e2e_status") (logs in var/test-logs/)"
+    log "== schemathesis:   $(outcome schemathesis "$schemathesis_status") (reports in var/test-logs/schemathesis/)"
+    log "== browser tests:  $(outcome browser "$browser_status") (screenshots in var/test-screenshots/)"
+    log "== deploy check:   $(outcome deploy "$deploy_status")"
     [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] &&
         [ "$browser_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
 }

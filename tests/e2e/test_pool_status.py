@@ -3,8 +3,9 @@ GET /api/status (JSON, php-fpm's fields and Tally's) and GET /api/metrics (Prome
 
 import http.client
 import json
-import re
 from urllib.parse import urlsplit
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tally_e2e import assert_error
 
@@ -14,14 +15,22 @@ PHP_FPM_FIELDS = ["pool", "process_manager", "start_time", "start_since", "accep
 TALLY_FIELDS = ["movements", "serialization_retries", "retries_exhausted", "database_reconnects"]
 
 
+def families(text: str) -> dict:
+    """Prometheus text read by the Prometheus client's own parser: a malformed exposition fails here."""
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def samples(text: str, name: str, **labels) -> list:
+    """The samples named NAME (a family's sample, e.g. a histogram's _bucket) whose labels include LABELS."""
+    return [sample for family in families(text).values() for sample in family.samples
+            if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())]
+
+
 def metric(text: str, name: str, **labels) -> float:
-    """The value of one series in Prometheus text, 0 when it is absent."""
-    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    series = f"{name}{{{wanted}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """The value of one series, 0 when it is absent."""
+    found = [sample for sample in samples(text, name, **labels) if sample.labels == labels]
+    assert len(found) <= 1, found
+    return found[0].value if found else 0.0
 
 
 def test_ping_answers_pong_without_a_token(anonymous):
@@ -81,13 +90,18 @@ def test_metrics_count_requests_by_route_and_status_with_a_latency_histogram(api
     assert metric(after, "tally_requests_total", route="GET /api/users/{id}", status="200") - \
         metric(before, "tally_requests_total", route="GET /api/users/{id}", status="200") == 1
     # The histogram: buckets cumulative, ending at +Inf with the count.
-    buckets = [float(value) for value in re.findall(
-        r'^tally_request_duration_seconds_bucket\{route="GET /api/users/\{id\}",le="[^"]+"\} (\S+)$', after, re.M)]
-    assert len(buckets) == 14 and buckets == sorted(buckets)
-    assert buckets[-1] == metric(after, "tally_request_duration_seconds_count", route="GET /api/users/{id}")
-    for name in ["tally_pool_accepted_connections_total", "tally_movements_total",
-                 "tally_serialization_retries_total", "tally_database_reconnects_total"]:
-        assert f"# TYPE {name} " in after, name
+    buckets = samples(after, "tally_request_duration_seconds_bucket", route="GET /api/users/{id}")
+    bounds = [float(sample.labels["le"]) for sample in buckets]
+    counts = [sample.value for sample in buckets]
+    assert len(buckets) == 14 and bounds == sorted(bounds) and bounds[-1] == float("inf")
+    assert counts == sorted(counts)
+    assert counts[-1] == metric(after, "tally_request_duration_seconds_count", route="GET /api/users/{id}")
+    exposed = families(after)
+    assert exposed["tally_request_duration_seconds"].type == "histogram"
+    # The parser names a counter's family without its _total suffix.
+    for name in ["tally_pool_accepted_connections", "tally_movements", "tally_serialization_retries",
+                 "tally_database_reconnects"]:
+        assert exposed[name].type == "counter", name
 
 
 def test_status_and_metrics_answer_get_only(anonymous):
