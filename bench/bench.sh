@@ -24,8 +24,9 @@
 #   purge     keyed transfers, then the same while 200,000 expired idempotency keys are purged
 #   growth    uniform with 5,000,000 movements in the journal      uniform earlier in the run (each to its ceiling)
 # After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
-# unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt, wrk's
-# output and the logs to var/bench-logs/.
+# unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt (with a
+# chart of the ratios, var/bench-results.svg), wrk's output and the logs to var/bench-logs/; a full run also
+# copies the report and chart to docs/bench/ (results.txt, ratios.svg), which docs/performance.md links to.
 # Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (the pool's default, 4 x cores and at least 8; both pools), BENCH_ROUNDS (3)
 # and BENCH_ROUND_SECONDS (5; QUICK 3) for the loads compared with the ceiling, BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
 # BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
@@ -64,6 +65,9 @@ TARGET_URL=${URL:-}
 TOKEN=${TOKEN:-}
 CEILING=$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh
 RESULTS=$TALLY_ROOT/var/bench-results.txt
+# A full run on the bench's own stack (no QUICK, no BENCH_SCENARIOS) also publishes its table and chart here,
+# where docs/performance.md links to them.
+PUBLISHED=$TALLY_ROOT/docs/bench
 LOG_KEEP=$TALLY_ROOT/var/bench-logs
 
 LOCAL=        # set when the stack is our own
@@ -94,9 +98,36 @@ cleanup() {
     exit "$status"
 }
 
+# Rough seconds each scenario takes in a full run (QUICK: about half), for the progress lines.
+scenario_estimate() {
+    local seconds
+    case "$1" in
+        uniform | hot | hot-64 | ping) seconds=$((ROUNDS * ROUND_SECS * 2 + 10)) ;;
+        events) seconds=$((SECS + 10)) ;;
+        scaling) seconds=$((9 * SCALING_SECS * 2 + 20)) ;;
+        memory) seconds=$((MEMORY_REQUESTS / 8000 + 10)) ;;
+        reads) seconds=$((READS_JOURNAL / 80000 + 2 * SECS)) ;;
+        purge) seconds=$((PURGE_KEYS / 10000 + 3 * SECS)) ;;
+        growth) seconds=$((GROWTH_JOURNAL / 80000 + 4 * SECS)) ;;
+        *) seconds=30 ;;
+    esac
+    echo "$seconds"
+}
+
+# Logs which scenario starts (N of M), the time spent so far and about how long the rest will take.
+log_progress() {
+    local name=$1 index=0 total=0 left=0 scenario
+    for scenario in $SCENARIOS; do
+        total=$((total + 1))
+        [ "$scenario" != "$name" ] || index=$total
+        [ "$index" -eq 0 ] || left=$((left + $(scenario_estimate "$scenario")))
+    done
+    log "== $name (scenario $index of $total; $((SECONDS / 60)) min $((SECONDS % 60)) s so far, about $(((left + 59) / 60)) min left)"
+}
+
 run_scenario() {
     local started=$SECONDS
-    log "== $1"
+    log_progress "$1"
     case "$1" in
         uniform) scenario_uniform ;;
         hot) scenario_hot "$CONNS" ;;
@@ -167,6 +198,16 @@ report() {
     [ -z "${QUICK:-}" ] || [ -n "$TARGET_URL" ] || header+=$'\n'"QUICK=1 is a subset: reads at $READS_JOURNAL movements and growth at $GROWTH_JOURNAL (the full run: 1,000,000 and
 5,000,000), memory after $MEMORY_REQUESTS requests (full: 1,000,000); no hot-64, events, scaling or purge."
     print_report "$header" | tee "$RESULTS"
+    local rows=$RESULTS.rows
+    printf '%s\n' "${ROWS[@]}" >"$rows"
+    python3 "$BENCH_DIR/chart.py" "$rows" "${RESULTS%.txt}.svg" "Tally benchmark, $(date -u +%Y-%m-%d) ($mode)"
+    rm -f "$rows"
+    if [ -n "$LOCAL" ] && [ -z "${QUICK:-}" ] && [ -z "${BENCH_SCENARIOS:-}" ]; then
+        mkdir -p "$PUBLISHED"
+        cp "$RESULTS" "$PUBLISHED/results.txt"
+        cp "${RESULTS%.txt}.svg" "$PUBLISHED/ratios.svg"
+        log "Published to docs/bench/ (results.txt, ratios.svg): commit them with the change they measure."
+    fi
 }
 
 main() {
