@@ -1,7 +1,11 @@
 # Tally: the two commands that matter are `make run` and `make test`; the work is in scripts/.
 PORT ?= 8080
 
-.PHONY: run test check-deploy bench bench-token-cost build format lint openapi clean clean-data
+.PHONY: help run test verify psql admin-token check-deploy bench bench-token-cost build format lint openapi clean clean-data
+
+## help: this list
+help:
+	@awk '/^## / { sub(/^## /, ""); if (match($$0, /^[a-z-]+:/)) printf "\n  make %-16s%s", substr($$0, 1, RLENGTH - 1), substr($$0, RLENGTH + 1); else printf "\n  %-22s%s", "", $$0 } END { print "" }' $(MAKEFILE_LIST)
 
 ## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all;
 ## SPOOL=1 turns store and forward on (spool in var/spool)
@@ -12,6 +16,18 @@ run:
 ## test: unit, integration and end-to-end tests on a stack of their own
 test:
 	exec bash scripts/test.sh
+
+## verify: tally verify against make run's database (every balance recomputed from the journal)
+verify:
+	exec bash scripts/ops.sh verify
+
+## psql: a psql session on make run's database, as its owner
+psql:
+	exec bash scripts/ops.sh psql
+
+## admin-token: a new service-role token for make run's stack
+admin-token:
+	exec bash scripts/ops.sh admin-token
 
 ## check-deploy: the Docker deployment checked without Docker (also part of make test)
 check-deploy:
