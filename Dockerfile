@@ -9,7 +9,7 @@
 FROM swift:6.3.1-bookworm AS build
 
 # The -dev packages Package.swift's system-library targets name (pkg-config finds them).
-ARG BUILD_PACKAGES="libfcgi-dev libpq-dev libargon2-dev pkg-config"
+ARG BUILD_PACKAGES="libfcgi-dev libpq-dev libargon2-dev libssl-dev pkg-config"
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
     && apt-get -q install -y --no-install-recommends $BUILD_PACKAGES \

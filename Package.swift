@@ -11,6 +11,7 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CProcessShims"),
         // The request deadline's SIGUSR2 handler, which cancels the worker's statement through libpq.
         .target(name: "CDeadlineCancel", dependencies: ["CLibPQ"]),
@@ -19,8 +20,8 @@ let package = Package(
         .target(name: "FastCGI", dependencies: ["CFastCGI", "CProcessShims"]),
         // libpq connection, prepared statements, typed errors, retry policy.
         .target(name: "Postgres", dependencies: ["CLibPQ", "CDeadlineCancel"]),
-        // Passwords (argon2id), bearer tokens, SHA-256, the kernel's randomness.
-        .target(name: "Credentials", dependencies: ["CArgon2"]),
+        // Passwords (argon2id), bearer tokens and their SHA-256 (libcrypto), the kernel's randomness.
+        .target(name: "Credentials", dependencies: ["CArgon2", "CCrypto"]),
         // The ledger's rules: money, validation. No I/O.
         .target(name: "Ledger"),
         // The ledger in PostgreSQL: migrations and the operations' SQL.

@@ -42,6 +42,7 @@ ensure_packages() {
     [ -f /usr/include/fcgiapp.h ] || need+=(libfcgi-dev)
     [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
     [ -f /usr/include/argon2.h ] || need+=(libargon2-dev)
+    [ -f /usr/include/openssl/sha.h ] || need+=(libssl-dev)
     command -v pkg-config >/dev/null || need+=(pkg-config)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     command -v psql >/dev/null || need+=(postgresql-client)

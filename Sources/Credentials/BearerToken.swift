@@ -9,8 +9,8 @@ public struct BearerToken: Sendable {
     public let text: String
 
     /// A new token from the kernel's random generator.
-    public static func generate() throws -> BearerToken {
-        BearerToken(uncheckedText: prefix + Base64URL.encode(try SystemRandom.bytes(count: randomByteCount)))
+    public static func generate() -> BearerToken {
+        BearerToken(uncheckedText: prefix + Base64URL.encode(SystemRandom.bytes(count: randomByteCount)))
     }
 
     /// Reads a token from its text; nil when it does not have a token's form.

@@ -17,7 +17,7 @@ public struct PasswordHasher: Sendable {
 
     /// The encoded hash ("$argon2id$v=19$m=...,t=...,p=...$salt$hash"), which carries its own parameters.
     public func hash(_ password: String) throws -> String {
-        let salt = try SystemRandom.bytes(count: Self.saltLength)
+        let salt = SystemRandom.bytes(count: Self.saltLength)
         let encodedLength = argon2_encodedlen(
             iterations, memoryKiB, parallelism, UInt32(Self.saltLength), UInt32(Self.hashLength), Argon2_id)
         var encoded = [CChar](repeating: 0, count: encodedLength)

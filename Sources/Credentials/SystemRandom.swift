@@ -1,25 +1,13 @@
-import CArgon2
-import Glibc
-
-/// Bytes from the kernel's random generator (getrandom(2)), for tokens and salts.
+/// Bytes from the kernel's random generator, for tokens and salts: the standard library's
+/// SystemRandomNumberGenerator (getrandom(2) on Linux), which stops the process rather than return weak bytes.
 public enum SystemRandom {
-    public static func bytes(count: Int) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let result = bytes.withUnsafeMutableBytes { buffer in
-                getrandom(buffer.baseAddress!.advanced(by: filled), count - filled, 0)
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw RandomnessUnavailable(errno: errno)
-            }
-            filled += result
+    public static func bytes(count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
         }
-        return bytes
+        return Array(bytes.prefix(count))
     }
-}
-
-public struct RandomnessUnavailable: Error {
-    public let errno: Int32
 }

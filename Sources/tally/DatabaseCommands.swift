@@ -45,7 +45,7 @@ enum VerifyCommand {
 enum AdminTokenCommand {
     static func run(_ options: Options) throws -> Int32 {
         let lifetime = try options.value("ttl").map { _ in try options.integer("ttl", default: 0) }
-        let token = try BearerToken.generate()
+        let token = BearerToken.generate()
         _ = try PostgresLedger(conninfo: options.database).issueToken(
             hash: token.hash, for: .service, lifetimeSeconds: lifetime)
         print(token.text)

@@ -20,7 +20,7 @@ final class StubLedger: LedgerOperations {
 
     /// A live token for `caller`, as a request's Authorization header.
     func authorization(for caller: Caller) -> String {
-        let token = try! BearerToken.generate()
+        let token = BearerToken.generate()
         tokens[token.hash] = caller
         return "Bearer \(token.text)"
     }

@@ -50,7 +50,7 @@ extension TallyAPI {
         guard let stored, matches else {
             throw APIError(status: 401, code: "invalid_credentials", message: "The username or password is wrong.")
         }
-        let token = try BearerToken.generate()
+        let token = BearerToken.generate()
         let expiresAt = try ledger.issueToken(
             hash: token.hash, for: .user(id: stored.user.id), lifetimeSeconds: tokenLifetimeSeconds)
         return HTTPResponse(
