@@ -38,7 +38,10 @@ public final class KnownTokenFile {
     static let hashSize = 32
 
     /// Opens (or makes, mode 0600) the table in `directory`; a file of another size is emptied and resized.
-    public init(directory: String, bucketCount: Int = 1024, ways: Int = 8) throws(SpoolError) {
+    /// The default holds 32,768 tokens in 2 MiB (made sparse): a lookup reads one bucket, 512 bytes, whatever
+    /// the size, and a flood of new tokens (log-ins are limited to 10 a second per address) takes hours, not
+    /// minutes, to push out the tokens of people who pay every day.
+    public init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SpoolError) {
         precondition(bucketCount > 0 && ways > 0)
         try SpoolFile.makeDirectory(directory)
         self.path = directory + "/known-tokens"

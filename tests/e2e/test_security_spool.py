@@ -71,7 +71,9 @@ def test_in_an_outage_only_tokens_seen_accepted_are_spooled_and_padding_takes_no
             assert accepted.status_code == 202, accepted.text
             assert accepted.json() == {"status": "pending", "idempotency_key": key}
             check_against_document(SPEC, "POST", "/api/transfers", accepted)
-            assert spool_bytes(directory) < 1024, f"a 60 KB padded body took {spool_bytes(directory)} bytes"
+            stored = spool_bytes(directory)
+            assert stored < 1024, f"a 60 KB padded body took {stored} bytes"
+            print(f"\nspool: a transfer padded to {len(padded(transfer))} bytes took {stored} bytes of the spool")
             # The same request again, padded differently: the same pending request, not a different one.
             again = post_raw(alice_api, "/api/transfers", json.dumps(transfer, indent=7), key)
             assert again.status_code == 202 and again.headers.get("Idempotency-Replayed") == "true", again.text
@@ -126,3 +128,27 @@ def test_one_token_holds_at_most_its_quota_and_other_tokens_are_still_spooled(po
     assert db.balance(modest.id) == 1000 - 1
     greedy_api.close()
     modest_api.close()
+
+
+def test_a_token_logged_out_is_refused_and_one_revoked_unseen_is_spooled_but_never_applied(pool, api, db):
+    leaver, revoked = create_account(api, "10.00"), create_account(api, "10.00")
+    with spooling_pool(pool, **LONG_TOKEN_TTL):
+        leaver_api, revoked_api = logged_in(leaver), logged_in(revoked)
+        assert leaver_api.logout().status_code == 200
+        # Revoked behind the pool's back (as by another pool on the same database): the pool still knows it.
+        token = revoked_api.authorization().removeprefix("Bearer ")
+        db.execute("UPDATE tokens SET revoked_at = now() WHERE hash = sha256(convert_to(:'token', 'UTF8'))",
+                   token=token)
+        key = unique("revoked")
+        with database_stopped():
+            gone = leaver_api.withdraw(leaver.id, "1.00", headers={"Idempotency-Key": unique("gone")})
+            assert_error(gone, 503, "unavailable")
+            spooled = revoked_api.withdraw(revoked.id, "1.00", headers={"Idempotency-Key": key})
+            assert spooled.status_code == 202, spooled.text
+        # Replay checks the token again, in the movement's own transaction: nothing is applied.
+        assert wait_for(lambda: spool_status(api)["depth"] == 0, 60), spool_status(api)
+        assert_error(revoked_api.get(f"/api/requests/{key}"), 401, "unauthorized")
+    assert db.balance(leaver.id) == 1000 and db.balance(revoked.id) == 1000
+    assert db.integer("SELECT count(*) FROM movements WHERE debit_user_id = :'id'", id=str(revoked.id)) == 0
+    leaver_api.close()
+    revoked_api.close()

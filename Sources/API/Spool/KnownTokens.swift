@@ -13,7 +13,9 @@ import Spool
 final class KnownTokens {
     let file: KnownTokenFile
     static let retentionSeconds: Int64 = 86_400
-    static let refreshSeconds: Int64 = 3_600
+    /// Often enough that a token in use keeps a recent "seen" in the table (the least recent are pushed out
+    /// first), rarely enough that a movement's extra look-up of its token is one in many.
+    static let refreshSeconds: Int64 = 600
     /// The tokens this worker wrote lately and when: a bound on this process's memory, not on the table's.
     static let memoCapacity = 4_096
     private var written: [[UInt8]: Int64] = [:]
