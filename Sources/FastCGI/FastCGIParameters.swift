@@ -16,6 +16,8 @@ public struct FastCGIParameters {
     public private(set) var requestID: UnsafePointer<CChar>?
     public private(set) var authorization: UnsafePointer<CChar>?
     public private(set) var idempotencyKey: UnsafePointer<CChar>?
+    /// The client's address (nginx's $remote_addr).
+    public private(set) var remoteAddress: UnsafePointer<CChar>?
 
     /// `environment`: a NULL-terminated array of "NAME=value" strings, as libfcgi's request.envp.
     public init(_ environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
@@ -52,6 +54,8 @@ public struct FastCGIParameters {
                 requestURI = requestURI ?? value
             } else if named("SCRIPT_NAME") {
                 scriptName = scriptName ?? value
+            } else if named("REMOTE_ADDR") {
+                remoteAddress = remoteAddress ?? value
             }
         case 12:
             if named("DOCUMENT_URI") {

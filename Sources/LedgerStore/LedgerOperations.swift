@@ -66,6 +66,8 @@ public protocol LedgerOperations: AnyObject {
 
     /// Who the live token with this hash stands for; nil when it is unknown, expired or revoked.
     func caller(tokenHash: [UInt8]) throws -> Caller?
+    /// The same with the token's expiry, in the same one round trip; nil when the token is not live.
+    func liveToken(hash: [UInt8]) throws -> LiveToken?
     /// The user with this username (ignoring case) who can log in, and their password hash.
     func credentials(username: String) throws -> (user: User, passwordHash: String)?
     /// Stores a token's hash for `caller`; nil lifetime means until revoked. Returns the expiry (µs since 1970).

@@ -179,6 +179,13 @@ public final class PostgresLedger: LedgerOperations {
         try runRetrying(.caller, [tokenParameter(tokenHash)]).flatMap(Self.caller)
     }
 
+    public func liveToken(hash: [UInt8]) throws -> LiveToken? {
+        guard let row = try runRetrying(.liveToken, [tokenParameter(hash)]), let caller = Self.caller(from: row) else {
+            return nil
+        }
+        return LiveToken(caller: caller, expiresAtMicroseconds: row.int64("expires_at_us"))
+    }
+
     private static func caller(from row: Row) -> Caller? {
         if row["role"] == "service" { return .service }
         return row.int64("user_id").map { Caller.user(id: $0) }

@@ -12,6 +12,7 @@ enum Statement: String, CaseIterable {
     case ping
     case purgeIdempotencyKeys
     case caller
+    case liveToken
     case credentials
     case issueToken
     case revokeToken
@@ -94,6 +95,12 @@ enum Statement: String, CaseIterable {
             """
         case .caller:
             "SELECT user_id, role FROM tally_caller($1)"
+        case .liveToken:
+            // tally_caller decides whether the token is live; its expiry is read beside it.
+            """
+            SELECT c.user_id, c.role, (extract(epoch FROM t.expires_at) * 1000000)::bigint AS expires_at_us
+            FROM tally_caller($1) c JOIN tokens t ON t.hash = $1
+            """
         case .credentials:
             """
             SELECT \(Self.userColumns), password_hash FROM users

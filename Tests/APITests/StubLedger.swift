@@ -1,4 +1,5 @@
 import Credentials
+import Glibc
 import Ledger
 import LedgerStore
 import Postgres
@@ -105,7 +106,8 @@ final class StubLedger: LedgerOperations {
 
     func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {
         tokens[hash] = caller
-        return lifetimeSeconds.map { Int64($0) * 1_000_000 }
+        // An expiry as the database gives it: microseconds since 1970.
+        return lifetimeSeconds.map { (Int64(time(nil)) + Int64($0)) * 1_000_000 }
     }
 
     func revokeToken(hash: [UInt8]) throws -> Bool {

@@ -52,6 +52,24 @@ struct AuthorizationTests {
         }
     }
 
+    @Test("a live token's caller comes with its expiry, as issued; a revoked one is not live")
+    func liveTokenHasExpiry() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let ada = try user(ledger, "ada")
+            let token = try BearerToken.generate()
+            let expiry = try ledger.issueToken(hash: token.hash, for: .user(id: ada.id), lifetimeSeconds: 600)
+            #expect(
+                try ledger.liveToken(hash: token.hash)
+                    == LiveToken(caller: .user(id: ada.id), expiresAtMicroseconds: expiry))
+            #expect(
+                try ledger.liveToken(hash: TestDatabase.serviceToken.hash)
+                    == LiveToken(caller: .service, expiresAtMicroseconds: nil))
+            #expect(try ledger.revokeToken(hash: token.hash))
+            #expect(try ledger.liveToken(hash: token.hash) == nil)
+        }
+    }
+
     @Test("the movement checks the token and the right to debit in the same transaction")
     func movementChecksRights() throws {
         try TestDatabase.with { database in

@@ -16,7 +16,7 @@ final class ScratchDirectory {
     }
 
     deinit {
-        for name in ["spool", "offset", "replay.lock"] { unlink(path + "/" + name) }
+        for name in ["spool", "offset", "replay.lock", "known-tokens"] { unlink(path + "/" + name) }
         rmdir(path)
     }
 

@@ -11,10 +11,12 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// The id nginx generated for the request ($request_id), echoed in errors and logs.
     public var requestID: String
+    /// The client's address as nginx saw it (REMOTE_ADDR); empty when not known.
+    public var clientAddress: String
 
     public init(
         method: String, path: String, query: String = "", idempotencyKey: String? = nil,
-        authorization: String? = nil, body: [UInt8] = [], requestID: String = "-"
+        authorization: String? = nil, body: [UInt8] = [], requestID: String = "-", clientAddress: String = ""
     ) {
         self.authorization = authorization
         self.method = method
@@ -23,5 +25,6 @@ public struct HTTPRequest: Sendable {
         self.idempotencyKey = idempotencyKey
         self.body = body
         self.requestID = requestID
+        self.clientAddress = clientAddress
     }
 }

@@ -53,6 +53,7 @@ extension TallyAPI {
         let token = BearerToken.generate()
         let expiresAt = try ledger.issueToken(
             hash: token.hash, for: .user(id: stored.user.id), lifetimeSeconds: tokenLifetimeSeconds)
+        noteIssued(token.hash, caller: .user(id: stored.user.id), expiresAtMicroseconds: expiresAt)
         return HTTPResponse(
             status: 200,
             json: .object([
@@ -65,7 +66,9 @@ extension TallyAPI {
 
     func logout(_ request: HTTPRequest) throws -> HTTPResponse {
         let token = try presentedToken(request)
-        guard try ledger.revokeToken(hash: token.hash) else {
+        let revoked = try ledger.revokeToken(hash: token.hash)
+        noteRevoked(token.hash)
+        guard revoked else {
             throw APIError.unauthorized("The bearer token is unknown, expired or already revoked.")
         }
         return HTTPResponse(status: 200, json: .object([("status", .string("logged_out"))]))

@@ -19,7 +19,7 @@ extension TallyAPI {
     /// The caller of a request whose token is live, or 401.
     func authenticate(_ request: HTTPRequest) throws -> Authenticated {
         let token = try presentedToken(request)
-        return Authenticated(caller: try authenticated(ledger.caller(tokenHash: token.hash)), token: token)
+        return Authenticated(caller: try authenticated(caller(of: token.hash)), token: token)
     }
 
     /// The caller a presented token was found to stand for; 401 when it stands for nobody.

@@ -11,8 +11,10 @@ extension TallyAPI {
         }
         guard let command = parsed else { throw APIError.notFound("There is no API endpoint at \(request.path).") }
         let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint)
-        return try perform(command, tokenHash: token.hash, idempotency: idempotency, requestID: request.requestID)
-            .response
+        let (response, settlement) = try perform(
+            command, tokenHash: token.hash, idempotency: idempotency, requestID: request.requestID)
+        noteMovement(settlement, tokenHash: token.hash)
+        return response
     }
 
     /// A transfer, to the service role or to either of its two parties.

@@ -44,7 +44,9 @@ extension TallyAPI {
     }
 
     func getUser(_ request: HTTPRequest, id: Int64) throws -> HTTPResponse {
-        let view = try ledger.userView(id, tokenHash: try presentedToken(request).hash, history: nil)
+        let tokenHash = try presentedToken(request).hash
+        let view = try ledger.userView(id, tokenHash: tokenHash, history: nil)
+        noteCaller(view.caller, of: tokenHash)
         try requireAccess(try authenticated(view.caller), to: id)
         guard let user = view.user else { throw APIError.userNotFound(id) }
         return HTTPResponse(status: 200, json: Representation.user(user))
@@ -73,6 +75,7 @@ extension TallyAPI {
         let paging = Result { try Paging(query: QueryString(request.query)) }
         let page = (try? paging.get()).map { HistoryPage(beforeID: $0.continuation ?? Int64.max, limit: $0.limit + 1) }
         let view = try ledger.userView(userID, tokenHash: token.hash, history: page)
+        noteCaller(view.caller, of: token.hash)
         try requireAccess(try authenticated(view.caller), to: userID)
         let validPaging = try paging.get()
         guard view.user != nil else { throw APIError.userNotFound(userID) }

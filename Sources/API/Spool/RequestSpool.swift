@@ -1,17 +1,25 @@
 import Spool
 
 /// The requests waiting in the spool for the database: accepting one (durably, once per caller and key, within
-/// the size limit), finding a caller's pending one, and the figures /api/status shows.
+/// the size limit and the caller's quota), finding a caller's pending one, and the figures /api/status shows.
 public final class RequestSpool {
     let file: SpoolFile
     let progress: ReplayProgress
+    /// The tokens the database accepted lately: only theirs are spooled.
+    let knownTokens: KnownTokens
     /// The spool file's largest size in bytes; a request that would take it past this is refused.
     public let maximumBytes: Int
+    public let quota: SpoolQuota
 
-    public init(directory: String, maximumBytes: Int) throws {
+    public init(
+        directory: String, maximumBytes: Int, quota: SpoolQuota = .standard,
+        knownTokens: KnownTokenFile? = nil
+    ) throws {
         file = try SpoolFile(directory: directory)
         progress = try ReplayProgress(directory: directory)
+        self.knownTokens = KnownTokens(file: try knownTokens ?? KnownTokenFile(directory: directory))
         self.maximumBytes = maximumBytes
+        self.quota = quota
     }
 
     public var directory: String { file.directory }
@@ -23,27 +31,65 @@ public final class RequestSpool {
         case alreadyPending(SpooledRequest)
         /// The same caller has a different request waiting under this key.
         case keyReused
+        /// The token, or the client address, holds as much as its quota allows.
+        case overQuota(QuotaHolder)
         case full
     }
 
-    /// Stores `request` unless its caller already has one under its key, or the spool is full. Holds the spool's
-    /// lock throughout, so that two workers cannot both store the same key.
+    /// Whose quota a request met.
+    enum QuotaHolder: Equatable {
+        case token, address
+    }
+
+    /// Stores `request` unless its caller already has one under its key, its token or address is at its quota,
+    /// or the spool is full. Holds the spool's lock throughout, so that two workers cannot both store the same key
+    /// nor both take the last of a quota.
     func accept(_ request: SpooledRequest) throws -> Acceptance {
         try file.withLock { locked in
             let entries = try locked.recover()
             let replayedUpTo = progress.load()
-            for entry in entries where entry.offset >= replayedUpTo {
-                guard let waiting = SpooledRequest(decoding: entry.payload),
-                    waiting.tokenHash == request.tokenHash, waiting.idempotencyKey == request.idempotencyKey
-                else { continue }
-                return waiting.fingerprint == request.fingerprint ? .alreadyPending(waiting) : .keyReused
-            }
             let payload = request.encoded()
+            var tokenHolds = Holding(requests: 1, bytes: SpoolRecord.headerSize + payload.count)
+            var addressHolds = tokenHolds
+            for entry in entries where entry.offset >= replayedUpTo {
+                guard let waiting = SpooledRequest(decoding: entry.payload) else { continue }
+                let stored = Holding(requests: 1, bytes: entry.end - entry.offset)
+                if waiting.tokenHash == request.tokenHash {
+                    if waiting.idempotencyKey == request.idempotencyKey {
+                        return waiting.fingerprint == request.fingerprint ? .alreadyPending(waiting) : .keyReused
+                    }
+                    tokenHolds.add(stored)
+                }
+                if !waiting.isService, waiting.clientAddress == request.clientAddress { addressHolds.add(stored) }
+            }
+            if !request.isService {
+                guard tokenHolds.fits(requests: quota.requestsPerToken, bytes: quota.bytesPerToken) else {
+                    return .overQuota(.token)
+                }
+                guard addressHolds.fits(requests: quota.requestsPerAddress, bytes: quota.bytesPerAddress) else {
+                    return .overQuota(.address)
+                }
+            }
             guard (entries.last?.end ?? 0) + SpoolRecord.headerSize + payload.count <= maximumBytes else {
                 return .full
             }
             try locked.append(payload)
             return .accepted
+        }
+    }
+
+    /// Requests and bytes one holder would have in the spool.
+    private struct Holding {
+        var requests: Int
+        var bytes: Int
+
+        mutating func add(_ other: Holding) {
+            requests += other.requests
+            bytes += other.bytes
+        }
+
+        func fits(requests maximumRequests: Int, bytes maximumBytes: Int) -> Bool {
+            requests <= maximumRequests && bytes <= maximumBytes
         }
     }
 

@@ -5,20 +5,33 @@ import Postgres
 import Spool
 
 extension TallyAPI {
-    /// A money-moving request while the database is down: with an Idempotency-Key, a token of a token's form and a
-    /// valid body, it is stored in the spool (on disk before the answer) and answered 202 pending; its token is
-    /// checked when it is replayed. Without a key, or with the spool full, the answer stays 503.
+    /// A money-moving request while the database is down: with an Idempotency-Key, a token the database accepted
+    /// lately (`KnownTokens`) and a valid body that the token's caller may ask for, it is stored in the spool (on
+    /// disk before the answer) and answered 202 pending; its token is checked again when it is replayed. What is
+    /// stored is the parsed request, written compactly: padding the body costs the spool nothing. Without a key,
+    /// with a token not known, or with the spool full, the answer stays 503; over the token's or the client
+    /// address's quota (`SpoolQuota`) it is 429.
     func store(_ request: HTTPRequest, endpoint: Endpoint, unavailable: PostgresError) throws -> HTTPResponse {
         guard let spool, request.idempotencyKey != nil else { throw unavailable }
         let token = try presentedToken(request)
+        // A token of a token's form proves nothing: only one the database accepted lately may fill the spool.
+        guard let caller = spool.knownTokens.caller(of: token.hash, now: Int64(time(nil))) else {
+            return Self.notStored(
+                request, because: "this bearer token has not been seen lately",
+                logNote: "database unavailable (\(unavailable.message)); token not known to the spool")
+        }
         // Everything that can be checked without the database is checked now: a malformed request is never stored.
         guard let command = try MovementCommand.parse(endpoint, body: request.body),
             let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint)
         else { throw unavailable }
+        guard command.isAllowed(for: caller) else {
+            throw APIError.forbidden(
+                command.requiresService ? Self.serviceOnly : "You may move money only from your own account.")
+        }
         let spooled = SpooledRequest(
             acceptedAt: Int64(time(nil)), tokenHash: token.hash, idempotencyKey: idempotency.key,
-            fingerprint: idempotency.fingerprint, method: request.method, path: request.path,
-            requestID: request.requestID, body: request.body)
+            fingerprint: idempotency.fingerprint, method: "POST", path: command.path, requestID: request.requestID,
+            body: command.compactBody, clientAddress: request.clientAddress, isService: caller.isService)
         let acceptance: RequestSpool.Acceptance
         do {
             acceptance = try spool.accept(spooled)
@@ -41,6 +54,16 @@ extension TallyAPI {
                 status: 422, code: "idempotency_key_reused",
                 message: "This Idempotency-Key was already used for a different request; use a new key.",
                 field: "Idempotency-Key")
+        case .overQuota(let holder):
+            var error = APIError(
+                status: 429, code: "rate_limited",
+                message: "The database is unavailable and "
+                    + (holder == .token ? "this token" : "this client address")
+                    + " already has as many requests waiting as it may; nothing was applied. Retry later.")
+            error.headers = [("Retry-After", String(SpoolQuota.retryAfterSeconds))]
+            return error.response(
+                requestID: request.requestID,
+                logNote: "database unavailable (\(unavailable.message)); spool quota of the \(holder) reached")
         case .full:
             return Self.notStored(
                 request, because: "the spool of pending requests is full",
