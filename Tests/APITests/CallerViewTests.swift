@@ -127,6 +127,16 @@ struct CallerViewTests {
         #expect(ledger.callerLookups == 1)
     }
 
+    @Test("a transfer refused for a dead token or short funds costs no lookup of who is asking")
+    func refusalsAskNobody() {
+        let body = #"{"from_user_id":1,"to_user_id":2,"amount":"3.00"}"#
+        let dead = "Bearer \(try! BearerToken.generate().text)"
+        #expect(request("POST", "/api/transfers", body, as: dead).status == 401)
+        ledger.nextMoveResult = .refused(.insufficientFunds(balance: .zero))
+        #expect(request("POST", "/api/transfers", body, as: ada).status == 409)
+        #expect(ledger.callerLookups == 0)
+    }
+
     @Test(
         "a user's t on their own deposit or withdrawal is refused with 422 on t, before the ledger is asked",
         arguments: ["deposits", "withdrawals"])

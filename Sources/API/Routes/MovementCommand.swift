@@ -109,11 +109,15 @@ extension TallyAPI {
             let receipt = try ledger.move(
                 .transfer, tokenHash: tokenHash, actingUserID: from, debitUserID: from, creditUserID: to,
                 amount: amount, memo: memo, idempotency: idempotency, requestID: requestID)
-            // Who is asking matters only for what the answer shows of the recipient; asked only then.
+            // Who is asking matters only for what the answer shows of the recipient; asked only then (an applied
+            // transfer, or one refused for the recipient's balance), never for a refusal that shows nothing of it.
             lazy var viewer = self.viewer(ofTokenHash: tokenHash, acting: from)
             let response = try respond(
                 receipt, status: 201,
-                explaining: { APIError.refusal($0, quotingRecipient: viewer.mayActOn(to)) },
+                explaining: { refusal in
+                    guard case .balanceLimit = refusal else { return APIError.refusal(refusal) }
+                    return APIError.refusal(refusal, quotingRecipient: viewer.mayActOn(to))
+                },
                 render: { Representation.transfer($0, shownTo: viewer) })
             return (response, Self.settlement(receipt))
         case .cash(let kind, let userID, let amount, let memo, let t):
