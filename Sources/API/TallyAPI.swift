@@ -20,6 +20,8 @@ public final class TallyAPI {
     let alertRules: AlertRules
     /// Where money-moving requests with an Idempotency-Key wait while the database is down; nil: they get 503.
     let spool: RequestSpool?
+    /// Whom the tokens this worker has seen stand for: what a transfer's answer may show, without a round trip.
+    var knownCallers = KnownCallers()
 
     public init(
         ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
@@ -138,7 +140,7 @@ public final class TallyAPI {
 
     /// The response for what a money-moving operation ended as; `explain` says why a refusal was one.
     func respond<Value>(
-        _ receipt: Receipt<Value>, status: Int, explaining explain: (Refusal) -> APIError = APIError.refusal,
+        _ receipt: Receipt<Value>, status: Int, explaining explain: (Refusal) -> APIError = { APIError.refusal($0) },
         render: (Value) -> JSONValue
     ) throws -> HTTPResponse {
         var response: HTTPResponse
@@ -162,7 +164,10 @@ public final class TallyAPI {
 }
 
 extension APIError {
-    static func refusal(_ refusal: Refusal) -> APIError {
+    /// Why the ledger refused a movement. `quotingRecipient`: whether the caller may read the credited account's
+    /// balance (the service role, or a deposit to the caller's own account); a user paying someone else learns
+    /// only that the recipient's balance would go past the limit, not what it is.
+    static func refusal(_ refusal: Refusal, quotingRecipient: Bool = false) -> APIError {
         switch refusal {
         case .userNotFound(let id):
             .userNotFound(id)
@@ -170,14 +175,20 @@ extension APIError {
             APIError(
                 status: 409, code: "insufficient_funds",
                 message: "Insufficient funds: the balance is \(balance); nothing was moved.", field: "amount")
-        case .balanceLimit(let balance):
+        case .balanceLimit(let balance) where quotingRecipient:
             .validation("amount", "amount would take the balance of \(balance) past the largest balance Tally holds.")
+        case .balanceLimit:
+            .validation(
+                "amount",
+                "amount would take the recipient's balance past the largest balance Tally holds; nothing was moved.")
         case .unauthorized:
             .unauthorized("The bearer token is unknown, expired or revoked: log in again.")
         case .forbidden:
             .forbidden("You may move money only from your own account.")
         case .tNotIncreasing(let last):
             .validation("t", "t must be greater than this user's last event time, \(last).")
+        case .eventTimeNotAllowed:
+            .validation("t", "Only the service role supplies event times: leave t out and the server's clock decides.")
         case .usernameTaken:
             APIError(
                 status: 409, code: "username_taken", message: "That username is taken; choose another.",

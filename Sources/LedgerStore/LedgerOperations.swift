@@ -96,8 +96,9 @@ public protocol LedgerOperations: AnyObject {
     /// What the request `caller` sent under `key` ended as; nil when no request of theirs used the key.
     func requestOutcome(caller: Caller, key: String) throws -> RequestOutcome?
     /// Stores `refusal` as the outcome of a replayed request under the key of the caller `tokenHash` stands for,
-    /// when the ledger did not store it itself (`.forbidden`, `.tNotIncreasing`): a client told 202 can then
-    /// learn it. Does nothing when the token is not live (there is no caller to store it for) or the key is taken.
+    /// when the ledger did not store it itself (`.forbidden`, `.tNotIncreasing`, `.eventTimeNotAllowed`): a client
+    /// told 202 can then learn it. Does nothing when the token is not live (there is no caller to store it for)
+    /// or the key is taken.
     func recordRefusal(
         _ refusal: Refusal, tokenHash: [UInt8], idempotency: IdempotencyContext, requestID: String) throws
 

@@ -26,6 +26,9 @@ public enum Refusal: Equatable, Sendable {
     case usernameTaken
     /// An event's t is not after the user's last event's t (given here).
     case tNotIncreasing(last: Int64)
+    /// A user's deposit or withdrawal carried a t: only the service role supplies event times (the API refuses
+    /// it before the ledger is asked; stored under the key when a spooled request is refused so on replay).
+    case eventTimeNotAllowed
 }
 
 /// A deposit or withdrawal with the alerts it raised and the second it happened.

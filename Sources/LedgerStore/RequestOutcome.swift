@@ -20,6 +20,7 @@ extension Refusal {
         case .forbidden: ("forbidden", nil)
         case .usernameTaken: ("username_taken", nil)
         case .tNotIncreasing(let last): ("t_not_increasing", last)
+        case .eventTimeNotAllowed: ("t_not_allowed", nil)
         }
     }
 }

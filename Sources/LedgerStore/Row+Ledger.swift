@@ -39,6 +39,7 @@ extension Row {
         case "forbidden": return .forbidden
         case "username_taken": return .usernameTaken
         case "t_not_increasing": return .tNotIncreasing(last: detail)
+        case "t_not_allowed": return .eventTimeNotAllowed
         default: throw UnexpectedRow(description: "unknown outcome \(self["outcome"] ?? "NULL")")
         }
     }

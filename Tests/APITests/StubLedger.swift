@@ -17,6 +17,8 @@ final class StubLedger: LedgerOperations {
     var databaseUp = true
     var serializationRetries = 0
     var eventTimes: [Int64?] = []
+    /// How often `caller(tokenHash:)` was asked.
+    var callerLookups = 0
     var statsSince: [Int64] = []
 
     /// A live token for `caller`, as a request's Authorization header.
@@ -93,6 +95,7 @@ final class StubLedger: LedgerOperations {
     func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] { [] }
 
     func caller(tokenHash: [UInt8]) throws -> Caller? {
+        callerLookups += 1
         if let failure { throw failure }
         return tokens[tokenHash]
     }

@@ -45,6 +45,23 @@ struct IdempotencyTests {
         }
     }
 
+    @Test("a refusal a replay stores under its key reads back as itself, a user's event time included")
+    func storedRefusalsReadBack() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let tokenHash = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            _ = try ledger.issueToken(hash: tokenHash, for: .service, lifetimeSeconds: nil)
+            let refusals: [Refusal] = [.forbidden, .tNotIncreasing(last: 9), .eventTimeNotAllowed]
+            for (index, refusal) in refusals.enumerated() {
+                let key = "stored-\(index)"
+                try ledger.recordRefusal(
+                    refusal, tokenHash: tokenHash, idempotency: IdempotencyContext(key: key, fingerprint: "f"),
+                    requestID: "r")
+                #expect(try ledger.requestOutcome(caller: .service, key: key) == .refused(refusal))
+            }
+        }
+    }
+
     @Test("the same key with a different request is refused and moves nothing")
     func reuseIsRefused() throws {
         try TestDatabase.with { database in

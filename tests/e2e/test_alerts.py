@@ -497,11 +497,13 @@ def test_without_t_after_the_largest_t_a_movement_is_refused_not_a_server_error(
     nothing_changed(db, uid, before, events_before=1)
 
 
-def test_a_user_deposits_and_withdraws_with_t_on_their_own_account_and_sees_the_codes(api, db, new_account):
+def test_a_user_deposits_and_withdraws_on_their_own_account_at_the_servers_clock_and_sees_the_codes(
+        api, db, new_account):
+    # A user gives no t (tests/e2e/test_security_views.py: theirs is refused); the server's clock places the events.
     alice = new_account(RICH)
-    for t in (1, 2):
-        assert alice.api.withdraw(alice.id, "1.00", t=t).json()["alert_codes"] == []
-    response = alice.api.withdraw(alice.id, "100.01", t=3)
+    for _ in range(2):
+        assert alice.api.withdraw(alice.id, "1.00").json()["alert_codes"] == []
+    response = alice.api.withdraw(alice.id, "100.01")
     assert response.status_code == 201, response.text
     assert response.json()["alert_codes"] == [30, 1100]
     assert [e["codes"] for e in db.cash_events(alice.id)] == [[], [], [30, 1100]]

@@ -1,7 +1,8 @@
 """Who may do what. A user reads only their own user and history, deposits to and withdraws from only their own
-account, pays only from their own account (to anyone), and reads only the transfers they paid or received; the
-service-only operations are never theirs. The service role may do everything. Each rule is tested in both
-directions; every refusal is 403 `forbidden` and the database shows that nothing changed."""
+account, pays only from their own account (to anyone), and reads only the transfers they paid or received (seeing
+only their own balance in them); the service-only operations are never theirs. The service role may do everything.
+Each rule is tested in both directions; every refusal is 403 `forbidden` (another's transfer: 404, as a missing one)
+and the database shows that nothing changed."""
 
 import uuid
 
@@ -49,13 +50,18 @@ def test_a_user_reads_the_transfers_they_paid_or_received_and_no_others(api, par
     assert paid.status_code == 201, paid.text
     by_service = api.transfer(carol["id"], bob.id, "1.00").json()
     path = f"/api/transfers/{paid.json()['id']}"
-    for reader in (alice.api, bob.api, api):
+    # Each party reads it with their own balance after it; the other party's is null (the service sees both).
+    readers = {alice.api: ("47.00", None), bob.api: (None, "23.00"), api: ("47.00", "23.00")}
+    for reader, (from_balance, to_balance) in readers.items():
         response = reader.get(path)
         assert response.status_code == 200, response.text
-        assert response.json() == paid.json()
-    assert_forbidden(dave.api.get(path))
-    assert_forbidden(alice.api.get(f"/api/transfers/{by_service['id']}"))
-    assert bob.api.get(f"/api/transfers/{by_service['id']}").json() == by_service
+        assert response.json() == {**paid.json(), "from_balance": from_balance, "to_balance": to_balance,
+                                   "from_balance_minor": from_balance and 4700, "to_balance_minor": to_balance and 2300}
+    # Another's transfer is 404, as a missing id is: nothing tells which ids are transfers.
+    assert_error(dave.api.get(path), 404, "not_found")
+    assert_error(alice.api.get(f"/api/transfers/{by_service['id']}"), 404, "not_found")
+    assert bob.api.get(f"/api/transfers/{by_service['id']}").json() == {
+        **by_service, "from_balance": None, "from_balance_minor": None}
 
 
 # --- money --------------------------------------------------------------------------------------------------
@@ -92,7 +98,8 @@ def test_a_user_pays_from_their_own_account_to_anyone(parties, db):
     alice, bob, carol = parties
     to_bob = alice.api.transfer(alice.id, bob.id, "10.00", memo="to a user who can log in")
     assert to_bob.status_code == 201, to_bob.text
-    assert (to_bob.json()["from_balance"], to_bob.json()["to_balance"]) == ("40.00", "30.00")
+    # The payer's own balance after it; never the recipient's.
+    assert (to_bob.json()["from_balance"], to_bob.json()["to_balance"]) == ("40.00", None)
     # Crediting needs no consent: carol has no credentials at all.
     to_carol = alice.api.transfer(alice.id, carol["id"], "0.01")
     assert to_carol.status_code == 201, to_carol.text

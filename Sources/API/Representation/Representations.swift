@@ -14,10 +14,16 @@ enum Representation {
         ])
     }
 
-    /// A transfer with both balances after it.
-    static func transfer(_ movement: Movement) -> JSONValue {
-        let fromBalance = movement.debitBalanceAfter ?? .zero
-        let toBalance = movement.creditBalanceAfter ?? .zero
+    /// A transfer with the balances after it that `viewer` may read: both for the service role, a user's own
+    /// only for a user (the other party's is null, so that the answer keeps one shape for every caller).
+    static func transfer(_ movement: Movement, shownTo viewer: Caller) -> JSONValue {
+        func balance(_ userID: Int64, _ after: Money?) -> (text: JSONValue, minor: JSONValue) {
+            guard viewer.mayActOn(userID) else { return (.null, .null) }
+            let amount = after ?? .zero
+            return (.string(amount.description), .integer(amount.minorUnits))
+        }
+        let from = balance(movement.debitUserID, movement.debitBalanceAfter)
+        let to = balance(movement.creditUserID, movement.creditBalanceAfter)
         return .object([
             ("id", .integer(movement.id)),
             ("kind", .string(movement.kind.rawValue)),
@@ -27,10 +33,10 @@ enum Representation {
             ("amount_minor", .integer(movement.amount.minorUnits)),
             ("memo", .optionalString(movement.memo)),
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
-            ("from_balance", .string(fromBalance.description)),
-            ("from_balance_minor", .integer(fromBalance.minorUnits)),
-            ("to_balance", .string(toBalance.description)),
-            ("to_balance_minor", .integer(toBalance.minorUnits)),
+            ("from_balance", from.text),
+            ("from_balance_minor", from.minor),
+            ("to_balance", to.text),
+            ("to_balance_minor", to.minor),
         ])
     }
 

@@ -19,7 +19,30 @@ extension TallyAPI {
     /// The caller of a request whose token is live, or 401.
     func authenticate(_ request: HTTPRequest) throws -> Authenticated {
         let token = try presentedToken(request)
-        return Authenticated(caller: try authenticated(caller(of: token.hash)), token: token)
+        let caller = try authenticated(caller(of: token.hash))
+        knownCallers.remember(caller, forTokenHash: token.hash)
+        return Authenticated(caller: caller, token: token)
+    }
+
+    /// Whom an answer about a movement the token `tokenHash` was just authorised for is shown to: this worker's
+    /// memory of the token, else the database's word. When neither can say (the token was revoked since, or the
+    /// database went away after the commit), the acting user, whom a user's token must stand for: that shows no
+    /// more than any caller allowed to make the movement may see, and never turns an applied movement into an error.
+    func viewer(ofTokenHash tokenHash: [UInt8], acting actingUserID: Int64) -> Caller {
+        if let known = knownCallers[tokenHash] { return known }
+        guard let caller = try? ledger.caller(tokenHash: tokenHash) else { return .user(id: actingUserID) }
+        knownCallers.remember(caller, forTokenHash: tokenHash)
+        return caller
+    }
+
+    /// The live caller of `tokenHash` (nil: none), for a decision taken before the ledger is asked. A token this
+    /// worker knows as the service role's is taken at its word (the ledger still checks that it is live, in the
+    /// movement's transaction); any other is asked of the database, so that a dead token is still a 401.
+    func liveCaller(ofTokenHash tokenHash: [UInt8]) throws -> Caller? {
+        if knownCallers[tokenHash] == .service { return .service }
+        let caller = try ledger.caller(tokenHash: tokenHash)
+        if let caller { knownCallers.remember(caller, forTokenHash: tokenHash) }
+        return caller
     }
 
     /// The caller a presented token was found to stand for; 401 when it stands for nobody.

@@ -5,7 +5,8 @@ import LedgerStore
 /// the spool stores while the database is down and its replayer runs later, through the same code.
 enum MovementCommand {
     case transfer(from: Int64, to: Int64, amount: Money, memo: String?)
-    /// POST /api/users/{id}/deposits and .../withdrawals: on the caller's own account, an optional t.
+    /// POST /api/users/{id}/deposits and .../withdrawals: on the caller's own account; an optional t, which only
+    /// the service role may give (a user's is refused when the command runs: the caller is not known at parsing).
     case cash(CashEvent.Kind, userID: Int64, amount: Money, memo: String?, t: Int64?)
     /// POST /api/event: the service role's, t required.
     case event(CashEvent.Kind, userID: Int64, amount: Money, t: Int64)
@@ -108,12 +109,30 @@ extension TallyAPI {
             let receipt = try ledger.move(
                 .transfer, tokenHash: tokenHash, actingUserID: from, debitUserID: from, creditUserID: to,
                 amount: amount, memo: memo, idempotency: idempotency, requestID: requestID)
-            return (try respond(receipt, status: 201, render: Representation.transfer), Self.settlement(receipt))
+            // Who is asking matters only for what the answer shows of the recipient; asked only then (an applied
+            // transfer, or one refused for the recipient's balance), never for a refusal that shows nothing of it.
+            lazy var viewer = self.viewer(ofTokenHash: tokenHash, acting: from)
+            let response = try respond(
+                receipt, status: 201,
+                explaining: { refusal in
+                    guard case .balanceLimit = refusal else { return APIError.refusal(refusal) }
+                    return APIError.refusal(refusal, quotingRecipient: viewer.mayActOn(to))
+                },
+                render: { Representation.transfer($0, shownTo: viewer) })
+            return (response, Self.settlement(receipt))
         case .cash(let kind, let userID, let amount, let memo, let t):
+            if t != nil, let refusal = try refusingEventTime(tokenHash: tokenHash) {
+                let receipt = Receipt<CashMovement>(result: .refused(refusal), isReplay: false, requestID: requestID)
+                return (try respond(receipt, status: 201, render: Representation.cashMovement), .refused(refusal))
+            }
             let receipt = try ledger.recordCashEvent(
                 kind, tokenHash: tokenHash, actingUserID: userID, userID: userID, amount: amount, memo: memo, t: t,
                 rules: alertRules, idempotency: idempotency, requestID: requestID)
-            return (try respond(receipt, status: 201, render: Representation.cashMovement), Self.settlement(receipt))
+            // The credited account of a deposit is the caller's own (or the service role is asking).
+            let response = try respond(
+                receipt, status: 201, explaining: { APIError.refusal($0, quotingRecipient: true) },
+                render: Representation.cashMovement)
+            return (response, Self.settlement(receipt))
         case .event(let kind, let userID, let amount, let t):
             let receipt = try ledger.recordCashEvent(
                 kind, tokenHash: tokenHash, actingUserID: nil, userID: userID, amount: amount, memo: nil, t: t,
@@ -132,7 +151,19 @@ extension TallyAPI {
     /// Why an event was refused: as any movement, except that the ledger refuses every caller but the service
     /// role here, so its forbidden is about the role, not whose account it is.
     private static func eventRefusal(_ refusal: Refusal) -> APIError {
-        refusal == .forbidden ? .forbidden(serviceOnly) : .refusal(refusal)
+        refusal == .forbidden ? .forbidden(serviceOnly) : .refusal(refusal, quotingRecipient: true)
+    }
+
+    /// Why a deposit or withdrawal that carries a t is refused before the ledger is asked, or nil when it may go
+    /// on: only the service role supplies event times. A user's t would let them place their events where the
+    /// alert rules do not see them (deposits spaced by hand) or, with the largest t, refuse every later event of
+    /// theirs, the service's included. Unauthorized when the token stands for nobody live.
+    private func refusingEventTime(tokenHash: [UInt8]) throws -> Refusal? {
+        switch try liveCaller(ofTokenHash: tokenHash) {
+        case .service?: nil
+        case .user?: .eventTimeNotAllowed
+        case nil: .unauthorized
+        }
     }
 
     private static func settlement<Value>(_ receipt: Receipt<Value>) -> Settlement {

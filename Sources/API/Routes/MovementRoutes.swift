@@ -17,16 +17,16 @@ extension TallyAPI {
         return response
     }
 
-    /// A transfer, to the service role or to either of its two parties.
+    /// A transfer, to the service role or to either of its two parties (each seeing only their own balance).
+    /// Another's transfer is 404 like a missing id or a deposit's: a 403 would tell which ids are transfers.
     func getTransfer(_ request: HTTPRequest, id: Int64) throws -> HTTPResponse {
         let caller = try authenticate(request).caller
-        guard let movement = try ledger.movement(id: id), movement.kind == .transfer else {
+        guard let movement = try ledger.movement(id: id), movement.kind == .transfer,
+            caller.mayActOn(movement.debitUserID) || caller.mayActOn(movement.creditUserID)
+        else {
             throw APIError.notFound("There is no transfer with id \(id).")
         }
-        guard caller.mayActOn(movement.debitUserID) || caller.mayActOn(movement.creditUserID) else {
-            throw APIError.forbidden("You may read only transfers you paid or received.")
-        }
-        return HTTPResponse(status: 200, json: Representation.transfer(movement))
+        return HTTPResponse(status: 200, json: Representation.transfer(movement, shownTo: caller))
     }
 
     func listTransactions(_ request: HTTPRequest) throws -> HTTPResponse {

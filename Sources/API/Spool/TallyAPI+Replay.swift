@@ -37,7 +37,7 @@ extension TallyAPI {
                 return .keyReused
             case .refused(let refusal):
                 switch refusal {
-                case .forbidden, .tNotIncreasing:
+                case .forbidden, .tNotIncreasing, .eventTimeNotAllowed:
                     try ledger.recordRefusal(
                         refusal, tokenHash: spooled.tokenHash, idempotency: idempotency, requestID: spooled.requestID)
                 default:

@@ -91,7 +91,7 @@ extension TallyAPI {
         do {
             let caller = try authenticate(request).caller
             if let outcome = try ledger.requestOutcome(caller: caller, key: key) {
-                return HTTPResponse(status: 200, json: Self.outcome(outcome, key: key))
+                return HTTPResponse(status: 200, json: Self.outcome(outcome, key: key, shownTo: caller))
             }
         } catch let error as PostgresError where error.isUnavailable {
             guard let waiting = try? spool?.pending(tokenHash: token.hash, key: key) else { throw error }
@@ -111,7 +111,9 @@ extension TallyAPI {
         ])
     }
 
-    static func outcome(_ outcome: RequestOutcome, key: String) -> JSONValue {
+    /// What a request under `key` ended as, as `viewer` (the key's owner) may see it: a user, their own balance
+    /// only, and a refusal for going past the largest balance without the recipient's balance.
+    static func outcome(_ outcome: RequestOutcome, key: String, shownTo viewer: Caller) -> JSONValue {
         var members: [(String, JSONValue)] = []
         switch outcome {
         case .applied(let movement):
@@ -120,13 +122,13 @@ extension TallyAPI {
                 (
                     "movement",
                     movement.kind == .transfer
-                        ? Representation.transfer(movement) : Representation.feedEntry(movement)
+                        ? Representation.transfer(movement, shownTo: viewer) : Representation.feedEntry(movement)
                 ),
             ]
         case .createdUser(let id):
             members = [("status", .string("applied")), ("user_id", .integer(id))]
         case .refused(let refusal):
-            let error = APIError.refusal(refusal)
+            let error = APIError.refusal(refusal, quotingRecipient: viewer.isService)
             var detail: [(String, JSONValue)] = [("code", .string(error.code)), ("message", .string(error.message))]
             if let field = error.field { detail.append(("field", .string(field))) }
             members = [("status", .string("refused")), ("error", .object(detail))]
