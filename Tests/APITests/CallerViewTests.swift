@@ -130,7 +130,7 @@ struct CallerViewTests {
     @Test("a transfer refused for a dead token or short funds costs no lookup of who is asking")
     func refusalsAskNobody() {
         let body = #"{"from_user_id":1,"to_user_id":2,"amount":"3.00"}"#
-        let dead = "Bearer \(try! BearerToken.generate().text)"
+        let dead = "Bearer \(BearerToken.generate().text)"
         #expect(request("POST", "/api/transfers", body, as: dead).status == 401)
         ledger.nextMoveResult = .refused(.insufficientFunds(balance: .zero))
         #expect(request("POST", "/api/transfers", body, as: ada).status == 409)
@@ -157,7 +157,7 @@ struct CallerViewTests {
     func serviceEventTimeIsKept() {
         #expect(request("POST", "/api/users/1/deposits", #"{"amount":"1.00","t":42}"#, as: service).status == 201)
         #expect(ledger.eventTimes == [42])
-        let dead = "Bearer \(try! BearerToken.generate().text)"
+        let dead = "Bearer \(BearerToken.generate().text)"
         #expect(request("POST", "/api/users/1/deposits", #"{"amount":"1.00","t":43}"#, as: dead).status == 401)
     }
 

@@ -57,7 +57,7 @@ struct AuthorizationTests {
         try TestDatabase.with { database in
             let ledger = database.ledger()
             let ada = try user(ledger, "ada")
-            let token = try BearerToken.generate()
+            let token = BearerToken.generate()
             let expiry = try ledger.issueToken(hash: token.hash, for: .user(id: ada.id), lifetimeSeconds: 600)
             #expect(
                 try ledger.liveToken(hash: token.hash)
