@@ -74,6 +74,9 @@ start_stack() {
     "$bin" migrate --database "$CONNINFO" || return
     # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
     export TALLY_TOKEN_TTL=8
+    # Each worker's turn at purging expired keys and ended tokens every second (60 s by default), so that a
+    # test can watch a purge happen.
+    export TALLY_PURGE_INTERVAL=1
     pool_start "$bin" "$STATE" "$CONNINFO" || return
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
     nginx_start "$STATE" "$PORT" || return

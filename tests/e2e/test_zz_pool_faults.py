@@ -209,6 +209,7 @@ def test_nginx_answers_json_502_while_the_pool_is_stopped(api, anonymous, db, ne
         ):
             error = assert_error(response, 502, "bad_gateway")
             assert error["request_id"] == response.headers["X-Request-Id"]
+            assert response.headers.get("Cache-Control") == "no-store", response.headers
         # nginx itself still serves the static files.
         assert api.get("/openapi.yaml").status_code == 200
     finally:
