@@ -14,8 +14,13 @@ public struct KeyPurge {
 
     /// What one turn deleted.
     public struct Purged: Equatable, Sendable {
-        public var keys = 0
-        public var tokens = 0
+        public var keys: Int
+        public var tokens: Int
+
+        public init(keys: Int = 0, tokens: Int = 0) {
+            self.keys = keys
+            self.tokens = tokens
+        }
     }
 
     public let retentionSeconds: Int
