@@ -163,6 +163,8 @@ run_browser_tests() {
         export TALLY_URL=http://127.0.0.1:$PORT
         export TALLY_ADMIN_TOKEN
         TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$CONNINFO")
+        # For tests that mint a service token of their own (to revoke it from the page).
+        export TALLY_BIN=$bin TALLY_DATABASE=$CONNINFO
         export TALLY_SCREENSHOTS=$TALLY_ROOT/var/test-screenshots
         export PATH="$VENV/bin:$PATH"
         exec python -m pytest "$BROWSER_DIR" -ra -p no:cacheprovider
