@@ -226,16 +226,18 @@ async function logOut(revoke) {
   const isService = me && me.role === "service";
   let revoked = false;
   if (me && (me.role === "user" || revoke)) {
-    revoked = await post("/auth/logout").then(() => true, () => false);
+    // A 401: the token no longer works anyway (revoked elsewhere, or expired).
+    revoked = await post("/auth/logout").then(() => true, (error) => error.status === 401);
   }
   session.token = null;
   for (const button of buttons) button.disabled = false;
   knownNames.clear();
   history.replaceState(null, "", "#/login");
   showLogin();
-  if (isService && revoke) {
-    notice(revoked ? "You are logged out, and the service token is revoked: it no longer works anywhere."
-      : "You are logged out, but the service token could not be revoked: it may still be valid.", revoked ? "good" : "bad");
+  if (isService && revoke && revoked) {
+    notice("You are logged out, and the service token is revoked: it no longer works anywhere.", "good");
+  } else if (isService && revoke) {
+    notice("You are logged out, but the service token could not be revoked: it may still be valid.", "bad");
   } else if (isService) {
     notice("You are logged out of this tab. The service token stays valid: use Revoke token to end it everywhere.",
       "good");
