@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # `make test`: every test, against a stack of its own that never collides with a `make run`:
 #   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
-#   2. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
-#   3. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml,
-#   4. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
-#   5. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
+#   2. the JSON parser under libFuzzer for 30 s (tests/fuzz),
+#   3. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
+#   4. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml,
+#   5. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
+#   6. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
 #
-# While working on one part: TALLY_TEST_SUITES=swift,e2e,schemathesis,browser,deploy (any of them; all by
+# While working on one part: TALLY_TEST_SUITES=swift,fuzz,e2e,schemathesis,browser,deploy (any of them; all by
 # default) runs only those, and TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e run.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -62,6 +63,38 @@ run_swift_tests() {
     (cd "$TALLY_ROOT" && TALLY_TEST_DATABASE=$(pg_conninfo "$STATE/pg" tally_integration) swift test)
 }
 
+# The JSON parser under libFuzzer (tests/fuzz): the parser's three source files and the harness, built with the
+# toolchain's -sanitize=fuzzer,address outside SwiftPM (the package and the tally binary never see the fuzzer),
+# then run for TALLY_FUZZ_SECONDS (30) from the committed seed corpus. New inputs it finds go to a throwaway
+# folder; a crash (or a broken property: see tests/fuzz/JSONFuzz.swift) fails, with the input kept in
+# var/test-logs/fuzz/ (replay it: .build/fuzz/json-fuzz var/test-logs/fuzz/crash-...).
+FUZZ_RUNS=
+run_fuzz() {
+    local sources=("$TALLY_ROOT"/Sources/API/JSON/{JSONParser,JSONValue,JSONValue+Serialization}.swift
+        "$TALLY_ROOT"/tests/fuzz/*.swift)
+    local fuzzer=$TALLY_ROOT/.build/fuzz/json-fuzz out=$STATE/log/fuzz seconds=${TALLY_FUZZ_SECONDS:-30}
+    mkdir -p "$(dirname "$fuzzer")" "$out" "$STATE/fuzz-corpus"
+    local source stale=0
+    for source in "${sources[@]}"; do [ "$source" -nt "$fuzzer" ] && stale=1; done
+    if [ "$stale" = 1 ] || [ ! -x "$fuzzer" ]; then
+        log "== building the JSON parser's fuzz target (.build/fuzz/json-fuzz)"
+        swiftc -O -sanitize=fuzzer,address -use-ld=lld -parse-as-library -module-name JSONFuzz "${sources[@]}" \
+            -o "$fuzzer" || return
+    fi
+    log "== fuzzing the JSON parser for ${seconds} s (tests/fuzz/json-corpus; output in var/test-logs/fuzz/)"
+    local status=0
+    # The Swift runtime's own crash handler would fight ASan's; libFuzzer reports the crash.
+    SWIFT_BACKTRACE=enable=no "$fuzzer" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
+        -print_final_stats=1 -dict="$TALLY_ROOT/tests/fuzz/json.dict" -artifact_prefix="$out/" \
+        "$STATE/fuzz-corpus" "$TALLY_ROOT/tests/fuzz/json-corpus" >"$out/fuzz.log" 2>&1 || status=$?
+    FUZZ_RUNS=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz.log")
+    if [ "$status" -ne 0 ]; then
+        grep -a -m 3 -E 'Fatal error|ERROR:|Test unit written' "$out/fuzz.log" >&2 || true
+        log "error: the JSON parser's fuzz target failed ($status); the input is in var/test-logs/fuzz/"
+    fi
+    return "$status"
+}
+
 # The stack's port and database, set by start_stack for both pytest suites.
 PORT=
 CONNINFO=
@@ -74,6 +107,9 @@ start_stack() {
     "$bin" migrate --database "$CONNINFO" || return
     # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
     export TALLY_TOKEN_TTL=8
+    # Each worker's turn at purging expired keys and ended tokens every second (60 s by default), so that a
+    # test can watch a purge happen.
+    export TALLY_PURGE_INTERVAL=1
     pool_start "$bin" "$STATE" "$CONNINFO" || return
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
     nginx_start "$STATE" "$PORT" || return
@@ -127,6 +163,8 @@ run_browser_tests() {
         export TALLY_URL=http://127.0.0.1:$PORT
         export TALLY_ADMIN_TOKEN
         TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$CONNINFO")
+        # For tests that mint a service token of their own (to revoke it from the page).
+        export TALLY_BIN=$bin TALLY_DATABASE=$CONNINFO
         export TALLY_SCREENSHOTS=$TALLY_ROOT/var/test-screenshots
         export PATH="$VENV/bin:$PATH"
         exec python -m pytest "$BROWSER_DIR" -ra -p no:cacheprovider
@@ -196,8 +234,9 @@ main() {
     # A throwaway cluster: durability buys nothing here and fsync costs seconds.
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
-    local swift_status=0 e2e_status=0 schemathesis_status=0 browser_status=0 deploy_status=0
+    local swift_status=0 fuzz_status=0 e2e_status=0 schemathesis_status=0 browser_status=0 deploy_status=0
     ! wanted swift || run_swift_tests || swift_status=$?
+    ! wanted fuzz || run_fuzz || fuzz_status=$?
     if ! wanted e2e && ! wanted schemathesis && ! wanted browser; then
         :
     elif start_stack "$bin"; then
@@ -215,11 +254,12 @@ main() {
     fi
 
     log "== swift test:     $(outcome swift "$swift_status")"
+    log "== fuzz (JSON):    $(outcome fuzz "$fuzz_status")$([ "$fuzz_status" -ne 0 ] || ! wanted fuzz || echo " (${FUZZ_RUNS:-?} inputs)") (output and any crashing input in var/test-logs/fuzz/)"
     log "== e2e tests:      $(outcome e2e "$e2e_status") (logs in var/test-logs/)"
     log "== schemathesis:   $(outcome schemathesis "$schemathesis_status") (reports in var/test-logs/schemathesis/)"
     log "== browser tests:  $(outcome browser "$browser_status") (screenshots in var/test-screenshots/)"
     log "== deploy check:   $(outcome deploy "$deploy_status")"
-    [ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] &&
+    [ "$swift_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] &&
         [ "$browser_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
 }
 

@@ -44,7 +44,8 @@ public struct FastCGIResponse {
         bytes.append(contentsOf: reason.utf8)
         bytes.append(contentsOf: "\r\nContent-Type: ".utf8)
         bytes.append(contentsOf: contentType.utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
+        // Every answer of the pool is about one caller at one moment (balances, tokens): no cache keeps it.
+        bytes.append(contentsOf: "\r\nCache-Control: no-store\r\n".utf8)
         for header in headers {
             bytes.append(contentsOf: header.name.utf8)
             bytes.append(contentsOf: ": ".utf8)

@@ -42,11 +42,13 @@ public struct CashHistory: Sendable, Equatable {
     public var recentKinds: [CashEvent.Kind]
     /// The amounts of the most recent deposits, newest first (at least `increasingDeposits - 1`).
     public var recentDepositAmounts: [Money]
-    /// The sum of earlier deposits with t inside the window that ends at the new event's t.
-    public var depositsInWindow: Money
+    /// The sum of earlier deposits with t inside the window that ends at the new event's t. Exact: deposits
+    /// and withdrawals of the largest amount in turn make it larger than any one amount.
+    public var depositsInWindow: MoneyTotal
 
-    public init(recentKinds: [CashEvent.Kind] = [], recentDepositAmounts: [Money] = [], depositsInWindow: Money = .zero)
-    {
+    public init(
+        recentKinds: [CashEvent.Kind] = [], recentDepositAmounts: [Money] = [], depositsInWindow: MoneyTotal = .zero
+    ) {
         self.recentKinds = recentKinds
         self.recentDepositAmounts = recentDepositAmounts
         self.depositsInWindow = depositsInWindow
@@ -91,8 +93,8 @@ public struct AlertRules: Sendable {
                 codes.append(Self.increasingDepositsCode)
             }
         }
-        let windowTotal = history.depositsInWindow.minorUnits &+ (event.kind == .deposit ? event.amount.minorUnits : 0)
-        if windowTotal > thresholds.windowTotal.minorUnits {
+        let windowTotal = history.depositsInWindow + (event.kind == .deposit ? event.amount : .zero)
+        if windowTotal > MoneyTotal(thresholds.windowTotal) {
             codes.append(Self.windowTotalCode)
         }
         return codes.sorted()

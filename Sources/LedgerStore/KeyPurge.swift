@@ -1,33 +1,59 @@
-/// A worker's share of deleting idempotency keys past their retention. About once a minute (at a random
-/// offset per worker, so that the pool's workers take turns), after a response has gone out, it deletes
-/// expired keys in batches until none are left or its time budget is spent. With 16 workers that is room
-/// for thousands of keys a second, more than the pool can create; each batch is a short transaction of its
-/// own, so traffic never waits on it.
+/// A worker's share of deleting what the ledger no longer needs: idempotency keys past their retention, and
+/// tokens that ended (expired or revoked) more than `tokenGraceSeconds` ago. About once a minute (at a random
+/// offset per worker, so that the pool's workers take turns), after a response has gone out, it deletes them
+/// in batches until none are left or its time budget is spent. With 16 workers that is room for thousands of
+/// rows a second, more than the pool can create; each batch is a short transaction of its own, so traffic
+/// never waits on it.
 public struct KeyPurge {
-    public static let interval = 60.0
+    public static let defaultInterval = 60.0
     public static let budgetSeconds = 0.2
     public static let batch = 1000
+    /// A day: an ended token stays that long, so that a client refused with it a moment ago can still be
+    /// traced to its row (who it stood for, when it ended) before the row goes.
+    public static let tokenGraceSeconds = 86_400
+
+    /// What one turn deleted.
+    public struct Purged: Equatable, Sendable {
+        public var keys: Int
+        public var tokens: Int
+
+        public init(keys: Int = 0, tokens: Int = 0) {
+            self.keys = keys
+            self.tokens = tokens
+        }
+    }
 
     public let retentionSeconds: Int
+    /// Seconds between a worker's turns (on average a tenth more).
+    public let interval: Double
     private var next: Double
 
     /// `start`: now, on the clock `runIfDue` is given.
-    public init(retentionSeconds: Int, start: Double) {
+    public init(retentionSeconds: Int, start: Double, interval: Double = Self.defaultInterval) {
         self.retentionSeconds = retentionSeconds
-        next = start + Double.random(in: 0...Self.interval)
+        self.interval = interval
+        next = start + Double.random(in: 0...interval)
     }
 
-    /// Purges if it is time; returns how many keys went (0 on a database error, which the next turn simply
-    /// retries), or nil when it was not this worker's turn.
-    public mutating func runIfDue(_ ledger: PostgresLedger, now: () -> Double) -> Int? {
+    /// Purges if it is time; returns what went (nothing more of a kind after a database error, which the next
+    /// turn simply retries), or nil when it was not this worker's turn.
+    public mutating func runIfDue(_ ledger: PostgresLedger, now: () -> Double) -> Purged? {
         let started = now()
         guard started >= next else { return nil }
-        next = started + Self.interval + Double.random(in: 0...(Self.interval / 10))
-        var purged = 0
+        next = started + interval + Double.random(in: 0...(interval / 10))
+        var purged = Purged()
         while now() - started < Self.budgetSeconds {
             guard let count = try? ledger.purgeIdempotencyKeys(olderThanSeconds: retentionSeconds, batch: Self.batch)
             else { break }
-            purged += count
+            purged.keys += count
+            if count < Self.batch { break }
+        }
+        while now() - started < Self.budgetSeconds {
+            guard
+                let count = try? ledger.purgeEndedTokens(
+                    endedMoreThanSeconds: Self.tokenGraceSeconds, batch: Self.batch)
+            else { break }
+            purged.tokens += count
             if count < Self.batch { break }
         }
         return purged

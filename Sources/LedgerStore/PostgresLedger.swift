@@ -141,7 +141,8 @@ public final class PostgresLedger: LedgerOperations {
                         },
                         recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
                             Money.init),
-                        depositsInWindow: Money(minorUnits: context?.int64("deposits_in_window") ?? 0))
+                        depositsInWindow: context?["deposits_in_window"].flatMap { MoneyTotal(minorUnitsText: $0) }
+                            ?? .zero)
                     let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
                     // Round trip 2: apply the movement with its alerts, and commit.
                     return try connection.pipeline([
@@ -264,10 +265,11 @@ public final class PostgresLedger: LedgerOperations {
 
     public func stats(since: Int64) throws -> LedgerStats {
         guard let row = try readSnapshot(.stats, [String(since)]).first, let users = row.int64("users"),
-            let money = row.int64("money"), let movements = row.int64("movements"), let alerts = row.int64("alerts")
+            let money = row["money"].flatMap({ MoneyTotal(minorUnitsText: $0) }),
+            let movements = row.int64("movements"), let alerts = row.int64("alerts")
         else { throw UnexpectedRow(description: "stats row lacks a column") }
         return LedgerStats(
-            userCount: users, moneyHeld: Money(minorUnits: money), movementsSince: movements, alertsSince: alerts)
+            userCount: users, moneyHeld: money, movementsSince: movements, alertsSince: alerts)
     }
 
     public func movement(id: Int64) throws -> Movement? {
@@ -321,6 +323,21 @@ public final class PostgresLedger: LedgerOperations {
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
                 .prepared(Statement.purgeIdempotencyKeys.rawValue, [String(retentionSeconds), String(batch)]),
+                .commit,
+            ])[1].first
+        }
+        return row.flatMap { $0.int64("purged") }.map { Int($0) } ?? 0
+    }
+
+    /// Deletes tokens that expired or were revoked more than `graceSeconds` ago, at most `batch` of them,
+    /// longest ended first; returns how many went. READ COMMITTED, as for the keys: an ended token
+    /// authenticates nobody, whatever runs meanwhile.
+    @discardableResult
+    public func purgeEndedTokens(endedMoreThanSeconds graceSeconds: Int, batch: Int = 1000) throws -> Int {
+        let row = try inTransaction { connection throws(PostgresError) in
+            try connection.pipeline([
+                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
+                .prepared(Statement.purgeEndedTokens.rawValue, [String(graceSeconds), String(batch)]),
                 .commit,
             ])[1].first
         }

@@ -11,6 +11,7 @@ enum Statement: String, CaseIterable {
     case movementsBefore
     case ping
     case purgeIdempotencyKeys
+    case purgeEndedTokens
     case caller
     case liveToken
     case credentials
@@ -60,10 +61,10 @@ enum Statement: String, CaseIterable {
             WHERE id > $1 AND NOT is_system AND strpos(lower(name), lower($3)) > 0 ORDER BY id LIMIT $2
             """
         case .stats:
-            // The users' balances sum to minus the outside world's, so the total fits a bigint.
+            // The sum stays numeric: every balance may reach the bigint's largest value, so two already exceed it.
             """
             SELECT (SELECT count(*) FROM users WHERE NOT is_system) AS users,
-                   (SELECT coalesce(sum(balance), 0) FROM users WHERE NOT is_system)::bigint AS money,
+                   (SELECT coalesce(sum(balance), 0) FROM users WHERE NOT is_system) AS money,
                    (SELECT count(*) FROM movements WHERE created_at >= to_timestamp($1::bigint)) AS movements,
                    (SELECT count(*) FROM alerts WHERE created_at >= to_timestamp($1::bigint)) AS alerts
             """
@@ -90,6 +91,17 @@ enum Statement: String, CaseIterable {
                 DELETE FROM idempotency_keys WHERE (owner, key) IN (
                     SELECT owner, key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
                     ORDER BY created_at LIMIT $2)
+                RETURNING 1)
+            SELECT count(*) AS purged FROM gone
+            """
+        case .purgeEndedTokens:
+            // least() skips a NULL: the moment the token ended, whichever came first (tokens_ended_at indexes it).
+            """
+            WITH gone AS (
+                DELETE FROM tokens WHERE hash IN (
+                    SELECT hash FROM tokens
+                    WHERE least(revoked_at, expires_at) < now() - make_interval(secs => $1)
+                    ORDER BY least(revoked_at, expires_at) LIMIT $2)
                 RETURNING 1)
             SELECT count(*) AS purged FROM gone
             """

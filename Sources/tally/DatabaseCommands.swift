@@ -29,8 +29,8 @@ enum VerifyCommand {
         for id in report.negativeBalances {
             print("NEGATIVE balance for user \(id)")
         }
-        print("outside world balance (from the journal): \(report.systemBalance) minor units")
-        print("sum of all balances, outside world included: \(report.total) minor units")
+        print("outside world balance (from the journal): \(report.systemBalance.minorUnits) minor units")
+        print("sum of all balances, outside world included: \(report.total.minorUnits) minor units")
         if report.isClean {
             print("OK: every balance matches the journal and the books sum to zero")
             return 0

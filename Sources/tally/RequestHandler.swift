@@ -20,14 +20,16 @@ final class RequestHandler {
 
     init(
         api: TallyAPI, ledger: PostgresLedger, score: WorkerScore?, report: PoolReport, slot: String,
-        keyRetentionSeconds: Int
+        keyRetentionSeconds: Int, purgeIntervalSeconds: Int = Int(KeyPurge.defaultInterval)
     ) {
         self.api = api
         self.ledger = ledger
         self.score = score
         self.report = report
         self.slot = slot
-        self.keyPurge = KeyPurge(retentionSeconds: keyRetentionSeconds, start: MonotonicClock.seconds())
+        self.keyPurge = KeyPurge(
+            retentionSeconds: keyRetentionSeconds, start: MonotonicClock.seconds(),
+            interval: Double(purgeIntervalSeconds))
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
@@ -66,13 +68,20 @@ final class RequestHandler {
             contentType: contentType, route: report.routeIndex(response.route))
     }
 
-    /// Work between requests, once the last answer has gone out: the worker's turn at purging expired keys.
+    /// Work between requests, once the last answer has gone out: the worker's turn at purging expired keys
+    /// and ended tokens.
     func maintain() {
         // Most responses are not a turn: then nothing ran, and there is nothing to count.
         guard let purged = keyPurge.runIfDue(ledger, now: MonotonicClock.seconds) else { return }
         addLedgerCounts()
-        if purged > 0 {
-            Log.event("info", "purged \(purged) idempotency keys past their retention", [("worker", .string(slot))])
+        if purged.keys > 0 {
+            Log.event(
+                "info", "purged \(purged.keys) idempotency keys past their retention", [("worker", .string(slot))])
+        }
+        if purged.tokens > 0 {
+            Log.event(
+                "info", "purged \(purged.tokens) tokens that ended more than \(KeyPurge.tokenGraceSeconds) s ago",
+                [("worker", .string(slot))])
         }
     }
 
@@ -99,7 +108,6 @@ final class RequestHandler {
                 .response(requestID: request.requestID)
         }
         response.route = isStatus ? Self.poolRoutes[0] : Self.poolRoutes[1]
-        response.headers.append(("Cache-Control", "no-store"))
         return (response, contentType)
     }
 

@@ -48,6 +48,11 @@ enum ServeCommand {
         if let ttl = options.value("token-ttl", environment: "TALLY_TOKEN_TTL") {
             workerArguments += ["--token-ttl", ttl]
         }
+        if options.value("purge-interval", environment: "TALLY_PURGE_INTERVAL") != nil {
+            // Checked here, not in every worker.
+            let interval = try options.integer("purge-interval", environment: "TALLY_PURGE_INTERVAL", default: 60)
+            workerArguments += ["--purge-interval", String(interval)]
+        }
         _ = try options.alertThresholds()  // refuse bad thresholds here, not in every worker
         var alertArguments: [String] = []
         for (name, environment) in Options.alertOptions {

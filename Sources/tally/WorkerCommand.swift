@@ -32,7 +32,8 @@ enum WorkerCommand {
                 listen: options.value("listen-address", default: "-")!,
                 routeLabels: TallyAPI.routeTemplates + RequestHandler.poolRoutes),
             slot: options.value("worker-slot", default: "?")!,
-            keyRetentionSeconds: try options.integer("idempotency-retention", default: 86_400))
+            keyRetentionSeconds: try options.integer("idempotency-retention", default: 86_400),
+            purgeIntervalSeconds: try options.integer("purge-interval", default: Int(KeyPurge.defaultInterval)))
         let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
         let supervisor = options.value("supervisor-pid").flatMap { pid_t($0) }
         worker.run(

@@ -11,6 +11,8 @@ let usage = """
                [--log-file PATH] (SIGUSR1 reopens it) [--pool NAME]
                [--idempotency-retention SECONDS]  (default 86400: keys are kept at least 24 h)
                [--token-ttl SECONDS]  (default 86400: how long a log-in token lives)
+               [--purge-interval SECONDS]  (default 60: each worker's turn at deleting expired keys and
+               tokens that ended over a day ago; also $TALLY_PURGE_INTERVAL)
                [--alert-large-withdrawal 100.00] [--alert-consecutive-withdrawals 3]
                [--alert-increasing-deposits 3] [--alert-window-seconds 30] [--alert-window-total 200.00]
                [--spool DIR] [--spool-max-bytes 67108864]  (store and forward while the database is down)

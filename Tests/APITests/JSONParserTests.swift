@@ -36,6 +36,21 @@ struct JSONParserTests {
         #expect(throws: JSONSyntaxError.self) { try parse(text) }
     }
 
+    @Test(
+        "a \\u escape takes exactly four hex digits: no sign, no space, no other letter",
+        arguments: [
+            #""\u+041""#, #""\u-000""#, #""\u+0041""#, #""\u 041""#, #""\u004g""#, #""\u00G1""#, #""\u041""#,
+            #""\ud83e\u+dd8a""#, #""\ud83e\u-dd8""#,
+        ])
+    func refusesSignedOrShortUnicodeEscapes(text: String) {
+        #expect(throws: JSONSyntaxError.self) { try parse(text) }
+    }
+
+    @Test("a \\u escape reads upper- and lower-case hex digits")
+    func readsHexDigitsOfEitherCase() throws {
+        #expect(try parse(#""\u0041\u00e9\u00E9\uFFFD\u0000""#) == .string("Aéé\u{FFFD}\u{0}"))
+    }
+
     @Test("invalid UTF-8 and deep nesting are refused")
     func refusesInvalidUTF8AndDeepNesting() {
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse([0x22, 0xFF, 0x22]) }

@@ -32,6 +32,16 @@ struct StatsTests {
         #expect(ledger.statsSince == [1_700_000_000])
     }
 
+    @Test("money beyond an int64 is still an exact amount and an exact count of minor units")
+    func statsBeyondInt64AreExact() {
+        ledger.users[4] = User(id: 4, name: "Croesus", balance: Money(minorUnits: .max), createdAt: 0)
+        let response = get("/api/stats", query: "since=0")
+        #expect(response.status == 200)
+        // 9223372036854775807 + 100234 minor units.
+        #expect(response.body.contains(#""balance_total":"92233720368548760.41","#))
+        #expect(response.body.contains(#""balance_total_minor":9223372036854876041,"#))
+    }
+
     @Test("without since, the totals count from the start of the current UTC day")
     func statsDefaultToTheUTCDay() {
         #expect(get("/api/stats").status == 200)

@@ -138,9 +138,9 @@ final class StubLedger: LedgerOperations {
 
     func stats(since: Int64) throws -> LedgerStats {
         statsSince.append(since)
-        let held = users.values.reduce(0) { $0 + $1.balance.minorUnits }
+        let held = users.values.reduce(MoneyTotal.zero) { $0 + $1.balance }
         return LedgerStats(
-            userCount: Int64(users.count), moneyHeld: Money(minorUnits: held),
+            userCount: Int64(users.count), moneyHeld: held,
             movementsSince: Int64(movementsByID.count), alertsSince: 0)
     }
 

@@ -55,6 +55,21 @@ struct AlertTests {
         }
     }
 
+    @Test("deposits and withdrawals of the largest amount in turn: the window's sum is exact, never an error")
+    func windowSumBeyondInt64() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let user = try ledger.newUserID()
+            let largest = Int64.max
+            #expect(codes(try event(ledger, .deposit, user, largest, t: 10)) == [123])
+            #expect(codes(try event(ledger, .withdrawal, user, largest, t: 11)) == [123, 1100])
+            // The window now holds two deposits of the largest amount: beyond a bigint.
+            #expect(codes(try event(ledger, .deposit, user, largest, t: 12)) == [123])
+            #expect(codes(try event(ledger, .withdrawal, user, 1, t: 13)) == [123])
+            #expect(try ledger.user(id: user)?.balance == Money(minorUnits: largest - 1))
+        }
+    }
+
     @Test("a t that does not increase is refused and changes nothing; a repeat under its key replays")
     func tMustIncrease() throws {
         try TestDatabase.with { database in
@@ -136,10 +151,9 @@ struct AlertTests {
                 let history = CashHistory(
                     recentKinds: past.reversed().map(\.kind),
                     recentDepositAmounts: past.reversed().filter { $0.kind == .deposit }.map(\.amount),
-                    depositsInWindow: Money(
-                        minorUnits: past.filter {
-                            $0.kind == .deposit && $0.t > event.t - 30 && $0.t <= event.t
-                        }.reduce(0) { $0 + $1.amount.minorUnits }))
+                    depositsInWindow: past.filter {
+                        $0.kind == .deposit && $0.t > event.t - 30 && $0.t <= event.t
+                    }.reduce(MoneyTotal.zero) { $0 + $1.amount })
                 let expected = AlertRules().codes(for: event, after: history).map(String.init).joined(separator: ",")
                 #expect(row["codes"] == expected, "event at t=\(event.t)")
                 past.append(event)

@@ -70,6 +70,40 @@ struct AuthorizationTests {
         }
     }
 
+    @Test("tokens that ended over a day ago are purged; live ones and those that ended lately stay")
+    func endedTokensArePurged() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let ada = try user(ledger, "ada")
+            var tokens: [String: BearerToken] = [:]
+            for name in ["live", "expired-long-ago", "revoked-long-ago", "expired-lately", "revoked-lately"] {
+                tokens[name] = try login(ledger, ada)
+            }
+            let ended: [(String, String)] = [
+                ("expired-long-ago", "expires_at = now() - interval '25 hours'"),
+                ("revoked-long-ago", "revoked_at = now() - interval '25 hours'"),
+                ("expired-lately", "expires_at = now() - interval '23 hours'"),
+                ("revoked-lately", "revoked_at = now() - interval '23 hours'"),
+            ]
+            for (name, change) in ended {
+                try database.connection().query(
+                    "UPDATE tokens SET \(change) WHERE hash = $1", ["\\x" + tokens[name]!.hash.hexadecimal])
+            }
+            var clock = 1000.0
+            var purge = KeyPurge(retentionSeconds: 86_400, start: clock)
+            clock += KeyPurge.defaultInterval
+            #expect(purge.runIfDue(ledger, now: { clock }) == KeyPurge.Purged(keys: 0, tokens: 2))
+            for (name, token) in tokens {
+                let kept = try database.scalar(
+                    "SELECT count(*) FROM tokens WHERE hash = $1", ["\\x" + token.hash.hexadecimal])
+                #expect(kept == (name.hasSuffix("long-ago") ? "0" : "1"), "\(name)")
+            }
+            #expect(try ledger.caller(tokenHash: tokens["live"]!.hash) == .user(id: ada.id))
+            #expect(try ledger.caller(tokenHash: TestDatabase.serviceToken.hash) == .service)
+            #expect(try ledger.purgeEndedTokens(endedMoreThanSeconds: KeyPurge.tokenGraceSeconds) == 0)
+        }
+    }
+
     @Test("the movement checks the token and the right to debit in the same transaction")
     func movementChecksRights() throws {
         try TestDatabase.with { database in

@@ -92,13 +92,33 @@ struct BooksTests {
             let ids = try createUsers(database.ledger(), count: 3, balance: 1000)
             let verifier = Verifier(connection: try database.connection())
             let clean = try verifier.verify()
-            #expect(clean.isClean && clean.usersChecked == 3 && clean.movementsChecked == 3 && clean.total == 0)
+            #expect(clean.isClean && clean.usersChecked == 3 && clean.movementsChecked == 3 && clean.total == .zero)
             try database.connection().query("UPDATE users SET balance = balance + 1 WHERE id = $1", [String(ids[1])])
             let tampered = try verifier.verify()
-            #expect(!tampered.isClean && tampered.total == 1)
+            #expect(!tampered.isClean && tampered.total == MoneyTotal(minorUnits: 1))
             #expect(tampered.mismatches.map(\.userID) == [ids[1]])
             #expect(
                 tampered.mismatches.first?.journalBalance == 1000 && tampered.mismatches.first?.storedBalance == 1001)
+        }
+    }
+
+    @Test("verify sums exactly: balances at the largest value beside other money are clean books")
+    func verifySumsBeyondInt64() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let rich = try ledger.newUserID(minorUnits: .max)
+            let other = try ledger.newUserID(minorUnits: .max)
+            _ = try ledger.newUserID(minorUnits: 5_00)
+            let report = try Verifier(connection: try database.connection()).verify()
+            #expect(report.isClean && report.usersChecked == 3 && report.total == .zero)
+            #expect(report.systemBalance == MoneyTotal(minorUnits: -(2 * Int128(Int64.max) + 5_00)))
+            // Still told apart from books that are wrong.
+            try database.connection().query("UPDATE users SET balance = balance - 1 WHERE id = $1", [String(rich)])
+            let tampered = try Verifier(connection: try database.connection()).verify()
+            #expect(!tampered.isClean && tampered.total == MoneyTotal(minorUnits: -1))
+            #expect(tampered.mismatches.map(\.userID) == [rich])
+            #expect(tampered.mismatches.first?.journalBalance == Int128(Int64.max))
+            _ = other
         }
     }
 

@@ -155,7 +155,7 @@ struct LedgerOperationsTests {
                 idempotency: nil, requestID: "t")
             #expect(overdraft.result.refusal == .insufficientFunds(balance: Money(minorUnits: 1250)))
             let report = try Verifier(connection: try database.connection()).verify()
-            #expect(report.isClean && report.systemBalance == -1250)
+            #expect(report.isClean && report.systemBalance == MoneyTotal(minorUnits: -1250))
         }
     }
 

@@ -6,6 +6,7 @@ struct AlertRulesTests {
     let rules = AlertRules()
 
     static func money(_ minor: Int64) -> Money { Money(minorUnits: minor) }
+    static func total(_ minor: Int64) -> MoneyTotal { MoneyTotal(money(minor)) }
     static func deposit(_ minor: Int64, t: Int64 = 100) -> CashEvent {
         CashEvent(kind: .deposit, amount: money(minor), t: t)
     }
@@ -74,13 +75,13 @@ struct AlertRulesTests {
         Case(name: "a deposit of 200.01 alone raises 123", event: deposit(200_01), history: .init(), codes: [123]),
         Case(
             name: "earlier deposits in the window count", event: deposit(100_00),
-            history: .init(depositsInWindow: money(100_01)), codes: [123]),
+            history: .init(depositsInWindow: total(100_01)), codes: [123]),
         Case(
             name: "reaching exactly 200.00 raises nothing", event: deposit(100_00),
-            history: .init(depositsInWindow: money(100_00)), codes: []),
+            history: .init(depositsInWindow: total(100_00)), codes: []),
         Case(
             name: "a withdrawal while the window holds over 200.00 raises 123", event: withdrawal(1),
-            history: .init(depositsInWindow: money(200_01)), codes: [123]),
+            history: .init(depositsInWindow: total(200_01)), codes: [123]),
         // Several at once, ascending
         Case(
             name: "a large third withdrawal raises 30 and 1100", event: withdrawal(150_00),
@@ -90,7 +91,7 @@ struct AlertRulesTests {
             history: .init(recentDepositAmounts: [money(2_00), money(1_00)]), codes: [123, 300]),
         Case(
             name: "a large third withdrawal with a full window raises 30, 123 and 1100", event: withdrawal(100_01),
-            history: .init(recentKinds: [.withdrawal, .withdrawal], depositsInWindow: money(300_00)),
+            history: .init(recentKinds: [.withdrawal, .withdrawal], depositsInWindow: total(300_00)),
             codes: [30, 123, 1100]),
     ]
 
@@ -118,5 +119,23 @@ struct AlertRulesTests {
             custom.codes(for: Self.deposit(10_01), after: .init(recentDepositAmounts: [Money(minorUnits: 1)])) == [
                 123, 300,
             ])
+    }
+
+    @Test("deposits of the largest amount in the window never wrap around: the sum is exact")
+    func windowSumNeverWraps() {
+        let largest = Int64.max
+        // Earlier deposits already past Int64 (deposits and withdrawals of the largest amount in turn).
+        let crowded = CashHistory(depositsInWindow: MoneyTotal(minorUnits: 2 * Int128(largest)))
+        #expect(rules.codes(for: Self.deposit(largest), after: crowded) == [123])
+        #expect(rules.codes(for: Self.withdrawal(1), after: crowded) == [123])
+        // One earlier deposit of the largest amount and another: the old Int64 sum wrapped to -2 and raised nothing.
+        let one = CashHistory(depositsInWindow: MoneyTotal(Self.money(largest)))
+        #expect(rules.codes(for: Self.deposit(largest), after: one) == [123])
+        // The largest threshold is passed only by a sum beyond it.
+        var thresholds = AlertThresholds()
+        thresholds.windowTotal = Self.money(largest)
+        let strict = AlertRules(thresholds: thresholds)
+        #expect(strict.codes(for: Self.deposit(largest), after: .init()) == [])
+        #expect(strict.codes(for: Self.deposit(1), after: one) == [123])
     }
 }

@@ -5,6 +5,7 @@ Screenshots of the main views go to var/test-screenshots/ (or TALLY_SCREENSHOTS)
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +30,20 @@ def base_url() -> str:
 @pytest.fixture(scope="session")
 def admin_token() -> str:
     return env("TALLY_ADMIN_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def mint_service_token():
+    """A new service-role token of the test's own (`tally admin-token`; TALLY_BIN and TALLY_DATABASE come from
+    scripts/test.sh), for a test that revokes it."""
+
+    def mint() -> str:
+        result = subprocess.run([env("TALLY_BIN"), "admin-token", "--database", env("TALLY_DATABASE")],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout.strip()
+
+    return mint
 
 
 @pytest.fixture

@@ -229,6 +229,55 @@ def test_a_session_that_ends_returns_to_the_log_in(browser, base_url, api, scree
     assert page.console_problems() == []
 
 
+def test_log_out_revokes_a_persons_token_whether_logged_in_or_pasted(browser, base_url, api, screenshots):
+    page = Dashboard(browser, base_url, screenshots)
+    username, password = tagged("di").lower(), new_password()
+    assert api.create_user("Di", "1.00", username=username, password=password).status_code == 201
+    page.open("/")
+    page.log_in(username, password)
+    logged_in = page.driver.execute_script("return sessionStorage.getItem('tally.token')")
+    assert page.find_all("#revoke") and not page.find("#revoke").is_displayed(), "Revoke token is for the service"
+    page.log_out()
+    assert page.text_of("#notice") == "You are logged out."
+    assert api.get("/api/me", token=logged_in).status_code == 401
+
+    # A person's token pasted in the token form is revoked by Log out too.
+    pasted = api.login(username, password).json()["token"]
+    page.type("#token-input", pasted)
+    page.submit("#token-form")
+    page.wait_view("user")
+    page.log_out()
+    assert api.get("/api/me", token=pasted).status_code == 401
+    assert page.console_problems() == []
+
+
+def test_log_out_keeps_a_pasted_service_token_valid_and_says_so(browser, base_url, api, screenshots,
+                                                                 mint_service_token):
+    page = Dashboard(browser, base_url, screenshots)
+    token = mint_service_token()
+    page.log_in_with_token(token)
+    assert page.find("#revoke").is_displayed()
+    page.log_out()
+    notice = page.text_of("#notice")
+    assert "stays valid" in notice and "Revoke token" in notice, notice
+    assert page.driver.execute_script("return sessionStorage.length") == 0
+    assert api.get("/api/me", token=token).status_code == 200
+    assert page.console_problems() == []
+
+
+def test_revoke_token_revokes_the_pasted_service_token(browser, base_url, api, screenshots, mint_service_token):
+    page = Dashboard(browser, base_url, screenshots)
+    token = mint_service_token()
+    page.log_in_with_token(token)
+    page.find("#revoke").click()
+    page.wait_view("login")
+    page.wait_text("#notice", lambda t: "revoked" in t, "no word that the token was revoked")
+    assert "no longer works" in page.text_of("#notice")
+    assert page.driver.execute_script("return sessionStorage.length") == 0
+    assert api.get("/api/me", token=token).status_code == 401
+    assert page.console_problems() == []
+
+
 def test_the_api_reference_renders_the_openapi_document(browser, base_url, screenshots):
     import yaml
 

@@ -209,6 +209,7 @@ def test_nginx_answers_json_502_while_the_pool_is_stopped(api, anonymous, db, ne
         ):
             error = assert_error(response, 502, "bad_gateway")
             assert error["request_id"] == response.headers["X-Request-Id"]
+            assert response.headers.get("Cache-Control") == "no-store", response.headers
         # nginx itself still serves the static files.
         assert api.get("/openapi.yaml").status_code == 200
     finally:
@@ -265,6 +266,7 @@ def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recover
             assert health.status_code == 503, health.text
             assert health.json() == {"status": "unavailable", "database": "down"}
             assert health.headers.get("Retry-After", "").isdigit(), health.headers
+            assert health.headers.get("Cache-Control") == "no-store", health.headers
             assert took < 3, f"health took {took:.2f} s with the database down"
         # Tokens are checked in the database: without it, a request with a token cannot be answered 401 or
         # served, and log-ins and sign-ups cannot be checked either. All are a fast 503, not a 401 or a 500.
@@ -276,6 +278,7 @@ def test_requests_get_a_fast_503_while_the_database_is_down_and_the_pool_recover
             response, took = timed(call)
             assert_error(response, 503, "unavailable")
             assert response.headers.get("Retry-After", "").isdigit(), response.headers
+            assert response.headers.get("Cache-Control") == "no-store", response.headers
             assert took < 3, f"a request took {took:.2f} s with the database down"
     finally:
         stack_postgres("start")

@@ -215,19 +215,39 @@ handleSubmit($("#token-form"), async () => {
   await start();
 });
 
-$("#logout").addEventListener("click", async () => {
-  const button = $("#logout");
-  button.disabled = true;
-  // A person's log-in token is revoked; the service token is only forgotten here (revoking it would lock out
-  // everyone else who uses it).
-  if (me && me.role === "user") await post("/auth/logout").catch(() => null);
+/**
+ * Ends the session in this tab. A person's token (a log-in, or a user's token pasted in) is always revoked; the
+ * service token only when `revoke` is asked for explicitly (the Revoke token button): it is usually shared
+ * with other tools, and a casual "Log out" must not lock them all out.
+ */
+async function logOut(revoke) {
+  const buttons = [$("#logout"), $("#revoke")];
+  for (const button of buttons) button.disabled = true;
+  const isService = me && me.role === "service";
+  let revoked = false;
+  if (me && (me.role === "user" || revoke)) {
+    // A 401: the token no longer works anyway (revoked elsewhere, or expired).
+    revoked = await post("/auth/logout").then(() => true, (error) => error.status === 401);
+  }
   session.token = null;
-  button.disabled = false;
+  for (const button of buttons) button.disabled = false;
   knownNames.clear();
   history.replaceState(null, "", "#/login");
   showLogin();
-  notice("You are logged out.", "good");
-});
+  if (isService && revoke && revoked) {
+    notice("You are logged out, and the service token is revoked: it no longer works anywhere.", "good");
+  } else if (isService && revoke) {
+    notice("You are logged out, but the service token could not be revoked: it may still be valid.", "bad");
+  } else if (isService) {
+    notice("You are logged out of this tab. The service token stays valid: use Revoke token to end it everywhere.",
+      "good");
+  } else {
+    notice("You are logged out.", "good");
+  }
+}
+
+$("#logout").addEventListener("click", () => { logOut(false).catch(report); });
+$("#revoke").addEventListener("click", () => { logOut(true).catch(report); });
 
 whenUnauthorized(() => {
   session.token = null;
@@ -592,6 +612,7 @@ async function start() {
   $("#who").hidden = false;
   $("#who-name").textContent = me.role === "service" ? "Service role" : `${me.name}`;
   $("#nav-service").hidden = me.role !== "service";
+  $("#revoke").hidden = me.role !== "service";
   if (me.role === "user") remember([me]);
   const target = me.role === "service" ? "#/service" : `#/users/${me.id}`;
   if (!location.hash || location.hash === "#/" || location.hash === "#/login") {

@@ -234,11 +234,24 @@ public struct JSONParser {
         return Array(String(Character(scalar)).utf8)
     }
 
+    /// Exactly four hex digits, byte by byte: `UInt32(_:radix:)` would also take a sign ("\u+041", "\u-000").
     private mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {
-        guard bytes.count - index >= 4,
-            let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
-        else { throw error("expected four hex digits") }
+        guard bytes.count - index >= 4 else { throw error("expected four hex digits") }
+        var value: UInt32 = 0
+        for byte in bytes[index..<index + 4] {
+            guard let digit = Self.hexDigitValue(byte) else { throw error("expected four hex digits") }
+            value = value << 4 | digit
+        }
         index += 4
         return value
+    }
+
+    private static func hexDigitValue(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
     }
 }

@@ -34,7 +34,8 @@ extension Representation {
         .object([
             ("users", .integer(stats.userCount)),
             ("balance_total", .string(stats.moneyHeld.description)),
-            ("balance_total_minor", .integer(stats.moneyHeld.minorUnits)),
+            // Exact digits, however many: the total can exceed an int64 (see Stats in openapi.yaml).
+            ("balance_total_minor", .number(String(stats.moneyHeld.minorUnits))),
             ("since", .string(Timestamp.rfc3339(microsecondsSince1970: since * 1_000_000))),
             ("movements", .integer(stats.movementsSince)),
             ("alerts", .integer(stats.alertsSince)),
