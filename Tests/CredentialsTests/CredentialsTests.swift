@@ -1,4 +1,5 @@
 @testable import Credentials
+import Foundation
 import Testing
 
 @Suite("Passwords, tokens and hashes")
@@ -87,8 +88,5 @@ struct CredentialsTests {
 
 extension Array where Element == UInt8 {
     /// Lower-case hexadecimal text, to compare digests with the published vectors.
-    fileprivate var hexadecimal: String {
-        map { byte in String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16) }
-            .joined()
-    }
+    fileprivate var hexadecimal: String { map { String(format: "%02x", $0) }.joined() }
 }

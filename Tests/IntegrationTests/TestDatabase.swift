@@ -100,3 +100,8 @@ extension PostgresLedger {
             requestID: requestID)
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Lower-case hexadecimal text, as a bytea parameter takes it after "\x".
+    var hexadecimal: String { map { String(format: "%02x", $0) }.joined() }
+}
