@@ -62,19 +62,22 @@ run_swift_tests() {
     (cd "$TALLY_ROOT" && TALLY_TEST_DATABASE=$(pg_conninfo "$STATE/pg" tally_integration) swift test)
 }
 
-# The stack's port and database, set by start_stack for both pytest suites.
+# The stack's port and database, set by start_stack for both pytest suites: CONNINFO is the owner's
+# (migrations, admin tokens, the tests' look-ups), POOL_CONNINFO the pool's own role's (tally_pool).
 PORT=
 CONNINFO=
+POOL_CONNINFO=
 
 # Migrates the test database and starts the pool and nginx on a free port.
 start_stack() {
     local bin=$1
-    CONNINFO=$(pg_conninfo "$STATE/pg" tally)
+    CONNINFO=$(pg_conninfo "$STATE/pg" tally) || return
+    POOL_CONNINFO=$(pg_pool_conninfo "$STATE/pg" tally) || return
     PORT=$(free_port)
     "$bin" migrate --database "$CONNINFO" || return
     # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
     export TALLY_TOKEN_TTL=8
-    pool_start "$bin" "$STATE" "$CONNINFO" || return
+    pool_start "$bin" "$STATE" "$POOL_CONNINFO" || return
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
     nginx_start "$STATE" "$PORT" || return
 }
@@ -93,6 +96,7 @@ run_e2e_tests() {
         cd "$TALLY_ROOT"
         export TALLY_URL=http://127.0.0.1:$port
         export TALLY_DATABASE=$conninfo
+        export TALLY_POOL_DATABASE=$POOL_CONNINFO
         export TALLY_BIN=$bin
         export TALLY_SOCKET
         TALLY_SOCKET=$(stack_socket "$STATE")
@@ -120,7 +124,7 @@ run_e2e_tests() {
 run_browser_tests() {
     local bin=$1
     log "== pytest tests/browser (headless chromium) against http://127.0.0.1:$PORT"
-    TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$CONNINFO" || return
+    TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$POOL_CONNINFO" || return
     local status=0
     (
         cd "$TALLY_ROOT"
