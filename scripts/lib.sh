@@ -252,7 +252,7 @@ pg_is_running() {
 # now another process; postgres then refuses to start. Remove them once we know no postmaster owns them.
 pg_clear_stale_state() {
     local dir=$1 sock
-    sock=$(pg_socket_dir "$dir")
+    sock=$(pg_socket_dir "$dir") || return
     pg_is_running "$dir" && return 0
     if [ -f "$dir/data/postmaster.pid" ]; then
         log "Removing stale $dir/data/postmaster.pid (no postmaster runs for it)"
@@ -339,7 +339,7 @@ pg_start() {
     shift
     mkdir -p "$dir/run" "$dir/log"
     local sock
-    sock=$(pg_socket_dir "$dir")
+    sock=$(pg_socket_dir "$dir") || return
     chown "$PG_USER:" "$dir" "$dir/run" "$dir/log"
     if [ -n "${PG_SOCKET_GROUP:-}" ]; then
         chown "$PG_USER:$PG_SOCKET_GROUP" "$sock"
@@ -400,8 +400,8 @@ pool_start() {
     local bin=$1 state=$2 conninfo=$3
     shift 3
     local socket
-    socket=$(stack_socket "$state")
-    mkdir -p "$state/run" "$state/log" "$(dirname "$socket")"
+    socket=$(stack_socket "$state") || return
+    mkdir -p "$state/run" "$state/log"
     pool_stop "$state" # a supervisor left over from a killed run would still hold the socket
     rm -f "$socket"
     # nginx's workers (www-data) connect to the socket: they must be able to reach its folder.
