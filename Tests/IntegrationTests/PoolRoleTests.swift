@@ -53,7 +53,7 @@ struct PoolRoleTests {
                 do {
                     try connection.execute(script: statement)
                     Issue.record("tally_pool ran: \(statement)")
-                } catch {
+                } catch let error as PostgresError {
                     #expect(error.sqlState == "42501", "\(statement): \(error)")
                 }
             }

@@ -96,6 +96,32 @@ def test_the_socket_folder_is_postgres_alone_and_every_rule_is_peer_on_the_socke
     assert sorted(mappings) == ["postgres postgres", "root postgres", "root tally_pool"], mappings
 
 
+def test_a_cluster_made_with_trust_by_an_earlier_run_is_fixed_when_started():
+    """var/pg of a `make run` before this change was made with `initdb -A trust`: pg_start rewrites its rules."""
+    base = tempfile.mkdtemp(prefix="tally-trust-")
+    os.chmod(base, 0o755)
+    pg = os.path.join(base, "pg")
+    os.makedirs(os.path.join(pg, "log"))
+    shutil.chown(pg, "postgres")
+    shutil.chown(os.path.join(pg, "log"), "postgres")
+    try:
+        # As pg_init_cluster made them before: trust, and tally.conf (written at every start) included.
+        made = lib('as_postgres "$(pg_bin)/initdb" -D "$1/data" -U postgres -A trust --no-locale >/dev/null && '
+                   'echo "include_if_exists = \'tally.conf\'" >>"$1/data/postgresql.conf"', pg)
+        assert made.returncode == 0, made.stderr
+        started = lib('pg_start "$1" "fsync = off" "shared_buffers = 16MB"', pg)
+        assert started.returncode == 0, started.stderr
+        conninfo = f"host={pg}/run port=5432 dbname=tally user=postgres connect_timeout=10"
+        rules = psql(conninfo, "SELECT type || ' ' || auth_method FROM pg_hba_file_rules;")
+        assert rules.returncode == 0 and rules.stdout.split("\n")[0] == "local peer", rules.stdout + rules.stderr
+        assert len(rules.stdout.strip().splitlines()) == 1, rules.stdout
+        refused = psql(conninfo, "SELECT 1;", as_user=OTHER_USER)
+        assert refused.returncode != 0, f"{OTHER_USER} connected to the old trust cluster"
+    finally:
+        lib('pg_stop "$1"', pg)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def test_the_pool_connects_as_tally_pool_which_is_no_superuser(api):
     conninfo = pool_conninfo()
     assert conninfo_fields(conninfo)["user"] == "tally_pool", conninfo
