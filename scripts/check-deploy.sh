@@ -112,7 +112,9 @@ check_compose() {
     compose --env-file "$WORK/many.env" config >"$WORK/compose-many.yml" 2>&1 || cp "$WORK/compose-many.yml" "$WORK/last.log"
     local pg_settings
     pg_settings=$(sed -n '/^pg_write_settings()/,/^}/p' scripts/lib.sh)
-    SHOW=1 check "the services agree (workers and max_connections, the socket's volume, nginx's files, PostgreSQL settings, the pool's role)" \
+    local agree="the services agree (workers and max_connections, the socket's volume, nginx's files,"
+    agree+=" PostgreSQL settings, the pool's role)"
+    SHOW=1 check "$agree" \
         python3 - "$WORK/compose.yml" "$WORK/compose-many.yml" "$pg_settings" "$(pool_role_name)" <<'PY'
 import os, re, subprocess, sys, yaml
 
@@ -421,7 +423,8 @@ schema is at version 3" current="schema is at version 3" out first second
     else
         fail "setup failed without TALLY_POOL_PASSWORD, but not naming it: $out"
     fi
-    out=$(env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" sh scripts/docker/tally-entrypoint.sh --max-requests 5)
+    out=$(env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" \
+        sh scripts/docker/tally-entrypoint.sh --max-requests 5)
     if [ "$out" = "ran: tally serve --max-requests 5" ]; then
         pass "with no command it runs serve, with the arguments (and no migration)"
     else

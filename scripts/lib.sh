@@ -164,9 +164,10 @@ socket_dir_for() {
     short=/tmp/tally-sock-$(printf '%s' "$dir" | md5sum | cut -c1-12)
     # (When two starts race, the loser's mkdir fails and the check below judges the winner's folder.)
     [ -e "$short" ] || [ -L "$short" ] || mkdir -m 0700 "$short" 2>/dev/null || true
-    private_dir_ok "$short" "$@" || die "refusing the socket folder $short for $dir: $(private_dir_problem "$short" "$@")." \
-        "Another local user may have made it to take the sockets over: check who did, remove it, and start again" \
-        "(or use a checkout path short enough for sockets in the state folder itself)"
+    private_dir_ok "$short" "$@" ||
+        die "refusing the socket folder $short for $dir: $(private_dir_problem "$short" "$@")." \
+            "Another local user may have made it to take the sockets over: check who did, remove it, and start" \
+            "again (or use a checkout path short enough for sockets in the state folder itself)"
     printf '%s\n' "$short"
 }
 
@@ -350,7 +351,10 @@ pg_start() {
     fi
     ensure_traversable "$PG_USER" "$dir"
     [ -f "$dir/data/PG_VERSION" ] || pg_init_cluster "$dir"
-    pg_write_settings "$dir" "$sock" "unix_socket_permissions = $([ -n "${PG_SOCKET_GROUP:-}" ] && echo 0777 || echo 0700)" "$@"
+    # (With a socket group the folder decides who gets in: the socket's own group would be postgres's.)
+    local socket_mode=0700
+    [ -z "${PG_SOCKET_GROUP:-}" ] || socket_mode=0777
+    pg_write_settings "$dir" "$sock" "unix_socket_permissions = $socket_mode" "$@"
     pg_write_access "$dir"
     if pg_is_running "$dir"; then
         log "PostgreSQL is already running in $dir/data; reusing it"
