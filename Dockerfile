@@ -56,6 +56,7 @@ WORKDIR /var/lib/tally
 ENV TALLY_SOCKET=/run/tally/tally.sock \
     TALLY_SOCKET_GROUP=www-data \
     TALLY_SOCKET_MODE=0660
-# Migrates, makes the admin token on first start, then execs `tally serve` (PID 1: SIGTERM lets workers
-# finish their requests).
+# `setup` (compose's migrate service, as the database's owner): migrates, sets tally_pool's password, makes the
+# admin token on first start. Otherwise execs `tally serve` (PID 1: SIGTERM lets workers finish their requests),
+# connected as tally_pool.
 ENTRYPOINT ["tally-entrypoint"]

@@ -75,6 +75,7 @@ STATE=        # the stack's (or, with URL=, the wrk outputs') temporary folder
 PG_DIR=
 BIN=
 CONNINFO=
+POOL_CONNINFO=
 PORT=
 BASE_URL=
 FIRST_USER=   # the users are ids FIRST_USER.. (seeded in SQL), or those listed in the file USER_IDS (made

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Checks the Docker deployment (Dockerfile, docker-compose.yml, .env.example, scripts/docker/) without Docker,
 # which does not run on the project's machines. `make test` runs it; `make check-deploy` runs it alone.
-#   1. docker-compose.yml: `docker-compose config` (Debian's docker-compose) with .env.example and a password,
-#      and refused without one; every variable it reads is in .env.example and back; PostgreSQL's
+#   1. docker-compose.yml: `docker-compose config` (Debian's docker-compose) with .env.example and the two
+#      passwords, and refused without either; every variable it reads is in .env.example and back; PostgreSQL's
 #      max_connections, as its container computes it, leaves room for the pool's workers; the pool and nginx
-#      share the socket's volume; PostgreSQL gets the settings scripts/lib.sh gives `make run`'s cluster.
+#      share the socket's volume; PostgreSQL gets the settings scripts/lib.sh gives `make run`'s cluster; the
+#      pool connects as tally_pool, never as POSTGRES_USER (a superuser) nor with its password, and starts after
+#      the migrate service (the owner) has finished.
 #   2. Dockerfile: its Swift image is the toolchain the tests build with; its build stage runs
 #      scripts/docker/build.sh, and so does this check, on this checkout; every shared library ldd lists
 #      for that binary is among the staged Swift libraries or in a package of RUNTIME_PACKAGES or of the
 #      base image (with dependencies), and each of RUNTIME_PACKAGES is needed; it runs as a non-root user.
 #   3. nginx: scripts/docker/nginx-start.sh --check renders nginx/tally.conf.template as the nginx container
 #      does (local paths for the socket, www/ and the state folder) and runs `nginx -t` on it.
-#   4. scripts/docker/tally-entrypoint.sh with a stand-in tally: the admin token is made on a new database or
-#      when its file is missing, kept mode 0600, printed once, and serve runs last.
-#   5. The two containers' commands run for real on this machine, with the staged binary, the socket's
-#      ownership and modes of the image and the users of the containers: the API answers through nginx.
+#   4. scripts/docker/tally-entrypoint.sh with a stand-in tally: `setup` makes the admin token on a new database
+#      or when its file is missing, kept mode 0600, printed once, and refuses to run without TALLY_POOL_PASSWORD;
+#      with no command it runs serve.
+#   5. The containers' commands run for real on this machine, with the staged binary, the socket's ownership
+#      and modes of the image and the users of the containers: setup as the owner, the pool as another user
+#      logging in as tally_pool with the password setup gave it (scram-sha-256): the API answers through nginx,
+#      and that user is refused as postgres and as tally_pool without the password.
 # Prints one line per check and exits non-zero when any fails.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -58,11 +63,12 @@ ensure_deploy_packages() {
 # which compose would prefer to the env file).
 compose() { env -i PATH="$PATH" HOME="$WORK" docker-compose -f "$TALLY_ROOT/docker-compose.yml" "$@"; }
 
-# .env.example with POSTGRES_PASSWORD set, and NAME=VALUE overrides.
+# .env.example with both passwords set, and NAME=VALUE overrides.
 env_file() {
     local file=$1
     shift
-    sed 's/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=check-only-not-a-secret/' .env.example >"$file"
+    sed -e 's/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=check-only-not-a-secret/' \
+        -e 's/^TALLY_POOL_PASSWORD=$/TALLY_POOL_PASSWORD=check-only-pool-not-a-secret/' .env.example >"$file"
     local pair
     for pair in "$@"; do
         sed -i "s|^${pair%%=*}=.*|$pair|" "$file"
@@ -74,17 +80,21 @@ env_file() {
 check_compose() {
     log "== docker-compose.yml ($(docker-compose version --short 2>/dev/null || echo docker-compose))"
     env_file "$WORK/check.env"
-    check "docker-compose config accepts docker-compose.yml with .env.example and a password" \
+    check "docker-compose config accepts docker-compose.yml with .env.example and the two passwords" \
         compose --env-file "$WORK/check.env" config
     cp "$WORK/last.log" "$WORK/compose.yml"
-    if compose --env-file .env.example config >"$WORK/last.log" 2>&1; then
-        fail "docker-compose config should refuse .env.example as it is (POSTGRES_PASSWORD empty): no default secret"
-    elif grep -q POSTGRES_PASSWORD "$WORK/last.log"; then
-        pass "without POSTGRES_PASSWORD docker-compose refuses to start, naming it"
-    else
-        fail "docker-compose config failed on .env.example, but not for the password:"
-        sed 's/^/      /' "$WORK/last.log" >&2
-    fi
+    local missing
+    for missing in POSTGRES_PASSWORD TALLY_POOL_PASSWORD; do
+        env_file "$WORK/missing.env" "$missing="
+        if compose --env-file "$WORK/missing.env" config >"$WORK/last.log" 2>&1; then
+            fail "docker-compose config should refuse an empty $missing: no default secret"
+        elif grep -q "$missing" "$WORK/last.log"; then
+            pass "without $missing docker-compose refuses to start, naming it"
+        else
+            fail "docker-compose config failed without $missing, but not naming it:"
+            sed 's/^/      /' "$WORK/last.log" >&2
+        fi
+    done
 
     # Every ${NAME} compose reads is a line of .env.example, and every line there is read.
     local used listed
@@ -102,8 +112,10 @@ check_compose() {
     compose --env-file "$WORK/many.env" config >"$WORK/compose-many.yml" 2>&1 || cp "$WORK/compose-many.yml" "$WORK/last.log"
     local pg_settings
     pg_settings=$(sed -n '/^pg_write_settings()/,/^}/p' scripts/lib.sh)
-    SHOW=1 check "the services agree (workers and max_connections, the socket's volume, nginx's files, PostgreSQL settings)" \
-        python3 - "$WORK/compose.yml" "$WORK/compose-many.yml" "$pg_settings" <<'PY'
+    local agree="the services agree (workers and max_connections, the socket's volume, nginx's files,"
+    agree+=" PostgreSQL settings, the pool's role)"
+    SHOW=1 check "$agree" \
+        python3 - "$WORK/compose.yml" "$WORK/compose-many.yml" "$pg_settings" "$(pool_role_name)" <<'PY'
 import os, re, subprocess, sys, yaml
 
 RESERVED = 3  # PostgreSQL's superuser_reserved_connections
@@ -156,6 +168,32 @@ for path in sys.argv[1:3]:
     if nginx["command"] != ["sh", "/etc/tally/nginx-start.sh"]:
         problems.append(f"{path}: nginx does not run scripts/docker/nginx-start.sh")
 
+    # The pool connects as its own role, never as POSTGRES_USER (a superuser in the postgres image) and never
+    # with its password; the migrate service, the owner, runs first and must have succeeded.
+    pool_role, migrate = sys.argv[4], services.get("migrate")
+    owner, owner_password = db["environment"]["POSTGRES_USER"], db["environment"]["POSTGRES_PASSWORD"]
+    def conninfo_user(service):
+        return dict(p.split("=", 1) for p in service["environment"]["TALLY_DATABASE"].split()).get("user")
+    if conninfo_user(tally) != pool_role or conninfo_user(tally) == owner:
+        problems.append(f"{path}: the pool connects as {conninfo_user(tally)!r}, not as {pool_role} "
+                        f"(POSTGRES_USER is {owner!r})")
+    if any(str(value) == owner_password for value in tally["environment"].values()):
+        problems.append(f"{path}: the pool's environment holds POSTGRES_PASSWORD, the superuser's password")
+    if not tally["environment"].get("PGPASSWORD"):
+        problems.append(f"{path}: the pool has no password for {pool_role}")
+    if migrate is None:
+        problems.append(f"{path}: no migrate service")
+    else:
+        if conninfo_user(migrate) != owner or migrate["environment"].get("PGPASSWORD") != owner_password:
+            problems.append(f"{path}: the migrate service does not connect as POSTGRES_USER with its password")
+        if migrate["environment"].get("TALLY_POOL_PASSWORD") != tally["environment"]["PGPASSWORD"]:
+            problems.append(f"{path}: the migrate service does not set the password the pool logs in with")
+        if migrate.get("command") != ["setup"] or migrate.get("image") != tally.get("image"):
+            problems.append(f"{path}: the migrate service does not run the pool's image with `setup`")
+        condition = tally.get("depends_on", {}).get("migrate", {}).get("condition")
+        if condition != "service_completed_successfully":
+            problems.append(f"{path}: the pool does not wait for the migrate service to succeed ({condition})")
+
 # scripts/lib.sh's cluster settings, apart from where it listens and max_connections, go to the container.
 for name, value in re.findall(r'echo "(\w+) = ([^"]+)"', sys.argv[3]):
     if name in ("listen_addresses", "unix_socket_directories", "max_connections"):
@@ -168,6 +206,9 @@ for problem in problems:
 sys.exit(1 if problems else 0)
 PY
 }
+
+# The pool's role, as the Swift sources name it (PoolRole.name).
+pool_role_name() { sed -n 's/^ *public static let name = "\(.*\)"$/\1/p' Sources/LedgerStore/PoolRole.swift; }
 
 # --- 2. Dockerfile ----------------------------------------------------------------------------------------
 
@@ -342,23 +383,23 @@ STUB
     chmod +x "$WORK/stub/tally"
     entry() {
         env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" MIGRATE_OUTPUT="$1" \
-            sh scripts/docker/tally-entrypoint.sh --max-requests 5
+            TALLY_POOL_PASSWORD=check-only-pool-not-a-secret sh scripts/docker/tally-entrypoint.sh setup
     }
     local fresh="applied migration 1: core ledger
 schema is at version 3" current="schema is at version 3" out first second
     out=$(entry "$fresh")
     first=$(cat "$WORK/state/admin-token" 2>/dev/null || true)
     if [ -n "$first" ] && grep -qF "Admin token (service role; kept in $WORK/state/admin-token): $first" <<<"$out" &&
-        [ "$(stat -c %a "$WORK/state/admin-token")" = 600 ] && [ "$(tail -1 <<<"$out")" = "ran: tally serve --max-requests 5" ]; then
-        pass "a new database: a token is made, printed, kept mode 0600; then serve runs with the arguments"
+        [ "$(stat -c %a "$WORK/state/admin-token")" = 600 ] && ! grep -q "ran: tally serve" <<<"$out"; then
+        pass "setup on a new database: a token is made, printed, kept mode 0600; serve does not run"
     else
-        fail "a new database: expected a printed token kept mode 0600, then serve; got: $out"
+        fail "setup on a new database: expected a printed token kept mode 0600, and no serve; got: $out"
     fi
     out=$(entry "$current")
     if [ "$(cat "$WORK/state/admin-token")" = "$first" ] && ! grep -q tly_ <<<"$out"; then
-        pass "a later start keeps the token and does not print it again"
+        pass "a later setup keeps the token and does not print it again"
     else
-        fail "a later start changed or printed the token: $out"
+        fail "a later setup changed or printed the token: $out"
     fi
     out=$(entry "$fresh")
     second=$(cat "$WORK/state/admin-token")
@@ -374,6 +415,21 @@ schema is at version 3" current="schema is at version 3" out first second
     else
         fail "a missing token file did not make a new token: $out"
     fi
+    if out=$(env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" TALLY_POOL_PASSWORD= \
+        sh scripts/docker/tally-entrypoint.sh setup 2>&1); then
+        fail "setup ran without TALLY_POOL_PASSWORD: $out"
+    elif grep -q TALLY_POOL_PASSWORD <<<"$out"; then
+        pass "setup refuses to run without TALLY_POOL_PASSWORD, naming it"
+    else
+        fail "setup failed without TALLY_POOL_PASSWORD, but not naming it: $out"
+    fi
+    out=$(env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" \
+        sh scripts/docker/tally-entrypoint.sh --max-requests 5)
+    if [ "$out" = "ran: tally serve --max-requests 5" ]; then
+        pass "with no command it runs serve, with the arguments (and no migration)"
+    else
+        fail "with no command: expected serve alone, got: $out"
+    fi
     out=$(env PATH="$WORK/stub:$PATH" TALLY_STATE_DIR="$WORK/state" sh scripts/docker/tally-entrypoint.sh verify)
     if [ "$out" = "ran: tally verify" ]; then
         pass "a command of its own (verify) runs alone"
@@ -384,28 +440,41 @@ schema is at version 3" current="schema is at version 3" out first second
 
 # --- 5. the containers' commands, run here --------------------------------------------------------------------
 
-# The pool's entrypoint and nginx-start.sh run as the two containers run them, on this machine: the pool as a
-# user that is not root and has www-data as a supplementary group (nobody here, tally in the image), its
-# socket in a folder of mode 0750 group www-data (the volume as the image makes it), nginx's workers as
-# www-data; PostgreSQL is a throwaway cluster. Then /api/health, /api/me with the printed token, and /.
+# The pool's entrypoint and nginx-start.sh run as the containers run them, on this machine. PostgreSQL is a
+# throwaway cluster standing in for the db container: its socket folder is open to group nogroup (the pool's
+# user's), and tally_pool logs in there by scram-sha-256, as it does over the compose network. `setup` runs as the
+# owner (root, mapped to postgres by peer: the migrate service's owner login), with a pool password made here;
+# the pool runs as a user that is not root and has www-data as a supplementary group (nobody here, tally in the
+# image), logging in as tally_pool with that password, its socket in a folder of mode 0750 group www-data (the
+# volume as the image makes it); nginx's workers run as www-data. Then /api/health, /api/me with the printed
+# token, and /; and that user cannot log in as postgres, nor as tally_pool without the password.
 check_live() {
     log "== the pool's entrypoint and nginx-start.sh, run as the containers run them"
     LIVE=$WORK/live
     mkdir -p "$LIVE/bin"
     chmod 755 "$LIVE"
-    pg_start "$LIVE/pg" "fsync = off" >"$LIVE/pg-start.log" 2>&1 || {
+    PG_SOCKET_GROUP=nogroup PG_POOL_PASSWORD_AUTH=1 pg_start "$LIVE/pg" "fsync = off" >"$LIVE/pg-start.log" 2>&1 || {
         fail "PostgreSQL did not start: $(tail -3 "$LIVE/pg-start.log")"
         return 0
     }
     install -d -o nobody -g www-data -m 0750 "$LIVE/socket"
     install -d -o nobody -g nogroup -m 0700 "$LIVE/state"
     ln -s "$WORK/staging/usr/local/bin/tally" "$LIVE/bin/tally"
-    local port socket=$LIVE/socket/tally.sock
+    local port socket=$LIVE/socket/tally.sock password
+    password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
     port=$(free_port)
+    if env PATH="$LIVE/bin:$PATH" LD_LIBRARY_PATH="$WORK/staging/usr/lib/swift/linux" \
+        TALLY_DATABASE="$(pg_conninfo "$LIVE/pg")" TALLY_STATE_DIR="$LIVE/state" TALLY_POOL_PASSWORD="$password" \
+        sh scripts/docker/tally-entrypoint.sh setup </dev/null >"$LIVE/setup.log" 2>&1 &&
+        ! grep -qF "$password" "$LIVE/setup.log"; then
+        pass "setup as the owner: migrated, set tally_pool's password without printing it, made the token"
+    else
+        fail "setup failed or printed the password: $(tail -5 "$LIVE/setup.log")"
+    fi
     TALLY_STACK=$LIVE setsid setpriv --reuid=nobody --regid=nogroup --groups=www-data \
         env PATH="$LIVE/bin:$PATH" LD_LIBRARY_PATH="$WORK/staging/usr/lib/swift/linux" \
-        TALLY_DATABASE="$(pg_conninfo "$LIVE/pg")" TALLY_STATE_DIR="$LIVE/state" TALLY_SOCKET="$socket" \
-        TALLY_SOCKET_GROUP=www-data TALLY_SOCKET_MODE=0660 TALLY_WORKERS=2 \
+        TALLY_DATABASE="$(pg_pool_conninfo "$LIVE/pg")" PGPASSWORD="$password" TALLY_STATE_DIR="$LIVE/state" \
+        TALLY_SOCKET="$socket" TALLY_SOCKET_GROUP=www-data TALLY_SOCKET_MODE=0660 TALLY_WORKERS=2 \
         sh scripts/docker/tally-entrypoint.sh </dev/null >"$LIVE/pool.log" 2>&1 &
     local i
     for ((i = 0; i < 100; i++)); do
@@ -420,7 +489,7 @@ check_live() {
         sleep 0.1
     done
     local token health me index
-    token=$(sed -n 's/^Admin token (service role; kept in [^)]*): \(tly_[A-Za-z0-9_-]*\)$/\1/p' "$LIVE/pool.log")
+    token=$(sed -n 's/^Admin token (service role; kept in [^)]*): \(tly_[A-Za-z0-9_-]*\)$/\1/p' "$LIVE/setup.log")
     health=$(curl -s "http://127.0.0.1:$port/api/health" || true)
     me=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/me" || true)
     index=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)
@@ -432,7 +501,29 @@ check_live() {
         sed 's/^/      pool: /' "$LIVE/pool.log" | tail -n 10 >&2
         sed 's/^/      nginx: /' "$LIVE/nginx.log" | tail -n 10 >&2
     fi
+    local sessions
+    sessions=$(pg_psql "$LIVE/pg" tally -tA -c "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity
+        WHERE datname = 'tally' AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+    if [ "$sessions" = tally_pool ]; then
+        pass "the pool's connections are all tally_pool's"
+    else
+        fail "the pool's connections are not tally_pool's alone: $sessions"
+    fi
+    local as_postgres as_pool
+    as_postgres=$(live_psql_as_pool_user "$(pg_conninfo "$LIVE/pg")")
+    as_pool=$(live_psql_as_pool_user "$(pg_pool_conninfo "$LIVE/pg")")
+    if [[ "$as_postgres" == *"Peer authentication failed"* ]] && [[ "$as_pool" == *"no password supplied"* ]]; then
+        pass "the pool's user (nobody) is refused as postgres (peer) and as tally_pool without the password"
+    else
+        fail "the pool's user without the password: as postgres '$as_postgres', as tally_pool '$as_pool'"
+    fi
     stop_live
+}
+
+# live_psql_as_pool_user CONNINFO: what psql says when the pool's user (nobody), without a password, connects.
+live_psql_as_pool_user() {
+    (cd / && env -u PGPASSWORD setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        psql -X -q -tA "$1" -c 'SELECT current_user' 2>&1) || true
 }
 
 # Stops what check_live started: nginx (QUIT), the pool (TERM: the supervisor stops its workers), PostgreSQL.

@@ -15,6 +15,10 @@ TALLY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # PostgreSQL and nginx workers run as these users; root cannot run postgres at all.
 PG_USER=postgres
 WEB_USER="www-data"
+# The pool's own PostgreSQL role (migration 12): not a superuser, owns nothing, holds only the rights the
+# pool's statements need. Migrations, `tally verify`, `tally admin-token` and the tests' look-ups connect as
+# the owner, $PG_USER.
+PG_POOL_ROLE=tally_pool
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -144,18 +148,52 @@ ensure_traversable() {
 }
 
 # A unix socket path must fit in 107 bytes. Prints DIR when "DIR/NAME" fits, otherwise a short folder
-# under /tmp derived from DIR (stable, so that a restart finds the same one).
+# under /tmp derived from DIR (stable, so that a restart finds the same one): socket_dir_for DIR NAME [OWNER...].
+# That name is predictable, and another local user could make it first (a folder of theirs, or a symlink to
+# one) to take the sockets over. So it is made with mkdir, no -p, mode 0700; and a folder already there is
+# used only when private_dir_ok accepts it (a real folder owned by the stack's user or one of OWNERS, writable
+# by no one else). Otherwise this fails, naming it, and nothing is put there. Once accepted, no one else can
+# replace it: /tmp is sticky, and the folder is neither theirs nor writable by them.
 socket_dir_for() {
     local dir=$1 name=$2
+    shift 2
     if [ $((${#dir} + ${#name} + 1)) -le 100 ]; then
         printf '%s\n' "$dir"
-    else
-        local short
-        short=/tmp/tally-sock-$(printf '%s' "$dir" | md5sum | cut -c1-12)
-        mkdir -p "$short"
-        printf '%s\n' "$short"
+        return 0
+    fi
+    local short
+    short=/tmp/tally-sock-$(printf '%s' "$dir" | md5sum | cut -c1-12)
+    # (When two starts race, the loser's mkdir fails and the check below judges the winner's folder.)
+    [ -e "$short" ] || [ -L "$short" ] || mkdir -m 0700 "$short" 2>/dev/null || true
+    private_dir_ok "$short" "$@" ||
+        die "refusing the socket folder $short for $dir: $(private_dir_problem "$short" "$@")." \
+            "Another local user may have made it to take the sockets over: check who did, remove it, and start" \
+            "again (or use a checkout path short enough for sockets in the state folder itself)"
+    printf '%s\n' "$short"
+}
+
+# private_dir_problem DIR [OWNER...]: why DIR may not hold a socket (empty when it may): it must be a folder,
+# not a symlink, owned by the user running this script or one of OWNERS, and writable by its owner only.
+private_dir_problem() {
+    local dir=$1 owner mode
+    shift
+    if [ -L "$dir" ]; then
+        echo "it is a symlink (to $(readlink "$dir"))"
+        return 0
+    fi
+    if [ ! -d "$dir" ]; then
+        echo "it is not a folder"
+        return 0
+    fi
+    read -r owner mode < <(stat -c '%U %a' "$dir")
+    if [[ " $(id -un) $* " != *" $owner "* ]]; then
+        echo "it belongs to $owner (allowed: $(id -un) $*)"
+    elif (((8#$mode & 8#022) != 0)); then
+        echo "its mode $mode lets others than $owner write in it"
     fi
 }
+
+private_dir_ok() { [ -z "$(private_dir_problem "$@")" ]; }
 
 # Kills every process whose environment carries TALLY_STACK=STATE_DIR: the last-resort sweep that makes
 # sure a stack leaves nothing behind, e.g. workers orphaned by a supervisor killed with kill -9.
@@ -182,11 +220,19 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
 # Runs a PostgreSQL server program as the postgres user, from a folder it can read.
 as_postgres() { (cd / && runuser -u "$PG_USER" -- "$@"); }
 
-# Where the cluster under DIR listens (a folder for its unix socket).
-pg_socket_dir() { socket_dir_for "$1/run" ".s.PGSQL.5432"; }
+# Where the cluster under DIR listens (a folder for its unix socket, owned by postgres).
+pg_socket_dir() { socket_dir_for "$1/run" ".s.PGSQL.5432" "$PG_USER"; }
 
-# libpq conninfo for database DB (default tally) of the cluster under DIR.
-pg_conninfo() { printf 'host=%s port=5432 user=%s dbname=%s\n' "$(pg_socket_dir "$1")" "$PG_USER" "${2:-tally}"; }
+# libpq conninfo for database DB (default tally) of the cluster under DIR, as ROLE (default the owner,
+# postgres): pg_conninfo DIR [DB [ROLE]].
+pg_conninfo() {
+    local sock
+    sock=$(pg_socket_dir "$1") || return
+    printf 'host=%s port=5432 user=%s dbname=%s\n' "$sock" "${3:-$PG_USER}" "${2:-tally}"
+}
+
+# The conninfo the pool connects with: the same database as its own role, tally_pool.
+pg_pool_conninfo() { pg_conninfo "$1" "${2:-tally}" "$PG_POOL_ROLE"; }
 
 # psql against the cluster under DIR: pg_psql DIR DB [psql args...]
 pg_psql() {
@@ -208,7 +254,7 @@ pg_is_running() {
 # now another process; postgres then refuses to start. Remove them once we know no postmaster owns them.
 pg_clear_stale_state() {
     local dir=$1 sock
-    sock=$(pg_socket_dir "$dir")
+    sock=$(pg_socket_dir "$dir") || return
     pg_is_running "$dir" && return 0
     if [ -f "$dir/data/postmaster.pid" ]; then
         log "Removing stale $dir/data/postmaster.pid (no postmaster runs for it)"
@@ -246,28 +292,74 @@ pg_write_settings() {
     chown "$PG_USER:" "$dir/data/tally.conf"
 }
 
+# Who may connect, written at every start (so that a cluster made before, with `initdb -A trust`, is fixed
+# too): the unix socket only (listen_addresses is ''), every role by peer, i.e. by the OS user the kernel
+# reports for the connecting process, through the map in pg_ident.conf:
+#   postgres            -> postgres (the owner: migrations, verify, admin-token, the tests' look-ups)
+#   the stack's user    -> postgres and tally_pool (root here: it runs the migrations and the pool)
+# No other OS user is any role. The socket's folder keeps the others from reaching the socket at all.
+# With PG_POOL_PASSWORD_AUTH=1 (the deploy check, which plays docker-compose's pool: another OS user, with a
+# password) tally_pool authenticates by scram-sha-256 instead.
+pg_write_access() {
+    local dir=$1 me
+    me=$(id -un)
+    {
+        echo "# Written by scripts/lib.sh at every start; edit there, not here."
+        echo "# TYPE  DATABASE  USER  METHOD"
+        [ -z "${PG_POOL_PASSWORD_AUTH:-}" ] || echo "local   all       $PG_POOL_ROLE  scram-sha-256"
+        echo "local   all       all   peer map=tally"
+    } >"$dir/data/pg_hba.conf"
+    {
+        echo "# Written by scripts/lib.sh at every start; edit there, not here."
+        echo "# MAP   OS USER  ROLE"
+        echo "tally   $PG_USER  $PG_USER"
+        if [ "$me" != "$PG_USER" ]; then
+            echo "tally   $me  $PG_USER"
+            echo "tally   $me  $PG_POOL_ROLE"
+        fi
+    } >"$dir/data/pg_ident.conf"
+    chown "$PG_USER:" "$dir/data/pg_hba.conf" "$dir/data/pg_ident.conf"
+    chmod 0600 "$dir/data/pg_hba.conf" "$dir/data/pg_ident.conf"
+}
+
 pg_init_cluster() {
     local dir=$1
     log "Creating a PostgreSQL cluster in $dir/data"
-    as_postgres "$(pg_bin)/initdb" -D "$dir/data" -U "$PG_USER" -A trust -E UTF8 --no-locale >"$dir/log/initdb.log"
+    # (pg_write_access replaces the access rules before the first start.)
+    as_postgres "$(pg_bin)/initdb" -D "$dir/data" -U "$PG_USER" --auth-local=peer --auth-host=scram-sha-256 \
+        -E UTF8 --no-locale >"$dir/log/initdb.log"
     echo "include_if_exists = 'tally.conf'" >>"$dir/data/postgresql.conf"
 }
 
 # Creates or reuses the cluster under DIR (data in DIR/data, socket in DIR/run, log in DIR/log), starts it
 # if it is not running, and creates database tally. Extra arguments are postgresql.conf lines.
+# The socket's folder is postgres's, mode 0700: only postgres and root reach the socket (and the socket
+# itself is 0700). With PG_SOCKET_GROUP=GROUP (the deploy check, whose pool runs as another user) it is
+# 0750 and group GROUP: that group's members reach it too, and still need a role to authenticate as.
 pg_start() {
     local dir=$1
     shift
     mkdir -p "$dir/run" "$dir/log"
     local sock
-    sock=$(pg_socket_dir "$dir")
-    chown "$PG_USER:" "$dir" "$dir/run" "$dir/log" "$sock"
+    sock=$(pg_socket_dir "$dir") || return
+    chown "$PG_USER:" "$dir" "$dir/run" "$dir/log"
+    if [ -n "${PG_SOCKET_GROUP:-}" ]; then
+        chown "$PG_USER:$PG_SOCKET_GROUP" "$sock"
+        chmod 0750 "$sock"
+    else
+        chown "$PG_USER:" "$sock"
+        chmod 0700 "$sock"
+    fi
     ensure_traversable "$PG_USER" "$dir"
     [ -f "$dir/data/PG_VERSION" ] || pg_init_cluster "$dir"
-    pg_write_settings "$dir" "$sock" "$@"
+    # (With a socket group the folder decides who gets in: the socket's own group would be postgres's.)
+    local socket_mode=0700
+    [ -z "${PG_SOCKET_GROUP:-}" ] || socket_mode=0777
+    pg_write_settings "$dir" "$sock" "unix_socket_permissions = $socket_mode" "$@"
+    pg_write_access "$dir"
     if pg_is_running "$dir"; then
         log "PostgreSQL is already running in $dir/data; reusing it"
-        # Picks up changed settings that need no restart.
+        # Picks up changed settings that need no restart, and the access rules.
         as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" reload >/dev/null
     else
         pg_clear_stale_state "$dir"
@@ -299,9 +391,13 @@ pg_stop() {
 # config, temp files), log/ (tally.log, nginx-access.log, nginx-error.log).
 
 # The FastCGI socket of the stack in STATE.
-stack_socket() { printf '%s/tally.sock\n' "$(socket_dir_for "$1/run" tally.sock)"; }
+stack_socket() {
+    local dir
+    dir=$(socket_dir_for "$1/run" tally.sock) || return
+    printf '%s/tally.sock\n' "$dir"
+}
 
-# pool_start BIN STATE CONNINFO [serve args...]
+# pool_start BIN STATE CONNINFO [serve args...]  (CONNINFO: the pool's role's, pg_pool_conninfo)
 # Starts `tally serve` in its own session (so that a Ctrl-C in the terminal reaches only the script, which
 # then stops the pieces in order), records its pid in STATE/run/tally.pid and waits for the socket.
 # Its request log (stderr) goes to STATE/log/tally.log.
@@ -309,8 +405,8 @@ pool_start() {
     local bin=$1 state=$2 conninfo=$3
     shift 3
     local socket
-    socket=$(stack_socket "$state")
-    mkdir -p "$state/run" "$state/log" "$(dirname "$socket")"
+    socket=$(stack_socket "$state") || return
+    mkdir -p "$state/run" "$state/log"
     pool_stop "$state" # a supervisor left over from a killed run would still hold the socket
     rm -f "$socket"
     # nginx's workers (www-data) connect to the socket: they must be able to reach its folder.
@@ -332,9 +428,10 @@ pool_start() {
 
 # Pid of the stack's running supervisor, if there is one.
 pool_pid() {
-    local pid
+    local pid socket
     pid=$(cat "$1/run/tally.pid" 2>/dev/null) || return 1
-    process_matches "$pid" " serve --socket $(stack_socket "$1")" && printf '%s\n' "$pid"
+    socket=$(stack_socket "$1") || return 1
+    process_matches "$pid" " serve --socket $socket" && printf '%s\n' "$pid"
 }
 
 # pool_stop STATE: SIGTERM (finish in-flight requests, exit 0); SIGKILL to its process group after 20 s.

@@ -64,7 +64,8 @@ main() {
     "$bin" migrate --database "$conninfo"
     local spool_args=()
     [ "${SPOOL:-0}" = 0 ] || spool_args=(--spool "$STATE/spool")
-    pool_start "$bin" "$STATE" "$conninfo" "${spool_args[@]}"
+    # Migrations and the admin token as the owner; the pool as its own role (tally_pool, no superuser).
+    pool_start "$bin" "$STATE" "$(pg_pool_conninfo "$PG_DIR")" "${spool_args[@]}"
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
     nginx_start "$STATE" "$PORT"
     local admin_token

@@ -95,14 +95,17 @@ run_fuzz() {
     return "$status"
 }
 
-# The stack's port and database, set by start_stack for both pytest suites.
+# The stack's port and database, set by start_stack for both pytest suites: CONNINFO is the owner's
+# (migrations, admin tokens, the tests' look-ups), POOL_CONNINFO the pool's own role's (tally_pool).
 PORT=
 CONNINFO=
+POOL_CONNINFO=
 
 # Migrates the test database and starts the pool and nginx on a free port.
 start_stack() {
     local bin=$1
-    CONNINFO=$(pg_conninfo "$STATE/pg" tally)
+    CONNINFO=$(pg_conninfo "$STATE/pg" tally) || return
+    POOL_CONNINFO=$(pg_pool_conninfo "$STATE/pg" tally) || return
     PORT=$(free_port)
     "$bin" migrate --database "$CONNINFO" || return
     # Log-in tokens live 8 s here, so that a test can watch one expire; the service token never expires.
@@ -110,7 +113,7 @@ start_stack() {
     # Each worker's turn at purging expired keys and ended tokens every second (60 s by default), so that a
     # test can watch a purge happen.
     export TALLY_PURGE_INTERVAL=1
-    pool_start "$bin" "$STATE" "$CONNINFO" || return
+    pool_start "$bin" "$STATE" "$POOL_CONNINFO" || return
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE" || return
     nginx_start "$STATE" "$PORT" || return
 }
@@ -129,6 +132,7 @@ run_e2e_tests() {
         cd "$TALLY_ROOT"
         export TALLY_URL=http://127.0.0.1:$port
         export TALLY_DATABASE=$conninfo
+        export TALLY_POOL_DATABASE=$POOL_CONNINFO
         export TALLY_BIN=$bin
         export TALLY_SOCKET
         TALLY_SOCKET=$(stack_socket "$STATE")
@@ -156,7 +160,7 @@ run_e2e_tests() {
 run_browser_tests() {
     local bin=$1
     log "== pytest tests/browser (headless chromium) against http://127.0.0.1:$PORT"
-    TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$CONNINFO" || return
+    TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$POOL_CONNINFO" || return
     local status=0
     (
         cd "$TALLY_ROOT"

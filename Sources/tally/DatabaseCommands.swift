@@ -1,17 +1,25 @@
 import Credentials
+import Glibc
 import Ledger
 import LedgerStore
 import Postgres
 
-/// `tally migrate`: applies the migrations the database lacks.
+/// `tally migrate`: applies the migrations the database lacks. With TALLY_POOL_PASSWORD set (and not empty) it
+/// then sets the password of the pool's role, tally_pool, for a pool that logs in with one (docker-compose). The
+/// password is read from the environment only, never from the command line (which `ps` shows), and never printed.
 enum MigrateCommand {
     static func run(_ options: Options) throws -> Int32 {
-        let migrator = Migrator(connection: try Connection(conninfo: options.database))
+        let connection = try Connection(conninfo: options.database)
+        let migrator = Migrator(connection: connection)
         let applied = try migrator.migrate()
         for migration in applied {
             print("applied migration \(migration.version): \(migration.name)")
         }
         print("schema is at version \(try migrator.currentVersion())")
+        if let password = getenv("TALLY_POOL_PASSWORD").map({ String(cString: $0) }), !password.isEmpty {
+            try PoolRole.setPassword(password, on: connection)
+            print("set the password of role \(PoolRole.name) (from TALLY_POOL_PASSWORD)")
+        }
         return 0
     }
 }

@@ -16,7 +16,8 @@ let usage = """
                [--alert-large-withdrawal 100.00] [--alert-consecutive-withdrawals 3]
                [--alert-increasing-deposits 3] [--alert-window-seconds 30] [--alert-window-total 200.00]
                [--spool DIR] [--spool-max-bytes 67108864]  (store and forward while the database is down)
-      migrate  [--database CONNINFO]     apply the schema migrations the database lacks
+      migrate  [--database CONNINFO]     apply the schema migrations the database lacks (as the owner; with
+                                         TALLY_POOL_PASSWORD set, then set the password of role tally_pool)
       verify   [--database CONNINFO]     recompute every balance from the journal
       admin-token [--database CONNINFO] [--ttl SECONDS]   print a new service-role token
     CONNINFO is a libpq connection string (default: $TALLY_DATABASE, else "dbname=tally").

@@ -1,6 +1,6 @@
 # The benchmark's own throwaway stack (PostgreSQL cluster, pool, nginx under one temporary folder STATE, as
 # scripts/lib.sh builds them; make run's data is left alone) and what the scenarios read from its database.
-# Sourced by bench.sh; sets and uses its globals (STATE, PG_DIR, BIN, CONNINFO, PORT, BASE_URL, TOKEN, ...).
+# Sourced by bench.sh; sets and uses its globals (STATE, PG_DIR, BIN, CONNINFO, POOL_CONNINFO, PORT, BASE_URL, TOKEN, ...).
 
 # sql [psql args...]: psql on the bench database.
 sql() { pg_psql "$PG_DIR" tally "$@"; }
@@ -14,7 +14,9 @@ stack_up() {
     # Default (durable) settings: the ceiling runs on this same cluster, so both pay the same commit cost.
     # A larger max_wal_size only spares the seeding of millions of movements a checkpoint every few seconds.
     pg_start "$PG_DIR" "max_wal_size = 4GB"
+    # The owner's conninfo (migrations, seeding, verify, admin-token); the pool connects as tally_pool.
     CONNINFO=$(pg_conninfo "$PG_DIR")
+    POOL_CONNINFO=$(pg_pool_conninfo "$PG_DIR")
     "$BIN" migrate --database "$CONNINFO" >/dev/null
     sql -v users="$USERS" -f "$BENCH_DIR/sql/users.sql"
     local range last count
@@ -33,7 +35,7 @@ stack_up() {
 # restart_pool N: the pool anew with N workers (nginx keeps the same socket path), started fresh so that its
 # counters and its workers' memory start from zero.
 restart_pool() {
-    pool_start "$BIN" "$STATE" "$CONNINFO" --workers "$1"
+    pool_start "$BIN" "$STATE" "$POOL_CONNINFO" --workers "$1"
     POOL_WORKERS=$1
     # The socket is open before every worker has its database connection: wait until they all do.
     local i

@@ -2,7 +2,8 @@
 which passes where it is through the environment:
 
     TALLY_URL             http://127.0.0.1:PORT, nginx in front of the pool
-    TALLY_DATABASE        libpq conninfo of the database the pool uses
+    TALLY_DATABASE        libpq conninfo of the pool's database, as its owner (postgres): the tests' look-ups
+    TALLY_POOL_DATABASE   the same database as the pool connects to it: its own role, tally_pool
     TALLY_BIN             the tally binary (for `tally verify` and `tally admin-token`)
     TALLY_SUPERVISOR_PID  pid of `tally serve`; its children are the workers
     TALLY_SOCKET          the pool's FastCGI socket

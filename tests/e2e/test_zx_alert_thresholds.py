@@ -71,7 +71,7 @@ def test_serve_refuses_a_threshold_it_cannot_read(setting):
     name, value = setting
     with tempfile.TemporaryDirectory() as folder:
         command = [env("TALLY_BIN"), "serve", "--socket", os.path.join(folder, "t.sock"), "--workers", "1",
-                   "--database", env("TALLY_DATABASE")]
+                   "--database", env("TALLY_POOL_DATABASE")]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_ALERT_")}
         if name.startswith("--"):
             command += [name, value]

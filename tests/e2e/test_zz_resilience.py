@@ -1046,8 +1046,8 @@ class TwoPools:
         for n, port in enumerate(self.ports):
             with open(self.pool_log(n), "ab") as log:
                 self.pools.append(subprocess.Popen(
-                    [env("TALLY_BIN"), "serve", "--listen", f"127.0.0.1:{port}", "--database", env("TALLY_DATABASE"),
-                     "--workers", str(self.WORKERS), "--pool", f"pool-{n}"],
+                    [env("TALLY_BIN"), "serve", "--listen", f"127.0.0.1:{port}",
+                     "--database", env("TALLY_POOL_DATABASE"), "--workers", str(self.WORKERS), "--pool", f"pool-{n}"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                     env={**self.environment, "PGAPPNAME": self.application_names[n]}, start_new_session=True))
         for n, port in enumerate(self.ports):
