@@ -18,14 +18,17 @@ public final class TallyAPI {
     /// at start: sixteen workers hashing at once would slow the pool's first second.
     lazy var decoyPasswordHash: String = passwordHasher.decoyHash()
     let alertRules: AlertRules
+    /// When failed log-ins lock a username.
+    let loginLimits: LoginLimits
     /// Where money-moving requests with an Idempotency-Key wait while the database is down; nil: they get 503.
     let spool: RequestSpool?
 
     public init(
         ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
-        alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil
+        alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil, loginLimits: LoginLimits = LoginLimits()
     ) {
         self.ledger = ledger
+        self.loginLimits = loginLimits
         self.spool = spool
         self.alertRules = alertRules
         self.passwordHasher = passwordHasher
@@ -51,7 +54,7 @@ public final class TallyAPI {
                     status: 413, code: "payload_too_large",
                     message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB.")
             }
-            let routed = try Router.route(method: request.method, path: request.path)
+            let routed = try Router.route(method: request.method, path: request.path, requestURI: request.requestURI)
             endpoint = routed
             do {
                 return try dispatch(routed, request)

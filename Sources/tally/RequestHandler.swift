@@ -42,7 +42,8 @@ final class RequestHandler {
             idempotencyKey: text(parameters.idempotencyKey),
             authorization: text(parameters.authorization),
             body: request.body,
-            requestID: text(parameters.requestID) ?? "-")
+            requestID: text(parameters.requestID) ?? "-",
+            requestURI: text(parameters.requestURI))
         var contentType = "application/json"
         let response: HTTPResponse
         if request.isBodyTooLarge {
