@@ -187,10 +187,10 @@ struct LoginLockTests {
 
     init() {
         api = TallyAPI(ledger: ledger, passwordHasher: .fastForTests, tokenLifetimeSeconds: 60)
-        _ = logIn("register", "ada.l", "correct horse")
+        _ = logIn("ada.l", "correct horse", at: "register")
     }
 
-    func logIn(_ path: String = "login", _ username: String, _ password: String) -> HTTPResponse {
+    func logIn(_ username: String, _ password: String, at path: String = "login") -> HTTPResponse {
         api.handle(
             HTTPRequest(
                 method: "POST", path: "/api/auth/\(path)",
