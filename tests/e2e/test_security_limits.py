@@ -5,7 +5,7 @@
 - The pool locks a username after 10 failed log-ins in a minute, whatever the client address, known username
   or not: 429 rate_limited with Retry-After (60 s, doubling with each lock up to 15 min), refused before the
   password is checked, so the right password is refused too; a success clears it.
-- nginx: registrations 2 a second per address (bursts of 20) whatever the headers; an Authorization header
+- nginx: registrations 5 a second per address (bursts of 60) whatever the headers; an Authorization header
   that is not a bearer token's exact form does not lift the anonymous limit; at most 512 connections per
   address with a request in progress (429 JSON beyond); a request header that is not all there after 10 s is
   cut.
@@ -25,7 +25,7 @@ from tally_e2e import SERVICE, Api, assert_error, env, new_password, new_usernam
 from test_zy_rate_limits import LOGIN_BURST, LOGIN_RATE, assert_rate_limited, burst, refill
 from test_zz_resilience import FastCGI
 
-REGISTER_BURST, REGISTER_RATE = 20, 2
+REGISTER_BURST, REGISTER_RATE = 60, 5
 ANONYMOUS_BURST, ANONYMOUS_RATE = 400, 200
 FAILURES_BEFORE_LOCK, FIRST_LOCK_SECONDS, LONGEST_LOCK_SECONDS = 10, 60, 900
 CONNECTIONS_PER_ADDRESS = 512
@@ -86,11 +86,12 @@ def test_other_spellings_of_the_log_in_path_are_404_and_only_the_canonical_one_l
         assert_error(raw_post(base_url, path, right), 404, "not_found")
     assert raw_post(base_url, "/api/auth/login", right).status_code == 200
 
-    # The canonical path, 60 wrong log-ins at once (each for a username of its own, so only nginx limits them).
+    # The canonical path, 60 wrong log-ins at once (each for a username of its own, so only nginx limits them):
+    # nginx takes its burst of 30, and refuses most of the rest before the pool has answered many.
     answers = parallel(60, lambda _: raw_post(base_url, "/api/auth/login",
-                                              {"username": new_username(), "password": password}))
+                                              {"username": new_username(), "password": password}), threads=60)
     statuses = [a.status_code for a in answers]
-    assert set(statuses) <= {401, 429} and statuses.count(429) >= 60 - 2 * LOGIN_BURST, statuses
+    assert set(statuses) <= {401, 429} and statuses.count(429) >= 10, statuses
     assert_rate_limited(next(a for a in answers if a.status_code == 429))
     refill(LOGIN_BURST, LOGIN_RATE)
 
@@ -189,11 +190,11 @@ def test_register_floods_are_refused_with_429_whatever_the_headers(base_url, ano
     # Attempts that cost the pool nothing (a body that is not JSON): the limit counts attempts. The service
     # token's header does not lift it.
     headers = {"Authorization": f"Bearer {env('TALLY_ADMIN_TOKEN')}", "Content-Type": "application/json"}
-    answers = parallel(80, lambda _: requests.post(base_url + "/api/auth/register", data="{", headers=headers,
+    answers = parallel(120, lambda _: requests.post(base_url + "/api/auth/register", data="{", headers=headers,
                                                    timeout=30), threads=8)
     statuses = [a.status_code for a in answers]
     assert set(statuses) == {400, 429}, statuses
-    assert REGISTER_BURST <= statuses.count(400) <= REGISTER_BURST + 10, statuses
+    assert REGISTER_BURST <= statuses.count(400) <= REGISTER_BURST + 20, statuses
     limited = next(a for a in answers if a.status_code == 429)
     assert_rate_limited(limited)
     check_against_document(spec, "POST", "/api/auth/register", limited)
