@@ -201,6 +201,7 @@ public final class PostgresLedger: LedgerOperations {
 
     /// READ COMMITTED (see migration 13): concurrent failures of one username queue on its row instead of
     /// failing to serialize.
+    @discardableResult
     public func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int {
         let parameters = [
             username, String(limits.failuresBeforeLock), String(limits.windowSeconds), String(limits.firstLockSeconds),

@@ -115,6 +115,7 @@ final class StubLedger: LedgerOperations {
     }
 
     /// Locks at the threshold for the first lock's time; the doubling is the database's (integration tests).
+    @discardableResult
     func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int {
         let key = username.lowercased()
         failedLogins[key, default: 0] += 1

@@ -1,6 +1,7 @@
-"""nginx's rate limits, per client address: log-ins (10 a second, bursts of 30) and requests without an
-Authorization header (200 a second, bursts of 400) are answered 429 `rate_limited` with Retry-After and the
-API's JSON error shape beyond them; requests with a bearer token are never limited by nginx.
+"""nginx's rate limits, per client address: log-ins (10 a second, bursts of 30) and requests without a
+bearer token (200 a second, bursts of 400) are answered 429 `rate_limited` with Retry-After and the API's JSON
+error shape beyond them; requests with a bearer token are never limited by nginx (the register limit, other
+Authorization headers and the per-username log-in lock: test_security_limits.py).
 
 This module runs late (file order) because it empties the buckets on purpose; each test waits for its bucket
 to refill before it ends, so that the tests after it are not throttled."""
