@@ -13,6 +13,7 @@
 Each test that empties a bucket waits for it to refill before it ends; tests that lock a username use a fresh
 one, so the tests after these are not affected."""
 
+import json
 import threading
 import time
 
@@ -112,7 +113,6 @@ def test_ids_have_one_spelling(api, new_user):
 
 def fastcgi_login(username: str, password: str, address: str) -> tuple[int, dict]:
     """A log-in straight to the pool's socket, from `address` as nginx would say (REMOTE_ADDR)."""
-    import json
     body = json.dumps({"username": username, "password": password}).encode()
     params = {"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/auth/login", "SCRIPT_NAME": "/api/auth/login",
               "REQUEST_URI": "/api/auth/login", "QUERY_STRING": "", "CONTENT_TYPE": "application/json",
