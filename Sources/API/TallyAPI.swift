@@ -18,6 +18,8 @@ public final class TallyAPI {
     /// at start: sixteen workers hashing at once would slow the pool's first second.
     lazy var decoyPasswordHash: String = passwordHasher.decoyHash()
     let alertRules: AlertRules
+    /// When failed log-ins lock a username.
+    let loginLimits: LoginLimits
     /// Where money-moving requests with an Idempotency-Key wait while the database is down; nil: they get 503.
     let spool: RequestSpool?
     /// Whom the tokens this worker has seen stand for: what a transfer's answer may show, without a round trip.
@@ -25,9 +27,10 @@ public final class TallyAPI {
 
     public init(
         ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
-        alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil
+        alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil, loginLimits: LoginLimits = LoginLimits()
     ) {
         self.ledger = ledger
+        self.loginLimits = loginLimits
         self.spool = spool
         self.alertRules = alertRules
         self.passwordHasher = passwordHasher
@@ -53,7 +56,7 @@ public final class TallyAPI {
                     status: 413, code: "payload_too_large",
                     message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB.")
             }
-            let routed = try Router.route(method: request.method, path: request.path)
+            let routed = try Router.route(method: request.method, path: request.path, requestURI: request.requestURI)
             endpoint = routed
             do {
                 return try dispatch(routed, request)

@@ -11,6 +11,22 @@ public struct NewCredentials: Sendable {
     }
 }
 
+/// What a log-in reads about a username, in one round trip: the user with it who can log in (nil: none), and
+/// whether failed log-ins for it are on record and lock it.
+public struct LoginState: Sendable {
+    public let credentials: (user: User, passwordHash: String)?
+    /// Seconds until log-ins for this username are taken again; 0 when it is not locked.
+    public let lockedForSeconds: Int
+    /// Failed log-ins for this username are on record (a successful log-in clears them).
+    public let hasFailures: Bool
+
+    public init(credentials: (user: User, passwordHash: String)?, lockedForSeconds: Int, hasFailures: Bool) {
+        self.credentials = credentials
+        self.lockedForSeconds = lockedForSeconds
+        self.hasFailures = hasFailures
+    }
+}
+
 /// A page of a user's movements: those with an id below `beforeID`, at most `limit`.
 public struct HistoryPage: Sendable {
     public let beforeID: Int64
@@ -70,6 +86,14 @@ public protocol LedgerOperations: AnyObject {
     func liveToken(hash: [UInt8]) throws -> LiveToken?
     /// The user with this username (ignoring case) who can log in, and their password hash.
     func credentials(username: String) throws -> (user: User, passwordHash: String)?
+    /// As `credentials`, with whether failed log-ins lock the username (one round trip).
+    func loginState(username: String) throws -> LoginState
+    /// Counts a failed log-in for `username` (ignoring case, known or not) under `limits`; returns the seconds
+    /// for which the username is now locked (0: it is not).
+    @discardableResult
+    func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int
+    /// Forgets the failed log-ins of `username` (ignoring case): it logged in.
+    func clearFailedLogins(username: String) throws
     /// Stores a token's hash for `caller`; nil lifetime means until revoked. Returns the expiry (µs since 1970).
     func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64?
     /// Revokes a live token; false when there was none with that hash.

@@ -197,6 +197,44 @@ public final class PostgresLedger: LedgerOperations {
         return (try row.user(), hash)
     }
 
+    public func loginState(username: String) throws -> LoginState {
+        guard let row = try runRetrying(.loginState, [username]) else {
+            throw UnexpectedRow(description: "the log-in state returned no row")
+        }
+        let credentials = try row["password_hash"].map { (user: try row.user(), passwordHash: $0) }
+        return LoginState(
+            credentials: credentials, lockedForSeconds: row.int64("locked_for").map { Int($0) } ?? 0,
+            hasFailures: row.bool("has_failures") ?? false)
+    }
+
+    /// READ COMMITTED (see migration 13): concurrent failures of one username queue on its row instead of
+    /// failing to serialize.
+    @discardableResult
+    public func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int {
+        let parameters = [
+            username, String(limits.failuresBeforeLock), String(limits.windowSeconds), String(limits.firstLockSeconds),
+            String(limits.longestLockSeconds), String(limits.forgetAfterSeconds),
+        ]
+        let row = try inTransaction { connection throws(PostgresError) in
+            try connection.pipeline([
+                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
+                .prepared(Statement.loginFailed.rawValue, parameters),
+                .commit,
+            ])[1].first
+        }
+        return row?.int64("locked_for").map { Int($0) } ?? 0
+    }
+
+    public func clearFailedLogins(username: String) throws {
+        try inTransaction { connection throws(PostgresError) in
+            _ = try connection.pipeline([
+                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
+                .prepared(Statement.clearLoginFailures.rawValue, [username]),
+                .commit,
+            ])
+        }
+    }
+
     public func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {
         let userID: String? = if case .user(let id) = caller { String(id) } else { nil }
         let row = try runRetrying(

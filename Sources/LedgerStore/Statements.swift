@@ -15,6 +15,9 @@ enum Statement: String, CaseIterable {
     case caller
     case liveToken
     case credentials
+    case loginState
+    case loginFailed
+    case clearLoginFailures
     case issueToken
     case revokeToken
     case cashContext
@@ -118,6 +121,21 @@ enum Statement: String, CaseIterable {
             SELECT \(Self.userColumns), password_hash FROM users
             WHERE lower(username) = lower($1) AND password_hash IS NOT NULL
             """
+        case .loginState:
+            // One row whether or not the user exists: the failures are counted by username, known or not.
+            """
+            SELECT u.id, u.name, u.username, u.balance,
+                   (extract(epoch FROM u.created_at) * 1000000)::bigint AS created_at_us, u.password_hash,
+                   f.username_key IS NOT NULL AS has_failures,
+                   greatest(coalesce(ceil(extract(epoch FROM f.locked_until - now())), 0), 0)::integer AS locked_for
+            FROM (SELECT lower($1) AS username_key) k
+            LEFT JOIN users u ON lower(u.username) = k.username_key AND u.password_hash IS NOT NULL
+            LEFT JOIN login_failures f ON f.username_key = k.username_key
+            """
+        case .loginFailed:
+            "SELECT tally_login_failed($1, $2, $3, $4, $5, $6) AS locked_for"
+        case .clearLoginFailures:
+            "DELETE FROM login_failures WHERE username_key = lower($1)"
         case .issueToken:
             """
             INSERT INTO tokens (hash, user_id, role, expires_at)

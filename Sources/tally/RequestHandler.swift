@@ -45,7 +45,8 @@ final class RequestHandler {
             authorization: text(parameters.authorization),
             body: request.body,
             requestID: text(parameters.requestID) ?? "-",
-            clientAddress: text(parameters.remoteAddress) ?? "")
+            clientAddress: text(parameters.remoteAddress) ?? "",
+            requestURI: text(parameters.requestURI))
         var contentType = "application/json"
         let response: HTTPResponse
         if request.isBodyTooLarge {

@@ -179,3 +179,55 @@ extension String {
         components(separatedBy: #""request_id":""#)[0]
     }
 }
+
+@Suite("Failed log-ins lock a username")
+struct LoginLockTests {
+    let ledger = StubLedger()
+    let api: TallyAPI
+
+    init() {
+        api = TallyAPI(ledger: ledger, passwordHasher: .fastForTests, tokenLifetimeSeconds: 60)
+        _ = logIn("ada.l", "correct horse", at: "register")
+    }
+
+    func logIn(_ username: String, _ password: String, at path: String = "login") -> HTTPResponse {
+        api.handle(
+            HTTPRequest(
+                method: "POST", path: "/api/auth/\(path)",
+                body: Array(#"{"username":"\#(username)","password":"\#(password)"}"#.utf8)))
+    }
+
+    @Test("after ten failures the username answers 429 with Retry-After, even to the right password")
+    func tenFailuresLockTheUsername() {
+        for _ in 1...10 { #expect(logIn("ADA.L", "wrong password").status == 401) }
+        #expect(ledger.failedLogins["ada.l"] == 10)
+        let locked = logIn("ada.l", "correct horse")
+        #expect(locked.status == 429 && locked.body.contains(#""code":"rate_limited""#))
+        #expect(locked.headers.contains { $0.name == "Retry-After" && $0.value == "60" })
+        // Refused before the password was looked at: the right and a wrong one get the same answer, uncounted.
+        let wrong = logIn("ada.l", "wrong password")
+        #expect(wrong.status == 429 && wrong.body == locked.body)
+        #expect(ledger.failedLogins["ada.l"] == 10)
+    }
+
+    @Test("an unknown username is counted and locked like a known one")
+    func unknownUsernamesCount() {
+        for _ in 1...10 { #expect(logIn("nobody.here", "any password").status == 401) }
+        #expect(logIn("nobody.here", "any password").status == 429)
+    }
+
+    @Test("a success clears the failures; a log-in without failures on record costs no clearing")
+    func successClearsFailures() {
+        #expect(logIn("ada.l", "correct horse").status == 200)
+        #expect(ledger.clearedLogins.isEmpty)
+        for _ in 1...3 { _ = logIn("ada.l", "wrong password") }
+        #expect(logIn("ada.l", "correct horse").status == 200)
+        #expect(ledger.clearedLogins == ["ada.l"] && ledger.failedLogins["ada.l"] == nil)
+    }
+
+    @Test("a malformed log-in counts as no failure")
+    func malformedLogInsAreNotCounted() {
+        _ = logIn("ada.l", String(repeating: "p", count: 300))
+        #expect(ledger.failedLogins.isEmpty)
+    }
+}

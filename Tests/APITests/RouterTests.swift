@@ -16,7 +16,46 @@ struct RouterTests {
         #expect(try Router.route(method: "POST", path: "/api/transfers") == .createTransfer)
         #expect(try Router.route(method: "GET", path: "/api/transfers/3") == .getTransfer(3))
         #expect(try Router.route(method: "GET", path: "/api/transactions") == .listTransactions)
-        #expect(try Router.route(method: "GET", path: "/api/users/7/") == .getUser(7))
+    }
+
+    @Test("another spelling of a path is 404: an empty segment, a trailing slash, an encoded slash")
+    func nonCanonicalPathsAre404() {
+        for path in [
+            "/api/auth/login/", "/api/auth//login", "//api/auth/login", "/api//users", "/api/users/7/",
+            "/api/users/7//deposits", "/api/", "/api/health/", "api/health",
+        ] {
+            let error = try? #require(throws: APIError.self) { try Router.route(method: "POST", path: path) }
+            #expect(error?.status == 404 && error?.code == "not_found", "\(path)")
+        }
+    }
+
+    @Test("a path nginx normalised from what the client sent is 404: merged slashes, dot segments, %2F")
+    func normalisedSpellingsAre404() {
+        let sent = [
+            "/api/auth//login", "/api/auth/%2Flogin", "/api/auth%2Flogin", "/api/auth%2flogin?x=1",
+            "/api/auth/./login", "/api/x/../auth/login", "/api/auth/%2E/login", "/api/auth/login%",
+            "/api/auth/login%2", "/api/auth/login%zz",
+        ]
+        for requestURI in sent {
+            let error = try? #require(throws: APIError.self) {
+                try Router.route(method: "POST", path: "/api/auth/login", requestURI: requestURI)
+            }
+            #expect(error?.status == 404 && error?.code == "not_found", "\(requestURI)")
+        }
+    }
+
+    @Test("the path as sent, encoded or not, routes when it decodes to the path itself")
+    func sentSpellingsThatDecodeToThePathRoute() throws {
+        #expect(try Router.route(method: "POST", path: "/api/auth/login", requestURI: "/api/auth/login") == .login)
+        #expect(
+            try Router.route(method: "POST", path: "/api/auth/login", requestURI: "/api/auth/login?next=%2F") == .login)
+        #expect(try Router.route(method: "POST", path: "/api/auth/login", requestURI: "/api/auth/%6Cogin") == .login)
+        #expect(
+            try Router.route(method: "GET", path: "/api/requests/a b", requestURI: "/api/requests/a%20b")
+                == .requestStatus(key: "a b"))
+        #expect(
+            try Router.route(method: "GET", path: "/api/requests/é", requestURI: "/api/requests/%C3%A9")
+                == .requestStatus(key: "é"))
     }
 
     @Test("an unknown path is 404 not_found")
@@ -29,13 +68,26 @@ struct RouterTests {
     }
 
     @Test("an id that is not a positive integer is 404")
-    func badIdsAre404() {
-        for id in ["abc", "0", "-1", "1.5", "99999999999999999999"] {
+    func badIdsAre404() throws {
+        for id in [
+            "abc", "0", "-1", "1.5", "99999999999999999999", "+5", "05", "007", "5 ", " 5", "5a", "0x5",
+            "9223372036854775808", "٥",
+        ] {
             let error = try? #require(throws: APIError.self) {
                 try Router.route(method: "GET", path: "/api/users/\(id)")
             }
             #expect(error?.status == 404)
+            let transfer = try? #require(throws: APIError.self) {
+                try Router.route(method: "GET", path: "/api/transfers/\(id)")
+            }
+            #expect(transfer?.status == 404)
+            let deposit = try? #require(throws: APIError.self) {
+                try Router.route(method: "POST", path: "/api/users/\(id)/deposits")
+            }
+            #expect(deposit?.status == 404)
         }
+        #expect(try Router.route(method: "GET", path: "/api/users/9223372036854775807") == .getUser(.max))
+        #expect(try Router.route(method: "GET", path: "/api/transfers/10") == .getTransfer(10))
     }
 
     @Test("a known path with the wrong method is 405 with Allow")

@@ -20,6 +20,10 @@ final class StubLedger: LedgerOperations {
     /// How often `caller(tokenHash:)` was asked.
     var callerLookups = 0
     var statsSince: [Int64] = []
+    /// Failed log-ins per lowered username, as counted; a username in `lockedFor` is locked for that many seconds.
+    var failedLogins: [String: Int] = [:]
+    var lockedFor: [String: Int] = [:]
+    var clearedLogins: [String] = []
 
     /// A live token for `caller`, as a request's Authorization header.
     func authorization(for caller: Caller) -> String {
@@ -105,6 +109,29 @@ final class StubLedger: LedgerOperations {
             let user = users.values.first(where: { $0.username?.lowercased() == username.lowercased() })
         else { return nil }
         return (user, hash)
+    }
+
+    func loginState(username: String) throws -> LoginState {
+        let key = username.lowercased()
+        return LoginState(
+            credentials: try credentials(username: username), lockedForSeconds: lockedFor[key] ?? 0,
+            hasFailures: failedLogins[key] != nil)
+    }
+
+    /// Locks at the threshold for the first lock's time; the doubling is the database's (integration tests).
+    @discardableResult
+    func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int {
+        let key = username.lowercased()
+        failedLogins[key, default: 0] += 1
+        if failedLogins[key, default: 0] % limits.failuresBeforeLock == 0 { lockedFor[key] = limits.firstLockSeconds }
+        return lockedFor[key] ?? 0
+    }
+
+    func clearFailedLogins(username: String) throws {
+        let key = username.lowercased()
+        clearedLogins.append(key)
+        failedLogins[key] = nil
+        lockedFor[key] = nil
     }
 
     func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {

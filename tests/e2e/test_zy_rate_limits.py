@@ -1,6 +1,7 @@
-"""nginx's rate limits, per client address: log-ins (10 a second, bursts of 30) and requests without an
-Authorization header (200 a second, bursts of 400) are answered 429 `rate_limited` with Retry-After and the
-API's JSON error shape beyond them; requests with a bearer token are never limited by nginx.
+"""nginx's rate limits, per client address: log-ins (10 a second, bursts of 30) and requests without a
+bearer token (200 a second, bursts of 400) are answered 429 `rate_limited` with Retry-After and the API's JSON
+error shape beyond them; requests with a bearer token are never limited by nginx (the register limit, other
+Authorization headers and the per-username log-in lock: test_security_limits.py).
 
 This module runs late (file order) because it empties the buckets on purpose; each test waits for its bucket
 to refill before it ends, so that the tests after it are not throttled."""
@@ -64,9 +65,9 @@ def test_log_ins_beyond_the_burst_are_refused_with_429_json_and_retry_after(api,
 
 
 def burst(base_url: str, token, stop_at_first_429: bool, total: int, threads: int = 8,
-          seconds: float = 30) -> dict:
-    """GET /api/me from `threads` clients at once, `total` requests in all (or until the first 429);
-    returns how many of each status came back and when the first 429 came."""
+          seconds: float = 30, headers: dict | None = None) -> dict:
+    """GET /api/me from `threads` clients at once, `total` requests in all (or until the first 429), with
+    `headers` when given; returns how many of each status came back and when the first 429 came."""
     counts: dict = {}
     lock, sent = threading.Lock(), [0]
     first_limited: list = []
@@ -80,7 +81,7 @@ def burst(base_url: str, token, stop_at_first_429: bool, total: int, threads: in
                     if sent[0] >= total or (stop_at_first_429 and first_limited):
                         return
                     sent[0] += 1
-                response = own.get("/api/me")
+                response = own.get("/api/me", headers=headers)
                 with lock:
                     counts[response.status_code] = counts.get(response.status_code, 0) + 1
                     if response.status_code == 429 and not first_limited:

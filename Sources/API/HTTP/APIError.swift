@@ -66,6 +66,15 @@ public struct APIError: Error, Sendable {
         return error
     }
 
+    /// 429 for a username locked by failed log-ins (`LoginLimits`), with the seconds left as Retry-After.
+    static func usernameLocked(seconds: Int) -> APIError {
+        var error = APIError(
+            status: 429, code: "rate_limited",
+            message: "Too many failed log-ins for this username: log-ins for it are refused for \(seconds) s.")
+        error.headers = [("Retry-After", String(seconds))]
+        return error
+    }
+
     static func forbidden(_ message: String) -> APIError {
         APIError(status: 403, code: "forbidden", message: message)
     }

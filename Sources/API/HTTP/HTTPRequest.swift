@@ -5,6 +5,9 @@ public struct HTTPRequest: Sendable {
     public var path: String
     /// The raw query string, without "?".
     public var query: String
+    /// The URI as the client sent it, percent-encoded, with the query (nginx's REQUEST_URI); nil when unknown.
+    /// Only the canonical spelling of a path is routed (see `CanonicalPath`).
+    public var requestURI: String?
     public var idempotencyKey: String?
     /// The Authorization header, e.g. "Bearer tly_...".
     public var authorization: String?
@@ -16,8 +19,10 @@ public struct HTTPRequest: Sendable {
 
     public init(
         method: String, path: String, query: String = "", idempotencyKey: String? = nil,
-        authorization: String? = nil, body: [UInt8] = [], requestID: String = "-", clientAddress: String = ""
+        authorization: String? = nil, body: [UInt8] = [], requestID: String = "-", clientAddress: String = "",
+        requestURI: String? = nil
     ) {
+        self.requestURI = requestURI
         self.authorization = authorization
         self.method = method
         self.path = path

@@ -44,12 +44,20 @@ extension TallyAPI {
             throw APIError.validation("password", "password is longer than 256 characters or holds a NUL character.")
         }
         let decoy = decoyPasswordHash
-        let stored = try ledger.credentials(username: username)
+        let state = try ledger.loginState(username: username)
+        // A locked username is refused before the password is checked: the refusal costs no argon2 work, and
+        // says nothing about the password (the right one is refused as well).
+        guard state.lockedForSeconds == 0 else { throw APIError.usernameLocked(seconds: state.lockedForSeconds) }
+        let stored = state.credentials
         // An unknown username costs the same argon2 work as a wrong password: no enumeration by timing.
         let matches = passwordHasher.verify(password, against: stored?.passwordHash ?? decoy)
         guard let stored, matches else {
+            // Unknown usernames count too: otherwise the limit would tell which ones exist.
+            try ledger.recordFailedLogin(username: username, limits: loginLimits)
             throw APIError(status: 401, code: "invalid_credentials", message: "The username or password is wrong.")
         }
+        // Only a username with failures on record costs a statement more; most log-ins have none.
+        if state.hasFailures { try ledger.clearFailedLogins(username: username) }
         let token = BearerToken.generate()
         let expiresAt = try ledger.issueToken(
             hash: token.hash, for: .user(id: stored.user.id), lifetimeSeconds: tokenLifetimeSeconds)

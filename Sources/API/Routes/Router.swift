@@ -62,10 +62,12 @@ extension Endpoint {
 
 /// Finds the endpoint for a method and path, or the error that says why there is none.
 enum Router {
-    static func route(method: String, path: String) throws(APIError) -> Endpoint {
-        // Split as bytes: splitting a String by Character runs grapheme breaking over the whole path.
-        var segments = path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
-        guard segments.first == "api" else { throw noRoute(path) }
+    /// `path`: the decoded path (nginx's DOCUMENT_URI); `requestURI`: the URI as sent, when known. Only the
+    /// canonical spelling of a path routes (see `CanonicalPath`); any other is 404, never a second way in.
+    static func route(method: String, path: String, requestURI: String? = nil) throws(APIError) -> Endpoint {
+        guard var segments = CanonicalPath.segments(of: path, requestURI: requestURI), segments.first == "api" else {
+            throw noRoute(path)
+        }
         segments.removeFirst()
 
         // Each path: the endpoint for each method it answers.
@@ -123,8 +125,13 @@ enum Router {
         return endpoint
     }
 
+    /// An id in its one spelling: decimal digits without a sign or a leading zero, at most Int64.max. `+5` and
+    /// `05` are not user 5 (Int64("+5") would read them so).
     private static func pathID(_ segment: String, of resource: String) throws(APIError) -> Int64 {
-        guard let id = Int64(segment), id > 0 else {
+        let digits = segment.utf8
+        guard let first = digits.first, (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(first),
+            digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let id = Int64(segment)
+        else {
             throw .notFound("There is no \(resource) with id \(segment.prefix(40)); ids are positive integers.")
         }
         return id

@@ -20,6 +20,7 @@ extension Migration {
         Migration(version: 10, name: "cross-column rules as whole-row checks", sql: Migration0010.sql),
         Migration(version: 11, name: "a movement's balances without an aggregate", sql: Migration0011.sql),
         Migration(version: 12, name: "the pool's own role", sql: Migration0012.sql),
+        Migration(version: 13, name: "failed log-ins per username", sql: Migration0013.sql),
         Migration(version: 14, name: "exact alert window sums; ended tokens purged", sql: Migration0014.sql),
     ]
 
