@@ -15,14 +15,22 @@ enum Migration0012 {
         DO $$
         BEGIN
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tally_pool') THEN
-                CREATE ROLE tally_pool LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+                BEGIN
+                    CREATE ROLE tally_pool LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                    NULL;
+                END;
+            ELSIF EXISTS (
+                SELECT FROM pg_roles WHERE rolname = 'tally_pool'
+                AND (NOT rolcanlogin OR rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls)
+            ) THEN
+                -- A role of that name made by hand before gets exactly these attributes too. Only then: two
+                -- databases migrated at once would otherwise update the role's row together ("tuple
+                -- concurrently updated").
+                ALTER ROLE tally_pool LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
             END IF;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-            NULL;
         END
         $$;
-        -- A role of that name made by hand before gets exactly these attributes too.
-        ALTER ROLE tally_pool LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
         REVOKE ALL ON ALL TABLES IN SCHEMA public FROM tally_pool;
         -- PostgreSQL 15 no longer lets every role create objects in public; older servers did.
         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
