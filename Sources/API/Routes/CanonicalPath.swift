@@ -9,7 +9,7 @@ enum CanonicalPath {
     /// `requestURI`: the URI as the client sent it (percent-encoded, perhaps with a query), when known.
     static func segments(of path: String, requestURI: String?) -> [String]? {
         let parts = path.utf8.split(separator: slash, omittingEmptySubsequences: false)
-        guard parts.count > 1, parts[0].isEmpty, !parts.dropFirst().contains(where: \.isEmpty) else { return nil }
+        guard parts.count > 1, parts[0].isEmpty, !parts.dropFirst().contains(where: { $0.isEmpty }) else { return nil }
         if let requestURI, !isSentSpelling(of: path, requestURI: requestURI) { return nil }
         // Split as bytes: splitting a String by Character runs grapheme breaking over the whole path.
         return parts.dropFirst().map { String(decoding: $0, as: UTF8.self) }
@@ -21,36 +21,38 @@ enum CanonicalPath {
     /// nginx decodes the URI and then merges slashes and resolves dot segments: any of those leaves a
     /// difference. A percent-encoded ordinary character (an idempotency key with a space) is no difference.
     static func isSentSpelling(of path: String, requestURI: String) -> Bool {
-        let sent = requestURI.utf8.prefix { $0 != UInt8(ascii: "?") }
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(sent.count)
-        var index = sent.startIndex
-        while index < sent.endIndex {
-            let byte = sent[index]
-            index = sent.index(after: index)
-            guard byte == UInt8(ascii: "%") else {
-                decoded.append(byte)
-                continue
-            }
-            guard let high = hexValue(sent, at: index) else { return false }
-            let next = sent.index(after: index)
-            guard let low = hexValue(sent, at: next) else { return false }
-            let value = high << 4 | low
-            guard value != slash else { return false }
-            decoded.append(value)
-            index = sent.index(after: next)
-        }
-        return decoded.elementsEqual(path.utf8)
+        // On contiguous bytes, decoded as compared: every request comes through here.
+        var path = path
+        var requestURI = requestURI
+        return path.withUTF8 { expected in requestURI.withUTF8 { sent in decodes(sent, to: expected) } }
     }
 
-    /// The value of the hexadecimal digit at `index`, checked byte by byte (no sign, no other digits).
-    private static func hexValue(_ bytes: Substring.UTF8View, at index: Substring.UTF8View.Index) -> UInt8? {
-        guard index < bytes.endIndex else { return nil }
-        switch bytes[index] {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return bytes[index] - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return bytes[index] - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return bytes[index] - UInt8(ascii: "A") + 10
-        default: return nil
+    private static func decodes(_ sent: UnsafeBufferPointer<UInt8>, to expected: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        var matched = 0
+        while index < sent.count, sent[index] != UInt8(ascii: "?") {
+            var byte = sent[index]
+            index += 1
+            if byte == UInt8(ascii: "%") {
+                guard index + 1 < sent.count, let high = hexValue(sent[index]), let low = hexValue(sent[index + 1])
+                else { return false }
+                byte = high << 4 | low
+                index += 2
+                guard byte != slash else { return false }
+            }
+            guard matched < expected.count, expected[matched] == byte else { return false }
+            matched += 1
+        }
+        return matched == expected.count
+    }
+
+    /// The value of a hexadecimal digit, checked byte by byte (no sign, no other digits).
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
         }
     }
 }
