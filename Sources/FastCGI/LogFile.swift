@@ -1,4 +1,5 @@
 import CProcessShims
+import SystemSupport
 
 /// The pool's log file: stdout and stderr of the supervisor and every worker, reopened on SIGUSR1 (after
 /// logrotate has moved it away) by each process.

@@ -1,5 +1,6 @@
 import CProcessShims
 import Glibc
+import SystemSupport
 
 /// The pool's shared scoreboard (see tally_scoreboard.h): the supervisor creates it and hands it to every
 /// worker as fd 3; each worker writes its state and counters in its own entry; any worker can read the whole

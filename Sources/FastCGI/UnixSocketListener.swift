@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// The pool's listening unix socket. Opened by the supervisor, inherited by workers as fd 0.
 /// Unlike libfcgi's FCGX_OpenSocket, it refuses to replace a socket a live pool still listens on,

@@ -1,6 +1,7 @@
 import CFastCGI
 import CProcessShims
 import Glibc
+import SystemSupport
 
 /// A worker process's accept loop: takes one request at a time from the inherited listening socket (fd 0),
 /// hands it to the handler and writes the answer.
@@ -44,7 +45,7 @@ public struct Worker {
         var served = 0
         while FCGX_Accept_r(&request) >= 0 {
             sigprocmask(SIG_BLOCK, &stopSignals, nil)
-            let started = monotonicMicroseconds()
+            let started = MonotonicClock.microseconds()
             let parameters = FastCGIParameters(request.envp)
             score?.begin(
                 requestID: parameters.requestID, method: parameters.requestMethod, uri: parameters.requestURI,
@@ -58,7 +59,8 @@ public struct Worker {
             }
             // Counted before the answer leaves (Finish flushes it): a client's next request, to /api/status say,
             // already sees this one.
-            score?.end(route: response.route, status: response.status, microseconds: monotonicMicroseconds() - started)
+            score?.end(
+                route: response.route, status: response.status, microseconds: MonotonicClock.microseconds() - started)
             finish(&request)
             afterResponse()
             served += 1

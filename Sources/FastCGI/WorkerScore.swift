@@ -46,10 +46,3 @@ public struct WorkerScore {
         tally_add_u(tally_entry_counter(entry, counter.cValue), UInt64(amount))
     }
 }
-
-/// CLOCK_MONOTONIC in microseconds: one clock for every process of the pool.
-func monotonicMicroseconds() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
-}

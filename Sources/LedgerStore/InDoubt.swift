@@ -1,5 +1,6 @@
 import Glibc
 import Postgres
+import SystemSupport
 
 /// A money-moving request whose commit could not be confirmed: the database ended the session unannounced (an
 /// immediate shutdown, a crash) after the request's statement had answered, and did not come back within

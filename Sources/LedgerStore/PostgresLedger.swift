@@ -1,6 +1,7 @@
 import Glibc
 import Ledger
 import Postgres
+import SystemSupport
 
 /// The ledger in PostgreSQL, over one connection that is re-established when it breaks.
 /// Every money movement is a single call to a SQL function in a SERIALIZABLE transaction
@@ -9,8 +10,9 @@ public final class PostgresLedger: LedgerOperations {
     private let conninfo: String
     private let retryPolicy: RetryPolicy
     private var connection: Connection?
-    /// When connecting last failed: while the database is down, requests fail fast instead of each waiting.
-    private var lastConnectFailure: timespec?
+    /// When connecting last failed (MonotonicClock nanoseconds): while the database is down, requests fail fast
+    /// instead of each waiting.
+    private var lastConnectFailure: Int64?
     private let reconnectPause: Int64 = 50_000_000  // nanoseconds
 
     /// Counters for the pool's status page, since the worker started.
@@ -490,9 +492,8 @@ public final class PostgresLedger: LedgerOperations {
     private func connected() throws(PostgresError) -> Connection {
         if let connection, connection.survivedIdle() { return connection }
         connection = nil
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        if let last = lastConnectFailure, Self.nanoseconds(from: last, to: now) < reconnectPause {
+        let now = MonotonicClock.nanoseconds()
+        if let last = lastConnectFailure, now - last < reconnectPause {
             throw PostgresError(kind: .connection, message: "database unreachable (retrying shortly)")
         }
         do throws(PostgresError) {
@@ -525,8 +526,4 @@ public final class PostgresLedger: LedgerOperations {
         SET lock_timeout = '5s';
         SET client_connection_check_interval = '100ms';
         """
-
-    private static func nanoseconds(from start: timespec, to end: timespec) -> Int64 {
-        Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec)
-    }
 }

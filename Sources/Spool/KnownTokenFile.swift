@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// `DIR/known-tokens`: the bearer tokens (by SHA-256) that the pool saw the database accept lately, with whom
 /// each stands for, so that while the database is down only their holders can fill the spool. Shared by every
@@ -41,22 +42,22 @@ public final class KnownTokenFile {
     /// The default holds 32,768 tokens in 2 MiB (made sparse): a lookup reads one bucket, 512 bytes, whatever
     /// the size, and a flood of new tokens (log-ins are limited to 10 a second per address) takes hours, not
     /// minutes, to push out the tokens of people who pay every day.
-    public init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SpoolError) {
+    public init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SystemError) {
         precondition(bucketCount > 0 && ways > 0)
         try SpoolFile.makeDirectory(directory)
         self.path = directory + "/known-tokens"
         self.bucketCount = bucketCount
         self.ways = ways
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw SpoolError("open", path) }
+        guard descriptor >= 0 else { throw SystemError("open \(path)") }
         self.descriptor = descriptor
         let size = bucketCount * ways * Self.slotSize
-        try withLock { () throws(SpoolError) in
+        try withLock { () throws(SystemError) in
             var status = stat()
-            guard fstat(descriptor, &status) == 0 else { throw SpoolError("fstat", path) }
+            guard fstat(descriptor, &status) == 0 else { throw SystemError("fstat \(path)") }
             guard Int(status.st_size) != size else { return }
             guard ftruncate(descriptor, 0) == 0, ftruncate(descriptor, off_t(size)) == 0 else {
-                throw SpoolError("ftruncate", path)
+                throw SystemError("ftruncate \(path)")
             }
         }
     }
@@ -67,7 +68,7 @@ public final class KnownTokenFile {
     public var capacity: Int { bucketCount * ways }
 
     /// The entry for `tokenHash` if it is still valid at `now`.
-    public func entry(for tokenHash: [UInt8], now: Int64) throws(SpoolError) -> Entry? {
+    public func entry(for tokenHash: [UInt8], now: Int64) throws(SystemError) -> Entry? {
         guard tokenHash.count == Self.hashSize else { return nil }
         return try bucket(of: tokenHash).lazy.compactMap(\.entry).first {
             $0.tokenHash == tokenHash && $0.validUntil > now
@@ -76,9 +77,9 @@ public final class KnownTokenFile {
 
     /// Stores `entry`, in place of the same token's, else of an empty or expired slot, else of the slot of its
     /// bucket seen least recently.
-    public func remember(_ entry: Entry) throws(SpoolError) {
+    public func remember(_ entry: Entry) throws(SystemError) {
         guard entry.tokenHash.count == Self.hashSize else { return }
-        try withLock { () throws(SpoolError) in
+        try withLock { () throws(SystemError) in
             let slots = try bucket(of: entry.tokenHash)
             let chosen =
                 slots.first { $0.entry?.tokenHash == entry.tokenHash }
@@ -90,9 +91,9 @@ public final class KnownTokenFile {
     }
 
     /// Removes the token's entry (it was found revoked or expired).
-    public func forget(_ tokenHash: [UInt8]) throws(SpoolError) {
+    public func forget(_ tokenHash: [UInt8]) throws(SystemError) {
         guard tokenHash.count == Self.hashSize else { return }
-        try withLock { () throws(SpoolError) in
+        try withLock { () throws(SystemError) in
             for slot in try bucket(of: tokenHash) where slot.entry?.tokenHash == tokenHash {
                 try write([UInt8](repeating: 0, count: Self.slotSize), at: slot.offset)
             }
@@ -105,12 +106,12 @@ public final class KnownTokenFile {
         let entry: Entry?
     }
 
-    private func bucket(of tokenHash: [UInt8]) throws(SpoolError) -> [Slot] {
+    private func bucket(of tokenHash: [UInt8]) throws(SystemError) -> [Slot] {
         let index = Int(tokenHash[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) % bucketCount
         let start = index * ways * Self.slotSize
         var bytes = [UInt8](repeating: 0, count: ways * Self.slotSize)
         let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(start)) }
-        guard count >= 0 else { throw SpoolError("pread", path) }
+        guard count >= 0 else { throw SystemError("pread \(path)") }
         return (0..<ways).map { way in
             let slot = way * Self.slotSize
             let entry = count >= slot + Self.slotSize ? Self.decode(bytes[slot..<slot + Self.slotSize]) : nil
@@ -118,14 +119,14 @@ public final class KnownTokenFile {
         }
     }
 
-    private func write(_ bytes: [UInt8], at offset: Int) throws(SpoolError) {
+    private func write(_ bytes: [UInt8], at offset: Int) throws(SystemError) {
         let count = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
-        guard count == bytes.count else { throw SpoolError("pwrite", path) }
+        guard count == bytes.count else { throw SystemError("pwrite \(path)") }
     }
 
-    private func withLock(_ body: () throws(SpoolError) -> Void) throws(SpoolError) {
+    private func withLock(_ body: () throws(SystemError) -> Void) throws(SystemError) {
         while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw SpoolError("flock", path) }
+            guard errno == EINTR else { throw SystemError("flock \(path)") }
         }
         defer { flock(descriptor, LOCK_UN) }
         try body()

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// How far the spool has been replayed, `DIR/offset`: the byte offset of the first record not yet applied,
 /// saved (fdatasync) after each applied record. Stored as 8 bytes little-endian and their CRC-32; a file that
@@ -8,11 +9,11 @@ public final class ReplayProgress {
     public let path: String
     private let descriptor: Int32
 
-    public init(directory: String) throws(SpoolError) {
+    public init(directory: String) throws(SystemError) {
         try SpoolFile.makeDirectory(directory)
         path = directory + "/offset"
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw SpoolError("open", path) }
+        guard descriptor >= 0 else { throw SystemError("open \(path)") }
     }
 
     deinit { close(descriptor) }
@@ -28,13 +29,13 @@ public final class ReplayProgress {
     }
 
     /// Saves `offset` durably before returning.
-    public func save(_ offset: Int) throws(SpoolError) {
+    public func save(_ offset: Int) throws(SystemError) {
         var bytes: [UInt8] = []
         SpoolRecord.appendLittleEndian(UInt32(truncatingIfNeeded: UInt64(offset)), to: &bytes)
         SpoolRecord.appendLittleEndian(UInt32(truncatingIfNeeded: UInt64(offset) >> 32), to: &bytes)
         SpoolRecord.appendLittleEndian(CRC32.checksum(bytes), to: &bytes)
         let count = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, 12, 0) }
-        guard count == 12 else { throw SpoolError("pwrite", path) }
-        guard fdatasync(descriptor) == 0 else { throw SpoolError("fdatasync", path) }
+        guard count == 12 else { throw SystemError("pwrite \(path)") }
+        guard fdatasync(descriptor) == 0 else { throw SystemError("fdatasync \(path)") }
     }
 }
