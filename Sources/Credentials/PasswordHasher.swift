@@ -42,6 +42,11 @@ public struct PasswordHasher: Sendable {
     }
 }
 
-public struct PasswordHashingFailed: Error {
+/// argon2 refused to hash (out of memory, a parameter out of range): its error code, explained by argon2.
+public struct PasswordHashingFailed: Error, CustomStringConvertible {
     public let code: Int32
+
+    public var description: String {
+        "password hashing failed: \(String(cString: argon2_error_message(code)))"
+    }
 }

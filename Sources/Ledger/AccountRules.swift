@@ -1,5 +1,5 @@
 /// Why a username or password is refused.
-public enum AccountRuleViolation: Error, Equatable, Sendable {
+public enum AccountRuleViolation: Error, CustomStringConvertible, Equatable, Sendable {
     case usernameLength
     case usernameCharacters
     case passwordLength
@@ -13,6 +13,13 @@ public enum AccountRuleViolation: Error, Equatable, Sendable {
         case .passwordLength:
             "must be \(AccountRules.passwordLengths.lowerBound) to \(AccountRules.passwordLengths.upperBound) characters"
         case .passwordContainsNUL: "must not contain the NUL character"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .usernameLength, .usernameCharacters: "the username \(explanation)"
+        case .passwordLength, .passwordContainsNUL: "the password \(explanation)"
         }
     }
 }

@@ -1,5 +1,5 @@
 /// Why a text is not an amount of money.
-public enum MoneyParseError: Error, Equatable, Sendable {
+public enum MoneyParseError: Error, CustomStringConvertible, Equatable, Sendable {
     case empty
     case notANumber
     case negative
@@ -18,6 +18,8 @@ public enum MoneyParseError: Error, Equatable, Sendable {
         case .outOfRange: "is too large (at most 92233720368547758.07)"
         }
     }
+
+    public var description: String { "an amount \(explanation)" }
 }
 
 extension Money {

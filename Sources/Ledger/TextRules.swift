@@ -1,5 +1,5 @@
 /// Why a piece of free text (a name, a memo) is refused.
-public enum TextRuleViolation: Error, Equatable, Sendable {
+public enum TextRuleViolation: Error, CustomStringConvertible, Equatable, Sendable {
     case empty
     case tooLong(maximum: Int)
     case containsNUL
@@ -11,6 +11,8 @@ public enum TextRuleViolation: Error, Equatable, Sendable {
         case .containsNUL: "must not contain the NUL character (\\u0000)"
         }
     }
+
+    public var description: String { "the text \(explanation)" }
 }
 
 /// The rules for the text people type: user names and memos. Text is stored verbatim, never trimmed. Lengths

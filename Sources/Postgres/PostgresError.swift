@@ -67,8 +67,14 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return sqlState.hasPrefix("22") || sqlState.hasPrefix("23")
     }
 
+    /// For a person: which side failed, in libpq's or the server's words, with the SQLSTATE when there is one
+    /// ("database connection failed: connection to server on socket ... failed: No such file or directory").
     public var description: String {
-        "PostgresError(\(sqlState ?? (kind == .connection ? "connection" : "server")): \(message))"
+        let code = sqlState.map { " (SQLSTATE \($0))" } ?? ""
+        return switch kind {
+        case .connection: "database connection failed\(code): \(message)"
+        case .server: "database error\(code): \(message)"
+        }
     }
 }
 

@@ -48,12 +48,16 @@ public struct RetryPolicy: Sendable {
 }
 
 /// The transaction failed to serialize on every attempt the policy allows; nothing was applied.
-public struct RetriesExhausted: Error, Sendable {
+public struct RetriesExhausted: Error, CustomStringConvertible, Sendable {
     public let attempts: Int
     public let lastError: PostgresError
 
     public init(attempts: Int, lastError: PostgresError) {
         self.attempts = attempts
         self.lastError = lastError
+    }
+
+    public var description: String {
+        "the transaction failed to serialize \(attempts) times: \(lastError)"
     }
 }

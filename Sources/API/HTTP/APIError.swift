@@ -1,6 +1,6 @@
 /// An error answered to the client: an HTTP status, a stable machine-readable code, a message a person
 /// can act on, and the field it concerns when there is one.
-public struct APIError: Error, Sendable {
+public struct APIError: Error, CustomStringConvertible, Sendable {
     public let status: Int
     public let code: String
     public let message: String
@@ -12,6 +12,11 @@ public struct APIError: Error, Sendable {
         self.code = code
         self.message = message
         self.field = field
+    }
+
+    /// As a log line would say it: "422 validation_failed (amount): The amount must ...".
+    public var description: String {
+        "\(status) \(code)\(field.map { " (\($0))" } ?? ""): \(message)"
     }
 
     static func malformedJSON(_ reason: String) -> APIError {

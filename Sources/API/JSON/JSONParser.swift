@@ -1,7 +1,9 @@
 /// Why a body is not JSON, with the byte offset where reading stopped.
-public struct JSONSyntaxError: Error, Equatable, Sendable {
+public struct JSONSyntaxError: Error, CustomStringConvertible, Equatable, Sendable {
     public let offset: Int
     public let reason: String
+
+    public var description: String { "\(reason) at byte \(offset)" }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes. Invalid UTF-8, lone surrogates, trailing content and
