@@ -49,3 +49,12 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres"]),
     ]
 )
+
+// Upcoming language rules, as hummingbird adopts them: `any` spelt out on every existential, and a member visible
+// only in a file that imports its module. tally's command files adopt the second once they import SystemSupport
+// (see Sources/tally/CommandLineTransition.swift).
+for target in package.targets where target.type != .system {
+    var settings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+    if target.name != "tally" { settings.append(.enableUpcomingFeature("MemberImportVisibility")) }
+    target.swiftSettings = (target.swiftSettings ?? []) + settings
+}

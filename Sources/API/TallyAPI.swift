@@ -9,7 +9,7 @@ public final class TallyAPI {
     public static let maximumBodyBytes = 64 * 1024
     static let maximumIdempotencyKeyLength = 255
 
-    let ledger: LedgerOperations
+    let ledger: any LedgerOperations
     let passwordHasher: PasswordHasher
     /// How long a log-in token lives.
     let tokenLifetimeSeconds: Int
@@ -26,7 +26,8 @@ public final class TallyAPI {
     var knownCallers = KnownCallers()
 
     public init(
-        ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
+        ledger: any LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(),
+        tokenLifetimeSeconds: Int = 86_400,
         alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil, loginLimits: LoginLimits = LoginLimits()
     ) {
         self.ledger = ledger
