@@ -47,7 +47,7 @@ public struct TCPListener: Listener {
     }
 
     /// `host:port`, `[v6 host]:port` or `port` into its host and port.
-    static func split(_ text: String) throws(ListenAddressError) -> (host: String, port: String) {
+    static func split(_ text: String) throws(ListenerError) -> (host: String, port: String) {
         let isPort = { (port: Substring) in !port.isEmpty && port.allSatisfy(\.isASCII) && UInt16(port) != nil }
         if isPort(Substring(text)) { return ("127.0.0.1", text) }
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -61,6 +61,6 @@ public struct TCPListener: Listener {
             let port = text[text.index(after: colon)...]
             if !host.isEmpty, !host.contains(":"), isPort(port) { return (String(host), String(port)) }
         }
-        throw ListenAddressError(text: text)
+        throw .invalidAddress(text)
     }
 }
