@@ -1,5 +1,5 @@
 /// Why the pool cannot listen where it was told to when no system call failed (a failed call is a `SystemError`).
-public enum ListenerError: Error, CustomStringConvertible, Equatable, Sendable {
+package enum ListenerError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A `--listen` value that is not `HOST:PORT`, `[IPV6]:PORT` or `PORT`.
     case invalidAddress(String)
     /// A unix socket path longer than `sockaddr_un` holds.
@@ -11,7 +11,7 @@ public enum ListenerError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A live pool accepts on the socket: a second pool is refused rather than taking it over.
     case socketInUse(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidAddress(let text): "--listen takes HOST:PORT, [IPV6]:PORT or PORT, not \(text)"
         case .pathTooLong(let path, let limit): "socket path \(path) is too long (at most \(limit) bytes)"

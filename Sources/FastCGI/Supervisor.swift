@@ -8,15 +8,15 @@ import SystemSupport
 /// workers one by one (new binary or configuration) while the socket stays open. SIGUSR1 reopens the log file.
 /// It watches the scoreboard: a request running past `Timeouts.request` has its worker killed (its
 /// transaction rolls back with the connection) and replaced; one past `Timeouts.slowRequest` is logged.
-public final class Supervisor {
+package final class Supervisor {
     /// Time limits in seconds; 0 turns the request deadline or the slow log off.
-    public struct Timeouts: Sendable {
-        public var stop: Double
-        public var drain: Double
-        public var request: Double
-        public var slowRequest: Double
+    package struct Timeouts: Sendable {
+        package var stop: Double
+        package var drain: Double
+        package var request: Double
+        package var slowRequest: Double
 
-        public init(stop: Double = 3, drain: Double = 30, request: Double = 20, slowRequest: Double = 1) {
+        package init(stop: Double = 3, drain: Double = 30, request: Double = 20, slowRequest: Double = 1) {
             self.stop = stop
             self.drain = drain
             self.request = request
@@ -25,11 +25,11 @@ public final class Supervisor {
     }
 
     /// How a worker is started: the executable and its arguments (argv[0] first).
-    public struct WorkerCommand: Sendable {
-        public let executable: String
-        public let arguments: [String]
+    package struct WorkerCommand: Sendable {
+        package let executable: String
+        package let arguments: [String]
 
-        public init(executable: String, arguments: [String]) {
+        package init(executable: String, arguments: [String]) {
             self.executable = executable
             self.arguments = arguments
         }
@@ -64,7 +64,7 @@ public final class Supervisor {
     private var killedForDeadline: [pid_t: Double] = [:]
 
     /// `scoreboard` must have room for twice `workerCount` entries (a reload runs old and new side by side).
-    public init(
+    package init(
         listener: any Listener, workerCount: Int, command: WorkerCommand, companion: WorkerCommand? = nil,
         scoreboard: Scoreboard, timeouts: Timeouts = Timeouts(),
         log: @escaping (_ level: LogLevel, _ message: String) -> Void
@@ -80,7 +80,7 @@ public final class Supervisor {
     }
 
     /// Runs the pool until a stop signal; returns the process's exit status.
-    public func run() -> Int32 {
+    package func run() -> Int32 {
         tally_install_supervisor_signals()
         scoreboard.set(.startTime, Int64(time(nil)))
         scoreboard.set(.totalProcesses, Int64(workerCount))

@@ -5,11 +5,11 @@ import SystemSupport
 /// upstream. The address is given in full: `127.0.0.1:9000`, `[::1]:9000`, or a bare port, which means
 /// 127.0.0.1 (never all interfaces unless asked for with `0.0.0.0:PORT` or `[::]:PORT`).
 /// A port another process holds is reported as an error (libfcgi's FCGX_OpenSocket would exit instead).
-public struct TCPListener: Listener {
-    public let address: String
-    public let fileDescriptor: Int32
+package struct TCPListener: Listener {
+    package let address: String
+    package let fileDescriptor: Int32
 
-    public init(address text: String, backlog: Int32 = 1024) throws {
+    package init(address text: String, backlog: Int32 = 1024) throws {
         let (host, port) = try Self.split(text)
         address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
 
@@ -42,7 +42,7 @@ public struct TCPListener: Listener {
         fileDescriptor = descriptor
     }
 
-    public func close() {
+    package func close() {
         _ = Glibc.close(fileDescriptor)
     }
 

@@ -4,14 +4,14 @@ import SystemSupport
 /// The pool's listening unix socket. Opened by the supervisor, inherited by workers as fd 0.
 /// Unlike libfcgi's FCGX_OpenSocket, it refuses to replace a socket a live pool still listens on,
 /// removes a stale one, and reports a bind error instead of exiting.
-public struct UnixSocketListener: Listener {
-    public let path: String
-    public let fileDescriptor: Int32
-    public var address: String { path }
+package struct UnixSocketListener: Listener {
+    package let path: String
+    package let fileDescriptor: Int32
+    package var address: String { path }
 
     /// Binds and listens on `path` with file `mode` and, when given, `owner` and `group` (so nginx's workers
     /// can connect and nobody else needs to).
-    public init(path: String, mode: mode_t, owner: String? = nil, group: String?, backlog: Int32 = 1024) throws {
+    package init(path: String, mode: mode_t, owner: String? = nil, group: String?, backlog: Int32 = 1024) throws {
         self.path = path
         let limit = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1  // room for the terminating NUL
         guard path.utf8.count <= limit else { throw ListenerError.pathTooLong(path, limit: limit) }
@@ -52,7 +52,7 @@ public struct UnixSocketListener: Listener {
     }
 
     /// Closes the socket and removes its file.
-    public func close() {
+    package func close() {
         _ = Glibc.close(fileDescriptor)
         unlink(path)
     }

@@ -9,10 +9,10 @@ import SystemSupport
 /// Stop signals (SIGTERM, SIGINT, SIGQUIT) are blocked while a request is handled and delivered right after
 /// its answer is written, when their default action ends the process: an idle worker stops at once, a
 /// busy one finishes its request first.
-public struct Worker {
-    public let maximumBodyBytes: Int
+package struct Worker {
+    package let maximumBodyBytes: Int
 
-    public init(maximumBodyBytes: Int) {
+    package init(maximumBodyBytes: Int) {
         self.maximumBodyBytes = maximumBodyBytes
     }
 
@@ -20,7 +20,7 @@ public struct Worker {
     /// `score`, the worker's scoreboard entry, is kept up to date around each request. `supervisor` is the
     /// pid of the process that started the worker. `afterResponse` runs after each answer has gone out, before
     /// the next request is taken (housekeeping that no client should wait for).
-    public func run(
+    package func run(
         maximumRequests: Int = 0, score: WorkerScore? = nil, supervisor: pid_t? = nil,
         handler: (FastCGIRequest) -> FastCGIResponse, afterResponse: () -> Void = {}
     ) -> Never {
@@ -147,7 +147,7 @@ public struct Worker {
 }
 
 /// Writes straight to stderr: one write, so that lines from many workers do not interleave.
-public func writeError(_ text: String) {
+package func writeError(_ text: String) {
     var text = text
     text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }

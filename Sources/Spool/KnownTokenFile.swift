@@ -12,18 +12,18 @@ import SystemSupport
 /// of those 56 bytes (4) and 4 zero bytes, all little-endian. Writers hold an exclusive `flock`; readers take no
 /// lock and pass over a slot whose checksum is wrong (a write under way). Nothing is synced to disk: a slot lost
 /// to a crash of the machine only means that token's holder gets 503 instead of 202 in an outage.
-public final class KnownTokenFile {
+package final class KnownTokenFile {
     /// One token the database accepted.
-    public struct Entry: Equatable, Sendable {
-        public let tokenHash: [UInt8]
+    package struct Entry: Equatable, Sendable {
+        package let tokenHash: [UInt8]
         /// The user the token stands for; nil for the service role.
-        public let userID: Int64?
+        package let userID: Int64?
         /// When the entry stops counting (the token's expiry, or a bound on how long ago it was seen).
-        public let validUntil: Int64
+        package let validUntil: Int64
         /// When a worker last wrote it: the least recent in a full bucket gives way.
-        public let seenAt: Int64
+        package let seenAt: Int64
 
-        public init(tokenHash: [UInt8], userID: Int64?, validUntil: Int64, seenAt: Int64) {
+        package init(tokenHash: [UInt8], userID: Int64?, validUntil: Int64, seenAt: Int64) {
             self.tokenHash = tokenHash
             self.userID = userID
             self.validUntil = validUntil
@@ -31,9 +31,9 @@ public final class KnownTokenFile {
         }
     }
 
-    public let path: String
-    public let bucketCount: Int
-    public let ways: Int
+    package let path: String
+    package let bucketCount: Int
+    package let ways: Int
     private let descriptor: Int32
     static let slotSize = 64
     static let hashSize = 32
@@ -42,7 +42,7 @@ public final class KnownTokenFile {
     /// The default holds 32,768 tokens in 2 MiB (made sparse): a lookup reads one bucket, 512 bytes, whatever
     /// the size, and a flood of new tokens (log-ins are limited to 10 a second per address) takes hours, not
     /// minutes, to push out the tokens of people who pay every day.
-    public init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SystemError) {
+    package init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SystemError) {
         precondition(bucketCount > 0 && ways > 0)
         try SpoolFile.makeDirectory(directory)
         self.path = directory + "/known-tokens"
@@ -65,10 +65,10 @@ public final class KnownTokenFile {
     deinit { close(descriptor) }
 
     /// How many tokens the table holds at most.
-    public var capacity: Int { bucketCount * ways }
+    package var capacity: Int { bucketCount * ways }
 
     /// The entry for `tokenHash` if it is still valid at `now`.
-    public func entry(for tokenHash: [UInt8], now: Int64) throws(SystemError) -> Entry? {
+    package func entry(for tokenHash: [UInt8], now: Int64) throws(SystemError) -> Entry? {
         guard tokenHash.count == Self.hashSize else { return nil }
         return try bucket(of: tokenHash).lazy.compactMap(\.entry).first {
             $0.tokenHash == tokenHash && $0.validUntil > now
@@ -77,7 +77,7 @@ public final class KnownTokenFile {
 
     /// Stores `entry`, in place of the same token's, else of an empty or expired slot, else of the slot of its
     /// bucket seen least recently.
-    public func remember(_ entry: Entry) throws(SystemError) {
+    package func remember(_ entry: Entry) throws(SystemError) {
         guard entry.tokenHash.count == Self.hashSize else { return }
         try withLock { () throws(SystemError) in
             let slots = try bucket(of: entry.tokenHash)
@@ -91,7 +91,7 @@ public final class KnownTokenFile {
     }
 
     /// Removes the token's entry (it was found revoked or expired).
-    public func forget(_ tokenHash: [UInt8]) throws(SystemError) {
+    package func forget(_ tokenHash: [UInt8]) throws(SystemError) {
         guard tokenHash.count == Self.hashSize else { return }
         try withLock { () throws(SystemError) in
             for slot in try bucket(of: tokenHash) where slot.entry?.tokenHash == tokenHash {

@@ -4,7 +4,7 @@ import SystemSupport
 /// The right to replay the spool, `DIR/replay.lock`: a non-blocking `flock` held for the holder's lifetime, so
 /// that exactly one process replays a spool even when two pools share its directory. The kernel releases it when
 /// the holder dies, however it dies.
-public final class ReplayLock {
+package final class ReplayLock {
     private let descriptor: Int32
 
     private init(descriptor: Int32) {
@@ -14,7 +14,7 @@ public final class ReplayLock {
     deinit { close(descriptor) }
 
     /// The lock, or nil when another process holds it.
-    public static func acquire(directory: String) throws(SystemError) -> ReplayLock? {
+    package static func acquire(directory: String) throws(SystemError) -> ReplayLock? {
         try SpoolFile.makeDirectory(directory)
         let path = directory + "/replay.lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

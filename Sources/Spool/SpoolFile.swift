@@ -4,13 +4,13 @@ import SystemSupport
 /// The spool's record file, `DIR/spool`: records appended one after another (see `SpoolRecord`), shared by every
 /// process of the pool. Appending and emptying hold an exclusive `flock` on the file, so that records from many
 /// workers never interleave; reading needs no lock (a record being appended is simply not seen yet).
-public final class SpoolFile {
-    public let directory: String
-    public let path: String
+package final class SpoolFile {
+    package let directory: String
+    package let path: String
     private let descriptor: Int32
 
     /// Opens the spool in `directory`, making the directory (mode 0700) and the file (0600) when absent.
-    public init(directory: String) throws(SystemError) {
+    package init(directory: String) throws(SystemError) {
         self.directory = directory
         self.path = directory + "/spool"
         try Self.makeDirectory(directory)
@@ -26,19 +26,19 @@ public final class SpoolFile {
 
     /// The intact records from byte `offset` on, in the order they were appended, and where the intact part
     /// ends. Takes no lock.
-    public func read(from offset: Int = 0) throws(SystemError) -> (entries: [SpoolRecord.Entry], intactEnd: Int) {
+    package func read(from offset: Int = 0) throws(SystemError) -> (entries: [SpoolRecord.Entry], intactEnd: Int) {
         SpoolRecord.read(try contents(), from: offset)
     }
 
     /// The file's size in bytes, torn tail included.
-    public func size() throws(SystemError) -> Int {
+    package func size() throws(SystemError) -> Int {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw SystemError("fstat \(path)") }
         return Int(status.st_size)
     }
 
     /// Runs `body` holding the spool's exclusive lock; other appenders wait for it.
-    public func withLock<Value>(_ body: (Locked) throws -> Value) throws -> Value {
+    package func withLock<Value>(_ body: (Locked) throws -> Value) throws -> Value {
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else { throw SystemError("flock \(path)") }
         }
@@ -47,19 +47,19 @@ public final class SpoolFile {
     }
 
     /// What may be done to the spool while holding its lock.
-    public struct Locked {
+    package struct Locked {
         let file: SpoolFile
 
         /// The intact records, after cutting off a torn tail (a record a crash interrupted: it was never
         /// acknowledged) so that the next record is appended where a reader will find it.
-        public func recover() throws(SystemError) -> [SpoolRecord.Entry] {
+        package func recover() throws(SystemError) -> [SpoolRecord.Entry] {
             let (entries, intactEnd) = try file.read()
             if try file.size() > intactEnd { try truncate(to: intactEnd) }
             return entries
         }
 
         /// Appends one record and waits until it is on disk (fdatasync); on failure the file is as before.
-        public func append(_ payload: [UInt8]) throws(SystemError) {
+        package func append(_ payload: [UInt8]) throws(SystemError) {
             let before = try file.size()
             let bytes = SpoolRecord.frame(payload)
             var written = 0
@@ -81,7 +81,7 @@ public final class SpoolFile {
         }
 
         /// Cuts the file to `length` bytes, durably.
-        public func truncate(to length: Int) throws(SystemError) {
+        package func truncate(to length: Int) throws(SystemError) {
             guard ftruncate(file.descriptor, off_t(length)) == 0 else { throw SystemError("ftruncate \(file.path)") }
             guard fdatasync(file.descriptor) == 0 else { throw SystemError("fdatasync \(file.path)") }
         }
@@ -91,7 +91,7 @@ public final class SpoolFile {
     /// order that survives a crash at any point: the progress goes back to 0 first, then the file is cut. A crash
     /// in between replays every record once more, which their idempotency keys make harmless. Returns false
     /// when a record was appended since (it will be replayed next).
-    public func emptyIfReplayed(upTo replayedUpTo: Int, progress: ReplayProgress) throws -> Bool {
+    package func emptyIfReplayed(upTo replayedUpTo: Int, progress: ReplayProgress) throws -> Bool {
         try withLock { locked in
             let entries = try locked.recover()
             guard (entries.last?.end ?? 0) == replayedUpTo, replayedUpTo > 0 else { return false }

@@ -1,5 +1,5 @@
 /// How much a log line matters, as its `level` field says: the supervisor's lines and the executable's share it.
-public enum LogLevel: String, Sendable {
+package enum LogLevel: String, Sendable {
     case info
     case warning
     case error
