@@ -16,8 +16,10 @@ let package = Package(
         // The request deadline's SIGUSR2 handler, which cancels the worker's statement through libpq.
         .target(name: "CDeadlineCancel", dependencies: ["CLibPQ"]),
 
+        // What every process needs from the system: errors in words, the monotonic clock, log levels.
+        .target(name: "SystemSupport"),
         // FastCGI socket, accept loop, supervisor and worker processes.
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "CProcessShims"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "CProcessShims", "SystemSupport"]),
         // libpq connection, prepared statements, typed errors, retry policy.
         .target(name: "Postgres", dependencies: ["CLibPQ", "CDeadlineCancel"]),
         // Passwords (argon2id), bearer tokens and their SHA-256 (libcrypto), the kernel's randomness.
@@ -25,21 +27,34 @@ let package = Package(
         // The ledger's rules: money, validation. No I/O.
         .target(name: "Ledger"),
         // The ledger in PostgreSQL: migrations and the operations' SQL.
-        .target(name: "LedgerStore", dependencies: ["Ledger", "Postgres"]),
+        .target(name: "LedgerStore", dependencies: ["Ledger", "Postgres", "SystemSupport"]),
         // Store and forward: the spool's record file (append, recover), replay progress and lock. No database.
-        .target(name: "Spool"),
+        .target(name: "Spool", dependencies: ["SystemSupport"]),
         // HTTP routes, JSON, and the mapping of domain and database errors to responses.
         .target(name: "API", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres", "Spool"]),
         .executableTarget(
-            name: "tally", dependencies: ["API", "Credentials", "FastCGI", "LedgerStore", "Postgres", "Spool"]),
+            name: "tally",
+            dependencies: [
+                "API", "Credentials", "FastCGI", "Ledger", "LedgerStore", "Postgres", "Spool", "SystemSupport",
+            ]),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Credentials", "Ledger", "LedgerStore"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Credentials", "Ledger", "LedgerStore", "Postgres"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials"]),
-        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "SystemSupport"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "SystemSupport"]),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
-        .testTarget(name: "IntegrationTests", dependencies: ["API", "Credentials", "LedgerStore", "Postgres", "Ledger"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres"]),
     ]
 )
+
+// Upcoming language rules, as hummingbird adopts them: `any` spelt out on every existential, and a member visible
+// only in a file that imports its module. tally's command files adopt the second once they import SystemSupport
+// (see Sources/tally/CommandLineTransition.swift).
+for target in package.targets where target.type != .system {
+    var settings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+    if target.name != "tally" { settings.append(.enableUpcomingFeature("MemberImportVisibility")) }
+    target.swiftSettings = (target.swiftSettings ?? []) + settings
+}

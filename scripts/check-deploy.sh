@@ -208,7 +208,7 @@ PY
 }
 
 # The pool's role, as the Swift sources name it (PoolRole.name).
-pool_role_name() { sed -n 's/^ *public static let name = "\(.*\)"$/\1/p' Sources/LedgerStore/PoolRole.swift; }
+pool_role_name() { sed -n 's/^ *package static let name = "\(.*\)"$/\1/p' Sources/LedgerStore/PoolRole.swift; }
 
 # --- 2. Dockerfile ----------------------------------------------------------------------------------------
 

@@ -78,8 +78,8 @@ run_fuzz() {
     for source in "${sources[@]}"; do [ "$source" -nt "$fuzzer" ] && stale=1; done
     if [ "$stale" = 1 ] || [ ! -x "$fuzzer" ]; then
         log "== building the JSON parser's fuzz target (.build/fuzz/json-fuzz)"
-        swiftc -O -sanitize=fuzzer,address -use-ld=lld -parse-as-library -module-name JSONFuzz "${sources[@]}" \
-            -o "$fuzzer" || return
+        swiftc -O -sanitize=fuzzer,address -use-ld=lld -parse-as-library -module-name JSONFuzz -package-name tally \
+            "${sources[@]}" -o "$fuzzer" || return
     fi
     log "== fuzzing the JSON parser for ${seconds} s (tests/fuzz/json-corpus; output in var/test-logs/fuzz/)"
     local status=0

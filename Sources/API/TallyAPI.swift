@@ -4,12 +4,12 @@ import LedgerStore
 import Postgres
 
 /// The ledger's HTTP API: a plain function from request to response, over a `LedgerOperations`.
-public final class TallyAPI {
+package final class TallyAPI {
     /// Bodies above this are refused (nginx refuses them first; this guards a pool reached directly).
-    public static let maximumBodyBytes = 64 * 1024
+    package static let maximumBodyBytes = 64 * 1024
     static let maximumIdempotencyKeyLength = 255
 
-    let ledger: LedgerOperations
+    let ledger: any LedgerOperations
     let passwordHasher: PasswordHasher
     /// How long a log-in token lives.
     let tokenLifetimeSeconds: Int
@@ -25,8 +25,9 @@ public final class TallyAPI {
     /// Whom the tokens this worker has seen stand for: what a transfer's answer may show, without a round trip.
     var knownCallers = KnownCallers()
 
-    public init(
-        ledger: LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(), tokenLifetimeSeconds: Int = 86_400,
+    package init(
+        ledger: any LedgerOperations, passwordHasher: PasswordHasher = PasswordHasher(),
+        tokenLifetimeSeconds: Int = 86_400,
         alertRules: AlertRules = AlertRules(), spool: RequestSpool? = nil, loginLimits: LoginLimits = LoginLimits()
     ) {
         self.ledger = ledger
@@ -38,11 +39,11 @@ public final class TallyAPI {
     }
 
     /// Every route's label for the pool's metrics (`HTTPResponse.route` is one of them, or nil).
-    public static let routeTemplates: [String] = Endpoint.examples.map(\.template)
+    package static let routeTemplates: [String] = Endpoint.examples.map(\.template)
 
     /// Answers one request. Never throws: every failure becomes a JSON error response, and failures that
     /// are not the client's are described in `HTTPResponse.logNote` for the request log.
-    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+    package func handle(_ request: HTTPRequest) -> HTTPResponse {
         var endpoint: Endpoint?
         var response = answer(request, endpoint: &endpoint)
         response.route = endpoint?.template
@@ -202,7 +203,7 @@ extension APIError {
 
 extension TallyAPI {
     /// The answer when CONTENT_LENGTH is above the limit: the body is not read.
-    public func tooLarge(_ request: HTTPRequest) -> HTTPResponse {
+    package func tooLarge(_ request: HTTPRequest) -> HTTPResponse {
         APIError(
             status: 413, code: "payload_too_large",
             message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB."
@@ -210,7 +211,7 @@ extension TallyAPI {
     }
 
     /// The answer when the body ended before CONTENT_LENGTH: nothing is applied from half a request.
-    public func shortBody(_ request: HTTPRequest) -> HTTPResponse {
+    package func shortBody(_ request: HTTPRequest) -> HTTPResponse {
         APIError(
             status: 400, code: "incomplete_body",
             message: "The request body ended before the length it announced; nothing was applied."

@@ -1,8 +1,8 @@
 /// Base64 with the URL-safe alphabet and no padding.
-public enum Base64URL {
+package enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    public static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var output: [UInt8] = []
         var index = 0
         while index < bytes.count {
@@ -26,12 +26,12 @@ public enum Base64URL {
     }()
 
     /// How many bytes `text` decodes to, or nil when `decode` would refuse it; decodes nothing.
-    public static func decodedCount<Text: Collection<UInt8>>(_ text: Text) -> Int? {
+    package static func decodedCount<Text: Collection<UInt8>>(_ text: Text) -> Int? {
         guard text.count % 4 != 1, text.allSatisfy({ values[Int($0)] != 0xFF }) else { return nil }
         return text.count * 6 / 8
     }
 
-    public static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         var output: [UInt8] = []
         output.reserveCapacity(text.utf8.count * 3 / 4)
         var accumulator: UInt32 = 0

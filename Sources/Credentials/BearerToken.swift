@@ -1,20 +1,20 @@
 /// A bearer token: 32 random bytes from the kernel, shown to its owner once as text, stored only as its
 /// SHA-256. Looking a token up by its hash keeps comparisons free of timing leaks about the token itself.
-public struct BearerToken: Sendable {
+package struct BearerToken: Sendable {
     /// Every token's text starts with this, so that a leaked one is easy to recognise (and to scan for).
-    public static let prefix = "tly_"
+    package static let prefix = "tly_"
     static let randomByteCount = 32
 
     /// The text the client sends: "tly_" and 43 base64url characters.
-    public let text: String
+    package let text: String
 
     /// A new token from the kernel's random generator.
-    public static func generate() -> BearerToken {
+    package static func generate() -> BearerToken {
         BearerToken(uncheckedText: prefix + Base64URL.encode(SystemRandom.bytes(count: randomByteCount)))
     }
 
     /// Reads a token from its text; nil when it does not have a token's form.
-    public init?(text: String) {
+    package init?(text: String) {
         guard Self.hasTokenForm(text.utf8) else { return nil }
         self.text = text
     }
@@ -24,7 +24,7 @@ public struct BearerToken: Sendable {
     }
 
     /// The token from an `Authorization: Bearer <token>` header value; nil when absent or malformed.
-    public init?(authorizationHeader header: String?) {
+    package init?(authorizationHeader header: String?) {
         // Read as contiguous bytes: every request carries this header, and walking a String's UTF-8 view
         // through indices cost several times as much.
         guard var header, let text = header.withUTF8(Self.tokenText(inAuthorizationHeader:)) else { return nil }
@@ -58,7 +58,7 @@ public struct BearerToken: Sendable {
     }
 
     /// What the database stores and looks tokens up by.
-    public var hash: [UInt8] {
+    package var hash: [UInt8] {
         TokenHashCache.shared.hash(of: text)
     }
 }

@@ -1,10 +1,10 @@
 import CCrypto
 
 /// SHA-256, used to store tokens only as their hash: OpenSSL's libcrypto, which libpq already links.
-public enum SHA256 {
+package enum SHA256 {
     static let digestLength = Int(SHA256_DIGEST_LENGTH)
 
-    public static func hash(_ message: [UInt8]) -> [UInt8] {
+    package static func hash(_ message: [UInt8]) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: digestLength) { digest, count in
             message.withUnsafeBufferPointer { bytes in
                 _ = CCrypto.SHA256(bytes.baseAddress, bytes.count, digest.baseAddress)

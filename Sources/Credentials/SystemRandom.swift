@@ -1,7 +1,7 @@
 /// Bytes from the kernel's random generator, for tokens and salts: the standard library's
 /// SystemRandomNumberGenerator (getrandom(2) on Linux), which stops the process rather than return weak bytes.
-public enum SystemRandom {
-    public static func bytes(count: Int) -> [UInt8] {
+package enum SystemRandom {
+    package static func bytes(count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8]()
         bytes.reserveCapacity(count + 7)

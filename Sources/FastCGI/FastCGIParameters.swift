@@ -5,22 +5,22 @@ import Glibc
 /// strings). FCGX_GetParam walks the whole environment, comparing names, for each name asked: nine lookups
 /// a request cost more than the rest of a ping's parameter handling. As with FCGX_GetParam, the first of
 /// repeated names counts. The pointers are libfcgi's: valid until the request is finished.
-public struct FastCGIParameters {
-    public private(set) var requestMethod: UnsafePointer<CChar>?
-    public private(set) var requestURI: UnsafePointer<CChar>?
-    public private(set) var documentURI: UnsafePointer<CChar>?
-    public private(set) var scriptName: UnsafePointer<CChar>?
-    public private(set) var queryString: UnsafePointer<CChar>?
-    public private(set) var contentLength: UnsafePointer<CChar>?
+package struct FastCGIParameters {
+    package private(set) var requestMethod: UnsafePointer<CChar>?
+    package private(set) var requestURI: UnsafePointer<CChar>?
+    package private(set) var documentURI: UnsafePointer<CChar>?
+    package private(set) var scriptName: UnsafePointer<CChar>?
+    package private(set) var queryString: UnsafePointer<CChar>?
+    package private(set) var contentLength: UnsafePointer<CChar>?
     /// nginx's $request_id, passed as a parameter of its own.
-    public private(set) var requestID: UnsafePointer<CChar>?
-    public private(set) var authorization: UnsafePointer<CChar>?
-    public private(set) var idempotencyKey: UnsafePointer<CChar>?
+    package private(set) var requestID: UnsafePointer<CChar>?
+    package private(set) var authorization: UnsafePointer<CChar>?
+    package private(set) var idempotencyKey: UnsafePointer<CChar>?
     /// The client's address (nginx's $remote_addr).
-    public private(set) var remoteAddress: UnsafePointer<CChar>?
+    package private(set) var remoteAddress: UnsafePointer<CChar>?
 
     /// `environment`: a NULL-terminated array of "NAME=value" strings, as libfcgi's request.envp.
-    public init(_ environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+    package init(_ environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
         guard var entry = environment else { return }
         while let text = entry.pointee {
             record(UnsafePointer(text))
@@ -29,7 +29,7 @@ public struct FastCGIParameters {
     }
 
     /// A parameter's value as text.
-    public static func text(_ value: UnsafePointer<CChar>?) -> String? {
+    package static func text(_ value: UnsafePointer<CChar>?) -> String? {
         value.map { String(cString: $0) }
     }
 

@@ -1,27 +1,27 @@
 /// One request accepted from the web server: its FastCGI parameters and its body.
 /// Valid only during the handler call that receives it.
-public struct FastCGIRequest {
+package struct FastCGIRequest {
     /// The parameters the worker reads (REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, the headers it needs, ...).
-    public let parameters: FastCGIParameters
+    package let parameters: FastCGIParameters
     /// The body, read to its end.
-    public let body: [UInt8]
+    package let body: [UInt8]
     /// True when the web server sent fewer body bytes than CONTENT_LENGTH announced.
-    public let isBodyShort: Bool
+    package let isBodyShort: Bool
     /// True when CONTENT_LENGTH is above the limit; the body was not read.
-    public let isBodyTooLarge: Bool
+    package let isBodyTooLarge: Bool
 }
 
 /// The answer to a FastCGI request.
-public struct FastCGIResponse {
-    public var status: Int
-    public var reason: String
-    public var headers: [(name: String, value: String)]
-    public var body: String
-    public var contentType: String
+package struct FastCGIResponse {
+    package var status: Int
+    package var reason: String
+    package var headers: [(name: String, value: String)]
+    package var body: String
+    package var contentType: String
     /// Which route answered, as an index into the pool's metrics route labels (see `PoolReport`).
-    public var route: Int
+    package var route: Int
 
-    public init(
+    package init(
         status: Int, reason: String, headers: [(name: String, value: String)], body: String,
         contentType: String = "application/json", route: Int = Scoreboard.routeCapacity - 1
     ) {

@@ -3,20 +3,20 @@ import Glibc
 /// The pool's figures as pages: /api/status (JSON, php-fpm's status fields plus Tally's own) and
 /// /api/metrics (Prometheus text). Any worker renders them from the shared scoreboard, so they are the whole
 /// pool's figures, not the answering worker's.
-public struct PoolReport {
-    public let pool: String
-    public let listen: String
+package struct PoolReport {
+    package let pool: String
+    package let listen: String
     /// The metrics label of each route index; the last index is "other".
-    public let routeLabels: [String]
+    package let routeLabels: [String]
 
-    public init(pool: String, listen: String, routeLabels: [String]) {
+    package init(pool: String, listen: String, routeLabels: [String]) {
         self.pool = pool
         self.listen = listen
         self.routeLabels = routeLabels
     }
 
     /// The route index for a label; unknown labels and nil count under "other", the last index.
-    public func routeIndex(_ label: String?) -> Int {
+    package func routeIndex(_ label: String?) -> Int {
         label.flatMap { routeLabels.firstIndex(of: $0) } ?? Scoreboard.routeCapacity - 1
     }
 
@@ -25,7 +25,7 @@ public struct PoolReport {
     }
 
     /// php-fpm's status fields (with underscores), then Tally's; `now` is unix seconds.
-    public func statusJSON(_ snapshot: PoolSnapshot, now: Int64) -> String {
+    package func statusJSON(_ snapshot: PoolSnapshot, now: Int64) -> String {
         let start = snapshot[.startTime]
         let fields: [(String, String)] = [
             ("pool", Self.quoted(pool)),
@@ -56,7 +56,7 @@ public struct PoolReport {
     }
 
     /// Prometheus text exposition format 0.0.4.
-    public func metricsText(_ snapshot: PoolSnapshot) -> String {
+    package func metricsText(_ snapshot: PoolSnapshot) -> String {
         var text = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

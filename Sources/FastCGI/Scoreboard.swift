@@ -1,16 +1,17 @@
 import CProcessShims
 import Glibc
+import SystemSupport
 
 /// The pool's shared scoreboard (see tally_scoreboard.h): the supervisor creates it and hands it to every
 /// worker as fd 3; each worker writes its state and counters in its own entry; any worker can read the whole
 /// pool's figures for /api/status and /api/metrics.
-public final class Scoreboard: @unchecked Sendable {
+package final class Scoreboard: @unchecked Sendable {
     /// The fd workers inherit it on.
-    public static let workerFileDescriptor: Int32 = 3
-    public static let routeCapacity = Int(TALLY_ROUTES)
+    package static let workerFileDescriptor: Int32 = 3
+    package static let routeCapacity = Int(TALLY_ROUTES)
 
     let board: UnsafeMutablePointer<tally_scoreboard>
-    public let fileDescriptor: Int32
+    package let fileDescriptor: Int32
 
     private init(board: UnsafeMutablePointer<tally_scoreboard>, fileDescriptor: Int32) {
         self.board = board
@@ -18,7 +19,7 @@ public final class Scoreboard: @unchecked Sendable {
     }
 
     /// A new scoreboard for up to `entryCount` worker processes at once.
-    public static func create(entryCount: Int) throws -> Scoreboard {
+    package static func create(entryCount: Int) throws -> Scoreboard {
         var board: UnsafeMutablePointer<tally_scoreboard>?
         let descriptor = tally_scoreboard_create(Int32(entryCount), &board)
         guard descriptor >= 0, let board else { throw SystemError("scoreboard (memfd_create, mmap)") }
@@ -26,13 +27,13 @@ public final class Scoreboard: @unchecked Sendable {
     }
 
     /// The scoreboard a worker inherited, or nil when it was started without one.
-    public static func attach(fileDescriptor: Int32 = workerFileDescriptor) -> Scoreboard? {
+    package static func attach(fileDescriptor: Int32 = workerFileDescriptor) -> Scoreboard? {
         var board: UnsafeMutablePointer<tally_scoreboard>?
         guard tally_scoreboard_attach(fileDescriptor, &board) == 0, let board else { return nil }
         return Scoreboard(board: board, fileDescriptor: fileDescriptor)
     }
 
-    public var entryCount: Int { Int(board.pointee.entry_count) }
+    package var entryCount: Int { Int(board.pointee.entry_count) }
 
     func entry(_ index: Int) -> UnsafeMutablePointer<tally_entry> {
         tally_scoreboard_entry(board, Int32(index))
@@ -40,7 +41,7 @@ public final class Scoreboard: @unchecked Sendable {
 
     // MARK: - The pool's figures (the supervisor's)
 
-    public enum Figure: Int32, CaseIterable, Sendable {
+    package enum Figure: Int32, CaseIterable, Sendable {
         case startTime, maxActive, maxChildrenReached, slowRequests, deadlineKills, workerDeaths
         case listenQueue, maxListenQueue, listenQueueLength, totalProcesses, spoolDepth, spoolOldest
 
@@ -62,14 +63,14 @@ public final class Scoreboard: @unchecked Sendable {
         }
     }
 
-    public func figure(_ figure: Figure) -> Int64 { tally_load(tally_scoreboard_figure(board, figure.cValue)) }
-    public func set(_ figure: Figure, _ value: Int64) {
+    package func figure(_ figure: Figure) -> Int64 { tally_load(tally_scoreboard_figure(board, figure.cValue)) }
+    package func set(_ figure: Figure, _ value: Int64) {
         tally_store(tally_scoreboard_figure(board, figure.cValue), value)
     }
-    public func add(_ figure: Figure, _ amount: Int64 = 1) {
+    package func add(_ figure: Figure, _ amount: Int64 = 1) {
         tally_add(tally_scoreboard_figure(board, figure.cValue), amount)
     }
-    public func raise(_ figure: Figure, to value: Int64) {
+    package func raise(_ figure: Figure, to value: Int64) {
         tally_raise(tally_scoreboard_figure(board, figure.cValue), value)
     }
 
@@ -135,7 +136,7 @@ public final class Scoreboard: @unchecked Sendable {
 
     // MARK: - Reading the whole pool
 
-    public func snapshot() -> PoolSnapshot {
+    package func snapshot() -> PoolSnapshot {
         var snapshot = PoolSnapshot(routeCount: Self.routeCapacity)
         for figure in Figure.allCases { snapshot.figures[figure] = self.figure(figure) }
         for index in 0..<entryCount {
@@ -165,8 +166,8 @@ public final class Scoreboard: @unchecked Sendable {
 }
 
 /// The HTTP statuses kept apart in the scoreboard; any other counts under "other" (the last index).
-public enum StatusTable {
-    public static let codes = [200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504]
+package enum StatusTable {
+    package static let codes = [200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504]
 
     static func index(of status: Int) -> Int {
         codes.firstIndex(of: status) ?? codes.count
@@ -174,8 +175,8 @@ public enum StatusTable {
 }
 
 /// The latency histogram's upper bounds in seconds (Prometheus `le`); the last bucket is +Inf.
-public enum LatencyBuckets {
-    public static let bounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+package enum LatencyBuckets {
+    package static let bounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     static func index(ofMicroseconds microseconds: Int64) -> Int {
         let seconds = Double(microseconds) / 1e6

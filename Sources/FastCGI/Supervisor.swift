@@ -1,5 +1,6 @@
 import CProcessShims
 import Glibc
+import SystemSupport
 
 /// The pool's supervisor, like php-fpm's static pool: keeps `workerCount` worker processes accepting on
 /// the listening socket and replaces any that dies. SIGTERM and SIGINT stop the pool promptly (requests in
@@ -7,15 +8,15 @@ import Glibc
 /// workers one by one (new binary or configuration) while the socket stays open. SIGUSR1 reopens the log file.
 /// It watches the scoreboard: a request running past `Timeouts.request` has its worker killed (its
 /// transaction rolls back with the connection) and replaced; one past `Timeouts.slowRequest` is logged.
-public final class Supervisor {
+package final class Supervisor {
     /// Time limits in seconds; 0 turns the request deadline or the slow log off.
-    public struct Timeouts: Sendable {
-        public var stop: Double
-        public var drain: Double
-        public var request: Double
-        public var slowRequest: Double
+    package struct Timeouts: Sendable {
+        package var stop: Double
+        package var drain: Double
+        package var request: Double
+        package var slowRequest: Double
 
-        public init(stop: Double = 3, drain: Double = 30, request: Double = 20, slowRequest: Double = 1) {
+        package init(stop: Double = 3, drain: Double = 30, request: Double = 20, slowRequest: Double = 1) {
             self.stop = stop
             self.drain = drain
             self.request = request
@@ -24,11 +25,11 @@ public final class Supervisor {
     }
 
     /// How a worker is started: the executable and its arguments (argv[0] first).
-    public struct WorkerCommand: Sendable {
-        public let executable: String
-        public let arguments: [String]
+    package struct WorkerCommand: Sendable {
+        package let executable: String
+        package let arguments: [String]
 
-        public init(executable: String, arguments: [String]) {
+        package init(executable: String, arguments: [String]) {
             self.executable = executable
             self.arguments = arguments
         }
@@ -53,7 +54,7 @@ public final class Supervisor {
     private var companionStartAt: Double = 0
     private let timeouts: Timeouts
     private let scoreboard: Scoreboard
-    private let log: (_ level: String, _ message: String) -> Void
+    private let log: (_ level: LogLevel, _ message: String) -> Void
 
     private var slots: [Slot]
     /// Workers replaced by a reload that are finishing their last request, with their scoreboard entries.
@@ -63,10 +64,10 @@ public final class Supervisor {
     private var killedForDeadline: [pid_t: Double] = [:]
 
     /// `scoreboard` must have room for twice `workerCount` entries (a reload runs old and new side by side).
-    public init(
+    package init(
         listener: any Listener, workerCount: Int, command: WorkerCommand, companion: WorkerCommand? = nil,
         scoreboard: Scoreboard, timeouts: Timeouts = Timeouts(),
-        log: @escaping (_ level: String, _ message: String) -> Void
+        log: @escaping (_ level: LogLevel, _ message: String) -> Void
     ) {
         self.listener = listener
         self.workerCount = workerCount
@@ -79,12 +80,12 @@ public final class Supervisor {
     }
 
     /// Runs the pool until a stop signal; returns the process's exit status.
-    public func run() -> Int32 {
+    package func run() -> Int32 {
         tally_install_supervisor_signals()
         scoreboard.set(.startTime, Int64(time(nil)))
         scoreboard.set(.totalProcesses, Int64(workerCount))
         for index in slots.indices { spawn(into: index) }
-        log("info", "pool started: \(workerCount) workers on \(listener.address)")
+        log(.info, "pool started: \(workerCount) workers on \(listener.address)")
 
         var drainTimeout = timeouts.stop
         while true {
@@ -108,13 +109,13 @@ public final class Supervisor {
 
     private func spawn(into index: Int) {
         let entry = scoreboard.claimEntry()
-        if entry == nil { log("warning", "scoreboard full: worker \(index) starts without an entry") }
+        if entry == nil { log(.warning, "scoreboard full: worker \(index) starts without an entry") }
         let pid = spawnWorker(slot: index, entry: entry)
         slots[index].pid = pid
         slots[index].entry = entry
-        slots[index].startedAt = now()
+        slots[index].startedAt = MonotonicClock.seconds()
         if pid <= 0 {
-            log("error", "could not start worker \(index): \(SystemError("posix_spawn"))")
+            log(.error, "could not start worker \(index): \(SystemError("posix_spawn"))")
             if let entry { scoreboard.releaseEntry(entry) }
             slots[index].entry = nil
             scheduleRestart(index)
@@ -142,9 +143,9 @@ public final class Supervisor {
             if pid == companionPID {
                 companionPID = 0
                 // Restarted after a pause, so that one that cannot start does not spin.
-                companionStartAt = now() + 1
+                companionStartAt = MonotonicClock.seconds() + 1
                 if (status & 0x7f) != 0 || ((status >> 8) & 0xff) != 0 {
-                    log("warning", "companion (pid \(pid)) \(Self.describe(status)); restarting it in 1 s")
+                    log(.warning, "companion (pid \(pid)) \(Self.describe(status)); restarting it in 1 s")
                 }
                 continue
             }
@@ -162,7 +163,7 @@ public final class Supervisor {
                 spawn(into: index)
                 continue
             }
-            let lived = now() - slots[index].startedAt
+            let lived = MonotonicClock.seconds() - slots[index].startedAt
             let isCleanExit = (status & 0x7f) == 0 && ((status >> 8) & 0xff) == 0
             if isCleanExit {
                 // Recycled after --max-requests: expected, replace at once.
@@ -171,7 +172,7 @@ public final class Supervisor {
                 continue
             }
             scoreboard.add(.workerDeaths)
-            log("warning", "worker \(index) (pid \(pid)) \(description) after \(Self.seconds(lived)); replacing it")
+            log(.warning, "worker \(index) (pid \(pid)) \(description) after \(Self.seconds(lived)); replacing it")
             slots[index].quickDeaths = lived < 1 ? slots[index].quickDeaths + 1 : 0
             if slots[index].quickDeaths >= 3 {
                 scheduleRestart(index)
@@ -183,7 +184,7 @@ public final class Supervisor {
 
     /// Starts the companion when there is one, none runs and its pause is over.
     private func startCompanionIfDue() {
-        guard let companion, companionPID == 0, now() >= companionStartAt else { return }
+        guard let companion, companionPID == 0, MonotonicClock.seconds() >= companionStartAt else { return }
         let arguments = companion.arguments + ["--supervisor-pid", String(getpid())]
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)
@@ -193,23 +194,23 @@ public final class Supervisor {
         if pid > 0 {
             companionPID = pid
         } else {
-            log("error", "could not start the companion: \(SystemError("posix_spawn"))")
-            companionStartAt = now() + 1
+            log(.error, "could not start the companion: \(SystemError("posix_spawn"))")
+            companionStartAt = MonotonicClock.seconds() + 1
         }
     }
 
     /// A crash loop: pause before the next restart, doubling up to 10 s, and say so loudly.
     private func scheduleRestart(_ index: Int) {
         let pause = min(10, 0.1 * Double(1 << min(slots[index].quickDeaths, 7)))
-        slots[index].restartAt = now() + pause
+        slots[index].restartAt = MonotonicClock.seconds() + pause
         log(
-            "error",
+            .error,
             "CRASH LOOP: worker \(index) died \(slots[index].quickDeaths) times within 1 s of starting; "
                 + "next start in \(Self.seconds(pause))")
     }
 
     private func restartDueSlots() {
-        let time = now()
+        let time = MonotonicClock.seconds()
         for index in slots.indices
         where slots[index].pid == 0 && slots[index].restartAt > 0 && time >= slots[index].restartAt {
             slots[index].restartAt = 0
@@ -219,7 +220,7 @@ public final class Supervisor {
 
     /// Starts a new worker for each slot, then asks the old one to finish its request and stop.
     private func reload() {
-        log("info", "reloading: replacing \(workerCount) workers one by one")
+        log(.info, "reloading: replacing \(workerCount) workers one by one")
         for index in slots.indices {
             let old = slots[index].pid
             let oldEntry = slots[index].entry
@@ -238,39 +239,39 @@ public final class Supervisor {
     /// SIGUSR1: the supervisor and every worker open the log file again (after logrotate moved it).
     private func reopenLogs() {
         guard tally_reopen_log() == 0 else {
-            log("error", "could not reopen the log file: \(SystemError("open"))")
+            log(.error, "could not reopen the log file: \(SystemError("open"))")
             return
         }
         for pid in slots.map(\.pid) + Array(retiring.keys) where pid > 0 { kill(pid, SIGUSR1) }
-        log("info", "log file reopened")
+        log(.info, "log file reopened")
     }
 
     /// Logs requests running past the slow threshold (once each) and kills workers past the deadline.
     private func watchRequests() {
         guard timeouts.request > 0 || timeouts.slowRequest > 0 else { return }
-        let time = monotonicMicroseconds()
+        let time = MonotonicClock.microseconds()
         for request in scoreboard.runningRequests() {
             let elapsed = Double(time - request.startedMicroseconds) / 1e6
             if timeouts.slowRequest > 0, elapsed >= timeouts.slowRequest, scoreboard.markSlow(request) {
                 scoreboard.add(.slowRequests)
                 log(
-                    "warning",
+                    .warning,
                     "slow request \(request.requestID) (\(request.requestLine)) in worker pid \(request.pid): "
                         + "running for \(Self.seconds(elapsed))")
             }
             if timeouts.request > 0, elapsed >= timeouts.request, killedForDeadline[request.pid] == nil {
                 // SIGUSR2 first: the worker has the database cancel its statement (so it cannot commit a moment
                 // later), then exits. SIGKILL if it has not within a second.
-                killedForDeadline[request.pid] = now() + 1
+                killedForDeadline[request.pid] = MonotonicClock.seconds() + 1
                 scoreboard.add(.deadlineKills)
                 kill(request.pid, SIGUSR2)
                 log(
-                    "error",
+                    .error,
                     "request \(request.requestID) (\(request.requestLine)) passed the \(Self.seconds(timeouts.request)) "
                         + "deadline: stopping worker pid \(request.pid) (its transaction rolls back); replacing it")
             }
         }
-        for (pid, killAt) in killedForDeadline where now() >= killAt {
+        for (pid, killAt) in killedForDeadline where MonotonicClock.seconds() >= killAt {
             kill(pid, SIGKILL)
             killedForDeadline[pid] = .infinity
         }
@@ -287,12 +288,12 @@ public final class Supervisor {
 
     /// Stops every worker: SIGTERM lets each finish its request; past the timeout, SIGKILL.
     private func stopAll(timeout: Double) -> Int32 {
-        log("info", "stopping: workers finish their requests (up to \(Self.seconds(timeout)))")
+        log(.info, "stopping: workers finish their requests (up to \(Self.seconds(timeout)))")
         // No new connections from here on (a unix socket's file goes); the workers' copies serve what is queued.
         listener.close()
         let workers = slots.map(\.pid).filter { $0 > 0 } + Array(retiring.keys) + [companionPID].filter { $0 > 0 }
         for pid in workers { kill(pid, SIGTERM) }
-        let deadline = now() + timeout
+        let deadline = MonotonicClock.seconds() + timeout
         var remaining = Set(workers)
         while !remaining.isEmpty {
             var status: Int32 = 0
@@ -302,27 +303,21 @@ public final class Supervisor {
                 continue
             }
             if pid < 0 && errno == ECHILD { break }
-            if now() > deadline {
-                log("warning", "workers still busy after \(Self.seconds(timeout)); killing them")
+            if MonotonicClock.seconds() > deadline {
+                log(.warning, "workers still busy after \(Self.seconds(timeout)); killing them")
                 for pid in remaining { kill(pid, SIGKILL) }
                 while waitpid(-1, &status, 0) > 0 {}
                 break
             }
             sleepBriefly()
         }
-        log("info", "pool stopped")
+        log(.info, "pool stopped")
         return 0
     }
 
     private func sleepBriefly() {
         var pause = timespec(tv_sec: 0, tv_nsec: 50_000_000)
         nanosleep(&pause, nil)  // a signal cuts it short
-    }
-
-    private func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     private static func describe(_ status: Int32) -> String {

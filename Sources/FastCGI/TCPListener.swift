@@ -1,14 +1,15 @@
 import Glibc
+import SystemSupport
 
 /// The pool's listening TCP socket, for nginx on another host or container, or several pools behind one
 /// upstream. The address is given in full: `127.0.0.1:9000`, `[::1]:9000`, or a bare port, which means
 /// 127.0.0.1 (never all interfaces unless asked for with `0.0.0.0:PORT` or `[::]:PORT`).
 /// A port another process holds is reported as an error (libfcgi's FCGX_OpenSocket would exit instead).
-public struct TCPListener: Listener {
-    public let address: String
-    public let fileDescriptor: Int32
+package struct TCPListener: Listener {
+    package let address: String
+    package let fileDescriptor: Int32
 
-    public init(address text: String, backlog: Int32 = 1024) throws {
+    package init(address text: String, backlog: Int32 = 1024) throws {
         let (host, port) = try Self.split(text)
         address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
 
@@ -19,7 +20,7 @@ public struct TCPListener: Listener {
         var found: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, port, &hints, &found)
         guard status == 0, let entry = found else {
-            throw SystemError("\(text): \(String(cString: gai_strerror(status)))", errno: EINVAL)
+            throw SystemError("getaddrinfo \(text)", addressLookupStatus: status)
         }
         defer { freeaddrinfo(found) }
 
@@ -41,12 +42,12 @@ public struct TCPListener: Listener {
         fileDescriptor = descriptor
     }
 
-    public func close() {
+    package func close() {
         _ = Glibc.close(fileDescriptor)
     }
 
     /// `host:port`, `[v6 host]:port` or `port` into its host and port.
-    static func split(_ text: String) throws -> (host: String, port: String) {
+    static func split(_ text: String) throws(ListenerError) -> (host: String, port: String) {
         let isPort = { (port: Substring) in !port.isEmpty && port.allSatisfy(\.isASCII) && UInt16(port) != nil }
         if isPort(Substring(text)) { return ("127.0.0.1", text) }
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -60,6 +61,6 @@ public struct TCPListener: Listener {
             let port = text[text.index(after: colon)...]
             if !host.isEmpty, !host.contains(":"), isPort(port) { return (String(host), String(port)) }
         }
-        throw SystemError("--listen takes HOST:PORT, [IPV6]:PORT or PORT, not \(text)", errno: EINVAL)
+        throw .invalidAddress(text)
     }
 }

@@ -1,20 +1,20 @@
 import Glibc
+import SystemSupport
 
 /// The pool's listening unix socket. Opened by the supervisor, inherited by workers as fd 0.
 /// Unlike libfcgi's FCGX_OpenSocket, it refuses to replace a socket a live pool still listens on,
 /// removes a stale one, and reports a bind error instead of exiting.
-public struct UnixSocketListener: Listener {
-    public let path: String
-    public let fileDescriptor: Int32
-    public var address: String { path }
+package struct UnixSocketListener: Listener {
+    package let path: String
+    package let fileDescriptor: Int32
+    package var address: String { path }
 
     /// Binds and listens on `path` with file `mode` and, when given, `owner` and `group` (so nginx's workers
     /// can connect and nobody else needs to).
-    public init(path: String, mode: mode_t, owner: String? = nil, group: String?, backlog: Int32 = 1024) throws {
+    package init(path: String, mode: mode_t, owner: String? = nil, group: String?, backlog: Int32 = 1024) throws {
         self.path = path
-        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
-            throw SystemError("socket path \(path) is too long", errno: ENAMETOOLONG)
-        }
+        let limit = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1  // room for the terminating NUL
+        guard path.utf8.count <= limit else { throw ListenerError.pathTooLong(path, limit: limit) }
         try Self.removeStaleSocket(at: path)
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw SystemError("socket") }
@@ -32,11 +32,11 @@ public struct UnixSocketListener: Listener {
             var ownerID = uid_t.max  // chown's "leave as it is"
             var groupID = gid_t.max
             if let owner {
-                guard let entry = getpwnam(owner) else { throw SystemError("no user named \(owner)", errno: ENOENT) }
+                guard let entry = getpwnam(owner) else { throw ListenerError.noSuchUser(owner) }
                 ownerID = entry.pointee.pw_uid
             }
             if let group {
-                guard let entry = getgrnam(group) else { throw SystemError("no group named \(group)", errno: ENOENT) }
+                guard let entry = getgrnam(group) else { throw ListenerError.noSuchGroup(group) }
                 groupID = entry.pointee.gr_gid
             }
             if owner != nil || group != nil {
@@ -52,7 +52,7 @@ public struct UnixSocketListener: Listener {
     }
 
     /// Closes the socket and removes its file.
-    public func close() {
+    package func close() {
         _ = Glibc.close(fileDescriptor)
         unlink(path)
     }
@@ -63,7 +63,7 @@ public struct UnixSocketListener: Listener {
         var status = stat()
         guard lstat(path, &status) == 0 else { return }
         guard (status.st_mode & S_IFMT) == S_IFSOCK else {
-            throw SystemError("\(path) exists and is not a socket", errno: EEXIST)
+            throw ListenerError.notASocket(path)
         }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { throw SystemError("socket") }
@@ -75,7 +75,7 @@ public struct UnixSocketListener: Listener {
             }
         }
         if connected == 0 {
-            throw SystemError("another pool is listening on \(path)", errno: EADDRINUSE)
+            throw ListenerError.socketInUse(path)
         }
         unlink(path)
     }

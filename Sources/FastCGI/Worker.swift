@@ -1,6 +1,7 @@
 import CFastCGI
 import CProcessShims
 import Glibc
+import SystemSupport
 
 /// A worker process's accept loop: takes one request at a time from the inherited listening socket (fd 0),
 /// hands it to the handler and writes the answer.
@@ -8,10 +9,10 @@ import Glibc
 /// Stop signals (SIGTERM, SIGINT, SIGQUIT) are blocked while a request is handled and delivered right after
 /// its answer is written, when their default action ends the process: an idle worker stops at once, a
 /// busy one finishes its request first.
-public struct Worker {
-    public let maximumBodyBytes: Int
+package struct Worker {
+    package let maximumBodyBytes: Int
 
-    public init(maximumBodyBytes: Int) {
+    package init(maximumBodyBytes: Int) {
         self.maximumBodyBytes = maximumBodyBytes
     }
 
@@ -19,7 +20,7 @@ public struct Worker {
     /// `score`, the worker's scoreboard entry, is kept up to date around each request. `supervisor` is the
     /// pid of the process that started the worker. `afterResponse` runs after each answer has gone out, before
     /// the next request is taken (housekeeping that no client should wait for).
-    public func run(
+    package func run(
         maximumRequests: Int = 0, score: WorkerScore? = nil, supervisor: pid_t? = nil,
         handler: (FastCGIRequest) -> FastCGIResponse, afterResponse: () -> Void = {}
     ) -> Never {
@@ -44,7 +45,7 @@ public struct Worker {
         var served = 0
         while FCGX_Accept_r(&request) >= 0 {
             sigprocmask(SIG_BLOCK, &stopSignals, nil)
-            let started = monotonicMicroseconds()
+            let started = MonotonicClock.microseconds()
             let parameters = FastCGIParameters(request.envp)
             score?.begin(
                 requestID: parameters.requestID, method: parameters.requestMethod, uri: parameters.requestURI,
@@ -58,7 +59,8 @@ public struct Worker {
             }
             // Counted before the answer leaves (Finish flushes it): a client's next request, to /api/status say,
             // already sees this one.
-            score?.end(route: response.route, status: response.status, microseconds: monotonicMicroseconds() - started)
+            score?.end(
+                route: response.route, status: response.status, microseconds: MonotonicClock.microseconds() - started)
             finish(&request)
             afterResponse()
             served += 1
@@ -145,7 +147,7 @@ public struct Worker {
 }
 
 /// Writes straight to stderr: one write, so that lines from many workers do not interleave.
-public func writeError(_ text: String) {
+package func writeError(_ text: String) {
     var text = text
     text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }

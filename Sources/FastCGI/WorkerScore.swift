@@ -2,12 +2,12 @@ import CProcessShims
 import Glibc
 
 /// A worker's own entry in the pool's scoreboard: what it is doing, and its counters.
-public struct WorkerScore {
-    public let scoreboard: Scoreboard
+package struct WorkerScore {
+    package let scoreboard: Scoreboard
     let entry: UnsafeMutablePointer<tally_entry>
 
     /// The entry the supervisor gave this worker (`--scoreboard-entry`), in the scoreboard it inherited.
-    public init?(scoreboard: Scoreboard, entry index: Int) {
+    package init?(scoreboard: Scoreboard, entry index: Int) {
         guard index >= 0, index < scoreboard.entryCount else { return nil }
         self.scoreboard = scoreboard
         self.entry = scoreboard.entry(index)
@@ -41,15 +41,8 @@ public struct WorkerScore {
         tally_entry_end(entry)
     }
 
-    public func add(_ counter: PoolSnapshot.Counter, _ amount: Int = 1) {
+    package func add(_ counter: PoolSnapshot.Counter, _ amount: Int = 1) {
         guard amount > 0 else { return }
         tally_add_u(tally_entry_counter(entry, counter.cValue), UInt64(amount))
     }
-}
-
-/// CLOCK_MONOTONIC in microseconds: one clock for every process of the pool.
-func monotonicMicroseconds() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
 }

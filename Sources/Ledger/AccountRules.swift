@@ -1,11 +1,11 @@
 /// Why a username or password is refused.
-public enum AccountRuleViolation: Error, Equatable, Sendable {
+package enum AccountRuleViolation: Error, CustomStringConvertible, Equatable, Sendable {
     case usernameLength
     case usernameCharacters
     case passwordLength
     case passwordContainsNUL
 
-    public var explanation: String {
+    package var explanation: String {
         switch self {
         case .usernameLength:
             "must be \(AccountRules.usernameLengths.lowerBound) to \(AccountRules.usernameLengths.upperBound) characters"
@@ -15,15 +15,22 @@ public enum AccountRuleViolation: Error, Equatable, Sendable {
         case .passwordContainsNUL: "must not contain the NUL character"
         }
     }
+
+    package var description: String {
+        switch self {
+        case .usernameLength, .usernameCharacters: "the username \(explanation)"
+        case .passwordLength, .passwordContainsNUL: "the password \(explanation)"
+        }
+    }
 }
 
 /// The rules for log-in credentials.
-public enum AccountRules {
-    public static let usernameLengths = 3...64
-    public static let passwordLengths = 10...256
+package enum AccountRules {
+    package static let usernameLengths = 3...64
+    package static let passwordLengths = 10...256
 
     /// Usernames are ASCII so that "unique, ignoring case" means one thing everywhere.
-    public static func checkUsername(_ username: String) throws(AccountRuleViolation) {
+    package static func checkUsername(_ username: String) throws(AccountRuleViolation) {
         guard usernameLengths.contains(username.utf8.count) else { throw .usernameLength }
         let allowed = username.utf8.allSatisfy { byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
@@ -34,7 +41,7 @@ public enum AccountRules {
         guard allowed else { throw .usernameCharacters }
     }
 
-    public static func checkPassword(_ password: String) throws(AccountRuleViolation) {
+    package static func checkPassword(_ password: String) throws(AccountRuleViolation) {
         guard passwordLengths.contains(password.count) else { throw .passwordLength }
         guard !password.utf8.contains(0) else { throw .passwordContainsNUL }
     }

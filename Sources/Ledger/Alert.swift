@@ -1,15 +1,15 @@
 /// An alert an event raised, stored with the movement that raised it.
-public struct Alert: Equatable, Sendable {
-    public let id: Int64
-    public let code: Int
-    public let userID: Int64
-    public let movementID: Int64
-    public let kind: MovementKind
-    public let amount: Money
+package struct Alert: Equatable, Sendable {
+    package let id: Int64
+    package let code: Int
+    package let userID: Int64
+    package let movementID: Int64
+    package let kind: MovementKind
+    package let amount: Money
     /// Microseconds since 1970-01-01 UTC.
-    public let createdAt: Int64
+    package let createdAt: Int64
 
-    public init(
+    package init(
         id: Int64, code: Int, userID: Int64, movementID: Int64, kind: MovementKind, amount: Money, createdAt: Int64
     ) {
         self.id = id

@@ -1,34 +1,34 @@
 /// The thresholds the alert rules use; each is configuration, with these defaults.
-public struct AlertThresholds: Sendable, Equatable {
+package struct AlertThresholds: Sendable, Equatable {
     /// 1100: a withdrawal of more than this.
-    public var largeWithdrawal = Money(minorUnits: 100_00)
+    package var largeWithdrawal = Money(minorUnits: 100_00)
     /// 30: this many movements in a row, the newest included, are withdrawals.
-    public var consecutiveWithdrawals = 3
+    package var consecutiveWithdrawals = 3
     /// 300: this many deposits in a row (withdrawals between them do not count), each larger than the one before.
-    public var increasingDeposits = 3
+    package var increasingDeposits = 3
     /// 123: deposits with t in the last `windowSeconds` seconds, up to and including this event's t ...
-    public var windowSeconds: Int64 = 30
+    package var windowSeconds: Int64 = 30
     /// ... sum to more than this.
-    public var windowTotal = Money(minorUnits: 200_00)
+    package var windowTotal = Money(minorUnits: 200_00)
 
-    public init() {}
+    package init() {}
 }
 
 /// A deposit or withdrawal as the alert rules see it.
-public struct CashEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct CashEvent: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case deposit, withdrawal
 
         /// The journal's name for the movement.
-        public var movementKind: MovementKind { self == .deposit ? .deposit : .withdrawal }
+        package var movementKind: MovementKind { self == .deposit ? .deposit : .withdrawal }
     }
 
-    public let kind: Kind
-    public let amount: Money
+    package let kind: Kind
+    package let amount: Money
     /// The second the event happened; strictly increasing per user.
-    public let t: Int64
+    package let t: Int64
 
-    public init(kind: Kind, amount: Money, t: Int64) {
+    package init(kind: Kind, amount: Money, t: Int64) {
         self.kind = kind
         self.amount = amount
         self.t = t
@@ -36,17 +36,17 @@ public struct CashEvent: Sendable, Equatable {
 }
 
 /// What the rules need to know of a user's earlier deposits and withdrawals (transfers do not count).
-public struct CashHistory: Sendable, Equatable {
+package struct CashHistory: Sendable, Equatable {
     /// The kinds of the most recent events, newest first (at least `consecutiveWithdrawals - 1` of them
     /// when there are that many).
-    public var recentKinds: [CashEvent.Kind]
+    package var recentKinds: [CashEvent.Kind]
     /// The amounts of the most recent deposits, newest first (at least `increasingDeposits - 1`).
-    public var recentDepositAmounts: [Money]
+    package var recentDepositAmounts: [Money]
     /// The sum of earlier deposits with t inside the window that ends at the new event's t. Exact: deposits
     /// and withdrawals of the largest amount in turn make it larger than any one amount.
-    public var depositsInWindow: MoneyTotal
+    package var depositsInWindow: MoneyTotal
 
-    public init(
+    package init(
         recentKinds: [CashEvent.Kind] = [], recentDepositAmounts: [Money] = [], depositsInWindow: MoneyTotal = .zero
     ) {
         self.recentKinds = recentKinds
@@ -56,25 +56,25 @@ public struct CashHistory: Sendable, Equatable {
 }
 
 /// The activity alert rules: which codes an event raises, given the user's history. Pure: no I/O.
-public struct AlertRules: Sendable {
-    public static let largeWithdrawalCode = 1100
-    public static let consecutiveWithdrawalsCode = 30
-    public static let increasingDepositsCode = 300
-    public static let windowTotalCode = 123
+package struct AlertRules: Sendable {
+    package static let largeWithdrawalCode = 1100
+    package static let consecutiveWithdrawalsCode = 30
+    package static let increasingDepositsCode = 300
+    package static let windowTotalCode = 123
 
-    public let thresholds: AlertThresholds
+    package let thresholds: AlertThresholds
 
-    public init(thresholds: AlertThresholds = AlertThresholds()) {
+    package init(thresholds: AlertThresholds = AlertThresholds()) {
         self.thresholds = thresholds
     }
 
     /// The first t that lies inside the window ending at `t`: the window is (t - windowSeconds, t].
-    public func windowStart(endingAt t: Int64) -> Int64 {
+    package func windowStart(endingAt t: Int64) -> Int64 {
         t - thresholds.windowSeconds + 1
     }
 
     /// The codes `event` raises, ascending.
-    public func codes(for event: CashEvent, after history: CashHistory) -> [Int] {
+    package func codes(for event: CashEvent, after history: CashHistory) -> [Int] {
         var codes: [Int] = []
         if event.kind == .withdrawal && event.amount > thresholds.largeWithdrawal {
             codes.append(Self.largeWithdrawalCode)

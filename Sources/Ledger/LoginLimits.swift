@@ -3,14 +3,14 @@
 /// `firstLockSeconds`; each further lock lasts twice as long as the one before, up to `longestLockSeconds`.
 /// A successful log-in clears it all; so does `forgetAfterSeconds` without a failure. Unknown usernames count
 /// like known ones, so the limit tells nothing about which exist.
-public struct LoginLimits: Sendable, Equatable {
-    public var failuresBeforeLock: Int
-    public var windowSeconds: Int
-    public var firstLockSeconds: Int
-    public var longestLockSeconds: Int
-    public var forgetAfterSeconds: Int
+package struct LoginLimits: Sendable, Equatable {
+    package var failuresBeforeLock: Int
+    package var windowSeconds: Int
+    package var firstLockSeconds: Int
+    package var longestLockSeconds: Int
+    package var forgetAfterSeconds: Int
 
-    public init(
+    package init(
         failuresBeforeLock: Int = 10, windowSeconds: Int = 60, firstLockSeconds: Int = 60,
         longestLockSeconds: Int = 900, forgetAfterSeconds: Int = 3600
     ) {

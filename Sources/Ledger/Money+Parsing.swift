@@ -1,5 +1,5 @@
 /// Why a text is not an amount of money.
-public enum MoneyParseError: Error, Equatable, Sendable {
+package enum MoneyParseError: Error, CustomStringConvertible, Equatable, Sendable {
     case empty
     case notANumber
     case negative
@@ -8,7 +8,7 @@ public enum MoneyParseError: Error, Equatable, Sendable {
     case outOfRange
 
     /// A sentence a person can act on.
-    public var explanation: String {
+    package var explanation: String {
         switch self {
         case .empty: "must not be empty"
         case .notANumber: "must be a decimal number such as \"12.34\""
@@ -18,12 +18,14 @@ public enum MoneyParseError: Error, Equatable, Sendable {
         case .outOfRange: "is too large (at most 92233720368547758.07)"
         }
     }
+
+    package var description: String { "an amount \(explanation)" }
 }
 
 extension Money {
     /// Parses a decimal amount exactly from its text: digits, optionally a point and one or two digits.
     /// The same grammar serves JSON numbers and JSON strings; no binary floating point is involved.
-    public init(parsing text: some StringProtocol) throws(MoneyParseError) {
+    package init(parsing text: some StringProtocol) throws(MoneyParseError) {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { throw .empty }
         if bytes.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }),

@@ -1,16 +1,16 @@
 /// An exact amount of money: a count of minor units (cents), as PostgreSQL stores it (bigint).
-public struct Money: Hashable, Comparable, Sendable {
-    public let minorUnits: Int64
+package struct Money: Hashable, Comparable, Sendable {
+    package let minorUnits: Int64
 
-    public init(minorUnits: Int64) {
+    package init(minorUnits: Int64) {
         self.minorUnits = minorUnits
     }
 
-    public static let zero = Money(minorUnits: 0)
+    package static let zero = Money(minorUnits: 0)
     /// Minor units in one major unit: two fraction digits.
-    public static let minorUnitsPerMajor: Int64 = 100
+    package static let minorUnitsPerMajor: Int64 = 100
 
-    public static func < (lhs: Money, rhs: Money) -> Bool {
+    package static func < (lhs: Money, rhs: Money) -> Bool {
         lhs.minorUnits < rhs.minorUnits
     }
 }
@@ -20,7 +20,7 @@ extension Money: CustomStringConvertible {
     ///
     /// Written digit by digit from the right into the string's own storage: every amount in every response
     /// goes through here, and string interpolation cost several times as much.
-    public var description: String {
+    package var description: String {
         let magnitude = minorUnits.magnitude
         var majorDigits = 1
         var rest = magnitude / 1000

@@ -1,5 +1,5 @@
 /// What kind of money movement a journal row records.
-public enum MovementKind: String, Sendable {
+package enum MovementKind: String, Sendable {
     /// From the outside world (the system account) to a user.
     case deposit
     /// From a user to the outside world.
@@ -9,7 +9,7 @@ public enum MovementKind: String, Sendable {
 }
 
 /// How a movement looks from one user's side of it.
-public enum EntryKind: String, Sendable {
+package enum EntryKind: String, Sendable {
     case deposit
     case withdrawal
     case transferIn = "transfer_in"
@@ -19,21 +19,21 @@ public enum EntryKind: String, Sendable {
 /// One row of the journal: `amount` moved from the debited account to the credited one.
 /// The system account, which stands for the outside world, has id `Movement.systemAccountID`
 /// and no balance of its own on record (so `debitBalanceAfter`/`creditBalanceAfter` are nil on its side).
-public struct Movement: Equatable, Sendable {
-    public static let systemAccountID: Int64 = 0
+package struct Movement: Equatable, Sendable {
+    package static let systemAccountID: Int64 = 0
 
-    public let id: Int64
-    public let kind: MovementKind
-    public let debitUserID: Int64
-    public let creditUserID: Int64
-    public let amount: Money
-    public let debitBalanceAfter: Money?
-    public let creditBalanceAfter: Money?
-    public let memo: String?
+    package let id: Int64
+    package let kind: MovementKind
+    package let debitUserID: Int64
+    package let creditUserID: Int64
+    package let amount: Money
+    package let debitBalanceAfter: Money?
+    package let creditBalanceAfter: Money?
+    package let memo: String?
     /// Microseconds since 1970-01-01 UTC.
-    public let createdAt: Int64
+    package let createdAt: Int64
 
-    public init(
+    package init(
         id: Int64, kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money,
         debitBalanceAfter: Money?, creditBalanceAfter: Money?, memo: String?, createdAt: Int64
     ) {
@@ -50,7 +50,7 @@ public struct Movement: Equatable, Sendable {
 
     /// The movement as `userID` sees it: its kind, the other party (nil for the outside world),
     /// and the user's balance after it.
-    public func entry(for userID: Int64) -> (kind: EntryKind, counterparty: Int64?, balanceAfter: Money?) {
+    package func entry(for userID: Int64) -> (kind: EntryKind, counterparty: Int64?, balanceAfter: Money?) {
         let isDebit = debitUserID == userID
         let kind: EntryKind =
             switch self.kind {
@@ -64,16 +64,16 @@ public struct Movement: Equatable, Sendable {
 }
 
 /// A holder of money.
-public struct User: Equatable, Sendable {
-    public let id: Int64
-    public let name: String
+package struct User: Equatable, Sendable {
+    package let id: Int64
+    package let name: String
     /// The log-in name; nil for a user the service created without credentials.
-    public let username: String?
-    public let balance: Money
+    package let username: String?
+    package let balance: Money
     /// Microseconds since 1970-01-01 UTC.
-    public let createdAt: Int64
+    package let createdAt: Int64
 
-    public init(id: Int64, name: String, username: String? = nil, balance: Money, createdAt: Int64) {
+    package init(id: Int64, name: String, username: String? = nil, balance: Money, createdAt: Int64) {
         self.id = id
         self.name = name
         self.username = username
@@ -83,19 +83,19 @@ public struct User: Equatable, Sendable {
 }
 
 /// Who is making a request, as their bearer token says.
-public enum Caller: Equatable, Sendable {
+package enum Caller: Equatable, Sendable {
     /// A person, acting for their own account only.
     case user(id: Int64)
     /// The service role (back office, load tests): may act on every account.
     case service
 
     /// True when the caller may read or debit `userID`'s account.
-    public func mayActOn(_ userID: Int64) -> Bool {
+    package func mayActOn(_ userID: Int64) -> Bool {
         switch self {
         case .service: true
         case .user(let id): id == userID
         }
     }
 
-    public var isService: Bool { self == .service }
+    package var isService: Bool { self == .service }
 }

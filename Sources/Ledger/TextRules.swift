@@ -1,31 +1,33 @@
 /// Why a piece of free text (a name, a memo) is refused.
-public enum TextRuleViolation: Error, Equatable, Sendable {
+package enum TextRuleViolation: Error, CustomStringConvertible, Equatable, Sendable {
     case empty
     case tooLong(maximum: Int)
     case containsNUL
 
-    public var explanation: String {
+    package var explanation: String {
         switch self {
         case .empty: "must not be empty or only spaces"
         case .tooLong(let maximum): "must be at most \(maximum) characters (Unicode code points: a flag counts two)"
         case .containsNUL: "must not contain the NUL character (\\u0000)"
         }
     }
+
+    package var description: String { "the text \(explanation)" }
 }
 
 /// The rules for the text people type: user names and memos. Text is stored verbatim, never trimmed. Lengths
 /// are in Unicode code points.
-public enum TextRules {
-    public static let maximumNameLength = 200
-    public static let maximumMemoLength = 500
+package enum TextRules {
+    package static let maximumNameLength = 200
+    package static let maximumMemoLength = 500
 
-    public static func checkName(_ name: String) throws(TextRuleViolation) {
+    package static func checkName(_ name: String) throws(TextRuleViolation) {
         guard !name.allSatisfy(\.isWhitespace) else { throw .empty }
         try checkCommon(name, maximum: maximumNameLength)
     }
 
     /// A memo may be empty; it is optional anyway.
-    public static func checkMemo(_ memo: String) throws(TextRuleViolation) {
+    package static func checkMemo(_ memo: String) throws(TextRuleViolation) {
         try checkCommon(memo, maximum: maximumMemoLength)
     }
 

@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// The accounts this worker has lately seen fail to serialize more than once. Their movements queue for
 /// per-account locks before their transaction starts (see `PostgresLedger.lockedSteps`); the rest go straight
 /// in, so a load without contention pays nothing for the locks. One conflict is not enough: under a uniform

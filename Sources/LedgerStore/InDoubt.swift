@@ -1,18 +1,19 @@
 import Glibc
 import Postgres
+import SystemSupport
 
 /// A money-moving request whose commit could not be confirmed: the database ended the session unannounced (an
 /// immediate shutdown, a crash) after the request's statement had answered, and did not come back within
 /// `PostgresLedger.inDoubtPatience` to say whether it committed. It may or may not have been applied.
-public struct OutcomeUnknown: Error, CustomStringConvertible {
+package struct OutcomeUnknown: Error, CustomStringConvertible {
     /// The connection's error.
-    public let cause: PostgresError
+    package let cause: PostgresError
 
-    public init(cause: PostgresError) {
+    package init(cause: PostgresError) {
         self.cause = cause
     }
 
-    public var description: String { "outcome unknown: \(cause.message)" }
+    package var description: String { "outcome unknown: \(cause.message)" }
 }
 
 /// What an in-doubt request made, if it committed: a movement (by id) or a user (by id).

@@ -4,32 +4,32 @@
 /// in batches until none are left or its time budget is spent. With 16 workers that is room for thousands of
 /// rows a second, more than the pool can create; each batch is a short transaction of its own, so traffic
 /// never waits on it.
-public struct KeyPurge {
-    public static let defaultInterval = 60.0
-    public static let budgetSeconds = 0.2
-    public static let batch = 1000
+package struct KeyPurge {
+    package static let defaultInterval = 60.0
+    package static let budgetSeconds = 0.2
+    package static let batch = 1000
     /// A day: an ended token stays that long, so that a client refused with it a moment ago can still be
     /// traced to its row (who it stood for, when it ended) before the row goes.
-    public static let tokenGraceSeconds = 86_400
+    package static let tokenGraceSeconds = 86_400
 
     /// What one turn deleted.
-    public struct Purged: Equatable, Sendable {
-        public var keys: Int
-        public var tokens: Int
+    package struct Purged: Equatable, Sendable {
+        package var keys: Int
+        package var tokens: Int
 
-        public init(keys: Int = 0, tokens: Int = 0) {
+        package init(keys: Int = 0, tokens: Int = 0) {
             self.keys = keys
             self.tokens = tokens
         }
     }
 
-    public let retentionSeconds: Int
+    package let retentionSeconds: Int
     /// Seconds between a worker's turns (on average a tenth more).
-    public let interval: Double
+    package let interval: Double
     private var next: Double
 
     /// `start`: now, on the clock `runIfDue` is given.
-    public init(retentionSeconds: Int, start: Double, interval: Double = Self.defaultInterval) {
+    package init(retentionSeconds: Int, start: Double, interval: Double = Self.defaultInterval) {
         self.retentionSeconds = retentionSeconds
         self.interval = interval
         next = start + Double.random(in: 0...interval)
@@ -37,7 +37,7 @@ public struct KeyPurge {
 
     /// Purges if it is time; returns what went (nothing more of a kind after a database error, which the next
     /// turn simply retries), or nil when it was not this worker's turn.
-    public mutating func runIfDue(_ ledger: PostgresLedger, now: () -> Double) -> Purged? {
+    package mutating func runIfDue(_ ledger: PostgresLedger, now: () -> Double) -> Purged? {
         let started = now()
         guard started >= next else { return nil }
         next = started + interval + Double.random(in: 0...(interval / 10))

@@ -1,11 +1,11 @@
 import Ledger
 
 /// Log-in credentials for a new user: the username and the argon2id hash of the password.
-public struct NewCredentials: Sendable {
-    public let username: String
-    public let passwordHash: String
+package struct NewCredentials: Sendable {
+    package let username: String
+    package let passwordHash: String
 
-    public init(username: String, passwordHash: String) {
+    package init(username: String, passwordHash: String) {
         self.username = username
         self.passwordHash = passwordHash
     }
@@ -13,14 +13,14 @@ public struct NewCredentials: Sendable {
 
 /// What a log-in reads about a username, in one round trip: the user with it who can log in (nil: none), and
 /// whether failed log-ins for it are on record and lock it.
-public struct LoginState: Sendable {
-    public let credentials: (user: User, passwordHash: String)?
+package struct LoginState: Sendable {
+    package let credentials: (user: User, passwordHash: String)?
     /// Seconds until log-ins for this username are taken again; 0 when it is not locked.
-    public let lockedForSeconds: Int
+    package let lockedForSeconds: Int
     /// Failed log-ins for this username are on record (a successful log-in clears them).
-    public let hasFailures: Bool
+    package let hasFailures: Bool
 
-    public init(credentials: (user: User, passwordHash: String)?, lockedForSeconds: Int, hasFailures: Bool) {
+    package init(credentials: (user: User, passwordHash: String)?, lockedForSeconds: Int, hasFailures: Bool) {
         self.credentials = credentials
         self.lockedForSeconds = lockedForSeconds
         self.hasFailures = hasFailures
@@ -28,11 +28,11 @@ public struct LoginState: Sendable {
 }
 
 /// A page of a user's movements: those with an id below `beforeID`, at most `limit`.
-public struct HistoryPage: Sendable {
-    public let beforeID: Int64
-    public let limit: Int
+package struct HistoryPage: Sendable {
+    package let beforeID: Int64
+    package let limit: Int
 
-    public init(beforeID: Int64, limit: Int) {
+    package init(beforeID: Int64, limit: Int) {
         self.beforeID = beforeID
         self.limit = limit
     }
@@ -40,12 +40,12 @@ public struct HistoryPage: Sendable {
 
 /// What `LedgerOperations.userView` read: the token's caller (nil: not live), the user (nil: none such),
 /// and the page of movements asked for (empty when none was).
-public struct UserView: Sendable {
-    public let caller: Caller?
-    public let user: User?
-    public let movements: [Movement]
+package struct UserView: Sendable {
+    package let caller: Caller?
+    package let user: User?
+    package let movements: [Movement]
 
-    public init(caller: Caller?, user: User?, movements: [Movement]) {
+    package init(caller: Caller?, user: User?, movements: [Movement]) {
         self.caller = caller
         self.user = user
         self.movements = movements
@@ -54,7 +54,7 @@ public struct UserView: Sendable {
 
 /// Everything the API asks of the ledger. `PostgresLedger` is the implementation; the protocol lets routes
 /// be tested without a database.
-public protocol LedgerOperations: AnyObject {
+package protocol LedgerOperations: AnyObject {
     /// Creates a user, with credentials when given; refuses with `.usernameTaken`.
     func createUser(
         name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,

@@ -1,12 +1,12 @@
 import Ledger
 
 /// A live bearer token as the ledger holds it: whom it stands for and when it expires.
-public struct LiveToken: Equatable, Sendable {
-    public let caller: Caller
+package struct LiveToken: Equatable, Sendable {
+    package let caller: Caller
     /// Microseconds since 1970; nil when it never expires (a service token made without a lifetime).
-    public let expiresAtMicroseconds: Int64?
+    package let expiresAtMicroseconds: Int64?
 
-    public init(caller: Caller, expiresAtMicroseconds: Int64?) {
+    package init(caller: Caller, expiresAtMicroseconds: Int64?) {
         self.caller = caller
         self.expiresAtMicroseconds = expiresAtMicroseconds
     }
@@ -14,7 +14,7 @@ public struct LiveToken: Equatable, Sendable {
 
 extension LedgerOperations {
     /// What `caller(tokenHash:)` says, without the expiry: for ledgers that do not tell it.
-    public func liveToken(hash: [UInt8]) throws -> LiveToken? {
+    package func liveToken(hash: [UInt8]) throws -> LiveToken? {
         try caller(tokenHash: hash).map { LiveToken(caller: $0, expiresAtMicroseconds: nil) }
     }
 }

@@ -1,15 +1,15 @@
 import Postgres
 
 /// Applies the schema migrations that a database has not had yet, each in its own transaction.
-public struct Migrator {
+package struct Migrator {
     let connection: Connection
 
-    public init(connection: Connection) {
+    package init(connection: Connection) {
         self.connection = connection
     }
 
     /// The newest migration applied, 0 for an empty database.
-    public func currentVersion() throws -> Int {
+    package func currentVersion() throws -> Int {
         let exists = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
         guard exists.first?.bool("present") == true else { return 0 }
         let rows = try connection.query("SELECT COALESCE(max(version), 0) AS version FROM schema_migrations")
@@ -18,7 +18,7 @@ public struct Migrator {
 
     /// Applies what is missing and returns the migrations it applied.
     @discardableResult
-    public func migrate(_ migrations: [Migration] = Migration.all) throws -> [Migration] {
+    package func migrate(_ migrations: [Migration] = Migration.all) throws -> [Migration] {
         try connection.execute(script: "SET client_min_messages = warning")
         try connection.execute(
             script: """

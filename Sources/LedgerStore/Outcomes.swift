@@ -2,18 +2,18 @@ import Ledger
 
 /// The request's identity for idempotency: the client's key, and a fingerprint of what it asked for,
 /// so that the same key with a different request can be told apart from a repeat.
-public struct IdempotencyContext: Sendable {
-    public let key: String
-    public let fingerprint: String
+package struct IdempotencyContext: Sendable {
+    package let key: String
+    package let fingerprint: String
 
-    public init(key: String, fingerprint: String) {
+    package init(key: String, fingerprint: String) {
         self.key = key
         self.fingerprint = fingerprint
     }
 }
 
 /// Why the ledger refused a movement. A refusal changed nothing, and is replayed under its key.
-public enum Refusal: Equatable, Sendable {
+package enum Refusal: Equatable, Sendable {
     case userNotFound(id: Int64)
     case insufficientFunds(balance: Money)
     /// The credited balance would no longer fit in a bigint.
@@ -32,32 +32,32 @@ public enum Refusal: Equatable, Sendable {
 }
 
 /// A deposit or withdrawal with the alerts it raised and the second it happened.
-public struct CashMovement: Equatable, Sendable {
-    public let movement: Movement
-    public let alertCodes: [Int]
+package struct CashMovement: Equatable, Sendable {
+    package let movement: Movement
+    package let alertCodes: [Int]
 
-    public init(movement: Movement, alertCodes: [Int]) {
+    package init(movement: Movement, alertCodes: [Int]) {
         self.movement = movement
         self.alertCodes = alertCodes
     }
 }
 
 /// What an operation that may move money ended as.
-public struct Receipt<Value: Sendable>: Sendable {
-    public enum Result: Sendable {
+package struct Receipt<Value: Sendable>: Sendable {
+    package enum Result: Sendable {
         case applied(Value)
         case refused(Refusal)
         /// The idempotency key was used before for a different request.
         case keyReused
     }
 
-    public let result: Result
+    package let result: Result
     /// True when this is the stored outcome of an earlier request with the same key.
-    public let isReplay: Bool
+    package let isReplay: Bool
     /// The id of the request that produced the outcome (the first one, for a replay).
-    public let requestID: String
+    package let requestID: String
 
-    public init(result: Result, isReplay: Bool, requestID: String) {
+    package init(result: Result, isReplay: Bool, requestID: String) {
         self.result = result
         self.isReplay = isReplay
         self.requestID = requestID

@@ -1,37 +1,39 @@
 import Glibc
 import Ledger
 import Postgres
+import SystemSupport
 
 /// The ledger in PostgreSQL, over one connection that is re-established when it breaks.
 /// Every money movement is a single call to a SQL function in a SERIALIZABLE transaction
 /// (the session's default), retried by `retryPolicy` when it fails to serialize.
-public final class PostgresLedger: LedgerOperations {
+package final class PostgresLedger: LedgerOperations {
     private let conninfo: String
     private let retryPolicy: RetryPolicy
     private var connection: Connection?
-    /// When connecting last failed: while the database is down, requests fail fast instead of each waiting.
-    private var lastConnectFailure: timespec?
+    /// When connecting last failed (MonotonicClock nanoseconds): while the database is down, requests fail fast
+    /// instead of each waiting.
+    private var lastConnectFailure: Int64?
     private let reconnectPause: Int64 = 50_000_000  // nanoseconds
 
     /// Counters for the pool's status page, since the worker started.
-    public private(set) var serializationRetries = 0
+    package private(set) var serializationRetries = 0
     /// Connections made after the first (the database restarted, or a connection broke).
-    public private(set) var reconnects = 0
-    public private(set) var retriesExhausted = 0
+    package private(set) var reconnects = 0
+    package private(set) var retriesExhausted = 0
     /// Movements this worker committed (a replayed idempotency key is not a new movement).
-    public private(set) var movementsApplied = 0
+    package private(set) var movementsApplied = 0
     private var hasConnected = false
     /// How long a request whose commit is in doubt waits for the database to say whether it committed.
     let inDoubtPatience = 3.0
     private var contention = Contention()
     private var lastTokenParameter: (hash: [UInt8], text: String)?
 
-    public init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
+    package init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
         self.conninfo = conninfo
         self.retryPolicy = retryPolicy
     }
 
-    public func createUser(
+    package func createUser(
         name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
         requestID: String
     ) throws -> Receipt<User> {
@@ -46,7 +48,7 @@ public final class PostgresLedger: LedgerOperations {
         return try receipt(from: row, of: "tally_create_user", requestID: requestID) { try $0.user() }
     }
 
-    public func move(
+    package func move(
         _ kind: MovementKind, tokenHash: [UInt8], actingUserID: Int64, debitUserID: Int64, creditUserID: Int64,
         amount: Money, memo: String?, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Movement> {
@@ -115,7 +117,7 @@ public final class PostgresLedger: LedgerOperations {
         return receipt
     }
 
-    public func recordCashEvent(
+    package func recordCashEvent(
         _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement> {
@@ -166,7 +168,7 @@ public final class PostgresLedger: LedgerOperations {
             })
     }
 
-    public func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] {
+    package func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] {
         let rows =
             if let userID {
                 try runRetryingAll(.alertsOfUser, [String(userID), String(beforeID), String(limit)])
@@ -176,11 +178,11 @@ public final class PostgresLedger: LedgerOperations {
         return try rows.map { try $0.alert() }
     }
 
-    public func caller(tokenHash: [UInt8]) throws -> Caller? {
+    package func caller(tokenHash: [UInt8]) throws -> Caller? {
         try runRetrying(.caller, [tokenParameter(tokenHash)]).flatMap(Self.caller)
     }
 
-    public func liveToken(hash: [UInt8]) throws -> LiveToken? {
+    package func liveToken(hash: [UInt8]) throws -> LiveToken? {
         guard let row = try runRetrying(.liveToken, [tokenParameter(hash)]), let caller = Self.caller(from: row) else {
             return nil
         }
@@ -192,12 +194,12 @@ public final class PostgresLedger: LedgerOperations {
         return row.int64("user_id").map { Caller.user(id: $0) }
     }
 
-    public func credentials(username: String) throws -> (user: User, passwordHash: String)? {
+    package func credentials(username: String) throws -> (user: User, passwordHash: String)? {
         guard let row = try runRetrying(.credentials, [username]), let hash = row["password_hash"] else { return nil }
         return (try row.user(), hash)
     }
 
-    public func loginState(username: String) throws -> LoginState {
+    package func loginState(username: String) throws -> LoginState {
         guard let row = try runRetrying(.loginState, [username]) else {
             throw UnexpectedRow(description: "the log-in state returned no row")
         }
@@ -210,7 +212,7 @@ public final class PostgresLedger: LedgerOperations {
     /// READ COMMITTED (see migration 13): concurrent failures of one username queue on its row instead of
     /// failing to serialize.
     @discardableResult
-    public func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int {
+    package func recordFailedLogin(username: String, limits: LoginLimits) throws -> Int {
         let parameters = [
             username, String(limits.failuresBeforeLock), String(limits.windowSeconds), String(limits.firstLockSeconds),
             String(limits.longestLockSeconds), String(limits.forgetAfterSeconds),
@@ -225,7 +227,7 @@ public final class PostgresLedger: LedgerOperations {
         return row?.int64("locked_for").map { Int($0) } ?? 0
     }
 
-    public func clearFailedLogins(username: String) throws {
+    package func clearFailedLogins(username: String) throws {
         try inTransaction { connection throws(PostgresError) in
             _ = try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
@@ -235,7 +237,7 @@ public final class PostgresLedger: LedgerOperations {
         }
     }
 
-    public func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {
+    package func issueToken(hash: [UInt8], for caller: Caller, lifetimeSeconds: Int?) throws -> Int64? {
         let userID: String? = if case .user(let id) = caller { String(id) } else { nil }
         let row = try runRetrying(
             .issueToken,
@@ -243,7 +245,7 @@ public final class PostgresLedger: LedgerOperations {
         return row?.int64("expires_at_us")
     }
 
-    public func revokeToken(hash: [UInt8]) throws -> Bool {
+    package func revokeToken(hash: [UInt8]) throws -> Bool {
         try runRetrying(.revokeToken, [Self.bytea(hash)]) != nil
     }
 
@@ -268,13 +270,13 @@ public final class PostgresLedger: LedgerOperations {
         return String(decoding: text, as: UTF8.self)
     }
 
-    public func user(id: Int64) throws -> User? {
+    package func user(id: Int64) throws -> User? {
         try runRetrying(.userByID, [String(id)])?.user()
     }
 
     /// One pipeline, no sync point inside: one implicit transaction, one snapshot, one round trip (instead of
     /// one for the token, one for the user and one for the page).
-    public func userView(_ userID: Int64, tokenHash: [UInt8], history: HistoryPage?) throws -> UserView {
+    package func userView(_ userID: Int64, tokenHash: [UInt8], history: HistoryPage?) throws -> UserView {
         var steps: [PipelineStep] = [
             .prepared(Statement.caller.rawValue, [tokenParameter(tokenHash)]),
             .prepared(Statement.userByID.rawValue, [String(userID)]),
@@ -291,7 +293,7 @@ public final class PostgresLedger: LedgerOperations {
             movements: history == nil ? [] : try results[2].rows.map { try $0.movement() })
     }
 
-    public func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {
+    package func users(afterID: Int64, nameContaining: String?, limit: Int) throws -> [User] {
         let rows =
             if let nameContaining {
                 try readSnapshot(.usersNamedAfter, [String(afterID), String(limit), nameContaining])
@@ -301,7 +303,7 @@ public final class PostgresLedger: LedgerOperations {
         return try rows.map { try $0.user() }
     }
 
-    public func stats(since: Int64) throws -> LedgerStats {
+    package func stats(since: Int64) throws -> LedgerStats {
         guard let row = try readSnapshot(.stats, [String(since)]).first, let users = row.int64("users"),
             let money = row["money"].flatMap({ MoneyTotal(minorUnitsText: $0) }),
             let movements = row.int64("movements"), let alerts = row.int64("alerts")
@@ -310,25 +312,25 @@ public final class PostgresLedger: LedgerOperations {
             userCount: users, moneyHeld: money, movementsSince: movements, alertsSince: alerts)
     }
 
-    public func movement(id: Int64) throws -> Movement? {
+    package func movement(id: Int64) throws -> Movement? {
         try runRetrying(.movementByID, [String(id)])?.movement()
     }
 
-    public func movements(ofUser userID: Int64, beforeID: Int64, limit: Int) throws -> [Movement] {
+    package func movements(ofUser userID: Int64, beforeID: Int64, limit: Int) throws -> [Movement] {
         try runRetryingAll(.entriesOfUser, [String(userID), String(beforeID), String(limit)]).map {
             try $0.movement()
         }
     }
 
-    public func movements(beforeID: Int64, limit: Int) throws -> [Movement] {
+    package func movements(beforeID: Int64, limit: Int) throws -> [Movement] {
         try runRetryingAll(.movementsBefore, [String(beforeID), String(limit)]).map { try $0.movement() }
     }
 
-    public func isDatabaseUp() -> Bool {
+    package func isDatabaseUp() -> Bool {
         (try? runRetrying(.ping, [])) != nil
     }
 
-    public func requestOutcome(caller: Caller, key: String) throws -> RequestOutcome? {
+    package func requestOutcome(caller: Caller, key: String) throws -> RequestOutcome? {
         let owner: Int64 = if case .user(let id) = caller { id } else { 0 }
         guard let row = try runRetrying(.requestOutcome, [String(owner), key]) else { return nil }
         guard row["outcome"] == "applied" else { return .refused(try row.refusal()) }
@@ -339,7 +341,7 @@ public final class PostgresLedger: LedgerOperations {
         return .createdUser(id: userID)
     }
 
-    public func recordRefusal(
+    package func recordRefusal(
         _ refusal: Refusal, tokenHash: [UInt8], idempotency: IdempotencyContext, requestID: String
     ) throws {
         let (outcome, detail) = refusal.storedColumns
@@ -356,7 +358,7 @@ public final class PostgresLedger: LedgerOperations {
     /// COMMITTED: a record past its retention is answered by nobody, so the delete needs no serializable
     /// snapshot, and it leaves no predicate locks for the keyed movements running meanwhile to conflict with.
     @discardableResult
-    public func purgeIdempotencyKeys(olderThanSeconds retentionSeconds: Int, batch: Int = 1000) throws -> Int {
+    package func purgeIdempotencyKeys(olderThanSeconds retentionSeconds: Int, batch: Int = 1000) throws -> Int {
         let row = try inTransaction { connection throws(PostgresError) in
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
@@ -371,7 +373,7 @@ public final class PostgresLedger: LedgerOperations {
     /// longest ended first; returns how many went. READ COMMITTED, as for the keys: an ended token
     /// authenticates nobody, whatever runs meanwhile.
     @discardableResult
-    public func purgeEndedTokens(endedMoreThanSeconds graceSeconds: Int, batch: Int = 1000) throws -> Int {
+    package func purgeEndedTokens(endedMoreThanSeconds graceSeconds: Int, batch: Int = 1000) throws -> Int {
         let row = try inTransaction { connection throws(PostgresError) in
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
@@ -490,9 +492,8 @@ public final class PostgresLedger: LedgerOperations {
     private func connected() throws(PostgresError) -> Connection {
         if let connection, connection.survivedIdle() { return connection }
         connection = nil
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        if let last = lastConnectFailure, Self.nanoseconds(from: last, to: now) < reconnectPause {
+        let now = MonotonicClock.nanoseconds()
+        if let last = lastConnectFailure, now - last < reconnectPause {
             throw PostgresError(kind: .connection, message: "database unreachable (retrying shortly)")
         }
         do throws(PostgresError) {
@@ -525,8 +526,4 @@ public final class PostgresLedger: LedgerOperations {
         SET lock_timeout = '5s';
         SET client_connection_check_interval = '100ms';
         """
-
-    private static func nanoseconds(from start: timespec, to end: timespec) -> Int64 {
-        Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec)
-    }
 }

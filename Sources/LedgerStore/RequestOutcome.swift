@@ -1,7 +1,7 @@
 import Ledger
 
 /// What a request stored under an idempotency key ended as, for `GET /api/requests/{key}`.
-public enum RequestOutcome: Equatable, Sendable {
+package enum RequestOutcome: Equatable, Sendable {
     /// It moved money: the movement.
     case applied(Movement)
     /// It created a user (POST /api/users under a key): the user's id.

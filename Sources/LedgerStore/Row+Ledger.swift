@@ -2,8 +2,8 @@ import Ledger
 import Postgres
 
 /// A row that does not have the shape the ledger's SQL promises: a bug, not a user error.
-public struct UnexpectedRow: Error, CustomStringConvertible {
-    public let description: String
+package struct UnexpectedRow: Error, CustomStringConvertible {
+    package let description: String
 }
 
 extension Row {

@@ -2,36 +2,36 @@ import Ledger
 import Postgres
 
 /// What `tally verify` found: every stored balance against the journal, and the books' total.
-public struct VerificationReport: Sendable {
-    public struct Mismatch: Sendable {
-        public let userID: Int64
-        public let storedBalance: Int64?
+package struct VerificationReport: Sendable {
+    package struct Mismatch: Sendable {
+        package let userID: Int64
+        package let storedBalance: Int64?
         /// In minor units; a journal changed by hand can say more than a balance may hold.
-        public let journalBalance: Int128
+        package let journalBalance: Int128
     }
 
-    public let usersChecked: Int
-    public let movementsChecked: Int
-    public let mismatches: [Mismatch]
-    public let negativeBalances: [Int64]
+    package let usersChecked: Int
+    package let movementsChecked: Int
+    package let mismatches: [Mismatch]
+    package let negativeBalances: [Int64]
     /// The stored user balances plus the outside world's balance from the journal: zero when the books balance.
     /// Summed exactly: each balance may reach `Int64.max`, so the users' together (and the outside world's
     /// balance, their negative) can leave the range of an Int64 on books that are right.
-    public let total: MoneyTotal
-    public let systemBalance: MoneyTotal
+    package let total: MoneyTotal
+    package let systemBalance: MoneyTotal
 
-    public var isClean: Bool { mismatches.isEmpty && negativeBalances.isEmpty && total == .zero }
+    package var isClean: Bool { mismatches.isEmpty && negativeBalances.isEmpty && total == .zero }
 }
 
 /// Recomputes every balance from the journal.
-public struct Verifier {
+package struct Verifier {
     let connection: Connection
 
-    public init(connection: Connection) {
+    package init(connection: Connection) {
         self.connection = connection
     }
 
-    public func verify() throws -> VerificationReport {
+    package func verify() throws -> VerificationReport {
         // One REPEATABLE READ snapshot, so movements committed meanwhile cannot make the books look wrong.
         try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? connection.execute(script: "COMMIT") }

@@ -3,7 +3,7 @@ import Glibc
 
 /// One step of a pipeline: a prepared statement by name, SQL text with its parameters, the COMMIT of an explicit
 /// transaction, or a sync point.
-public enum PipelineStep: Sendable {
+package enum PipelineStep: Sendable {
     case prepared(String, [String?])
     case sql(String, [String?] = [])
     /// COMMIT of the explicit transaction (BEGIN ...) the statements before it are in. Once it has answered,
@@ -20,7 +20,7 @@ extension Connection {
     /// (libpq's pipeline mode). When one fails, the ones after it up to the next sync point are skipped and
     /// the first error is thrown. Statements inside an explicit transaction (BEGIN ... COMMIT) stay in it across
     /// pipelines.
-    public func pipeline(_ steps: [PipelineStep]) throws(PostgresError) -> [Rows] {
+    package func pipeline(_ steps: [PipelineStep]) throws(PostgresError) -> [Rows] {
         var rows: [Rows] = []
         for outcome in try pipelineOutcomes(steps) {
             switch outcome {
@@ -38,7 +38,7 @@ extension Connection {
     /// confirmed stay (they committed: a later statement's failure does not undo them) and every other statement
     /// fails with the connection's error (it may or may not have run; one that had answered carries its rows as
     /// `unconfirmed` when the server ended the session unannounced); the connection is not used again.
-    public func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
+    package func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             switch step {
             case .prepared(_, let parameters), .sql(_, let parameters): try refuseNUL(parameters)

@@ -2,7 +2,7 @@ import CLibPQ
 import Glibc
 
 /// One libpq connection. Not thread-safe: each worker process owns exactly one.
-public final class Connection {
+package final class Connection {
     let handle: OpaquePointer
     private var preparedNames: Set<String> = []
     /// The columns of each prepared statement's results, as last seen.
@@ -12,7 +12,7 @@ public final class Connection {
     var isOutOfStep = false
 
     /// Connects with a libpq conninfo string ("dbname=tally host=/path"); PG* environment variables apply.
-    public init(conninfo: String) throws(PostgresError) {
+    package init(conninfo: String) throws(PostgresError) {
         guard let handle = PQconnectdb(conninfo) else {
             throw PostgresError(kind: .connection, message: "out of memory creating a connection")
         }
@@ -30,10 +30,10 @@ public final class Connection {
     }
 
     /// The process id of the connection's server process (kept after the connection broke).
-    public var backendPID: Int32 { PQbackendPID(handle) }
+    package var backendPID: Int32 { PQbackendPID(handle) }
 
     /// False once the connection has broken; a broken connection is not repaired, make a new one.
-    public var isHealthy: Bool {
+    package var isHealthy: Bool {
         !isOutOfStep && PQstatus(handle) == CONNECTION_OK
     }
 
@@ -41,7 +41,7 @@ public final class Connection {
     /// backend terminated): its socket then reads as ready, with the server's last message or the end of the
     /// stream. Asked before a connection is used again, so that the first request after a database restart
     /// runs on a new connection instead of failing on the old one. Costs one poll(2) that does not wait.
-    public func survivedIdle() -> Bool {
+    package func survivedIdle() -> Bool {
         guard isHealthy else { return false }
         let socket = PQsocket(handle)
         guard socket >= 0 else { return false }
@@ -56,14 +56,14 @@ public final class Connection {
     }
 
     /// Runs one or more SQL statements without parameters (migrations, session settings).
-    public func execute(script sql: String) throws(PostgresError) {
+    package func execute(script sql: String) throws(PostgresError) {
         let result = PQexec(handle, sql)
         _ = try check(result)
     }
 
     /// Runs one parameterised statement. Values travel separately from the SQL text, as text.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> Rows {
+    package func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> Rows {
         let result = try withCStrings(parameters) { values in
             PQexecParams(handle, sql, Int32(values.count), nil, values, nil, nil, 0)
         }
@@ -71,7 +71,7 @@ public final class Connection {
     }
 
     /// Prepares `sql` under `name` on this connection (once; preparing an existing name does nothing).
-    public func prepare(_ name: String, _ sql: String) throws(PostgresError) {
+    package func prepare(_ name: String, _ sql: String) throws(PostgresError) {
         guard !preparedNames.contains(name) else { return }
         let result = PQprepare(handle, name, sql, 0, nil)
         _ = try check(result)
@@ -81,7 +81,7 @@ public final class Connection {
     /// Executes a statement prepared with `prepare(_:_:)`. A failure after the statement answered rows carries
     /// them as `unconfirmed` when the connection broke unannounced before its end was confirmed.
     @discardableResult
-    public func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
+    package func execute(prepared name: String, _ parameters: [String?]) throws(PostgresError) -> Rows {
         let sent = try withCStrings(parameters) { values in
             PQsendQueryPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
         }

@@ -3,8 +3,8 @@ import Glibc
 
 /// The names of a result's columns and where each is. A prepared statement's results always have the same
 /// columns, so a connection keeps one layout per statement instead of building a new index for every result.
-public final class ColumnLayout: Sendable {
-    public let columns: [String]
+package final class ColumnLayout: Sendable {
+    package let columns: [String]
     /// The names' lengths in bytes, in column order: most names asked for are told apart by length alone.
     private let lengths: [Int]
     /// The names as libpq gives them, to compare a later result's with.
@@ -39,9 +39,9 @@ public final class ColumnLayout: Sendable {
 }
 
 /// The rows of a result, copied out of libpq at once (text format). `nil` is SQL NULL.
-public struct Rows: Sendable {
-    public let layout: ColumnLayout
-    public let values: [[String?]]
+package struct Rows: Sendable {
+    package let layout: ColumnLayout
+    package let values: [[String?]]
 
     /// Copies `result`'s rows; `layout` is the one to reuse when it still describes the result's columns.
     init(reading result: OpaquePointer, layout known: ColumnLayout? = nil) {
@@ -54,33 +54,33 @@ public struct Rows: Sendable {
         }
     }
 
-    public var columns: [String] { layout.columns }
-    public var count: Int { values.count }
-    public var isEmpty: Bool { values.isEmpty }
+    package var columns: [String] { layout.columns }
+    package var count: Int { values.count }
+    package var isEmpty: Bool { values.isEmpty }
 
     /// The rows as `Row` values that read columns by name.
-    public var rows: [Row] {
+    package var rows: [Row] {
         values.map { Row(values: $0, layout: layout) }
     }
 
-    public var first: Row? { values.first.map { Row(values: $0, layout: layout) } }
+    package var first: Row? { values.first.map { Row(values: $0, layout: layout) } }
 }
 
 /// One row of a result, read by column name.
-public struct Row: Sendable {
+package struct Row: Sendable {
     let values: [String?]
     let layout: ColumnLayout
 
-    public subscript(_ column: String) -> String? {
+    package subscript(_ column: String) -> String? {
         guard let index = layout.index(of: column) else { return nil }
         return values[index]
     }
 
-    public func int64(_ column: String) -> Int64? {
+    package func int64(_ column: String) -> Int64? {
         self[column].flatMap { Int64($0) }
     }
 
-    public func bool(_ column: String) -> Bool? {
+    package func bool(_ column: String) -> Bool? {
         self[column].map { $0 == "t" }
     }
 }

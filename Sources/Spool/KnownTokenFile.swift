@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// `DIR/known-tokens`: the bearer tokens (by SHA-256) that the pool saw the database accept lately, with whom
 /// each stands for, so that while the database is down only their holders can fill the spool. Shared by every
@@ -11,18 +12,18 @@ import Glibc
 /// of those 56 bytes (4) and 4 zero bytes, all little-endian. Writers hold an exclusive `flock`; readers take no
 /// lock and pass over a slot whose checksum is wrong (a write under way). Nothing is synced to disk: a slot lost
 /// to a crash of the machine only means that token's holder gets 503 instead of 202 in an outage.
-public final class KnownTokenFile {
+package final class KnownTokenFile {
     /// One token the database accepted.
-    public struct Entry: Equatable, Sendable {
-        public let tokenHash: [UInt8]
+    package struct Entry: Equatable, Sendable {
+        package let tokenHash: [UInt8]
         /// The user the token stands for; nil for the service role.
-        public let userID: Int64?
+        package let userID: Int64?
         /// When the entry stops counting (the token's expiry, or a bound on how long ago it was seen).
-        public let validUntil: Int64
+        package let validUntil: Int64
         /// When a worker last wrote it: the least recent in a full bucket gives way.
-        public let seenAt: Int64
+        package let seenAt: Int64
 
-        public init(tokenHash: [UInt8], userID: Int64?, validUntil: Int64, seenAt: Int64) {
+        package init(tokenHash: [UInt8], userID: Int64?, validUntil: Int64, seenAt: Int64) {
             self.tokenHash = tokenHash
             self.userID = userID
             self.validUntil = validUntil
@@ -30,9 +31,9 @@ public final class KnownTokenFile {
         }
     }
 
-    public let path: String
-    public let bucketCount: Int
-    public let ways: Int
+    package let path: String
+    package let bucketCount: Int
+    package let ways: Int
     private let descriptor: Int32
     static let slotSize = 64
     static let hashSize = 32
@@ -41,22 +42,22 @@ public final class KnownTokenFile {
     /// The default holds 32,768 tokens in 2 MiB (made sparse): a lookup reads one bucket, 512 bytes, whatever
     /// the size, and a flood of new tokens (log-ins are limited to 10 a second per address) takes hours, not
     /// minutes, to push out the tokens of people who pay every day.
-    public init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SpoolError) {
+    package init(directory: String, bucketCount: Int = 4096, ways: Int = 8) throws(SystemError) {
         precondition(bucketCount > 0 && ways > 0)
         try SpoolFile.makeDirectory(directory)
         self.path = directory + "/known-tokens"
         self.bucketCount = bucketCount
         self.ways = ways
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw SpoolError("open", path) }
+        guard descriptor >= 0 else { throw SystemError("open \(path)") }
         self.descriptor = descriptor
         let size = bucketCount * ways * Self.slotSize
-        try withLock { () throws(SpoolError) in
+        try withLock { () throws(SystemError) in
             var status = stat()
-            guard fstat(descriptor, &status) == 0 else { throw SpoolError("fstat", path) }
+            guard fstat(descriptor, &status) == 0 else { throw SystemError("fstat \(path)") }
             guard Int(status.st_size) != size else { return }
             guard ftruncate(descriptor, 0) == 0, ftruncate(descriptor, off_t(size)) == 0 else {
-                throw SpoolError("ftruncate", path)
+                throw SystemError("ftruncate \(path)")
             }
         }
     }
@@ -64,10 +65,10 @@ public final class KnownTokenFile {
     deinit { close(descriptor) }
 
     /// How many tokens the table holds at most.
-    public var capacity: Int { bucketCount * ways }
+    package var capacity: Int { bucketCount * ways }
 
     /// The entry for `tokenHash` if it is still valid at `now`.
-    public func entry(for tokenHash: [UInt8], now: Int64) throws(SpoolError) -> Entry? {
+    package func entry(for tokenHash: [UInt8], now: Int64) throws(SystemError) -> Entry? {
         guard tokenHash.count == Self.hashSize else { return nil }
         return try bucket(of: tokenHash).lazy.compactMap(\.entry).first {
             $0.tokenHash == tokenHash && $0.validUntil > now
@@ -76,9 +77,9 @@ public final class KnownTokenFile {
 
     /// Stores `entry`, in place of the same token's, else of an empty or expired slot, else of the slot of its
     /// bucket seen least recently.
-    public func remember(_ entry: Entry) throws(SpoolError) {
+    package func remember(_ entry: Entry) throws(SystemError) {
         guard entry.tokenHash.count == Self.hashSize else { return }
-        try withLock { () throws(SpoolError) in
+        try withLock { () throws(SystemError) in
             let slots = try bucket(of: entry.tokenHash)
             let chosen =
                 slots.first { $0.entry?.tokenHash == entry.tokenHash }
@@ -90,9 +91,9 @@ public final class KnownTokenFile {
     }
 
     /// Removes the token's entry (it was found revoked or expired).
-    public func forget(_ tokenHash: [UInt8]) throws(SpoolError) {
+    package func forget(_ tokenHash: [UInt8]) throws(SystemError) {
         guard tokenHash.count == Self.hashSize else { return }
-        try withLock { () throws(SpoolError) in
+        try withLock { () throws(SystemError) in
             for slot in try bucket(of: tokenHash) where slot.entry?.tokenHash == tokenHash {
                 try write([UInt8](repeating: 0, count: Self.slotSize), at: slot.offset)
             }
@@ -105,12 +106,12 @@ public final class KnownTokenFile {
         let entry: Entry?
     }
 
-    private func bucket(of tokenHash: [UInt8]) throws(SpoolError) -> [Slot] {
+    private func bucket(of tokenHash: [UInt8]) throws(SystemError) -> [Slot] {
         let index = Int(tokenHash[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) % bucketCount
         let start = index * ways * Self.slotSize
         var bytes = [UInt8](repeating: 0, count: ways * Self.slotSize)
         let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(start)) }
-        guard count >= 0 else { throw SpoolError("pread", path) }
+        guard count >= 0 else { throw SystemError("pread \(path)") }
         return (0..<ways).map { way in
             let slot = way * Self.slotSize
             let entry = count >= slot + Self.slotSize ? Self.decode(bytes[slot..<slot + Self.slotSize]) : nil
@@ -118,14 +119,14 @@ public final class KnownTokenFile {
         }
     }
 
-    private func write(_ bytes: [UInt8], at offset: Int) throws(SpoolError) {
+    private func write(_ bytes: [UInt8], at offset: Int) throws(SystemError) {
         let count = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
-        guard count == bytes.count else { throw SpoolError("pwrite", path) }
+        guard count == bytes.count else { throw SystemError("pwrite \(path)") }
     }
 
-    private func withLock(_ body: () throws(SpoolError) -> Void) throws(SpoolError) {
+    private func withLock(_ body: () throws(SystemError) -> Void) throws(SystemError) {
         while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw SpoolError("flock", path) }
+            guard errno == EINTR else { throw SystemError("flock \(path)") }
         }
         defer { flock(descriptor, LOCK_UN) }
         try body()

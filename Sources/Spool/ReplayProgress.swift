@@ -1,24 +1,25 @@
 import Glibc
+import SystemSupport
 
 /// How far the spool has been replayed, `DIR/offset`: the byte offset of the first record not yet applied,
 /// saved (fdatasync) after each applied record. Stored as 8 bytes little-endian and their CRC-32; a file that
 /// is missing, short or damaged reads as 0, which replays records again: harmless, since each carries its
 /// idempotency key, and never a record skipped.
-public final class ReplayProgress {
-    public let path: String
+package final class ReplayProgress {
+    package let path: String
     private let descriptor: Int32
 
-    public init(directory: String) throws(SpoolError) {
+    package init(directory: String) throws(SystemError) {
         try SpoolFile.makeDirectory(directory)
         path = directory + "/offset"
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw SpoolError("open", path) }
+        guard descriptor >= 0 else { throw SystemError("open \(path)") }
     }
 
     deinit { close(descriptor) }
 
     /// The saved offset, or 0.
-    public func load() -> Int {
+    package func load() -> Int {
         var bytes = [UInt8](repeating: 0, count: 12)
         let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 12, 0) }
         guard count == 12, CRC32.checksum(bytes[..<8]) == SpoolRecord.littleEndian(bytes, at: 8) else { return 0 }
@@ -28,13 +29,13 @@ public final class ReplayProgress {
     }
 
     /// Saves `offset` durably before returning.
-    public func save(_ offset: Int) throws(SpoolError) {
+    package func save(_ offset: Int) throws(SystemError) {
         var bytes: [UInt8] = []
         SpoolRecord.appendLittleEndian(UInt32(truncatingIfNeeded: UInt64(offset)), to: &bytes)
         SpoolRecord.appendLittleEndian(UInt32(truncatingIfNeeded: UInt64(offset) >> 32), to: &bytes)
         SpoolRecord.appendLittleEndian(CRC32.checksum(bytes), to: &bytes)
         let count = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, 12, 0) }
-        guard count == 12 else { throw SpoolError("pwrite", path) }
-        guard fdatasync(descriptor) == 0 else { throw SpoolError("fdatasync", path) }
+        guard count == 12 else { throw SystemError("pwrite \(path)") }
+        guard fdatasync(descriptor) == 0 else { throw SystemError("fdatasync \(path)") }
     }
 }

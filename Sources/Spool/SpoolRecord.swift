@@ -2,14 +2,14 @@
 /// little-endian 32-bit) and the payload. A reader takes records one after another and stops at the first that
 /// is incomplete or whose magic, length or checksum is wrong: everything before it is intact, and the rest was
 /// never acknowledged (a record is answered only after it is on disk) or is damage that cannot be trusted.
-public enum SpoolRecord {
+package enum SpoolRecord {
     static let magic: [UInt8] = Array("TSR1".utf8)
-    public static let headerSize = 12
+    package static let headerSize = 12
     /// No record is larger: a length above this is damage, not a record.
-    public static let maximumPayloadSize = 1 << 20
+    package static let maximumPayloadSize = 1 << 20
 
     /// The bytes that store `payload`.
-    public static func frame(_ payload: [UInt8]) -> [UInt8] {
+    package static func frame(_ payload: [UInt8]) -> [UInt8] {
         precondition(payload.count <= maximumPayloadSize, "a spool record holds at most 1 MiB")
         var bytes = magic
         bytes.reserveCapacity(headerSize + payload.count)
@@ -19,15 +19,15 @@ public enum SpoolRecord {
     }
 
     /// A record read back: where it starts in the file, where the next one starts, and its payload.
-    public struct Entry: Equatable, Sendable {
-        public let offset: Int
-        public let payload: [UInt8]
-        public var end: Int { offset + SpoolRecord.headerSize + payload.count }
+    package struct Entry: Equatable, Sendable {
+        package let offset: Int
+        package let payload: [UInt8]
+        package var end: Int { offset + SpoolRecord.headerSize + payload.count }
     }
 
     /// The whole records in `bytes` from `start` on, and where the intact part ends (the end of the last whole
     /// record, or `start`).
-    public static func read(_ bytes: [UInt8], from start: Int = 0) -> (entries: [Entry], intactEnd: Int) {
+    package static func read(_ bytes: [UInt8], from start: Int = 0) -> (entries: [Entry], intactEnd: Int) {
         var entries: [Entry] = []
         var position = max(0, start)
         while bytes.count - position >= headerSize {

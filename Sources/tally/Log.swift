@@ -1,10 +1,11 @@
 import API
 import Glibc
+import SystemSupport
 
 /// Logs as JSON lines on stderr, one write per line so that lines from many processes never interleave.
 enum Log {
-    static func event(_ level: String, _ message: String, _ fields: [(String, JSONValue)] = []) {
-        line([("level", .string(level)), ("message", .string(message))] + fields)
+    static func event(_ level: LogLevel, _ message: String, _ fields: [(String, JSONValue)] = []) {
+        line([("level", .string(level.rawValue)), ("message", .string(message))] + fields)
     }
 
     static func line(_ fields: [(String, JSONValue)]) {
@@ -16,11 +17,11 @@ enum Log {
     /// The line logged for every request, written field by field: no list of fields, no text for the
     /// duration and counts before their bytes.
     static func request(
-        level: String, requestID: String, method: String, path: String, status: Int, durationMicroseconds: Int64,
+        level: LogLevel, requestID: String, method: String, path: String, status: Int, durationMicroseconds: Int64,
         retries: Int, worker: String, note: String?
     ) {
         var line = Line()
-        line.field("level", .string(level))
+        line.field("level", .string(level.rawValue))
         line.field("request_id", .string(requestID))
         line.field("method", .string(method))
         line.field("path", .string(path))

@@ -2,6 +2,7 @@ import API
 import FastCGI
 import Glibc
 import LedgerStore
+import SystemSupport
 
 /// One worker's answer to each request: the pool's own pages (/api/status, /api/metrics) or the ledger API;
 /// then the request log line and the worker's counters in the pool's scoreboard.
@@ -33,7 +34,7 @@ final class RequestHandler {
     }
 
     func handle(_ request: FastCGIRequest) -> FastCGIResponse {
-        let started = MonotonicClock.seconds()
+        let started = MonotonicClock.microseconds()
         let retriesBefore = ledger.serializationRetries
         let parameters = request.parameters
         let text = FastCGIParameters.text
@@ -60,9 +61,9 @@ final class RequestHandler {
         }
         addLedgerCounts()
         Log.request(
-            level: response.logNote == nil ? "info" : "error", requestID: httpRequest.requestID,
+            level: response.logNote == nil ? .info : .error, requestID: httpRequest.requestID,
             method: httpRequest.method, path: httpRequest.path, status: response.status,
-            durationMicroseconds: Int64(((MonotonicClock.seconds() - started) * 1_000_000).rounded()),
+            durationMicroseconds: MonotonicClock.microseconds() - started,
             retries: ledger.serializationRetries - retriesBefore, worker: slot, note: response.logNote)
         return FastCGIResponse(
             status: response.status, reason: response.reason, headers: response.headers, body: response.body,
@@ -77,11 +78,11 @@ final class RequestHandler {
         addLedgerCounts()
         if purged.keys > 0 {
             Log.event(
-                "info", "purged \(purged.keys) idempotency keys past their retention", [("worker", .string(slot))])
+                .info, "purged \(purged.keys) idempotency keys past their retention", [("worker", .string(slot))])
         }
         if purged.tokens > 0 {
             Log.event(
-                "info", "purged \(purged.tokens) tokens that ended more than \(KeyPurge.tokenGraceSeconds) s ago",
+                .info, "purged \(purged.tokens) tokens that ended more than \(KeyPurge.tokenGraceSeconds) s ago",
                 [("worker", .string(slot))])
         }
     }

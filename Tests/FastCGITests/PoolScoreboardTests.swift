@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 import Testing
 
 @testable import FastCGI
@@ -154,7 +155,7 @@ struct ListenerTests {
         "addresses without a valid port are refused",
         arguments: ["", "foo", ":9000", "host:", "1.2.3.4:99999", "::1:80", "[::1]"])
     func refusesBadAddresses(_ text: String) {
-        #expect(throws: SystemError.self) { try TCPListener.split(text) }
+        #expect(throws: ListenerError.self) { try TCPListener.split(text) }
     }
 
     @Test("a TCP port another listener holds is an error, not an exit")
@@ -174,7 +175,7 @@ struct ListenerTests {
     func unixSocketOwnership() throws {
         let path = "/tmp/tally-test-\(getpid()).sock"
         let live = try UnixSocketListener(path: path, mode: 0o600, group: nil)
-        #expect(throws: SystemError.self) { try UnixSocketListener(path: path, mode: 0o600, group: nil) }
+        #expect(throws: ListenerError.socketInUse(path)) { try UnixSocketListener(path: path, mode: 0o600, group: nil) }
         _ = Glibc.close(live.fileDescriptor)  // the pool died without removing its socket
         let again = try UnixSocketListener(path: path, mode: 0o600, group: nil)
         again.close()

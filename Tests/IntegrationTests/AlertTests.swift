@@ -1,5 +1,6 @@
-import Foundation
+import Credentials
 import Dispatch
+import Foundation
 import Ledger
 import LedgerStore
 import Postgres

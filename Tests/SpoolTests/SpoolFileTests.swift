@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import Synchronization
+import SystemSupport
 import Testing
 
 @testable import Spool
@@ -11,7 +12,7 @@ final class ScratchDirectory {
 
     init() throws {
         var template = Array("/tmp/tally-spool-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SpoolError("mkdtemp", "/tmp") }
+        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp /tmp") }
         path = String(cString: made)
     }
 

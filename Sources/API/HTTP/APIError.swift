@@ -1,17 +1,22 @@
 /// An error answered to the client: an HTTP status, a stable machine-readable code, a message a person
 /// can act on, and the field it concerns when there is one.
-public struct APIError: Error, Sendable {
-    public let status: Int
-    public let code: String
-    public let message: String
-    public let field: String?
-    public var headers: [(name: String, value: String)] = []
+package struct APIError: Error, CustomStringConvertible, Sendable {
+    package let status: Int
+    package let code: String
+    package let message: String
+    package let field: String?
+    package var headers: [(name: String, value: String)] = []
 
-    public init(status: Int, code: String, message: String, field: String? = nil) {
+    package init(status: Int, code: String, message: String, field: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+    }
+
+    /// As a log line would say it: "422 validation_failed (amount): The amount must ...".
+    package var description: String {
+        "\(status) \(code)\(field.map { " (\($0))" } ?? ""): \(message)"
     }
 
     static func malformedJSON(_ reason: String) -> APIError {
@@ -27,7 +32,7 @@ public struct APIError: Error, Sendable {
         APIError(status: 404, code: "not_found", message: message)
     }
 
-    public static func methodNotAllowed(_ method: String, allowed: [String]) -> APIError {
+    package static func methodNotAllowed(_ method: String, allowed: [String]) -> APIError {
         var error = APIError(
             status: 405, code: "method_not_allowed",
             message: "\(method) is not allowed here; use \(allowed.joined(separator: " or ")).")
@@ -35,7 +40,7 @@ public struct APIError: Error, Sendable {
         return error
     }
 
-    public static func unavailable(_ message: String) -> APIError {
+    package static func unavailable(_ message: String) -> APIError {
         var error = APIError(status: 503, code: "unavailable", message: message)
         error.headers = [("Retry-After", "1")]
         return error
@@ -90,7 +95,7 @@ public struct APIError: Error, Sendable {
     }
 
     /// The response for this error, carrying the request id so a person can quote it.
-    public func response(requestID: String) -> HTTPResponse {
+    package func response(requestID: String) -> HTTPResponse {
         var members: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
         if let field { members.append(("field", .string(field))) }
         members.append(("request_id", .string(requestID)))

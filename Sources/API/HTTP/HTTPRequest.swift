@@ -1,23 +1,23 @@
 /// An HTTP request as the API sees it, whatever carried it (FastCGI in production, a test directly).
-public struct HTTPRequest: Sendable {
-    public var method: String
+package struct HTTPRequest: Sendable {
+    package var method: String
     /// The decoded path, without the query string ("/api/users/7").
-    public var path: String
+    package var path: String
     /// The raw query string, without "?".
-    public var query: String
+    package var query: String
     /// The URI as the client sent it, percent-encoded, with the query (nginx's REQUEST_URI); nil when unknown.
     /// Only the canonical spelling of a path is routed (see `CanonicalPath`).
-    public var requestURI: String?
-    public var idempotencyKey: String?
+    package var requestURI: String?
+    package var idempotencyKey: String?
     /// The Authorization header, e.g. "Bearer tly_...".
-    public var authorization: String?
-    public var body: [UInt8]
+    package var authorization: String?
+    package var body: [UInt8]
     /// The id nginx generated for the request ($request_id), echoed in errors and logs.
-    public var requestID: String
+    package var requestID: String
     /// The client's address as nginx saw it (REMOTE_ADDR); empty when not known.
-    public var clientAddress: String
+    package var clientAddress: String
 
-    public init(
+    package init(
         method: String, path: String, query: String = "", idempotencyKey: String? = nil,
         authorization: String? = nil, body: [UInt8] = [], requestID: String = "-", clientAddress: String = "",
         requestURI: String? = nil

@@ -1,14 +1,14 @@
 /// A response: status, headers and a JSON body.
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(name: String, value: String)]
-    public var body: String
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: [(name: String, value: String)]
+    package var body: String
     /// What went wrong on the server's side, for the request log; never sent to the client.
-    public var logNote: String?
+    package var logNote: String?
     /// The route that answered, as labelled in the pool's metrics (`TallyAPI.routeTemplates`); nil when none.
-    public var route: String?
+    package var route: String?
 
-    public init(status: Int, headers: [(name: String, value: String)] = [], body: String) {
+    package init(status: Int, headers: [(name: String, value: String)] = [], body: String) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -19,7 +19,7 @@ public struct HTTPResponse: Sendable {
     }
 
     /// The reason phrase for the status line.
-    public var reason: String {
+    package var reason: String {
         switch status {
         case 200: "OK"
         case 201: "Created"

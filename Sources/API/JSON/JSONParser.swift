@@ -1,13 +1,15 @@
 /// Why a body is not JSON, with the byte offset where reading stopped.
-public struct JSONSyntaxError: Error, Equatable, Sendable {
-    public let offset: Int
-    public let reason: String
+package struct JSONSyntaxError: Error, CustomStringConvertible, Equatable, Sendable {
+    package let offset: Int
+    package let reason: String
+
+    package var description: String { "\(reason) at byte \(offset)" }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes. Invalid UTF-8, lone surrogates, trailing content and
 /// nesting deeper than `maximumDepth` are refused.
-public struct JSONParser {
-    public static let maximumDepth = 64
+package struct JSONParser {
+    package static let maximumDepth = 64
 
     private let bytes: [UInt8]
     private var index = 0
@@ -17,7 +19,7 @@ public struct JSONParser {
         self.bytes = bytes
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw JSONSyntaxError(offset: firstInvalidUTF8Offset(bytes), reason: "the body is not valid UTF-8")
         }

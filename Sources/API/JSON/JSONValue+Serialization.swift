@@ -1,6 +1,6 @@
 extension JSONValue {
     /// Compact JSON text; members in the order they were given.
-    public func serialized() -> String {
+    package func serialized() -> String {
         var output: [UInt8] = []
         output.reserveCapacity(512)
         write(to: &output)
@@ -9,7 +9,7 @@ extension JSONValue {
 
     /// Appends the compact JSON text as UTF-8. Bytes, not String appends: this runs for every response
     /// and every log line, and byte appends cost a small fraction of String's.
-    public func write(to output: inout [UInt8]) {
+    package func write(to output: inout [UInt8]) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)

@@ -11,7 +11,7 @@ struct RequestBody {
         do {
             value = try JSONParser.parse(bytes)
         } catch {
-            throw .malformedJSON("\(error.reason) at byte \(error.offset)")
+            throw .malformedJSON("\(error)")
         }
         guard case .object(let pairs) = value else {
             throw .malformedJSON("expected an object, found \(value.typeName)")

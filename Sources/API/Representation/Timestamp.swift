@@ -1,8 +1,8 @@
 import Glibc
 
 /// RFC 3339 UTC text with milliseconds, e.g. "2026-11-23T10:00:00.123Z".
-public enum Timestamp {
-    public static func rfc3339(microsecondsSince1970 microseconds: Int64) -> String {
+package enum Timestamp {
+    package static func rfc3339(microsecondsSince1970 microseconds: Int64) -> String {
         String(unsafeUninitializedCapacity: length) { buffer in
             write(microsecondsSince1970: microseconds) { offset, byte in buffer[offset] = byte }
             return length
@@ -10,7 +10,7 @@ public enum Timestamp {
     }
 
     /// Appends the RFC 3339 text as UTF-8. This runs for every movement rendered and every log line.
-    public static func write(microsecondsSince1970 microseconds: Int64, to bytes: inout [UInt8]) {
+    package static func write(microsecondsSince1970 microseconds: Int64, to bytes: inout [UInt8]) {
         let start = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: length))
         bytes.withUnsafeMutableBufferPointer { buffer in

@@ -1,5 +1,6 @@
 import Credentials
 import Ledger
+import LedgerStore
 
 /// The caller behind a request's bearer token.
 struct Authenticated {

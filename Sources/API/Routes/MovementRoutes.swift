@@ -1,3 +1,4 @@
+import Credentials
 import Ledger
 import LedgerStore
 

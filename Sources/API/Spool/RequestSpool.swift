@@ -2,16 +2,16 @@ import Spool
 
 /// The requests waiting in the spool for the database: accepting one (durably, once per caller and key, within
 /// the size limit and the caller's quota), finding a caller's pending one, and the figures /api/status shows.
-public final class RequestSpool {
+package final class RequestSpool {
     let file: SpoolFile
     let progress: ReplayProgress
     /// The tokens the database accepted lately: only theirs are spooled.
     let knownTokens: KnownTokens
     /// The spool file's largest size in bytes; a request that would take it past this is refused.
-    public let maximumBytes: Int
-    public let quota: SpoolQuota
+    package let maximumBytes: Int
+    package let quota: SpoolQuota
 
-    public init(
+    package init(
         directory: String, maximumBytes: Int, quota: SpoolQuota = .standard,
         knownTokens: KnownTokenFile? = nil
     ) throws {
@@ -22,7 +22,7 @@ public final class RequestSpool {
         self.quota = quota
     }
 
-    public var directory: String { file.directory }
+    package var directory: String { file.directory }
 
     enum Acceptance {
         /// Stored and on disk.
@@ -94,7 +94,7 @@ public final class RequestSpool {
     }
 
     /// The requests not yet replayed, oldest first, each with the offset just past its record.
-    public func pending() throws -> [(request: SpooledRequest?, end: Int)] {
+    package func pending() throws -> [(request: SpooledRequest?, end: Int)] {
         try file.read(from: replayedUpTo()).entries.map { (SpooledRequest(decoding: $0.payload), $0.end) }
     }
 
@@ -105,7 +105,7 @@ public final class RequestSpool {
     }
 
     /// How many requests wait, and when the oldest was accepted (nil when none waits).
-    public func figures() throws -> (depth: Int, oldestAcceptedAt: Int64?) {
+    package func figures() throws -> (depth: Int, oldestAcceptedAt: Int64?) {
         let waiting = try pending()
         return (waiting.count, waiting.first?.request?.acceptedAt)
     }

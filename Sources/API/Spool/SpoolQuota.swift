@@ -1,15 +1,15 @@
 /// What one token and one client address may hold in the spool at once, so that no one client fills it for
 /// everyone while the database is down. The service role's requests are not capped (nor counted): its token is
 /// the operator's own, trusted with every account, and bounded by the spool's size like everything.
-public struct SpoolQuota: Equatable, Sendable {
+package struct SpoolQuota: Equatable, Sendable {
     /// Requests waiting per token, and their bytes (as stored: the compact request, its key and ids).
-    public var requestsPerToken: Int
-    public var bytesPerToken: Int
+    package var requestsPerToken: Int
+    package var bytesPerToken: Int
     /// The same per client address, summed over all its tokens.
-    public var requestsPerAddress: Int
-    public var bytesPerAddress: Int
+    package var requestsPerAddress: Int
+    package var bytesPerAddress: Int
 
-    public init(requestsPerToken: Int, bytesPerToken: Int, requestsPerAddress: Int, bytesPerAddress: Int) {
+    package init(requestsPerToken: Int, bytesPerToken: Int, requestsPerAddress: Int, bytesPerAddress: Int) {
         self.requestsPerToken = requestsPerToken
         self.bytesPerToken = bytesPerToken
         self.requestsPerAddress = requestsPerAddress
@@ -20,7 +20,7 @@ public struct SpoolQuota: Equatable, Sendable {
     /// 200 bytes (3.3 KiB at most: a 500-character memo and a 255-character key, in 4-byte characters), so a
     /// person's own payments through an outage fit many times over, and filling the 64 MiB spool takes at least
     /// 32 addresses with a live token each.
-    public static let standard = SpoolQuota(
+    package static let standard = SpoolQuota(
         requestsPerToken: 100, bytesPerToken: 256 << 10, requestsPerAddress: 1_000, bytesPerAddress: 2 << 20)
 
     /// Retry-After for a request over its quota: the spool empties only once the database is back.

@@ -1,24 +1,24 @@
 /// A money-moving request accepted while the database was down, as the spool stores it: everything needed to run
 /// it later as its caller, except the token itself, of which only the SHA-256 is kept (checked at replay). The
 /// body is the parsed command written compactly (`MovementCommand.compactBody`), never the client's bytes.
-public struct SpooledRequest: Equatable, Sendable {
+package struct SpooledRequest: Equatable, Sendable {
     /// When it was accepted, in seconds since 1970.
-    public let acceptedAt: Int64
-    public let tokenHash: [UInt8]
-    public let idempotencyKey: String
+    package let acceptedAt: Int64
+    package let tokenHash: [UInt8]
+    package let idempotencyKey: String
     /// The idempotency fingerprint of what it asks (the operation and its parsed values).
-    public let fingerprint: String
-    public let method: String
-    public let path: String
-    public let requestID: String
-    public let body: [UInt8]
+    package let fingerprint: String
+    package let method: String
+    package let path: String
+    package let requestID: String
+    package let body: [UInt8]
     /// The client's address (nginx's REMOTE_ADDR; empty when unknown), by which the spool caps what one address
     /// may hold.
-    public let clientAddress: String
+    package let clientAddress: String
     /// Sent with the service role's token: not counted against any cap.
-    public let isService: Bool
+    package let isService: Bool
 
-    public init(
+    package init(
         acceptedAt: Int64, tokenHash: [UInt8], idempotencyKey: String, fingerprint: String, method: String,
         path: String, requestID: String, body: [UInt8], clientAddress: String = "", isService: Bool = false
     ) {
@@ -40,7 +40,7 @@ public struct SpooledRequest: Equatable, Sendable {
 
     /// The record's payload: a version byte, the time as 8 bytes, then each field as a 4-byte length and its bytes
     /// (all little-endian), and last a byte, 1 for the service role.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = [Self.version]
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: acceptedAt >> shift)) }
         for field in [
@@ -57,7 +57,7 @@ public struct SpooledRequest: Equatable, Sendable {
     }
 
     /// Reads a payload back; nil when it is not one this version wrote.
-    public init?(decoding bytes: [UInt8]) {
+    package init?(decoding bytes: [UInt8]) {
         guard bytes.count >= 9, bytes[0] == 1 || bytes[0] == Self.version else { return nil }
         let isVersion1 = bytes[0] == 1
         var position = 1

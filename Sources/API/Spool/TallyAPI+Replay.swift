@@ -2,7 +2,7 @@ import LedgerStore
 import Postgres
 
 /// What replaying one spooled request came to.
-public enum ReplayResult: Sendable {
+package enum ReplayResult: Sendable {
     /// Applied, or answered from the key's earlier outcome: the response a live request would have had.
     case applied(status: Int)
     /// Refused, with the error's code; stored under the key unless the token was no longer live.
@@ -20,7 +20,7 @@ extension TallyAPI {
     /// Runs a spooled request as its caller (the token's hash stands for the token), under its idempotency key,
     /// through the same code and SERIALIZABLE transaction as a live request; a refusal the ledger does not keep
     /// itself is stored under the key, so that the client can learn it.
-    public func replay(_ spooled: SpooledRequest) -> ReplayResult {
+    package func replay(_ spooled: SpooledRequest) -> ReplayResult {
         do {
             let endpoint = try Router.route(method: spooled.method, path: spooled.path)
             guard let command = try MovementCommand.parse(endpoint, body: spooled.body) else {

@@ -1,13 +1,13 @@
 /// A versioned change to the schema, applied once and recorded in `schema_migrations`.
-public struct Migration: Sendable {
-    public let version: Int
-    public let name: String
-    public let sql: String
+package struct Migration: Sendable {
+    package let version: Int
+    package let name: String
+    package let sql: String
 }
 
 extension Migration {
     /// Every migration, oldest first. Append new ones; never edit one that has shipped.
-    public static let all: [Migration] = [
+    package static let all: [Migration] = [
         Migration(version: 1, name: "core ledger", sql: Migration0001.sql),
         Migration(version: 2, name: "accounts and tokens", sql: Migration0002.sql),
         Migration(version: 3, name: "activity alerts", sql: Migration0003.sql),
@@ -25,5 +25,5 @@ extension Migration {
     ]
 
     /// The schema version this build needs.
-    public static var latestVersion: Int { all.last?.version ?? 0 }
+    package static var latestVersion: Int { all.last?.version ?? 0 }
 }
