@@ -57,7 +57,8 @@ struct PoolRoleTests {
                     #expect(error.sqlState == "42501", "\(statement): \(error)")
                 }
             }
-            #expect(try database.scalar("SELECT count(*) FROM movements WHERE debit_user_id = $1", [String(payer)]) == "1")
+            #expect(
+                try database.scalar("SELECT count(*) FROM movements WHERE debit_user_id = $1", [String(payer)]) == "1")
         }
     }
 
