@@ -13,7 +13,8 @@ help:
 run:
 	PORT=$(PORT) SPOOL=$(SPOOL) exec bash scripts/run.sh
 
-## test: unit, integration and end-to-end tests on a stack of their own
+## test: lint, unit, integration, end-to-end and fault tests on a stack of their own;
+## TALLY_TEST_SUITES=lint,e2e,faults (say) runs only those (scripts/test.sh lists them)
 test:
 	exec bash scripts/test.sh
 
@@ -42,13 +43,14 @@ bench:
 bench-token-cost:
 	exec bash bench/token-cost.sh
 
-## format: rewrite Sources/ and Tests/ in the project's style (.swift-format: 4 spaces, 120 columns)
+## format: rewrite Sources/, Tests/ and tests/fuzz in the project's style (.swift-format: 4 spaces, 120 columns)
 format:
-	swift format --in-place --recursive Sources Tests
+	swift format --in-place --recursive Sources Tests tests/fuzz
 
-## lint: report what `make format` would change
+## lint: swift-format over the Swift sources and shellcheck over the shell scripts (scripts/lint.sh; also
+## the first suite of make test)
 lint:
-	swift format lint --strict --recursive Sources Tests
+	exec bash scripts/lint.sh
 
 ## openapi: www/openapi.json from www/openapi.yaml (the /docs page reads the JSON; a test checks it is current)
 openapi:

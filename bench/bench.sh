@@ -32,10 +32,15 @@
 # BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
+# shellcheck source=lib/measure.sh
 source "$BENCH_DIR/lib/measure.sh"
+# shellcheck source=lib/report.sh
 source "$BENCH_DIR/lib/report.sh"
+# shellcheck source=lib/stack.sh
 source "$BENCH_DIR/lib/stack.sh"
+# shellcheck source=lib/scenarios.sh
 source "$BENCH_DIR/lib/scenarios.sh"
 
 USERS=10000

@@ -6,6 +6,7 @@
 #
 # usage: bench/token-cost.sh     (BENCH_ROUNDS=8, BENCH_ROUND_SECONDS=3)
 set -euo pipefail
+# shellcheck source=../scripts/lib.sh
 source "$(dirname "$0")/../scripts/lib.sh"
 
 ROUNDS=${BENCH_ROUNDS:-8}
@@ -19,6 +20,7 @@ cleanup() {
 median() { sort -n | awk '{a[NR] = $1} END {print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2}'; }
 
 main() {
+    # shellcheck disable=SC2119 # its arguments are optional needs (python, wrk, ...): the stack's own take none
     ensure_packages
     local bin conninfo token hash
     bin=$(build_release)

@@ -22,6 +22,7 @@
 #      and that user is refused as postgres and as tally_pool without the password.
 # Prints one line per check and exits non-zero when any fails.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 cd "$TALLY_ROOT"
@@ -98,6 +99,7 @@ check_compose() {
 
     # Every ${NAME} compose reads is a line of .env.example, and every line there is read.
     local used listed
+    # shellcheck disable=SC2016 # a literal ${ in the pattern: compose's own ${NAME}, not the shell's
     used=$(grep -o '\${[A-Z_][A-Z0-9_]*' docker-compose.yml | cut -c3- | sort -u)
     listed=$(grep -oE '^[A-Z_][A-Z0-9_]*=' .env.example | tr -d = | sort -u)
     if [ "$used" = "$listed" ]; then
@@ -273,10 +275,10 @@ check_dockerfile() {
         fail "the Dockerfile no longer builds with 'RUN scripts/docker/build.sh /staging' and copies /staging: update this check"
     fi
     local src
-    for src in $(sed -n 's/^COPY \([^-][^ ]*\) .*/\1/p' Dockerfile); do
+    while read -r src; do
         [ -e "$src" ] || fail "the Dockerfile copies $src, which does not exist"
         if grep -qxF "$src" .dockerignore; then fail "the Dockerfile copies $src, which .dockerignore excludes"; fi
-    done
+    done < <(sed -n 's/^COPY \([^-][^ ]*\) .*/\1/p' Dockerfile)
     for src in .build .git .venv var .env; do
         grep -qxF "$src" .dockerignore || fail ".dockerignore does not exclude $src"
     done

@@ -39,7 +39,7 @@ apt_install() {
 
 # Installs what the stack needs and is not there yet. Extra arguments name optional needs:
 # `python` (a python3 that can make a venv), `wrk` (the load generator), `gcc` (builds the ceiling),
-# `browser` (chromium and chromedriver for tests/browser).
+# `browser` (chromium and chromedriver for tests/browser), `shellcheck` (make lint).
 ensure_packages() {
     local need=()
     command -v nginx >/dev/null || need+=(nginx)
@@ -63,6 +63,7 @@ ensure_packages() {
                 ;;
             wrk) command -v wrk >/dev/null || need+=(wrk) ;;
             gcc) command -v gcc >/dev/null || need+=(gcc) ;;
+            shellcheck) command -v shellcheck >/dev/null || need+=(shellcheck) ;;
             browser)
                 # The dashboard's browser tests: Debian's chromium and its chromedriver, with fonts for text
                 # and emoji (a stripped image has none, and the screenshots would show boxes).
@@ -215,6 +216,7 @@ sweep_stack_processes() {
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------
 
+# shellcheck disable=SC2012 # ls fails when no version is installed (find would not); the names are versions
 pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
 
 # Runs a PostgreSQL server program as the postgres user, from a folder it can read.
@@ -412,6 +414,7 @@ pool_start() {
     # nginx's workers (www-data) connect to the socket: they must be able to reach its folder.
     chmod 755 "$(dirname "$socket")"
     ensure_traversable "$WEB_USER" "$(dirname "$socket")"
+    # shellcheck disable=SC2094 # the pool's log and its stdout and stderr are one file, appended to: nothing reads it
     TALLY_STACK=$state setsid "$bin" serve --socket "$socket" --database "$conninfo" \
         --log-file "$state/log/tally.log" "$@" \
         </dev/null >>"$state/log/tally.log" 2>&1 &
@@ -475,6 +478,7 @@ nginx_start() {
     nginx_stop "$state"
     rm -f "$state/run/nginx.pid"
     nginx -q -t -c "$conf" -e "$errlog" || die "nginx rejected $conf"
+    # shellcheck disable=SC2094 # nginx's error log and its stdout and stderr are one file, appended to: nothing reads it
     TALLY_STACK=$state setsid nginx -c "$conf" -e "$errlog" -g 'daemon off;' </dev/null >>"$errlog" 2>&1 &
     local pid=$! i
     for ((i = 0; i < 100; i++)); do

@@ -5,6 +5,7 @@
 #   scripts/ops.sh admin-token   a new service-role token (it never expires; revoke it with POST /api/auth/logout)
 # `make verify`, `make psql` and `make admin-token` call it.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PG_DIR=$TALLY_ROOT/var/pg

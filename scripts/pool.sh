@@ -9,6 +9,7 @@
 # Environment (test.sh exports these): TALLY_BIN, TALLY_POOL_DATABASE (the pool's role's conninfo),
 # TALLY_STACK_DIR; optional TALLY_WORKERS.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 : "${TALLY_STACK_DIR:?TALLY_STACK_DIR is not set (run under make test)}"

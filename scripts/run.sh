@@ -6,6 +6,7 @@
 # usage: scripts/run.sh            (PORT=8080 by default; TALLY_WORKERS sets the pool size;
 #                                  SPOOL=1 turns store and forward on, with the spool in var/spool)
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PORT=${PORT:-8080}
@@ -50,6 +51,7 @@ wait_for_exit() {
 }
 
 main() {
+    # shellcheck disable=SC2119 # its arguments are optional needs (python, wrk, ...): the stack's own take none
     ensure_packages
     check_port_free
     local bin

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # `make test`: every test, against a stack of its own that never collides with a `make run`:
-#   1. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
-#   2. the JSON parser under libFuzzer for 30 s (tests/fuzz),
-#   3. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
-#   4. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml,
-#   5. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
-#   6. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
+#   1. lint: swift-format and shellcheck (scripts/lint.sh, what `make lint` runs), a few seconds,
+#   2. unit and integration tests (`swift test`; the integration ones use TALLY_TEST_DATABASE),
+#   3. the JSON parser under libFuzzer for 30 s (tests/fuzz),
+#   4. end-to-end tests (pytest tests/e2e) over HTTP through a real nginx and pool,
+#   5. the fault suite (pytest tests/faults) on that same stack: it restarts and kills the pool and the
+#      database and empties nginx's rate-limit buckets, so it runs on its own, after the end-to-end tests,
+#   6. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml,
+#   7. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
+#   8. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
 # stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
 # Exits non-zero when anything fails.
 #
-# While working on one part: TALLY_TEST_SUITES=swift,fuzz,e2e,schemathesis,browser,deploy (any of them; all by
-# default) runs only those, and TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e run.
+# While working on one part: TALLY_TEST_SUITES=lint,swift,fuzz,e2e,faults,schemathesis,browser,deploy (any of
+# them; all by default) runs only those, TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e run
+# and TALLY_FAULTS_ARGS="tests/faults/test_x.py -k name" the fault suite's.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 VENV=$TALLY_ROOT/.venv
 E2E_DIR=$TALLY_ROOT/tests/e2e
+FAULTS_DIR=$TALLY_ROOT/tests/faults
 BROWSER_DIR=$TALLY_ROOT/tests/browser
 LOG_KEEP=$TALLY_ROOT/var/test-logs
 STATE=
@@ -118,60 +124,59 @@ start_stack() {
     nginx_start "$STATE" "$PORT" || return
 }
 
-# pytest tests/e2e through nginx; the tests get what they need to look behind the API.
-run_e2e_tests() {
-    local bin=$1
-    if [ ! -d "$E2E_DIR" ]; then
-        log "== tests/e2e does not exist yet: skipping the end-to-end tests"
-        return 0
-    fi
-    local conninfo=$CONNINFO port=$PORT
-    log "== pytest tests/e2e against http://127.0.0.1:$port"
-    local status=0
+# run_stack_pytest BIN SUITE TARGETS...: pytest (tests/e2e or tests/faults) through nginx on the stack; the tests
+# get what they need to look behind the API (see tests/e2e/tally_fixtures.py).
+run_stack_pytest() {
+    local bin=$1 suite=$2
+    shift 2
+    local admin_token supervisor status=0
+    admin_token=$("$bin" admin-token --database "$CONNINFO") || return
+    supervisor=$(pool_pid "$STATE") || return
+    log "== pytest tests/$suite against http://127.0.0.1:$PORT"
     (
         cd "$TALLY_ROOT"
-        export TALLY_URL=http://127.0.0.1:$port
-        export TALLY_DATABASE=$conninfo
-        export TALLY_POOL_DATABASE=$POOL_CONNINFO
-        export TALLY_BIN=$bin
-        export TALLY_SOCKET
-        TALLY_SOCKET=$(stack_socket "$STATE")
-        export TALLY_STACK_DIR=$STATE
-        export TALLY_SUPERVISOR_PID
-        TALLY_SUPERVISOR_PID=$(pool_pid "$STATE")
-        export TALLY_POOL_START="bash $TALLY_ROOT/scripts/pool.sh start"
-        export TALLY_POOL_STOP="bash $TALLY_ROOT/scripts/pool.sh stop"
-        export TALLY_LOG_DIR=$STATE/log
-        export TALLY_ADMIN_TOKEN
-        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$conninfo")
-        export PATH="$VENV/bin:$PATH"
-        local targets
-        read -r -a targets <<<"${TALLY_E2E_ARGS:-$E2E_DIR}"
-        exec python -m pytest "${targets[@]}" -ra -p no:cacheprovider
+        exec env TALLY_URL="http://127.0.0.1:$PORT" TALLY_DATABASE="$CONNINFO" TALLY_POOL_DATABASE="$POOL_CONNINFO" \
+            TALLY_BIN="$bin" TALLY_SOCKET="$(stack_socket "$STATE")" TALLY_STACK_DIR="$STATE" \
+            TALLY_SUPERVISOR_PID="$supervisor" TALLY_POOL_START="bash $TALLY_ROOT/scripts/pool.sh start" \
+            TALLY_POOL_STOP="bash $TALLY_ROOT/scripts/pool.sh stop" TALLY_LOG_DIR="$STATE/log" \
+            TALLY_ADMIN_TOKEN="$admin_token" PATH="$VENV/bin:$PATH" \
+            "$VENV/bin/python" -m pytest "$@" -ra -p no:cacheprovider
     ) || status=$?
     # pytest's 5 means it collected no test at all: a suite that silently ran nothing is a failure here.
-    [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/e2e"
+    [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/$suite"
     return "$status"
 }
 
-# pytest tests/browser: the dashboard in headless chromium through the same nginx. It runs after the e2e
-# suite (whose pool-fault tests restart the pool), on a pool restarted with log-in tokens that live 10 minutes:
-# a person's session in the browser must outlast the 8 s the e2e suite uses to watch a token expire.
+# pytest tests/e2e: the API as a client meets it, on a stack nothing disrupts.
+run_e2e_tests() {
+    local targets
+    read -r -a targets <<<"${TALLY_E2E_ARGS:-$E2E_DIR}"
+    run_stack_pytest "$1" e2e "${targets[@]}"
+}
+
+# pytest tests/faults, after the e2e suite on the same stack: the tests that restart or kill the pool or the
+# database, or empty nginx's rate-limit buckets. Each leaves the stack as it found it, healthy.
+run_fault_tests() {
+    local targets
+    read -r -a targets <<<"${TALLY_FAULTS_ARGS:-$FAULTS_DIR}"
+    run_stack_pytest "$1" faults "${targets[@]}"
+}
+
+# pytest tests/browser: the dashboard in headless chromium through the same nginx. It runs after the e2e and
+# fault suites, on a pool restarted with log-in tokens that live 10 minutes: a person's session in the browser
+# must outlast the 8 s the e2e suite uses to watch a token expire.
 run_browser_tests() {
     local bin=$1
     log "== pytest tests/browser (headless chromium) against http://127.0.0.1:$PORT"
     TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$POOL_CONNINFO" || return
-    local status=0
+    local admin_token status=0
+    admin_token=$("$bin" admin-token --database "$CONNINFO") || return
     (
         cd "$TALLY_ROOT"
-        export TALLY_URL=http://127.0.0.1:$PORT
-        export TALLY_ADMIN_TOKEN
-        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$CONNINFO")
-        # For tests that mint a service token of their own (to revoke it from the page).
-        export TALLY_BIN=$bin TALLY_DATABASE=$CONNINFO
-        export TALLY_SCREENSHOTS=$TALLY_ROOT/var/test-screenshots
-        export PATH="$VENV/bin:$PATH"
-        exec python -m pytest "$BROWSER_DIR" -ra -p no:cacheprovider
+        # TALLY_BIN and TALLY_DATABASE for tests that mint a service token of their own (to revoke it from the page).
+        exec env TALLY_URL="http://127.0.0.1:$PORT" TALLY_ADMIN_TOKEN="$admin_token" TALLY_BIN="$bin" \
+            TALLY_DATABASE="$CONNINFO" TALLY_SCREENSHOTS="$TALLY_ROOT/var/test-screenshots" PATH="$VENV/bin:$PATH" \
+            "$VENV/bin/python" -m pytest "$BROWSER_DIR" -ra -p no:cacheprovider
     ) || status=$?
     [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/browser"
     log "== screenshots of the dashboard: $TALLY_ROOT/var/test-screenshots/"
@@ -186,7 +191,7 @@ run_schemathesis() {
     local bin=$1
     local url=http://127.0.0.1:$PORT
     local i
-    # The fault tests restart the pool and the database: wait until it answers again.
+    # The fault suite restarts the pool and the database: wait until it answers again.
     for ((i = 0; i < 300; i++)); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/health")" = 200 ] && break
         sleep 0.1
@@ -198,12 +203,12 @@ run_schemathesis() {
         # hypothesis and schemathesis keep folders in the working directory: the stack's, not the checkout.
         cd "$work"
         # Two service-role tokens of its own: one for every operation, one for log-out, which revokes it.
-        export TALLY_ADMIN_TOKEN TALLY_LOGOUT_TOKEN
-        TALLY_ADMIN_TOKEN=$("$bin" admin-token --database "$CONNINFO")
-        TALLY_LOGOUT_TOKEN=$("$bin" admin-token --database "$CONNINFO")
-        local seed=()
+        local admin_token logout_token seed=()
+        admin_token=$("$bin" admin-token --database "$CONNINFO")
+        logout_token=$("$bin" admin-token --database "$CONNINFO")
         [ -z "${TALLY_SCHEMATHESIS_SEED:-}" ] || seed=(--seed "$TALLY_SCHEMATHESIS_SEED")
-        exec timeout --kill-after=10 600 "$VENV/bin/st" --config-file "$TALLY_ROOT/tests/schemathesis/schemathesis.toml" \
+        exec env TALLY_ADMIN_TOKEN="$admin_token" TALLY_LOGOUT_TOKEN="$logout_token" \
+            timeout --kill-after=10 600 "$VENV/bin/st" --config-file "$TALLY_ROOT/tests/schemathesis/schemathesis.toml" \
             run "$TALLY_ROOT/www/openapi.yaml" --url "$url" --no-color "${seed[@]}" \
             --report junit,ndjson --report-dir "$reports"
     )
@@ -226,7 +231,11 @@ outcome() {
 }
 
 main() {
-    ensure_packages python browser
+    local lint_status=0 lint_needs=()
+    if wanted lint; then lint_needs=(shellcheck); fi
+    ensure_packages python browser "${lint_needs[@]}"
+    # First, and in seconds: a line out of style fails the run before the long suites start (they still run).
+    ! wanted lint || bash "$TALLY_ROOT/scripts/lint.sh" || lint_status=$?
     ensure_venv
     log "== swift build -c release"
     local bin
@@ -238,17 +247,20 @@ main() {
     # A throwaway cluster: durability buys nothing here and fsync costs seconds.
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
-    local swift_status=0 fuzz_status=0 e2e_status=0 schemathesis_status=0 browser_status=0 deploy_status=0
+    local swift_status=0 fuzz_status=0 e2e_status=0 faults_status=0 schemathesis_status=0 browser_status=0
+    local deploy_status=0
     ! wanted swift || run_swift_tests || swift_status=$?
     ! wanted fuzz || run_fuzz || fuzz_status=$?
-    if ! wanted e2e && ! wanted schemathesis && ! wanted browser; then
+    if ! wanted e2e && ! wanted faults && ! wanted schemathesis && ! wanted browser; then
         :
     elif start_stack "$bin"; then
         ! wanted e2e || run_e2e_tests "$bin" || e2e_status=$?
+        ! wanted faults || run_fault_tests "$bin" || faults_status=$?
         ! wanted schemathesis || run_schemathesis "$bin" || schemathesis_status=$?
         ! wanted browser || run_browser_tests "$bin" || browser_status=$?
     else
         e2e_status=1
+        faults_status=1
         schemathesis_status=1
         browser_status=1
     fi
@@ -257,14 +269,17 @@ main() {
         bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
     fi
 
+    log "== lint:           $(outcome lint "$lint_status") (swift-format, shellcheck: make lint)"
     log "== swift test:     $(outcome swift "$swift_status")"
     log "== fuzz (JSON):    $(outcome fuzz "$fuzz_status")$([ "$fuzz_status" -ne 0 ] || ! wanted fuzz || echo " (${FUZZ_RUNS:-?} inputs)") (output and any crashing input in var/test-logs/fuzz/)"
     log "== e2e tests:      $(outcome e2e "$e2e_status") (logs in var/test-logs/)"
+    log "== fault tests:    $(outcome faults "$faults_status") (figures in var/test-logs/figures.txt)"
     log "== schemathesis:   $(outcome schemathesis "$schemathesis_status") (reports in var/test-logs/schemathesis/)"
     log "== browser tests:  $(outcome browser "$browser_status") (screenshots in var/test-screenshots/)"
     log "== deploy check:   $(outcome deploy "$deploy_status")"
-    [ "$swift_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] &&
-        [ "$browser_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
+    [ "$lint_status" -eq 0 ] && [ "$swift_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] &&
+        [ "$faults_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] && [ "$browser_status" -eq 0 ] &&
+        [ "$deploy_status" -eq 0 ]
 }
 
 main "$@"

@@ -1,5 +1,9 @@
+# shellcheck shell=bash
 # Load and figures for bench/bench.sh: wrk against Tally, the ceiling beside it, the pool's /api/status.
 # Sourced by bench.sh; uses its globals (BASE_URL, TOKEN, USERS, FIRST_USER or USER_IDS, STATE, BENCH_DIR, PG_DIR).
+# Globals cross the benchmark's files, which shellcheck reads one at a time: this file sets some that bench.sh
+# and the other bench/lib files read (SC2034) and reads some that bench.sh sets (SC2153).
+# shellcheck disable=SC2034,SC2153
 
 # Milliseconds from one of wrk's latency figures (850.00us, 1.20ms, 1.02s).
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
@@ -66,7 +70,10 @@ status_field() {
 retries_per_thousand() {
     local before=$1 ok=$2 now
     now=$(status_field serialization_retries)
-    [ -n "$before" ] && [ -n "$now" ] || { echo -; return; }
+    if [ -z "$before" ] || [ -z "$now" ]; then
+        echo -
+        return
+    fi
     awk -v r="$((now - before))" -v n="$ok" 'BEGIN { if (n > 0) printf "%.1f", 1000 * r / n; else print "-" }'
 }
 

@@ -1,5 +1,9 @@
+# shellcheck shell=bash
 # The report of bench/bench.sh: one table row per measured load, the checks made after them, and the blocks
 # (scaling, memory, purge) that do not fit a row. Sourced by bench.sh.
+# Globals cross the benchmark's files, which shellcheck reads one at a time: this file sets some that bench.sh
+# and the other bench/lib files read (SC2034).
+# shellcheck disable=SC2034
 
 ROWS=()      # tab-separated: scenario, Tally/s, ceiling/s, ratio, p50, p99, retries/1k, non-2xx, target
 CHECKS=()    # "scenario: what was checked: ok|FAILED"

@@ -1,6 +1,10 @@
+# shellcheck shell=bash
 # The scenarios of bench/bench.sh, one function each; each measures, checks and adds its row (report.sh).
 # LOCAL is set when the stack is our own (its database, logs and processes can be read); against URL= only
 # the load and what GET /api/status shows are available, and there is no ceiling.
+# Globals cross the benchmark's files, which shellcheck reads one at a time: this file reads some that bench.sh
+# sets (SC2153).
+# shellcheck disable=SC2153
 
 # --- transfers ---------------------------------------------------------------------------------------------
 
@@ -334,7 +338,7 @@ scenario_scaling() {
     text="Scaling: uniform transfers/s, ${secs} s each, Tally beside the ceiling with the same connections and workers"
     text+=$'\n'$(printf '  %11s %8s %8s %10s %6s' connections workers Tally/s ceiling/s ratio)
     for row in c1 c4 c16 c64 c256 w4 w8 w16 w32; do
-        [ "$row" != w$WORKERS ] || continue # the same load as c64
+        [ "$row" != "w$WORKERS" ] || continue # the same load as c64
         if [[ $row == c* ]]; then conns=${row#c} workers=$WORKERS; else conns=64 workers=${row#w}; fi
         text+=$'\n'$(printf '  %11s %8s %8s %10s %6s' "$conns" "$workers" "${tally[$row]}" "${ceiling[$row]}" \
             "$(ratio "${tally[$row]}" "${ceiling[$row]}")")

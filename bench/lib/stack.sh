@@ -1,6 +1,10 @@
+# shellcheck shell=bash
 # The benchmark's own throwaway stack (PostgreSQL cluster, pool, nginx under one temporary folder STATE, as
 # scripts/lib.sh builds them; make run's data is left alone) and what the scenarios read from its database.
 # Sourced by bench.sh; sets and uses its globals (STATE, PG_DIR, BIN, CONNINFO, POOL_CONNINFO, PORT, BASE_URL, TOKEN, ...).
+# Globals cross the benchmark's files, which shellcheck reads one at a time: this file sets some that bench.sh
+# and the other bench/lib files read (SC2034).
+# shellcheck disable=SC2034
 
 # sql [psql args...]: psql on the bench database.
 sql() { pg_psql "$PG_DIR" tally "$@"; }
@@ -22,7 +26,7 @@ stack_up() {
     local range last count
     range=$(sql_value "SELECT min(id), max(id), count(*) FROM users WHERE NOT is_system" | tr '|' ' ')
     read -r FIRST_USER last count <<<"$range"
-    [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ] ||
+    { [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ]; } ||
         die "expected $USERS users with consecutive ids, got: $range"
     TOKEN=$("$BIN" admin-token --database "$CONNINFO")
     PORT=$(free_port)
@@ -36,7 +40,6 @@ stack_up() {
 # counters and its workers' memory start from zero.
 restart_pool() {
     pool_start "$BIN" "$STATE" "$POOL_CONNINFO" --workers "$1"
-    POOL_WORKERS=$1
     # The socket is open before every worker has its database connection: wait until they all do.
     local i
     for ((i = 0; i < 100; i++)); do

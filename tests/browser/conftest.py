@@ -1,6 +1,6 @@
 """Fixtures for the browser tests: Debian's chromium, headless, driven by Selenium through Debian's
-chromedriver, against the stack scripts/test.sh started (TALLY_URL, TALLY_ADMIN_TOKEN; see tests/e2e/conftest.py).
-Screenshots of the main views go to var/test-screenshots/ (or TALLY_SCREENSHOTS), printed at the start."""
+chromedriver, against the stack scripts/test.sh started (TALLY_URL, TALLY_ADMIN_TOKEN; see
+tests/e2e/tally_fixtures.py). Screenshots of the main views go to var/test-screenshots/ (or TALLY_SCREENSHOTS), printed at the start."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ class Api:
               **kwargs) -> requests.Response:
         """POST /api/auth/login. nginx limits log-ins per address (10/s, bursts of 30); a test that logs in
         only to get a token waits as Retry-After says, as a client should, rather than fail for the pace of
-        the tests around it. The limit itself is tested in test_zy_rate_limits.py."""
+        the tests around it. The limit itself is tested in tests/faults/test_rate_limits.py."""
         body = {"username": username, "password": password}
         kwargs.setdefault("token", None)
         for _ in range(10):

@@ -21,13 +21,13 @@ import pytest
 import requests
 
 import slow_clients
+from fastcgi_client import FastCGI
 from openapi_contract import check_against_document, load_spec
+from rate_limits import (ANONYMOUS_BURST, ANONYMOUS_RATE, LOGIN_BURST, LOGIN_RATE, assert_rate_limited, burst,
+                         refill)
 from tally_e2e import SERVICE, Api, assert_error, env, new_password, new_username
-from test_zy_rate_limits import LOGIN_BURST, LOGIN_RATE, assert_rate_limited, burst, refill
-from test_zz_resilience import FastCGI
 
 REGISTER_BURST, REGISTER_RATE = 60, 5
-ANONYMOUS_BURST, ANONYMOUS_RATE = 400, 200
 FAILURES_BEFORE_LOCK, FIRST_LOCK_SECONDS, LONGEST_LOCK_SECONDS = 10, 60, 900
 CONNECTIONS_PER_ADDRESS = 512
 HEADER_TIMEOUT_SECONDS = 10

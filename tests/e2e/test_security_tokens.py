@@ -4,8 +4,8 @@ Tokens that expired or were revoked more than a day ago are purged by the pool's
 as the idempotency keys (the test stack runs a turn every second: TALLY_PURGE_INTERVAL=1 in scripts/test.sh);
 those that ended lately, and live ones, stay. Every answer under /api/ carries `Cache-Control: no-store`: the
 pool's own (any status, its status and metrics pages too) and those nginx makes itself for an /api/ path (413,
-429, the 400s for requests it cannot read; its 502 is checked in test_zz_pool_faults.py). The dashboard's files
-keep `no-cache`."""
+429, the 400s for requests it cannot read; its 502 is checked in tests/faults/test_pool_faults.py). The
+dashboard's files keep `no-cache`."""
 
 import time
 

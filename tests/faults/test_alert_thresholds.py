@@ -1,7 +1,7 @@
 """The alert thresholds are configuration: the pool restarted with TALLY_ALERT_* set applies them (and the
 defaults again once restarted without), and `tally serve` refuses a threshold it cannot read.
 
-This module restarts the pool, so it runs late (file order), before the rate-limit and pool-fault modules."""
+This module restarts the pool, so it is in the fault suite; each test leaves the pool as test.sh started it."""
 
 import os
 import signal

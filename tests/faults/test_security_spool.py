@@ -2,7 +2,7 @@
 the database accept lately is spooled (202); any other, well-formed or not, is answered 503 as without a spool.
 What is stored is the parsed request, so padding a body costs the spool nothing; one token may hold at most 100
 requests (429 rate_limited with Retry-After beyond), and others are still spooled. Each test restarts the pool
-with a fresh spool and stops the database like test_zz_spool.py, and leaves both as test.sh started them."""
+with a fresh spool and stops the database like test_spool.py, and leaves both as test.sh started them."""
 
 import base64
 import json
@@ -10,8 +10,8 @@ import os
 import secrets
 
 from openapi_contract import check_against_document, load_spec
+from outages import database_stopped, spool_status, spooling_pool
 from tally_e2e import Api, assert_error, create_account, unique, wait_for
-from test_zz_spool import database_stopped, spool_status, spooling_pool
 
 SPEC = load_spec()
 # Log-in tokens live 8 s in the test stack; these tests need them across an outage and its replay.

@@ -1,38 +1,19 @@
 """Store and forward: with the pool started with a spool (TALLY_SPOOL), keyed money-moving requests made while
 PostgreSQL is down are answered 202 pending, survive the pool's kill -9, and are applied or refused exactly once
-when the database is back. The module restarts the pool with a spool and the database stopped, so it runs with
-the disruptive ones at the end; every test leaves the database running and the pool as test.sh started it."""
+when the database is back. The module restarts the pool with a spool and the database stopped (so it is in the
+fault suite); every test leaves the database running and the pool as test.sh started it."""
 
-import contextlib
 import os
 import random
 import signal
 import subprocess
 import threading
-import uuid
 
 from openapi_contract import check_against_document, load_spec
-from tally_e2e import Api, assert_error, env, pool_started_with, run_verify, unique, wait_for
-from test_zz_pool_faults import stack_postgres
+from outages import database_stopped, spool_status, spooling_pool
+from tally_e2e import Api, assert_error, env, run_verify, unique, wait_for
 
 SPEC = load_spec()
-
-
-@contextlib.contextmanager
-def spooling_pool(pool, **settings):
-    """The pool restarted with a fresh spool directory (and any other TALLY_* settings); restored afterwards."""
-    directory = os.path.join(env("TALLY_STACK_DIR"), f"spool-{uuid.uuid4().hex[:8]}")
-    with pool_started_with(pool, {"TALLY_SPOOL": directory, **settings}):
-        yield directory
-
-
-@contextlib.contextmanager
-def database_stopped():
-    stack_postgres("stop")
-    try:
-        yield
-    finally:
-        stack_postgres("start")
 
 
 def make_known_to_the_spool(api) -> None:
@@ -57,11 +38,6 @@ def ping_answers(base_url: str) -> bool:
         return Api(base_url).get("/api/ping").status_code == 200
     except Exception:
         return False
-
-
-def spool_status(api) -> dict:
-    status = api.get("/api/status").json()
-    return {"depth": status["spool_depth"], "oldest_age": status["spool_oldest_age"]}
 
 
 def transfer_body(from_id, to_id, amount_minor, memo):

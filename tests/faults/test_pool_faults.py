@@ -1,22 +1,19 @@
 """Faults: a worker killed with kill -9 (during load, and in the middle of a transfer), the whole pool stopped,
-the database stopped. This module runs last (file order) because it disrupts the stack; every test here leaves
+the database stopped. This module is in the fault suite because it disrupts the stack; every test here leaves
 the pool and the database running and healthy."""
 
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tally_e2e import (Api, Load, Outcome, RowHolder, assert_error, env, check_balance_chains, check_hot_users,
+from outages import stack_postgres
+from tally_e2e import (Api, Load, Outcome, RowHolder, assert_error, check_balance_chains, check_hot_users,
                        check_journal_against_answers, new_password, new_username, pool_log_lines, wait_for)
-
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -234,16 +231,6 @@ def test_the_pool_stops_gracefully_and_starts_again_with_nothing_lost(api, db, n
         pool.start()
     assert api.get(f"/api/transfers/{transfer['id']}").json() == transfer
     assert (api.balance_minor(alice["id"]), api.balance_minor(bob["id"])) == (600, 400)
-
-
-def stack_postgres(action: str) -> None:
-    """Stops or starts the stack's PostgreSQL (fast shutdown; start keeps the settings test.sh wrote)."""
-    script = ('source "$1/scripts/lib.sh"; data="$2/pg/data"; '
-              'if [ "$3" = stop ]; then as_postgres "$(pg_bin)/pg_ctl" -D "$data" -m fast -w -t 60 stop; '
-              'else as_postgres "$(pg_bin)/pg_ctl" -D "$data" -l "$2/pg/log/postgresql.log" -w -t 60 start; fi')
-    result = subprocess.run(["bash", "-c", script, "pg", str(REPOSITORY), env("TALLY_STACK_DIR"), action],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"pg_ctl {action} failed: {result.stdout}{result.stderr}"
 
 
 def timed(call):

@@ -3,30 +3,17 @@ bearer token (200 a second, bursts of 400) are answered 429 `rate_limited` with 
 error shape beyond them; requests with a bearer token are never limited by nginx (the register limit, other
 Authorization headers and the per-username log-in lock: test_security_limits.py).
 
-This module runs late (file order) because it empties the buckets on purpose; each test waits for its bucket
+This module is in the fault suite because it empties the buckets on purpose; each test also waits for its bucket
 to refill before it ends, so that the tests after it are not throttled."""
 
-import threading
 import time
 
 import pytest
 
 from openapi_contract import check_against_document, load_spec
-from tally_e2e import SERVICE, Api, assert_error, new_password, new_username
-
-LOGIN_BURST, LOGIN_RATE = 30, 10
-ANONYMOUS_BURST, ANONYMOUS_RATE = 400, 200
-
-
-def refill(burst: int, rate: float) -> None:
-    """Waits until a bucket emptied by a burst is full again (with a margin for a busy machine)."""
-    time.sleep(burst / rate + 1.0)
-
-
-def assert_rate_limited(response) -> None:
-    assert_error(response, 429, "rate_limited")
-    assert response.headers.get("Retry-After", "").isdigit(), response.headers
-    assert int(response.headers["Retry-After"]) >= 1
+from rate_limits import (ANONYMOUS_BURST, ANONYMOUS_RATE, LOGIN_BURST, LOGIN_RATE, assert_rate_limited, burst,
+                         refill)
+from tally_e2e import SERVICE, Api, new_password, new_username
 
 
 @pytest.fixture(scope="module")
@@ -79,39 +66,6 @@ def empty_the_log_in_bucket(client: Api) -> float:
         if response.status_code == 429:
             return time.monotonic()
     raise AssertionError("the log-in limit refused nothing")
-
-
-def burst(base_url: str, token, stop_at_first_429: bool, total: int, threads: int = 8,
-          seconds: float = 30, headers: dict | None = None) -> dict:
-    """GET /api/me from `threads` clients at once, `total` requests in all (or until the first 429), with
-    `headers` when given; returns how many of each status came back and when the first 429 came."""
-    counts: dict = {}
-    lock, sent = threading.Lock(), [0]
-    first_limited: list = []
-    deadline = time.monotonic() + seconds
-
-    def client():
-        own = Api(base_url, token)
-        try:
-            while time.monotonic() < deadline:
-                with lock:
-                    if sent[0] >= total or (stop_at_first_429 and first_limited):
-                        return
-                    sent[0] += 1
-                response = own.get("/api/me", headers=headers)
-                with lock:
-                    counts[response.status_code] = counts.get(response.status_code, 0) + 1
-                    if response.status_code == 429 and not first_limited:
-                        first_limited.append(response)
-        finally:
-            own.close()
-
-    workers = [threading.Thread(target=client, daemon=True) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(seconds + 30)
-    return {"counts": counts, "first_429": first_limited[0] if first_limited else None, "sent": sent[0]}
 
 
 def test_requests_without_a_token_are_limited_and_requests_with_one_are_not(base_url, anonymous, spec):
