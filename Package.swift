@@ -6,6 +6,9 @@ let package = Package(
     products: [
         .executable(name: "tally", targets: ["tally"])
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
+    ],
     targets: [
         // C libraries, each imported by exactly one Swift module.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
@@ -31,7 +34,11 @@ let package = Package(
         // HTTP routes, JSON, and the mapping of domain and database errors to responses.
         .target(name: "API", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres", "Spool"]),
         .executableTarget(
-            name: "tally", dependencies: ["API", "Credentials", "FastCGI", "LedgerStore", "Postgres", "Spool"]),
+            name: "tally",
+            dependencies: [
+                "API", "Credentials", "FastCGI", "Ledger", "LedgerStore", "Postgres", "Spool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "APITests", dependencies: ["API", "Credentials", "Ledger", "LedgerStore"]),

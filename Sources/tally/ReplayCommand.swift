@@ -1,4 +1,5 @@
 import API
+import ArgumentParser
 import FastCGI
 import Glibc
 import Ledger
@@ -9,18 +10,28 @@ import Spool
 /// `tally replay`: the pool's one replayer of the spool, started and restarted by the supervisor when `serve`
 /// has `--spool`. Holds DIR/replay.lock (a second pool on the same spool waits for it), keeps the spool's depth
 /// and oldest entry in the scoreboard, and applies what waits whenever the database answers.
-enum ReplayCommand {
-    static func run(_ options: Options) throws -> Never {
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "The pool's replayer of its spool (started by `tally serve --spool`).",
+        shouldDisplay: false)
+
+    @OptionGroup var database: DatabaseOption
+    @OptionGroup var alerts: AlertOptions
+    @Option(parsing: .unconditional) var spool: String
+    @Option(parsing: .unconditional) var logFile: String?
+    @Option(parsing: .unconditional) var retryAttempts: String?
+    @Option(parsing: .unconditional) var supervisorPid: String?
+
+    func run() throws {
         setenv("PGCONNECT_TIMEOUT", "2", 0)
-        let supervisor = options.value("supervisor-pid").flatMap { pid_t($0) }
-        CompanionProcess.stopWithSupervisor(supervisor)
-        if let logFile = options.value("log-file") { try LogFile.open(logFile) }
-        guard let directory = options.value("spool") else { throw UsageError(message: "replay needs --spool DIR") }
+        CompanionProcess.stopWithSupervisor(supervisorPid.flatMap { pid_t($0) })
+        if let logFile { try LogFile.open(logFile) }
+        let directory = spool
         let spool = try RequestSpool(directory: directory, maximumBytes: .max)
-        let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: RetryPolicy().maxAttempts))
-        let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
+        let retry = RetryPolicy(maxAttempts: try WorkerCommand.retryAttempts.value(retryAttempts)!)
+        let ledger = PostgresLedger(conninfo: database.conninfo, retryPolicy: retry)
         let replayer = SpoolReplayer(
-            api: TallyAPI(ledger: ledger, alertRules: AlertRules(thresholds: try options.alertThresholds())),
+            api: TallyAPI(ledger: ledger, alertRules: AlertRules(thresholds: try alerts.thresholds())),
             spool: spool)
         let scoreboard = Scoreboard.attach()
 
@@ -51,7 +62,7 @@ enum ReplayCommand {
         }
     }
 
-    private static func log(_ request: SpooledRequest?, _ result: ReplayResult, lastUnavailableLog: inout Double) {
+    private func log(_ request: SpooledRequest?, _ result: ReplayResult, lastUnavailableLog: inout Double) {
         var fields: [(String, JSONValue)] = [("replay", .string(request?.idempotencyKey ?? "-"))]
         if let request {
             fields += [
@@ -79,7 +90,7 @@ enum ReplayCommand {
         Log.line(fields)
     }
 
-    private static func sleepSeconds(_ seconds: Double) {
+    private func sleepSeconds(_ seconds: Double) {
         var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         nanosleep(&pause, nil)
     }
