@@ -36,12 +36,24 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Recompute every balance from the journal and check that the books sum to zero.",
-        discussion: "Exits 1 when a balance or the total is wrong.")
+        discussion: "Exits 1 when a balance or the total is wrong. On a terminal it shows its progress on stderr.")
 
     @OptionGroup var database: DatabaseOption
+    /// For tests: a journal of a few movements read in several slices, as a large one is.
+    @Option(help: .hidden) var movementsPerSlice: Int64 = Verifier.defaultSliceSize
 
     func run() throws {
-        let report = try Verifier(connection: try Connection(conninfo: database.conninfo)).verify()
+        let verifier = Verifier(connection: try Connection(conninfo: database.conninfo))
+        let report: VerificationReport
+        if VerifyProgress.isWanted {
+            let progress = VerifyProgress()
+            report = try verifier.verify(sliceSize: movementsPerSlice) { movements, fraction in
+                progress.update(movements: movements, fraction: fraction)
+            }
+            progress.finish(movements: report.movementsChecked, users: report.usersChecked)
+        } else {
+            report = try verifier.verify()
+        }
         print("checked \(report.usersChecked) users against \(report.movementsChecked) movements")
         for mismatch in report.mismatches {
             print(

@@ -1,6 +1,12 @@
 """`tally verify` recomputes every balance from the journal: clean books pass, books changed by hand do not."""
 
-from tally_e2e import unique
+import os
+import pty
+import re
+import select
+import subprocess
+
+from tally_e2e import env, unique
 
 
 def test_verify_passes_on_books_kept_by_the_api_and_says_what_it_checked(verify, new_user, api):
@@ -39,3 +45,50 @@ def test_verify_detects_a_journal_entry_tampered_with_by_hand(db, api, new_user,
     finally:
         db.execute(f"UPDATE movements SET amount = amount - 5 WHERE id = {deposit['id']}")
     assert verify().returncode == 0
+
+
+def verify_on_a_terminal(movements_per_slice: int = 7) -> tuple[int, str, str]:
+    """`tally verify` with its stderr on a terminal (a pseudo-terminal), reading the journal a few movements at a
+    time as it reads a large one a million at a time: (exit code, stdout, what the terminal showed)."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.run([env("TALLY_BIN"), "verify", "--database", env("TALLY_DATABASE"),
+                                  "--movements-per-slice", str(movements_per_slice)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, timeout=120)
+        os.close(terminal)
+        shown = b""
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+        return process.returncode, process.stdout.decode(), shown.decode()
+    finally:
+        os.close(controller)
+
+
+def test_verify_on_a_terminal_shows_progress_and_a_summary_and_reports_the_same(verify):
+    code, stdout, shown = verify_on_a_terminal()
+    plain = verify()
+    assert code == plain.returncode == 0, stdout + shown
+    assert stdout == plain.stdout, "the report on stdout is the same on a terminal"
+    assert plain.stderr == "", "off a terminal verify shows no progress"
+    assert re.search(r"verify: [\d,]+ movements read \(\d+%\), [\d,]+/s", shown), shown
+    movements = re.search(r"against (\d+) movements", stdout).group(1)
+    assert re.search(rf"verify: {int(movements):,} movements and [\d,]+ users checked in [\d.]+ s", shown), shown
+
+
+def test_verify_on_a_terminal_finds_a_journal_entry_tampered_with_by_hand(db, api, new_user, verify):
+    user = new_user()
+    deposit = api.deposit(user["id"], "2.00", memo=unique("tamper")).json()
+    db.execute(f"UPDATE movements SET amount = amount + 5 WHERE id = {deposit['id']}")
+    try:
+        code, stdout, _ = verify_on_a_terminal()
+        plain = verify()
+        assert code == plain.returncode == 1, stdout
+        assert stdout == plain.stdout and str(user["id"]) in stdout, stdout
+    finally:
+        db.execute(f"UPDATE movements SET amount = amount - 5 WHERE id = {deposit['id']}")
