@@ -11,7 +11,7 @@ struct DatabaseOption: ParsableArguments {
 
     /// The connection string: the command line's, else TALLY_DATABASE, else `dbname=tally`.
     var conninfo: String {
-        // The setting has a default and takes any text: there is always a value.
-        (try? Self.setting.value(database)).flatMap { $0 } ?? "dbname=tally"
+        // The setting has a default: there is always a value.
+        Self.setting.string(database)!
     }
 }

@@ -88,7 +88,7 @@ struct ServeCommand: ParsableCommand {
         let timeouts = Supervisor.Timeouts(
             stop: try S.stopTimeout.value(stopTimeout)!, drain: try S.drainTimeout.value(drainTimeout)!,
             request: try S.requestTimeout.value(requestTimeout)!, slowRequest: try S.slowRequest.value(slowRequest)!)
-        let logFile = try S.logFile.value(logFile)
+        let logFile = S.logFile.string(logFile)
         // Checked here, not in every worker: a value a worker cannot read would stop each one at start.
         let workerSettings = try workerArguments()
         _ = try alerts.thresholds()
@@ -115,7 +115,7 @@ struct ServeCommand: ParsableCommand {
         let scoreboard = try Scoreboard.create(entryCount: 2 * workers + 8)
 
         var workerArguments = [
-            "tally", "worker", "--database", database.conninfo, "--pool", try S.pool.value(pool)!,
+            "tally", "worker", "--database", database.conninfo, "--pool", S.pool.string(pool)!,
             "--listen-address", listener.address,
         ]
         if let logFile { workerArguments += ["--log-file", logFile] }
@@ -158,19 +158,19 @@ struct ServeCommand: ParsableCommand {
     private func openListener() throws -> any Listener {
         // The command line wins over the environment: `--listen` ignores a TALLY_SOCKET, and the reverse.
         let onCommandLine = listen != nil || socket != nil
-        let tcpAddress = onCommandLine ? listen : try S.listen.value(nil)
-        let socketPath = onCommandLine ? socket : try S.socket.value(nil)
+        let tcpAddress = onCommandLine ? listen : S.listen.string(nil)
+        let socketPath = onCommandLine ? socket : S.socket.string(nil)
         switch (tcpAddress, socketPath) {
         case (let address?, nil):
             return try TCPListener(address: address)
         case (nil, let path?):
-            let modeText = try S.socketMode.value(socketMode)!
+            let modeText = S.socketMode.string(socketMode)!
             guard let mode = mode_t(modeText, radix: 8), mode <= 0o777 else {
                 throw UsageError(message: "--socket-mode takes octal, such as 0660")
             }
-            let group = try S.socketGroup.value(socketGroup)!
+            let group = S.socketGroup.string(socketGroup)!
             return try UnixSocketListener(
-                path: path, mode: mode, owner: try S.socketOwner.value(socketOwner), group: group.isEmpty ? nil : group)
+                path: path, mode: mode, owner: S.socketOwner.string(socketOwner), group: group.isEmpty ? nil : group)
         case (.some, .some):
             throw UsageError(message: "give --listen HOST:PORT or --socket PATH, not both")
         case (nil, nil):
@@ -183,7 +183,7 @@ struct ServeCommand: ParsableCommand {
     /// directory is made and opened here, so that a bad one stops the pool at start rather than failing in every
     /// worker.
     private func spoolSettings() throws -> (directory: String, maximumBytes: Int)? {
-        guard let directory = try S.spool.value(spool), !directory.isEmpty else { return nil }
+        guard let directory = S.spool.string(spool), !directory.isEmpty else { return nil }
         let maximumBytes = try S.spoolMaximumBytes.value(spoolMaximumBytes)!
         guard maximumBytes >= 1024 else { throw UsageError(message: "--spool-max-bytes must be at least 1024") }
         do {

@@ -40,6 +40,11 @@ struct Setting<Value>: Sendable {
 }
 
 extension Setting where Value == String {
+    /// The command line's text, else the environment's, else the default: text is never refused.
+    func string(_ commandLine: String?) -> String? {
+        text(commandLine) ?? defaultValue()
+    }
+
     /// Text taken as given.
     init(_ name: String, environment: String? = nil, default defaultValue: String? = nil, shown: String? = nil) {
         self.init(

@@ -7,12 +7,17 @@ import LedgerStore
 /// verify prints only its report, as scripts and tests read it.
 final class VerifyProgress {
     private let start = MonotonicClock.seconds()
+    private var lastShown = -1.0
 
     /// Whether stderr is a terminal a person watches.
     static var isWanted: Bool { isatty(STDERR_FILENO) == 1 }
 
+    /// Shown at most five times a second (a journal read in small slices would otherwise flood the terminal).
     func update(movements: Int, fraction: Double) {
-        let rate = Double(movements) / max(MonotonicClock.seconds() - start, 0.001)
+        let now = MonotonicClock.seconds()
+        guard now - lastShown >= 0.2 else { return }
+        lastShown = now
+        let rate = Double(movements) / max(now - start, 0.001)
         let percent = Int((fraction * 100).rounded(.down))
         writeError("\r\u{1B}[Kverify: \(grouped(movements)) movements read (\(percent)%), \(grouped(Int(rate)))/s")
     }
