@@ -79,23 +79,22 @@ public struct Verifier {
             while start <= high {
                 let end = min(high, start + size - 1)
                 let range = [String(start), String(end)]
+                // The slice is read once (a CTE named more than once is materialized); each row also carries
+                // the slice's movement count.
                 let sums = try connection.query(
                     """
                     WITH slice AS (SELECT credit_user_id, debit_user_id, amount FROM movements
                                    WHERE id BETWEEN $1::bigint AND $2::bigint)
-                    SELECT id, sum(amount) AS total FROM (
+                    SELECT id, sum(amount) AS total, (SELECT count(*) FROM slice) AS movements FROM (
                         SELECT credit_user_id AS id, amount::numeric AS amount FROM slice
                         UNION ALL SELECT debit_user_id, -amount::numeric FROM slice) AS parties
                     GROUP BY id
-                    """, range)
+                    """, [String(start), String(end)])
                 for row in sums.rows {
                     guard let id = row.int64("id"), let total = row["total"].flatMap({ Int128($0) }) else { continue }
                     journal[id, default: 0] += total
                 }
-                let count = try connection.query(
-                    "SELECT count(*) AS n FROM movements WHERE id BETWEEN $1::bigint AND $2::bigint", range
-                ).first?.int64("n")
-                movementCount += Int(count ?? 0)
+                movementCount += Int(sums.first?.int64("movements") ?? 0)
                 progress(movementCount, high == low ? 1 : Double(end - low + 1) / Double(high - low + 1))
                 start = end + 1
             }
