@@ -6,6 +6,9 @@ let package = Package(
     products: [
         .executable(name: "tally", targets: ["tally"])
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
+    ],
     targets: [
         // C libraries, each imported by exactly one Swift module.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
@@ -36,6 +39,7 @@ let package = Package(
             name: "tally",
             dependencies: [
                 "API", "Credentials", "FastCGI", "Ledger", "LedgerStore", "Postgres", "Spool", "SystemSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
@@ -51,10 +55,10 @@ let package = Package(
 )
 
 // Upcoming language rules, as hummingbird adopts them: `any` spelt out on every existential, and a member visible
-// only in a file that imports its module. tally's command files adopt the second once they import SystemSupport
-// (see Sources/tally/CommandLineTransition.swift).
+// only in a file that imports its module.
 for target in package.targets where target.type != .system {
-    var settings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
-    if target.name != "tally" { settings.append(.enableUpcomingFeature("MemberImportVisibility")) }
-    target.swiftSettings = (target.swiftSettings ?? []) + settings
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+        ]
 }

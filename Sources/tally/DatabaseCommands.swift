@@ -1,3 +1,4 @@
+import ArgumentParser
 import Credentials
 import Glibc
 import Ledger
@@ -7,9 +8,16 @@ import Postgres
 /// `tally migrate`: applies the migrations the database lacks. With TALLY_POOL_PASSWORD set (and not empty) it
 /// then sets the password of the pool's role, tally_pool, for a pool that logs in with one (docker-compose). The
 /// password is read from the environment only, never from the command line (which `ps` shows), and never printed.
-enum MigrateCommand {
-    static func run(_ options: Options) throws -> Int32 {
-        let connection = try Connection(conninfo: options.database)
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the schema migrations the database lacks (as the database's owner).",
+        discussion: "With TALLY_POOL_PASSWORD set, then set the password of role tally_pool.")
+
+    @OptionGroup var database: DatabaseOption
+
+    func run() throws {
+        let connection = try Connection(conninfo: database.conninfo)
         let migrator = Migrator(connection: connection)
         let applied = try migrator.migrate()
         for migration in applied {
@@ -20,14 +28,32 @@ enum MigrateCommand {
             try PoolRole.setPassword(password, on: connection)
             print("set the password of role \(PoolRole.name) (from TALLY_POOL_PASSWORD)")
         }
-        return 0
     }
 }
 
 /// `tally verify`: recomputes every balance from the journal and checks that the books sum to zero.
-enum VerifyCommand {
-    static func run(_ options: Options) throws -> Int32 {
-        let report = try Verifier(connection: try Connection(conninfo: options.database)).verify()
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute every balance from the journal and check that the books sum to zero.",
+        discussion: "Exits 1 when a balance or the total is wrong. On a terminal it shows its progress on stderr.")
+
+    @OptionGroup var database: DatabaseOption
+    /// For tests: a journal of a few movements read in several slices, as a large one is.
+    @Option(help: .hidden) var movementsPerSlice: Int64 = Verifier.defaultSliceSize
+
+    func run() throws {
+        let verifier = Verifier(connection: try Connection(conninfo: database.conninfo))
+        let report: VerificationReport
+        if VerifyProgress.isWanted {
+            let progress = VerifyProgress()
+            report = try verifier.verify(sliceSize: movementsPerSlice) { movements, fraction in
+                progress.update(movements: movements, fraction: fraction)
+            }
+            progress.finish(movements: report.movementsChecked, users: report.usersChecked)
+        } else {
+            report = try verifier.verify()
+        }
         print("checked \(report.usersChecked) users against \(report.movementsChecked) movements")
         for mismatch in report.mismatches {
             print(
@@ -41,22 +67,29 @@ enum VerifyCommand {
         print("sum of all balances, outside world included: \(report.total.minorUnits) minor units")
         if report.isClean {
             print("OK: every balance matches the journal and the books sum to zero")
-            return 0
+            return
         }
         print("FAILED: the books do not balance")
-        return 1
+        throw ExitCode.failure
     }
 }
 
 /// `tally admin-token`: prints a new service-role token (stored only as its hash; revoke it with
 /// POST /api/auth/logout). It does not expire unless --ttl SECONDS is given.
-enum AdminTokenCommand {
-    static func run(_ options: Options) throws -> Int32 {
-        let lifetime = try options.value("ttl").map { _ in try options.integer("ttl", default: 0) }
+struct AdminTokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-token", abstract: "Print a new service-role token (revoke it with POST /api/auth/logout).")
+    static let ttl = Setting<Int>("ttl", default: nil, shown: "never expires")
+
+    @OptionGroup var database: DatabaseOption
+    @Option(parsing: .unconditional, help: ttl.help("seconds the token lives", valueName: "S"))
+    var ttl: String?
+
+    func run() throws {
+        let lifetime = try Self.ttl.value(ttl)
         let token = BearerToken.generate()
-        _ = try PostgresLedger(conninfo: options.database).issueToken(
+        _ = try PostgresLedger(conninfo: database.conninfo).issueToken(
             hash: token.hash, for: .service, lifetimeSeconds: lifetime)
         print(token.text)
-        return 0
     }
 }

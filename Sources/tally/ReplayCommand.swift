@@ -1,31 +1,43 @@
 import API
+import ArgumentParser
 import FastCGI
 import Glibc
 import Ledger
 import LedgerStore
 import Postgres
 import Spool
+import SystemSupport
 
 /// `tally replay`: the pool's one replayer of the spool, started and restarted by the supervisor when `serve`
 /// has `--spool`. Holds DIR/replay.lock (a second pool on the same spool waits for it), keeps the spool's depth
 /// and oldest entry in the scoreboard, and applies what waits whenever the database answers.
-enum ReplayCommand {
-    static func run(_ options: Options) throws -> Never {
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "The pool's replayer of its spool (started by `tally serve --spool`).",
+        shouldDisplay: false)
+
+    @OptionGroup var database: DatabaseOption
+    @OptionGroup var alerts: AlertOptions
+    @Option(parsing: .unconditional) var spool: String
+    @Option(parsing: .unconditional) var logFile: String?
+    @Option(parsing: .unconditional) var retryAttempts: String?
+    @Option(parsing: .unconditional) var supervisorPid: String?
+
+    func run() throws {
         setenv("PGCONNECT_TIMEOUT", "2", 0)
-        let supervisor = options.value("supervisor-pid").flatMap { pid_t($0) }
-        CompanionProcess.stopWithSupervisor(supervisor)
-        if let logFile = options.value("log-file") { try LogFile.open(logFile) }
-        guard let directory = options.value("spool") else { throw UsageError(message: "replay needs --spool DIR") }
+        CompanionProcess.stopWithSupervisor(supervisorPid.flatMap { pid_t($0) })
+        if let logFile { try LogFile.open(logFile) }
+        let directory = spool
         let spool = try RequestSpool(directory: directory, maximumBytes: .max)
-        let retry = RetryPolicy(maxAttempts: try options.integer("retry-attempts", default: RetryPolicy().maxAttempts))
-        let ledger = PostgresLedger(conninfo: options.database, retryPolicy: retry)
+        let retry = RetryPolicy(maxAttempts: try WorkerCommand.retryAttempts.value(retryAttempts)!)
+        let ledger = PostgresLedger(conninfo: database.conninfo, retryPolicy: retry)
         let replayer = SpoolReplayer(
-            api: TallyAPI(ledger: ledger, alertRules: AlertRules(thresholds: try options.alertThresholds())),
+            api: TallyAPI(ledger: ledger, alertRules: AlertRules(thresholds: try alerts.thresholds())),
             spool: spool)
         let scoreboard = Scoreboard.attach()
 
         var lock = try ReplayLock.acquire(directory: directory)
-        if lock == nil { Log.event("info", "replay: another process replays \(directory); waiting for its lock") }
+        if lock == nil { Log.event(.info, "replay: another process replays \(directory); waiting for its lock") }
         var lastUnavailableLog = 0.0
         while true {
             if lock == nil { lock = try ReplayLock.acquire(directory: directory) }
@@ -43,7 +55,7 @@ enum ReplayCommand {
                         scoreboard?.set(.spoolOldest, oldest ?? 0)
                     }
                 } catch {
-                    Log.event("error", "replay: \(error)")
+                    Log.event(.error, "replay: \(error)")
                     sleepSeconds(1)
                 }
             }
@@ -51,7 +63,7 @@ enum ReplayCommand {
         }
     }
 
-    private static func log(_ request: SpooledRequest?, _ result: ReplayResult, lastUnavailableLog: inout Double) {
+    private func log(_ request: SpooledRequest?, _ result: ReplayResult, lastUnavailableLog: inout Double) {
         var fields: [(String, JSONValue)] = [("replay", .string(request?.idempotencyKey ?? "-"))]
         if let request {
             fields += [
@@ -62,24 +74,32 @@ enum ReplayCommand {
         switch result {
         case .applied(let status):
             fields += [
-                ("level", .string("info")), ("outcome", .string("applied")), ("status", .number(String(status))),
+                ("level", .string(LogLevel.info.rawValue)), ("outcome", .string("applied")),
+                ("status", .number(String(status))),
             ]
         case .refused(let code):
-            fields += [("level", .string("info")), ("outcome", .string("refused")), ("error", .string(code))]
+            fields += [
+                ("level", .string(LogLevel.info.rawValue)), ("outcome", .string("refused")), ("error", .string(code)),
+            ]
         case .keyReused:
-            fields += [("level", .string("warning")), ("outcome", .string("key_reused"))]
+            fields += [("level", .string(LogLevel.warning.rawValue)), ("outcome", .string("key_reused"))]
         case .unavailable(let reason):
             let now = MonotonicClock.seconds()
             guard now - lastUnavailableLog > 10 else { return }
             lastUnavailableLog = now
-            fields += [("level", .string("warning")), ("outcome", .string("deferred")), ("note", .string(reason))]
+            fields += [
+                ("level", .string(LogLevel.warning.rawValue)), ("outcome", .string("deferred")),
+                ("note", .string(reason)),
+            ]
         case .failed(let reason):
-            fields += [("level", .string("error")), ("outcome", .string("failed")), ("note", .string(reason))]
+            fields += [
+                ("level", .string(LogLevel.error.rawValue)), ("outcome", .string("failed")), ("note", .string(reason)),
+            ]
         }
         Log.line(fields)
     }
 
-    private static func sleepSeconds(_ seconds: Double) {
+    private func sleepSeconds(_ seconds: Double) {
         var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         nanosleep(&pause, nil)
     }

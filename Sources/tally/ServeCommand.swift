@@ -1,28 +1,106 @@
 import API
+import ArgumentParser
 import FastCGI
 import Glibc
 import LedgerStore
 import Postgres
+import SystemSupport
 
 /// `tally serve`: checks the schema, opens the socket and runs the supervisor.
-enum ServeCommand {
-    static func run(_ options: Options) throws -> Int32 {
-        let workers = try options.integer("workers", environment: "TALLY_WORKERS", default: defaultWorkerCount())
-        guard workers >= 1, workers <= 1024 else { throw UsageError(message: "--workers must be 1 to 1024") }
-        let timeouts = Supervisor.Timeouts(
-            stop: try options.seconds("stop-timeout", environment: "TALLY_STOP_TIMEOUT", default: 3),
-            drain: try options.seconds("drain-timeout", environment: "TALLY_DRAIN_TIMEOUT", default: 30),
-            request: try options.seconds("request-timeout", environment: "TALLY_REQUEST_TIMEOUT", default: 20),
-            slowRequest: try options.seconds("slow-request", environment: "TALLY_SLOW_REQUEST", default: 1))
-        let logFile = options.value("log-file", environment: "TALLY_LOG_FILE")
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the FastCGI pool: a supervisor and its workers, each with one PostgreSQL connection.",
+        discussion: """
+            Each option may also come from the environment variable named beside it: the command line first, \
+            then the environment, then the default. SIGTERM stops the pool, SIGQUIT drains it, SIGUSR1 \
+            reopens the log file (docs/operations.md).
+            """)
+    typealias S = ServeSettings
 
-        let spool = try spoolSettings(options)
+    @Option(
+        parsing: .unconditional,
+        help: S.socket.help(
+            "the FastCGI unix socket; a live pool's socket is refused, a stale one replaced", valueName: "PATH"))
+    var socket: String?
+    @Option(parsing: .unconditional, help: S.socketMode.help("its mode, in octal", valueName: "MODE"))
+    var socketMode: String?
+    @Option(parsing: .unconditional, help: S.socketOwner.help("its owner", valueName: "USER"))
+    var socketOwner: String?
+    @Option(parsing: .unconditional, help: S.socketGroup.help("its group; empty: the pool's", valueName: "GROUP"))
+    var socketGroup: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.listen.help("FastCGI over TCP: HOST:PORT, or a bare PORT (127.0.0.1)", valueName: "ADDRESS"))
+    var listen: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.workers.help("worker processes (each one PostgreSQL connection), 1 to 1024", valueName: "N"))
+    var workers: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.requestTimeout.help("a longer request has its worker killed and replaced; 0: off", valueName: "S"))
+    var requestTimeout: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.slowRequest.help("a longer request is logged once as slow; 0: off", valueName: "S"))
+    var slowRequest: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.stopTimeout.help("SIGTERM/SIGINT: how long requests in flight may take", valueName: "S"))
+    var stopTimeout: String?
+    @Option(parsing: .unconditional, help: S.drainTimeout.help("SIGQUIT: the same, for a drain", valueName: "S"))
+    var drainTimeout: String?
+    @Option(parsing: .unconditional, help: S.logFile.help("the pool's JSON log; SIGUSR1 reopens it", valueName: "PATH"))
+    var logFile: String?
+    @Option(parsing: .unconditional, help: S.pool.help("the pool's name on /api/status", valueName: "NAME"))
+    var pool: String?
+    @OptionGroup var database: DatabaseOption
+    @Option(
+        parsing: .unconditional,
+        help: S.retryAttempts.help("attempts for a transaction that fails to serialize", valueName: "N"))
+    var retryAttempts: String?
+    @Option(parsing: .unconditional, help: S.maxRequests.help("recycle a worker after N requests", valueName: "N"))
+    var maxRequests: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.idempotencyRetention.help("seconds an idempotency key is kept (at least)", valueName: "S"))
+    var idempotencyRetention: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.purgeInterval.help("how often each worker purges expired keys and tokens", valueName: "S"))
+    var purgeInterval: String?
+    @Option(parsing: .unconditional, help: S.tokenTTL.help("seconds a log-in token lives", valueName: "S"))
+    var tokenTTL: String?
+    @OptionGroup var alerts: AlertOptions
+    @Option(
+        parsing: .unconditional,
+        help: S.spool.help("store and forward while the database is down, in this folder", valueName: "DIR"))
+    var spool: String?
+    @Option(
+        name: .customLong("spool-max-bytes"), parsing: .unconditional,
+        help: S.spoolMaximumBytes.help("the spool file's largest size; beyond it, 503", valueName: "N"))
+    var spoolMaximumBytes: String?
+
+    func run() throws {
+        guard let workers = try S.workers.value(workers), workers >= 1, workers <= 1024 else {
+            throw UsageError(message: "--workers must be 1 to 1024")
+        }
+        let timeouts = Supervisor.Timeouts(
+            stop: try S.stopTimeout.value(stopTimeout)!, drain: try S.drainTimeout.value(drainTimeout)!,
+            request: try S.requestTimeout.value(requestTimeout)!, slowRequest: try S.slowRequest.value(slowRequest)!)
+        let logFile = S.logFile.string(logFile)
+        // Checked here, not in every worker: a value a worker cannot read would stop each one at start.
+        let workerSettings = try workerArguments()
+        _ = try alerts.thresholds()
+
+        let spool = try spoolSettings()
         do {
-            try checkSchema(options.database)
+            try checkSchema(database.conninfo)
         } catch let error as PostgresError where error.isUnavailable && spool != nil {
             // With a spool the pool is useful while the database is down (a restart during an outage must not
             // leave what is spooled unreplayed): start, and let the workers answer as the database allows.
-            Log.event("warning", "the database is unreachable (\(error.message)); starting with the spool on")
+            Log.event(.warning, "the database is unreachable (\(error.message)); starting with the spool on")
         }
 
         // Keep fds 0-3 taken, so that the listening socket and the scoreboard are never one of them by accident.
@@ -34,68 +112,66 @@ enum ServeCommand {
             }
         }
         if let logFile { try LogFile.open(logFile) }
-        let listener = try openListener(options)
+        let listener = try openListener()
         let scoreboard = try Scoreboard.create(entryCount: 2 * workers + 8)
 
-        let pool = options.value("pool", environment: "TALLY_POOL", default: "tally")!
         var workerArguments = [
-            "tally", "worker", "--database", options.database, "--pool", pool, "--listen-address", listener.address,
+            "tally", "worker", "--database", database.conninfo, "--pool", S.pool.string(pool)!,
+            "--listen-address", listener.address,
         ]
         if let logFile { workerArguments += ["--log-file", logFile] }
-        for name in ["retry-attempts", "max-requests", "idempotency-retention"] {
-            if let value = options.value(name) { workerArguments += ["--\(name)", value] }
-        }
-        if let ttl = options.value("token-ttl", environment: "TALLY_TOKEN_TTL") {
-            workerArguments += ["--token-ttl", ttl]
-        }
-        if options.value("purge-interval", environment: "TALLY_PURGE_INTERVAL") != nil {
-            // Checked here, not in every worker.
-            let interval = try options.integer("purge-interval", environment: "TALLY_PURGE_INTERVAL", default: 60)
-            workerArguments += ["--purge-interval", String(interval)]
-        }
-        _ = try options.alertThresholds()  // refuse bad thresholds here, not in every worker
-        var alertArguments: [String] = []
-        for (name, environment) in Options.alertOptions {
-            if let value = options.value(name, environment: environment) { alertArguments += ["--\(name)", value] }
-        }
-        workerArguments += alertArguments
+        workerArguments += workerSettings + alerts.arguments
         // Store and forward: the workers store into the spool, one companion process replays it.
         var replayer: Supervisor.WorkerCommand?
         if let spool {
             workerArguments += ["--spool", spool.directory, "--spool-max-bytes", String(spool.maximumBytes)]
-            var replayArguments = ["tally", "replay", "--database", options.database, "--spool", spool.directory]
+            var replayArguments = ["tally", "replay", "--database", database.conninfo, "--spool", spool.directory]
             if let logFile { replayArguments += ["--log-file", logFile] }
-            if let value = options.value("retry-attempts") { replayArguments += ["--retry-attempts", value] }
-            replayer = .init(executable: executablePath(), arguments: replayArguments + alertArguments)
+            if let retryAttempts { replayArguments += ["--retry-attempts", retryAttempts] }
+            replayer = .init(executable: Self.executablePath(), arguments: replayArguments + alerts.arguments)
         }
         let supervisor = Supervisor(
             listener: listener, workerCount: workers,
-            command: .init(executable: executablePath(), arguments: workerArguments), companion: replayer,
+            command: .init(executable: Self.executablePath(), arguments: workerArguments), companion: replayer,
             scoreboard: scoreboard,
             timeouts: timeouts, log: { level, message in Log.event(level, message) })
-        return supervisor.run()
+        let status = supervisor.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// The options the workers take as `serve` was given them (each read here first, so that a bad one stops
+    /// `serve`): those of the command line only, and those with an environment variable, from either.
+    private func workerArguments() throws(UsageError) -> [String] {
+        var arguments: [String] = []
+        func pass(_ setting: Setting<Int>, _ given: String?) throws(UsageError) {
+            guard let text = setting.text(given) else { return }
+            arguments += ["--\(setting.name)", String(try setting.parse(text, "--\(setting.name)"))]
+        }
+        try pass(S.retryAttempts, retryAttempts)
+        try pass(S.maxRequests, maxRequests)
+        try pass(S.idempotencyRetention, idempotencyRetention)
+        try pass(S.tokenTTL, tokenTTL)
+        try pass(S.purgeInterval, purgeInterval)
+        return arguments
     }
 
     /// `--listen HOST:PORT` (TCP) or `--socket PATH` (a unix socket, the default way): exactly one.
-    private static func openListener(_ options: Options) throws -> any Listener {
+    private func openListener() throws -> any Listener {
         // The command line wins over the environment: `--listen` ignores a TALLY_SOCKET, and the reverse.
-        let onCommandLine = options.isGiven("listen") || options.isGiven("socket")
-        let tcpAddress =
-            onCommandLine ? options.value("listen") : options.value("listen", environment: "TALLY_LISTEN")
-        let socketPath =
-            onCommandLine ? options.value("socket") : options.value("socket", environment: "TALLY_SOCKET")
+        let onCommandLine = listen != nil || socket != nil
+        let tcpAddress = onCommandLine ? listen : S.listen.string(nil)
+        let socketPath = onCommandLine ? socket : S.socket.string(nil)
         switch (tcpAddress, socketPath) {
         case (let address?, nil):
             return try TCPListener(address: address)
         case (nil, let path?):
-            let modeText = options.value("socket-mode", environment: "TALLY_SOCKET_MODE", default: "0660")!
+            let modeText = S.socketMode.string(socketMode)!
             guard let mode = mode_t(modeText, radix: 8), mode <= 0o777 else {
                 throw UsageError(message: "--socket-mode takes octal, such as 0660")
             }
-            let group = options.value("socket-group", environment: "TALLY_SOCKET_GROUP", default: "www-data")!
-            let owner = options.value("socket-owner", environment: "TALLY_SOCKET_OWNER")
+            let group = S.socketGroup.string(socketGroup)!
             return try UnixSocketListener(
-                path: path, mode: mode, owner: owner, group: group.isEmpty ? nil : group)
+                path: path, mode: mode, owner: S.socketOwner.string(socketOwner), group: group.isEmpty ? nil : group)
         case (.some, .some):
             throw UsageError(message: "give --listen HOST:PORT or --socket PATH, not both")
         case (nil, nil):
@@ -104,15 +180,12 @@ enum ServeCommand {
         }
     }
 
-    /// `--spool DIR` (or TALLY_SPOOL) turns store and forward on; `--spool-max-bytes` (TALLY_SPOOL_MAX_BYTES,
-    /// default 64 MiB) caps the spool file. The directory is made and opened here, so that a bad one stops the
-    /// pool at start rather than failing in every worker.
-    static func spoolSettings(_ options: Options) throws -> (directory: String, maximumBytes: Int)? {
-        guard let directory = options.value("spool", environment: "TALLY_SPOOL"), !directory.isEmpty else {
-            return nil
-        }
-        let maximumBytes = try options.integer(
-            "spool-max-bytes", environment: "TALLY_SPOOL_MAX_BYTES", default: 64 << 20)
+    /// `--spool DIR` (or TALLY_SPOOL) turns store and forward on; `--spool-max-bytes` caps the spool file. The
+    /// directory is made and opened here, so that a bad one stops the pool at start rather than failing in every
+    /// worker.
+    private func spoolSettings() throws -> (directory: String, maximumBytes: Int)? {
+        guard let directory = S.spool.string(spool), !directory.isEmpty else { return nil }
+        let maximumBytes = try S.spoolMaximumBytes.value(spoolMaximumBytes)!
         guard maximumBytes >= 1024 else { throw UsageError(message: "--spool-max-bytes must be at least 1024") }
         do {
             _ = try RequestSpool(directory: directory, maximumBytes: maximumBytes)
@@ -124,11 +197,11 @@ enum ServeCommand {
 
     /// Four workers per core, at least eight: a worker waits on PostgreSQL (the commit's fsync above all) for
     /// most of a request. The bench's scaling table chose it (docs/performance.md, the `scaling` scenario).
-    static func defaultWorkerCount() -> Int {
+    @Sendable static func defaultWorkerCount() -> Int {
         max(8, 4 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
-    private static func checkSchema(_ conninfo: String) throws {
+    private func checkSchema(_ conninfo: String) throws {
         let connection = try Connection(conninfo: conninfo)
         let version = try Migrator(connection: connection).currentVersion()
         guard version >= Migration.latestVersion else {

@@ -1,6 +1,12 @@
 """`tally verify` recomputes every balance from the journal: clean books pass, books changed by hand do not."""
 
-from tally_e2e import unique
+import os
+import pty
+import re
+import subprocess
+import threading
+
+from tally_e2e import env, unique
 
 
 def test_verify_passes_on_books_kept_by_the_api_and_says_what_it_checked(verify, new_user, api):
@@ -39,3 +45,58 @@ def test_verify_detects_a_journal_entry_tampered_with_by_hand(db, api, new_user,
     finally:
         db.execute(f"UPDATE movements SET amount = amount - 5 WHERE id = {deposit['id']}")
     assert verify().returncode == 0
+
+
+def verify_on_a_terminal(plain: subprocess.CompletedProcess) -> tuple[int, str, str]:
+    """`tally verify` with its stderr on a terminal (a pseudo-terminal), reading the journal in about eight slices
+    as it reads a large one a million movements at a time (`plain`, a run off the terminal, says how many
+    movements there are): (exit code, stdout, what the terminal showed)."""
+    movements_per_slice = max(1, int(re.search(r"against (\d+) movements", plain.stdout).group(1)) // 8)
+    controller, terminal = pty.openpty()
+    shown = bytearray()
+
+    def read_the_terminal():  # as it writes: a full terminal would stop verify
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the other end is closed and everything was read
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read_the_terminal, daemon=True)
+    reader.start()
+    try:
+        process = subprocess.run([env("TALLY_BIN"), "verify", "--database", env("TALLY_DATABASE"),
+                                  "--movements-per-slice", str(movements_per_slice)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, timeout=120)
+    finally:
+        os.close(terminal)
+        reader.join(timeout=10)
+        os.close(controller)
+    return process.returncode, process.stdout.decode(), shown.decode()
+
+
+def test_verify_on_a_terminal_shows_progress_and_a_summary_and_reports_the_same(verify):
+    plain = verify()
+    code, stdout, shown = verify_on_a_terminal(plain)
+    assert code == plain.returncode == 0, stdout + shown
+    assert stdout == plain.stdout, "the report on stdout is the same on a terminal"
+    assert plain.stderr == "", "off a terminal verify shows no progress"
+    assert re.search(r"verify: [\d,]+ movements read \(\d+%\), [\d,]+/s", shown), shown
+    movements = re.search(r"against (\d+) movements", stdout).group(1)
+    assert re.search(rf"verify: {int(movements):,} movements and [\d,]+ users checked in [\d.]+ s", shown), shown
+
+
+def test_verify_on_a_terminal_finds_a_journal_entry_tampered_with_by_hand(db, api, new_user, verify):
+    user = new_user()
+    deposit = api.deposit(user["id"], "2.00", memo=unique("tamper")).json()
+    db.execute(f"UPDATE movements SET amount = amount + 5 WHERE id = {deposit['id']}")
+    try:
+        plain = verify()
+        code, stdout, _ = verify_on_a_terminal(plain)
+        assert code == plain.returncode == 1, stdout
+        assert stdout == plain.stdout and str(user["id"]) in stdout, stdout
+    finally:
+        db.execute(f"UPDATE movements SET amount = amount - 5 WHERE id = {deposit['id']}")
