@@ -78,7 +78,6 @@ package struct Verifier {
             var start = low
             while start <= high {
                 let end = min(high, start + size - 1)
-                let range = [String(start), String(end)]
                 // The slice is read once (a CTE named more than once is materialized); each row also carries
                 // the slice's movement count.
                 let sums = try connection.query(
