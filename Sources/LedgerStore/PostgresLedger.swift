@@ -359,14 +359,7 @@ package final class PostgresLedger: LedgerOperations {
     /// snapshot, and it leaves no predicate locks for the keyed movements running meanwhile to conflict with.
     @discardableResult
     package func purgeIdempotencyKeys(olderThanSeconds retentionSeconds: Int, batch: Int = 1000) throws -> Int {
-        let row = try inTransaction { connection throws(PostgresError) in
-            try connection.pipeline([
-                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
-                .prepared(Statement.purgeIdempotencyKeys.rawValue, [String(retentionSeconds), String(batch)]),
-                .commit,
-            ])[1].first
-        }
-        return row.flatMap { $0.int64("purged") }.map { Int($0) } ?? 0
+        try purge(.purgeIdempotencyKeys, ageSeconds: retentionSeconds, batch: batch)
     }
 
     /// Deletes tokens that expired or were revoked more than `graceSeconds` ago, at most `batch` of them,
@@ -374,10 +367,16 @@ package final class PostgresLedger: LedgerOperations {
     /// authenticates nobody, whatever runs meanwhile.
     @discardableResult
     package func purgeEndedTokens(endedMoreThanSeconds graceSeconds: Int, batch: Int = 1000) throws -> Int {
+        try purge(.purgeEndedTokens, ageSeconds: graceSeconds, batch: batch)
+    }
+
+    /// One batch of a purge statement (parameters: the age in seconds, the batch size; result: `purged`), in a
+    /// READ COMMITTED transaction of its own.
+    private func purge(_ statement: Statement, ageSeconds: Int, batch: Int) throws -> Int {
         let row = try inTransaction { connection throws(PostgresError) in
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
-                .prepared(Statement.purgeEndedTokens.rawValue, [String(graceSeconds), String(batch)]),
+                .prepared(statement.rawValue, [String(ageSeconds), String(batch)]),
                 .commit,
             ])[1].first
         }
