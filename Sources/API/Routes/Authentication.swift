@@ -20,9 +20,15 @@ extension TallyAPI {
     /// The caller of a request whose token is live, or 401.
     func authenticate(_ request: HTTPRequest) throws -> Authenticated {
         let token = try presentedToken(request)
-        let caller = try authenticated(caller(of: token.hash))
-        knownCallers.remember(caller, forTokenHash: token.hash)
-        return Authenticated(caller: caller, token: token)
+        return Authenticated(caller: try authenticated(lookUpCaller(ofTokenHash: token.hash)), token: token)
+    }
+
+    /// The database's word on whom `tokenHash` stands for (nil: nobody live), remembered by this worker and,
+    /// with a spool, noted in its known tokens.
+    private func lookUpCaller(ofTokenHash tokenHash: [UInt8]) throws -> Caller? {
+        let caller = try caller(of: tokenHash)
+        if let caller { knownCallers.remember(caller, forTokenHash: tokenHash) }
+        return caller
     }
 
     /// Whom an answer about a movement the token `tokenHash` was just authorised for is shown to: this worker's
@@ -31,9 +37,7 @@ extension TallyAPI {
     /// more than any caller allowed to make the movement may see, and never turns an applied movement into an error.
     func viewer(ofTokenHash tokenHash: [UInt8], acting actingUserID: Int64) -> Caller {
         if let known = knownCallers[tokenHash] { return known }
-        guard let caller = try? ledger.caller(tokenHash: tokenHash) else { return .user(id: actingUserID) }
-        knownCallers.remember(caller, forTokenHash: tokenHash)
-        return caller
+        return (try? lookUpCaller(ofTokenHash: tokenHash)).flatMap { $0 } ?? .user(id: actingUserID)
     }
 
     /// The live caller of `tokenHash` (nil: none), for a decision taken before the ledger is asked. A token this
@@ -41,9 +45,7 @@ extension TallyAPI {
     /// movement's transaction); any other is asked of the database, so that a dead token is still a 401.
     func liveCaller(ofTokenHash tokenHash: [UInt8]) throws -> Caller? {
         if knownCallers[tokenHash] == .service { return .service }
-        let caller = try ledger.caller(tokenHash: tokenHash)
-        if let caller { knownCallers.remember(caller, forTokenHash: tokenHash) }
-        return caller
+        return try lookUpCaller(ofTokenHash: tokenHash)
     }
 
     /// The caller a presented token was found to stand for; 401 when it stands for nobody.
