@@ -1,0 +1,418 @@
+"""Issue 25 under the fault suite's faults: large batches (200 to 1,000 items) beside the bank load of
+test_resilience.py while (a) workers are killed with kill -9, (b) the database is stopped (fast shutdown) and
+(c) the database is killed with SIGKILL.
+
+The batch load: BATCH_CLIENTS clients send batches one after another, each item paying from one of the bank
+load's hot users to another of its users (or a deposit to, a withdrawal from, a hot user), atomic and not, every
+item with an idempotency key, two batches in three with an Idempotency-Key too; every fourth atomic batch ends
+with an item that must be refused (a payment from a user who is never paid anything: the batch is refused whole
+at that index, after doing all the others), and every fourth other batch has one such item in its middle. The
+load's batches may be in any stage when a fault lands; to have one certainly inside its transaction, a psql
+session holds the row of one of a held batch's payees (HeldBatch: 500 items, the one to that payee last), and
+the fault comes once the batch waits for that row.
+
+After each fault, besides the bank load's own checks (bank_load.py):
+- every batch answer is one the contract gives or the fault explains (502 for a killed worker's batch, 503
+  while the database is away), and no batch gets a 503 for contention;
+- every batch without a definite answer (502, 503 unavailable or outcome_unknown) is in the journal wholly or
+  not at all (an atomic one with an item made to be refused not at all; one answered only 503 unavailable not
+  at all); then it is settled by sending it again with its Idempotency-Key (one without: the same items, with
+  their keys) until the answer is definite, and that answer is judged like any other;
+- every applied or replayed item of every answer is in the journal exactly once, with the movement id and the
+  batch id answered; nothing else of the batches is; GET /api/batches/{id} agrees with each answer;
+- every user's balance is what the answers add up to, the ledger's total unchanged, no negative balance, each
+  user's movements chain, `tally verify` clean."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from bank_load import (RETRY_PAUSE_SECONDS, HotLoad, Stage, count, judge_answers, settle, summary,
+                       waiting_behind)
+from batch_load import (OVERDRAFT, Batch, Item, Maker, batch_changes, check_batch_records, check_journal,
+                        check_wholly_or_not_at_all, judge_answer, judge_replay, ledger_total, pool_counters,
+                        send_batch, settle_batches)
+from outages import (alive, death_lines, pool_log, postmaster_pid, restore, set_synchronous_commit, start_postgres,
+                     stop_postgres)
+from tally_e2e import Api, RowHolder, check_balance_chains, check_journal_against_answers, wait_for
+
+BATCH_CLIENTS = 3
+SMALLEST, LARGEST = 200, 1000
+# At most 1.00 an item: the hot users' 100,000.00 each outlast any run, so nothing is refused for want of money
+# but what is made to be.
+MAX_ITEM_MINOR = 100
+HELD_ITEMS = 500
+
+
+class BatchLoad:
+    """Batches from BATCH_CLIENTS clients until stopped (see the module's docstring)."""
+
+    def __init__(self, base_url: str, stage: Stage, pauper: int):
+        self.base_url = base_url
+        self.run = uuid.uuid4().hex[:10]
+        self.prefix = f"fault-batch-{self.run}-"
+        self.stage = stage
+        self.pauper = pauper
+        self.batches: list[Batch] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(BATCH_CLIENTS)]
+
+    def snapshot(self) -> list[Batch]:
+        with self._lock:
+            return list(self.batches)
+
+    def add(self, batch: Batch) -> None:
+        with self._lock:
+            self.batches.append(batch)
+
+    def start(self, warm_up: int = 2) -> "BatchLoad":
+        """Starts the clients and returns once `warm_up` batches are applied."""
+        for thread in self._threads:
+            thread.start()
+        def applied() -> int:
+            return sum(1 for batch in self.snapshot() for answer in batch.answers if answer.status in (200, 201))
+
+        if not wait_for(lambda: applied() >= warm_up, 120, 0.1):
+            self.stop()
+            raise AssertionError(f"the batch load did not get going: {self.statuses()}")
+        return self
+
+    def stop(self) -> list[Batch]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(180)
+        assert not any(thread.is_alive() for thread in self._threads), "a batch client hangs"
+        return self.snapshot()
+
+    def statuses(self) -> dict:
+        found: dict = {}
+        for batch in self.snapshot():
+            for answer in batch.answers:
+                label = answer.status if answer.status != 503 else f"503 {answer.code}"
+                found[label] = found.get(label, 0) + 1
+        return found
+
+    def _client(self, number: int) -> None:
+        api = Api(self.base_url)
+        maker = Maker(random.Random(f"{self.run}-{number}"), self.prefix, self.stage.hot, self.stage.users,
+                      self.pauper, MAX_ITEM_MINOR)
+        n = 0
+        try:
+            while not self._stop.is_set():
+                size = maker.chooser.randint(SMALLEST, LARGEST)
+                atomic = n % 2 == 0
+                refused = {}
+                if n % 8 == 0:
+                    refused = {size - 1: OVERDRAFT}
+                elif n % 8 == 1:
+                    refused = {size // 2: OVERDRAFT}
+                batch = maker.batch(f"{number}-{n}", size, atomic=atomic, keyed=n % 3 != 2, refused=refused)
+                self.add(batch)
+                answer = send_batch(api, batch)
+                n += 1
+                if answer.status == 503:
+                    time.sleep(RETRY_PAUSE_SECONDS)
+        finally:
+            api.close()
+
+
+class HeldBatch:
+    """An atomic, keyed batch certainly inside the database when the fault comes: HELD_ITEMS transfers of 0.01
+    from `payer`, to `free` but for the last, to `held`, whose row a psql session holds (from before the batch
+    is sent until release()); made only once the batch waits for that row."""
+
+    def __init__(self, base_url: str, db, load: BatchLoad, payer: int, held: int, free: int):
+        self.holder = RowHolder(db.conninfo, [held], f"held-batch-{load.run}")
+        assert wait_for(lambda: self.holder.holds(db), 10), "the row was not held"
+        name = f"{load.prefix}held"
+        items = [Item("transfer", f"{name}-{i}", f"{name}-{i}", 1, payer, held if i == HELD_ITEMS - 1 else free)
+                 for i in range(HELD_ITEMS)]
+        self.batch = Batch(name, True, items, key=name)
+        load.add(self.batch)
+        self._thread = threading.Thread(target=self._send, args=(base_url,), daemon=True)
+        self._thread.start()
+        assert wait_for(lambda: waiting_behind(db, self.holder) > 0, 30), (
+            f"the held batch does not wait for the held row: {[(a.status, a.body) for a in self.batch.answers]}")
+        assert not self.batch.answers, "the held batch was answered while its row was held"
+
+    def _send(self, base_url: str) -> None:
+        api = Api(base_url)
+        try:
+            send_batch(api, self.batch)
+        finally:
+            api.close()
+
+    def answer(self, seconds: float = 60):
+        self._thread.join(seconds)
+        assert not self._thread.is_alive(), "the held batch was not answered"
+        return self.batch.answers[0]
+
+    def release(self) -> None:
+        self.holder.commit()
+
+    def drop(self) -> None:
+        """Ends the holder's psql whatever became of its session (the database may have ended it)."""
+        if self.holder.process.poll() is None:
+            self.holder.process.stdin.close()
+        self.holder.process.wait(30)
+        self._thread.join(60)
+
+
+@dataclass
+class BatchStage:
+    """The bank load's users (Stage), a user who is never paid anything, the held batch's three users, and
+    everyone's balances and the ledger's total before the fault."""
+    stage: Stage
+    pauper: int
+    payer: int
+    held: int
+    free: int
+    before: dict[int, int]
+    total: int
+
+    @property
+    def users(self) -> list[int]:
+        return self.stage.users + [self.pauper, self.payer, self.held, self.free]
+
+
+@pytest.fixture
+def batch_stage(stage, new_user, db) -> BatchStage:
+    # Made in this order, so that the held payee's id lies between the payer's and the other payee's.
+    pauper, payer, held, free = new_user()["id"], new_user("100.00")["id"], new_user()["id"], new_user()["id"]
+    users = stage.users + [pauper, payer, held, free]
+    return BatchStage(stage, pauper, payer, held, free, {user: db.balance(user) for user in users}, ledger_total(db))
+
+
+def judge_batch_answers(batches: list[Batch], allowed: set[int]) -> None:
+    """Every definite answer as the contract says; every other one a 5xx the fault explains: nginx's 502 for a
+    killed worker's request, the pool's 503 while the database is away (never one for contention)."""
+    for batch in batches:
+        for answer in batch.answers:
+            if answer.definite:
+                judge_answer(batch, answer, overdrafts=False)
+                if answer.replayed:
+                    judge_replay(batch, answer)
+                continue
+            assert answer.status in allowed, (batch.name, answer.status, answer.body, answer.error)
+            if answer.status == 502:
+                assert answer.code == "bad_gateway", answer.body
+            else:
+                assert answer.code in ("unavailable", "outcome_unknown"), answer.body
+                message = answer.body["error"]["message"]
+                assert "conflicting requests" not in message, f"{batch.name}: a 503 for contention: {message}"
+                if answer.code == "unavailable":
+                    assert (answer.retry_after or "").isdigit(), f"503 without Retry-After: {answer.body}"
+
+
+def check_after_fault(api, db, verify, stage: BatchStage, load: HotLoad, batch_load: BatchLoad, *,
+                      allowed: set[int]) -> dict:
+    """The checks of the module's docstring, and the bank load's. Returns figures for the report."""
+    shots, batches = load.shots, batch_load.snapshot()
+    judge_answers(shots, allowed)
+    judge_batch_answers(batches, allowed)
+    before_settling = check_wholly_or_not_at_all(db, batch_load.prefix, batches)
+    # The bank load's transfers without a definite answer: asked again with their keys, each then a 201.
+    lost = [shot for shot in shots if shot.status in (None, 502)
+            or (shot.status == 503 and (shot.body or {}).get("error", {}).get("code") == "outcome_unknown")]
+    singles_applied_before = settle(load.base_url, lost)
+    check_journal_against_answers(load.load, db)
+    settled = settle_batches(api, batches)
+    entries = check_journal(db, batch_load.prefix, batches)
+    records = check_batch_records(api, batches)
+
+    users = stage.users
+    changes = batch_changes(batches, users)
+    for shot in shots:
+        if shot.status == 201:
+            changes[shot.from_id] -= shot.amount_minor
+            changes[shot.to_id] += shot.amount_minor
+    after = {user: db.balance(user) for user in users}
+    assert all(balance >= 0 for balance in after.values()), after
+    assert after == {user: stage.before[user] + changes[user] for user in users}, (
+        "a balance is not what the answers add up to")
+    assert after[stage.pauper] == 0
+    assert ledger_total(db) == stage.total, "money was made or lost"
+    assert db.integer("SELECT count(*) FROM users WHERE NOT is_system AND balance < 0") == 0
+    check_balance_chains(db, users)
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"batches": len(batches), "items": sum(len(batch.items) for batch in batches), "applied": len(entries),
+            "records": records, "wholly": before_settling["wholly"], "not at all": before_settling["not at all"],
+            "settled": settled["settled"], "settled applied before": settled["applied before"],
+            "singles lost": len(lost), "singles applied before": singles_applied_before}
+
+
+def in_flight(batches: list[Batch], moment: float) -> int:
+    """How many batch requests had been sent and not yet answered at that moment (the client's clock)."""
+    return sum(1 for batch in batches for answer in batch.answers if answer.started < moment < answer.finished)
+
+
+def report(figures, title: str, shots, batch_load: BatchLoad, found: dict, counters: tuple[dict, dict],
+           extra: str) -> None:
+    retries = counters[1]["serialization_retries"] - counters[0]["serialization_retries"]
+    figures(f"{title}: batches {batch_load.statuses()} ({found['batches']} batches, {found['items']} items, "
+            f"{found['applied']} applied, {found['records']} batch records read back); {extra}; "
+            f"before settling, {found['wholly']} unanswered batches were in the journal wholly and "
+            f"{found['not at all']} not at all; {found['settled']} settled by asking again, "
+            f"{found['settled applied before']} of them applied before; bank load {summary(shots)}, "
+            f"{found['singles lost']} lost answers settled ({found['singles applied before']} applied before); "
+            f"serialization retries {retries} (the pool's counters, across its restarts only if it kept them)")
+
+
+# --- (a) workers killed with kill -9 --------------------------------------------------------------------------------
+
+def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, db, verify, stack, batch_stage,
+                                                                          figures):
+    """Every worker killed at once while the held batch waits in one of them, then a random worker every 300 ms
+    for 5 s, under the bank load and the batch load. Allowed: 502 for the requests killed workers had in hand
+    (the held batch's certainly)."""
+    pool = stack
+    supervisor, workers_before = pool.supervisor_pid(), pool.workers()
+    log = pool_log()
+    counters_before = pool_counters(api)
+    stage = batch_stage
+    load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
+    batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
+    victims, held, kills = [], None, []
+    try:
+        load.run_for(0.5)
+        held = HeldBatch(api.base_url, db, batch_load, stage.payer, stage.held, stage.free)
+        everyone = sorted(pool.workers())
+        kills.append(time.monotonic())
+        for victim in everyone:
+            os.kill(victim, signal.SIGKILL)
+        victims += everyone
+        assert held.answer(30).status == 502, held.batch.answers
+        held.release()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            workers = sorted(pool.workers())
+            if workers:
+                victim = random.choice(workers)
+                kills.append(time.monotonic())
+                os.kill(victim, signal.SIGKILL)
+                victims.append(victim)
+        load.run_for(1.5)
+    finally:
+        if held is not None:
+            held.drop()
+        batch_load.stop()
+        shots = load.stop()
+
+    assert pool.supervisor_pid() == supervisor
+    assert wait_for(lambda: len(pool.workers()) == len(workers_before), 15), pool.workers()
+    deaths = death_lines(log)
+    assert all(any(f"(pid {victim}) was killed by signal 9" in line for line in deaths) for victim in victims)
+    batches = batch_load.snapshot()
+    hit = sum(1 for batch in batches for answer in batch.answers if answer.status == 502)
+    lost = count(shots, 502, None)
+    assert hit + lost <= len(victims), f"{hit} batches and {lost} transfers lost to {len(victims)} kills"
+    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={502})
+    report(figures, f"batch faults (a), kill -9 of {len(victims)} workers", shots, batch_load, found,
+           (counters_before, pool_counters(api)),
+           f"{hit} batches answered 502 (the held one among them), "
+           f"{sum(in_flight(batches, moment) for moment in kills)} batch requests in flight at the kills")
+
+
+# --- (b) the database stopped (fast shutdown) mid-batch ------------------------------------------------------------
+
+def test_batches_with_the_database_stopped_mid_batch_are_applied_wholly_or_not_at_all(api, db, verify, stack,
+                                                                                    batch_stage, figures):
+    """PostgreSQL stopped (fast shutdown: open transactions rolled back, sessions ended) while the held batch
+    waits inside it and the loads run, started again 2 s later. Allowed: 503 (unavailable, or outcome_unknown
+    when the pool cannot tell). The held batch is answered 503 and is not in the journal until settled."""
+    pool = stack
+    stage = batch_stage
+    counters_before = pool_counters(api)
+    load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
+    batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
+    held = None
+    try:
+        load.run_for(0.5)
+        held = HeldBatch(api.base_url, db, batch_load, stage.payer, stage.held, stage.free)
+        stop_called = time.monotonic()
+        stop_postgres()
+        held_answer = held.answer(30)
+        load.run_for(2)
+        start_postgres()
+        load.run_for(2.5)
+    finally:
+        if held is not None:
+            held.drop()
+        batch_load.stop()
+        shots = load.stop()
+        restore(pool)
+
+    assert held_answer.status == 503 and held_answer.code in ("unavailable", "outcome_unknown"), (
+        held_answer.status, held_answer.body)
+    batches = batch_load.snapshot()
+    cut = in_flight(batches, stop_called)
+    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503})
+    report(figures, "batch faults (b), PostgreSQL stopped (fast) mid-batch", shots, batch_load, found,
+           (counters_before, pool_counters(api)),
+           f"{cut} batch requests in flight when the stop began, the held one answered 503 {held_answer.code}")
+
+
+# --- (c) the database killed with SIGKILL mid-batch ----------------------------------------------------------------
+
+def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at_all(api, db, verify, stack,
+                                                                                   batch_stage, figures):
+    """The postmaster killed with SIGKILL while the held batch waits inside it and the loads run, then started
+    again (crash recovery). Every batch acknowledged before the kill is in the journal after it, as answered.
+    With synchronous_commit on for the test's duration, as in test_resilience.py's SIGKILL test (the throwaway
+    cluster's off would lose acknowledged commits by design). Allowed: 503 (unavailable or outcome_unknown)."""
+    pool = stack
+    stage = batch_stage
+    set_synchronous_commit(db, "on")
+    held = None
+    try:
+        time.sleep(0.5)  # every session has taken the new setting by its next statement
+        assert db.value("SHOW synchronous_commit") == "on"
+        counters_before = pool_counters(api)
+        load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
+        batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
+        try:
+            load.run_for(0.5)
+            held = HeldBatch(api.base_url, db, batch_load, stage.payer, stage.held, stage.free)
+            postmaster = postmaster_pid()
+            assert postmaster is not None
+            children = {int(pid) for pid in subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                                                           text=True).stdout.split()}
+            killed = time.monotonic()
+            os.kill(postmaster, signal.SIGKILL)
+            assert wait_for(lambda: not any(alive(pid) for pid in children | {postmaster}), 15), (
+                f"PostgreSQL's processes outlived the postmaster: {[p for p in children if alive(p)]}")
+            start_postgres()
+            held_answer = held.answer(60)
+            load.run_for(2.5)
+        finally:
+            if held is not None:
+                held.drop()
+            batch_load.stop()
+            shots = load.stop()
+    finally:
+        restore(pool)
+        set_synchronous_commit(db, None)
+
+    assert held_answer.status == 503 and held_answer.code in ("unavailable", "outcome_unknown"), (
+        held_answer.status, held_answer.body)
+    batches = batch_load.snapshot()
+    acknowledged = [batch for batch in batches
+                    if any(answer.status in (200, 201) and answer.finished < killed for answer in batch.answers)]
+    cut = in_flight(batches, killed)
+    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503})
+    report(figures, "batch faults (c), PostgreSQL killed (SIGKILL) mid-batch", shots, batch_load, found,
+           (counters_before, pool_counters(api)),
+           f"{len(acknowledged)} batches acknowledged before the kill, all in the journal after crash recovery; "
+           f"{cut} batch requests in flight at the kill, the held one answered 503 {held_answer.code}")
