@@ -217,6 +217,7 @@ def judge_answer(batch: Batch, answer: Answer, *, overdrafts: bool) -> None:
             assert poison is None or index < poison, (batch.name, poison, error)
         return
     assert answer.status == (201 if batch.atomic else 200), (batch.name, answer.status, body)
+    assert not (batch.atomic and poison is not None), f"{batch.name} was applied with an item that must be refused"
     assert set(body) == {"id", "atomic", "results"} and body["atomic"] is batch.atomic, body
     assert isinstance(body["id"], int), body
     results = body["results"]

@@ -35,8 +35,8 @@ SINGLES_PER_CLIENT = 40
 
 SHAPES = {
     # users, their opening balance, how many of them are the payers (None: all of them)
-    "uniform": (60, "100.00", None),
-    "hot": (23, "10000.00", 3),
+    "uniform": (60, "500.00", None),
+    "hot": (23, "20000.00", 3),
 }
 
 
@@ -130,7 +130,8 @@ def test_concurrent_batches_beside_single_transfers_keep_every_answer_and_the_bo
                 if before_result["status"] != "refused":
                     assert result["status"] == REPLAYED, (batch.name, before_result, result)
                     assert result["movement"]["id"] == before_result["movement"]["id"], (batch.name, result)
-    refused_atomic = [batch for batch in batches if batch.atomic and batch.answers[0].status >= 400]
+    refused_atomic = [batch for batch in batches if batch.atomic and all(answer.status >= 400
+                                                                          for answer in batch.answers)]
     assert any(batch.poison is not None for batch in refused_atomic), "no atomic batch was refused"
 
     # The journal, the batches' records and the histories against the answers.

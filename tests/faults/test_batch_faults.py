@@ -36,8 +36,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bank_load import (RETRY_PAUSE_SECONDS, HotLoad, Stage, count, judge_answers, settle, summary,
-                       waiting_behind)
+from bank_load import HotLoad, Stage, count, judge_answers, settle, summary, waiting_behind
 from batch_load import (OVERDRAFT, Batch, Item, Maker, batch_changes, check_batch_records, check_journal,
                         check_wholly_or_not_at_all, judge_answer, judge_replay, ledger_total, pool_counters,
                         send_batch, settle_batches)
@@ -51,6 +50,7 @@ SMALLEST, LARGEST = 200, 1000
 # but what is made to be.
 MAX_ITEM_MINOR = 100
 HELD_ITEMS = 500
+BATCH_RETRY_PAUSE_SECONDS = 0.5
 
 
 class BatchLoad:
@@ -121,7 +121,9 @@ class BatchLoad:
                 answer = send_batch(api, batch)
                 n += 1
                 if answer.status == 503:
-                    time.sleep(RETRY_PAUSE_SECONDS)
+                    # Told to come back later, a batch client waits longer than the bank load's: every batch
+                    # refused while the database is away is sent again to settle it, hundreds of items each.
+                    time.sleep(BATCH_RETRY_PAUSE_SECONDS)
         finally:
             api.close()
 
