@@ -1,19 +1,20 @@
 """Issue 25 under the fault suite's faults: large batches (200 to 1,000 items) beside the bank load of
 test_resilience.py while (a) workers are killed with kill -9, (b) the database is stopped (fast shutdown) and
-(c) the database is killed with SIGKILL.
+(c) the database is killed with SIGKILL, each fault made once a batch is inside its transaction; and (d) a row
+held for seconds by another session under a batch that touches it.
 
 The batch load: BATCH_CLIENTS clients send batches one after another, each item paying from one of the bank
 load's hot users to another of its users (or a deposit to, a withdrawal from, a hot user), atomic and not, every
 item with an idempotency key, two batches in three with an Idempotency-Key too; every fourth atomic batch ends
 with an item that must be refused (a payment from a user who is never paid anything: the batch is refused whole
-at that index, after doing all the others), and every fourth other batch has one such item in its middle. The
-load's batches may be in any stage when a fault lands; to have one certainly inside its transaction, a psql
-session holds the row of one of a held batch's payees (HeldBatch: 500 items, the one to that payee last), and
-the fault comes once the batch waits for that row.
+at that index, after doing all the others), and every fourth other batch has one such item in its middle. A
+fault is made once a batch is certainly between its first write and its end (mid_batch: a session holds the
+batches' turn inside a transaction that has written).
 
 After each fault, besides the bank load's own checks (bank_load.py):
-- every batch answer is one the contract gives or the fault explains (502 for a killed worker's batch, 503
-  while the database is away), and no batch gets a 503 for contention;
+- every batch answer is one the contract gives or the fault explains: nginx's 502 for a killed worker's
+  request, the pool's 503 only from the fault until a second after the database's return (never for
+  contention or a lock timeout while the database is up); the same for the bank load's transfers;
 - every batch without a definite answer (502, 503 unavailable or outcome_unknown) is in the journal wholly or
   not at all (an atomic one with an item made to be refused not at all; one answered only 503 unavailable not
   at all); then it is settled by sending it again with its Idempotency-Key (one without: the same items, with
@@ -51,6 +52,12 @@ SMALLEST, LARGEST = 200, 1000
 MAX_ITEM_MINOR = 100
 HELD_ITEMS = 500
 BATCH_RETRY_PAUSE_SECONDS = 0.5
+# After the database's return the pool serves again within a second (test_resilience.py's bound): a 503 to a
+# request sent later than that is not the fault's.
+RECOVERY_SECONDS = 1.0
+# The batches' turn: the advisory lock every batch holds from before its transaction's snapshot to its end
+# (Statement.lockBatches, PostgresLedger+Batch.swift).
+BATCH_TURN = (1952541042, 1)
 
 
 class BatchLoad:
@@ -128,52 +135,23 @@ class BatchLoad:
             api.close()
 
 
-class HeldBatch:
-    """An atomic, keyed batch certainly inside the database when the fault comes: HELD_ITEMS transfers of 0.01
-    from `payer`, to `free` but for the last, to `held`, whose row a psql session holds (from before the batch
-    is sent until release()); made only once the batch waits for that row."""
+def mid_batch(db) -> bool:
+    """Whether a batch is between its first write and its end: a session holds the batches' turn inside a
+    transaction that has an id (it has written: its key claimed, or a movement)."""
+    return db.integer(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
+        f"AND l.classid = {BATCH_TURN[0]} AND l.objid = {BATCH_TURN[1]} AND l.objsubid = 2 AND l.granted "
+        "AND a.backend_xid IS NOT NULL") > 0
 
-    def __init__(self, base_url: str, db, load: BatchLoad, payer: int, held: int, free: int):
-        self.holder = RowHolder(db.conninfo, [held], f"held-batch-{load.run}")
-        assert wait_for(lambda: self.holder.holds(db), 10), "the row was not held"
-        name = f"{load.prefix}held"
-        items = [Item("transfer", f"{name}-{i}", f"{name}-{i}", 1, payer, held if i == HELD_ITEMS - 1 else free)
-                 for i in range(HELD_ITEMS)]
-        self.batch = Batch(name, True, items, key=name)
-        load.add(self.batch)
-        self._thread = threading.Thread(target=self._send, args=(base_url,), daemon=True)
-        self._thread.start()
-        assert wait_for(lambda: waiting_behind(db, self.holder) > 0, 30), (
-            f"the held batch does not wait for the held row: {[(a.status, a.body) for a in self.batch.answers]}")
-        assert not self.batch.answers, "the held batch was answered while its row was held"
 
-    def _send(self, base_url: str) -> None:
-        api = Api(base_url)
-        try:
-            send_batch(api, self.batch)
-        finally:
-            api.close()
-
-    def answer(self, seconds: float = 60):
-        self._thread.join(seconds)
-        assert not self._thread.is_alive(), "the held batch was not answered"
-        return self.batch.answers[0]
-
-    def release(self) -> None:
-        self.holder.commit()
-
-    def drop(self) -> None:
-        """Ends the holder's psql whatever became of its session (the database may have ended it)."""
-        if self.holder.process.poll() is None:
-            self.holder.process.stdin.close()
-        self.holder.process.wait(30)
-        self._thread.join(60)
+def wait_until_mid_batch(db, batch_load: "BatchLoad") -> None:
+    assert wait_for(lambda: mid_batch(db), 60, 0.02), f"no batch seen inside its transaction: {batch_load.statuses()}"
 
 
 @dataclass
 class BatchStage:
-    """The bank load's users (Stage), a user who is never paid anything, the held batch's three users, and
-    everyone's balances and the ledger's total before the fault."""
+    """The bank load's users (Stage), a user who is never paid anything, three users for batches beside the
+    load, and everyone's balances and the ledger's total before the fault."""
     stage: Stage
     pauper: int
     payer: int
@@ -214,6 +192,19 @@ def judge_batch_answers(batches: list[Batch], allowed: set[int]) -> None:
                 assert "conflicting requests" not in message, f"{batch.name}: a 503 for contention: {message}"
                 if answer.code == "unavailable":
                     assert (answer.retry_after or "").isdigit(), f"503 without Retry-After: {answer.body}"
+
+
+def judge_outage_window(shots, batches: list[Batch], fault: float, up: float) -> None:
+    """503s only for requests the outage explains: answered after the fault began and sent before a second
+    after the database's return (pg_ctl start returned)."""
+    def outside(started: float, finished: float) -> bool:
+        return finished < fault or started > up + RECOVERY_SECONDS
+
+    odd = [("transfer", shot.memo, round(shot.started - fault, 3), shot.body) for shot in shots
+           if shot.status == 503 and outside(shot.started, shot.finished)]
+    odd += [("batch", batch.name, round(answer.started - fault, 3), answer.body) for batch in batches
+            for answer in batch.answers if answer.status == 503 and outside(answer.started, answer.finished)]
+    assert not odd, f"{len(odd)} answers 503 while the database was up (sent at seconds from the fault): {odd[:4]}"
 
 
 def check_after_fault(api, db, verify, stage: BatchStage, load: HotLoad, batch_load: BatchLoad, *,
@@ -275,9 +266,9 @@ def report(figures, title: str, shots, batch_load: BatchLoad, found: dict, count
 
 def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, db, verify, stack, batch_stage,
                                                                           figures):
-    """Every worker killed at once while the held batch waits in one of them, then a random worker every 300 ms
-    for 5 s, under the bank load and the batch load. Allowed: 502 for the requests killed workers had in hand
-    (the held batch's certainly)."""
+    """Every worker killed at once when a batch is inside its transaction (again, up to five times, until a
+    batch is answered 502), then a random worker every 300 ms for 5 s, under the bank load and the batch load.
+    Allowed: 502 for the requests killed workers had in hand, nothing else."""
     pool = stack
     supervisor, workers_before = pool.supervisor_pid(), pool.workers()
     log = pool_log()
@@ -285,17 +276,23 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
     stage = batch_stage
     load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
     batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
-    victims, held, kills = [], None, []
+    victims, kills = [], []
+
+    def batches_cut() -> int:
+        return sum(1 for batch in batch_load.snapshot() for answer in batch.answers if answer.status == 502)
+
     try:
-        load.run_for(0.5)
-        held = HeldBatch(api.base_url, db, batch_load, stage.payer, stage.held, stage.free)
-        everyone = sorted(pool.workers())
-        kills.append(time.monotonic())
-        for victim in everyone:
-            os.kill(victim, signal.SIGKILL)
-        victims += everyone
-        assert held.answer(30).status == 502, held.batch.answers
-        held.release()
+        for _ in range(5):
+            wait_until_mid_batch(db, batch_load)
+            everyone = sorted(pool.workers())
+            kills.append(time.monotonic())
+            for victim in everyone:
+                os.kill(victim, signal.SIGKILL)
+            victims += everyone
+            assert wait_for(lambda: len(pool.workers()) == len(workers_before), 15), pool.workers()
+            if wait_for(batches_cut, 5, 0.1):
+                break
+        assert batches_cut(), "five kills of every worker, each with a batch inside its transaction, cut no batch"
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             time.sleep(0.3)
@@ -307,8 +304,6 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
                 victims.append(victim)
         load.run_for(1.5)
     finally:
-        if held is not None:
-            held.drop()
         batch_load.stop()
         shots = load.stop()
 
@@ -317,67 +312,64 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
     deaths = death_lines(log)
     assert all(any(f"(pid {victim}) was killed by signal 9" in line for line in deaths) for victim in victims)
     batches = batch_load.snapshot()
-    hit = sum(1 for batch in batches for answer in batch.answers if answer.status == 502)
+    cut = batches_cut()
     lost = count(shots, 502, None)
-    assert hit + lost <= len(victims), f"{hit} batches and {lost} transfers lost to {len(victims)} kills"
+    assert cut + lost <= len(victims), f"{cut} batches and {lost} transfers lost to {len(victims)} kills"
     found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={502})
     report(figures, f"batch faults (a), kill -9 of {len(victims)} workers", shots, batch_load, found,
            (counters_before, pool_counters(api)),
-           f"{hit} batches answered 502 (the held one among them), "
-           f"{sum(in_flight(batches, moment) for moment in kills)} batch requests in flight at the kills")
+           f"{cut} batches answered 502, {sum(in_flight(batches, moment) for moment in kills)} batch requests in "
+           f"flight at the kills")
 
 
 # --- (b) the database stopped (fast shutdown) mid-batch ------------------------------------------------------------
 
 def test_batches_with_the_database_stopped_mid_batch_are_applied_wholly_or_not_at_all(api, db, verify, stack,
                                                                                     batch_stage, figures):
-    """PostgreSQL stopped (fast shutdown: open transactions rolled back, sessions ended) while the held batch
-    waits inside it and the loads run, started again 2 s later. Allowed: 503 (unavailable, or outcome_unknown
-    when the pool cannot tell). The held batch is answered 503 and is not in the journal until settled."""
+    """PostgreSQL stopped (fast shutdown: open transactions rolled back, sessions ended) when a batch is inside
+    its transaction, under the loads, started again 2 s later. Allowed: 503 (unavailable, or outcome_unknown
+    when the pool cannot tell), only for the outage; the batches cut by the stop are answered so."""
     pool = stack
     stage = batch_stage
     counters_before = pool_counters(api)
     load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
     batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
-    held = None
     try:
-        load.run_for(0.5)
-        held = HeldBatch(api.base_url, db, batch_load, stage.payer, stage.held, stage.free)
+        wait_until_mid_batch(db, batch_load)
         stop_called = time.monotonic()
         stop_postgres()
-        held_answer = held.answer(30)
         load.run_for(2)
-        start_postgres()
+        up = start_postgres()
         load.run_for(2.5)
     finally:
-        if held is not None:
-            held.drop()
         batch_load.stop()
         shots = load.stop()
         restore(pool)
 
-    assert held_answer.status == 503 and held_answer.code in ("unavailable", "outcome_unknown"), (
-        held_answer.status, held_answer.body)
     batches = batch_load.snapshot()
-    cut = in_flight(batches, stop_called)
+    cut = [answer for batch in batches for answer in batch.answers
+           if answer.started < stop_called < answer.finished and not answer.definite]
+    assert cut, "no batch in flight was cut by the stop"
+    judge_outage_window(shots, batches, stop_called, up)
     found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503})
     report(figures, "batch faults (b), PostgreSQL stopped (fast) mid-batch", shots, batch_load, found,
            (counters_before, pool_counters(api)),
-           f"{cut} batch requests in flight when the stop began, the held one answered 503 {held_answer.code}")
+           f"{in_flight(batches, stop_called)} batch requests in flight when the stop began, "
+           f"{len(cut)} of them answered {sorted({(a.status, a.code) for a in cut})}")
 
 
 # --- (c) the database killed with SIGKILL mid-batch ----------------------------------------------------------------
 
 def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at_all(api, db, verify, stack,
                                                                                    batch_stage, figures):
-    """The postmaster killed with SIGKILL while the held batch waits inside it and the loads run, then started
+    """The postmaster killed with SIGKILL when a batch is inside its transaction, under the loads, then started
     again (crash recovery). Every batch acknowledged before the kill is in the journal after it, as answered.
     With synchronous_commit on for the test's duration, as in test_resilience.py's SIGKILL test (the throwaway
-    cluster's off would lose acknowledged commits by design). Allowed: 503 (unavailable or outcome_unknown)."""
+    cluster's off would lose acknowledged commits by design). Allowed: 503 (unavailable or outcome_unknown),
+    only for the outage."""
     pool = stack
     stage = batch_stage
     set_synchronous_commit(db, "on")
-    held = None
     try:
         time.sleep(0.5)  # every session has taken the new setting by its next statement
         assert db.value("SHOW synchronous_commit") == "on"
@@ -385,8 +377,7 @@ def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at
         load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
         batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
         try:
-            load.run_for(0.5)
-            held = HeldBatch(api.base_url, db, batch_load, stage.payer, stage.held, stage.free)
+            wait_until_mid_batch(db, batch_load)
             postmaster = postmaster_pid()
             assert postmaster is not None
             children = {int(pid) for pid in subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
@@ -395,26 +386,84 @@ def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at
             os.kill(postmaster, signal.SIGKILL)
             assert wait_for(lambda: not any(alive(pid) for pid in children | {postmaster}), 15), (
                 f"PostgreSQL's processes outlived the postmaster: {[p for p in children if alive(p)]}")
-            start_postgres()
-            held_answer = held.answer(60)
+            up = start_postgres()
             load.run_for(2.5)
         finally:
-            if held is not None:
-                held.drop()
             batch_load.stop()
             shots = load.stop()
     finally:
         restore(pool)
         set_synchronous_commit(db, None)
 
-    assert held_answer.status == 503 and held_answer.code in ("unavailable", "outcome_unknown"), (
-        held_answer.status, held_answer.body)
     batches = batch_load.snapshot()
+    cut = [answer for batch in batches for answer in batch.answers
+           if answer.started < killed < answer.finished and not answer.definite]
+    assert cut, "no batch in flight was cut by the kill"
     acknowledged = [batch for batch in batches
                     if any(answer.status in (200, 201) and answer.finished < killed for answer in batch.answers)]
-    cut = in_flight(batches, killed)
+    judge_outage_window(shots, batches, killed, up)
     found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503})
     report(figures, "batch faults (c), PostgreSQL killed (SIGKILL) mid-batch", shots, batch_load, found,
            (counters_before, pool_counters(api)),
            f"{len(acknowledged)} batches acknowledged before the kill, all in the journal after crash recovery; "
-           f"{cut} batch requests in flight at the kill, the held one answered 503 {held_answer.code}")
+           f"{in_flight(batches, killed)} batch requests in flight at the kill, {len(cut)} of them answered "
+           f"{sorted({(a.status, a.code) for a in cut})}")
+
+
+# --- (d) a row held for seconds under a batch ------------------------------------------------------------------------
+
+def send_in_background(base_url: str, batch: Batch) -> threading.Thread:
+    def client() -> None:
+        api = Api(base_url)
+        try:
+            send_batch(api, batch)
+        finally:
+            api.close()
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_row_held_for_seconds_stalls_the_batch_that_touches_it_until_released(api, db, verify, stack, batch_stage,
+                                                                                 figures):
+    """A psql session holds one user's row for 3 s (an operator's session, a long transaction) while a keyed
+    atomic batch of HELD_ITEMS transfers pays that user last, and while another batch, among other users, is
+    sent. Like a single movement (test_resilience.py::test_rows_held_for_seconds_stall_only_their_own_transfers),
+    the batch waits for the row and is applied once it is free: 201, each item in the journal once; the other
+    batch is applied too. No 503."""
+    stage = batch_stage
+    prefix = f"held-batch-{uuid.uuid4().hex[:10]}-"
+    name = f"{prefix}held"
+    held = Batch(name, True, [Item("transfer", f"{name}-{i}", f"{name}-{i}", 1, stage.payer,
+                                   stage.held if i == HELD_ITEMS - 1 else stage.free) for i in range(HELD_ITEMS)],
+                 key=name)
+    other_name = f"{prefix}other"
+    other = Batch(other_name, True, [Item("transfer", f"{other_name}-{i}", f"{other_name}-{i}", 1,
+                                          stage.stage.hot[0], stage.stage.others[0]) for i in range(10)],
+                  key=other_name)
+    holder = RowHolder(db.conninfo, [stage.held], f"held-batch-holder-{prefix}")
+    threads = []
+    try:
+        assert wait_for(lambda: holder.holds(db), 10), "the row was not held"
+        threads.append(send_in_background(api.base_url, held))
+        seen_waiting = wait_for(lambda: waiting_behind(db, holder) > 0 or held.answers, 10)
+        threads.append(send_in_background(api.base_url, other))
+        time.sleep(3)
+        answered_while_held = [(answer.status, answer.body) for answer in held.answers]
+        holder.commit()
+    finally:
+        holder.commit()
+        for thread in threads:
+            thread.join(60)
+    assert seen_waiting and not answered_while_held, (
+        f"the batch did not wait for the held row: answered {answered_while_held or held.answers[0].body}")
+    for batch in (held, other):
+        assert [answer.status for answer in batch.answers] == [201], [(a.status, a.body) for a in batch.answers]
+        judge_answer(batch, batch.answers[0], overdrafts=False)
+    check_journal(db, prefix, [held, other])
+    check_batch_records(api, [held, other])
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures(f"batch faults (d), a row held 3 s under a {HELD_ITEMS}-item batch: it waited and was applied once "
+            f"the row was free; another batch sent meanwhile was applied")
