@@ -173,15 +173,22 @@ def batch_stage(stage, new_user, db) -> BatchStage:
     return BatchStage(stage, pauper, payer, held, free, {user: db.balance(user) for user in users}, ledger_total(db))
 
 
-def judge_batch_answers(batches: list[Batch], allowed: set[int]) -> None:
-    """Every definite answer as the contract says; every other one a 5xx the fault explains: nginx's 502 for a
-    killed worker's request, the pool's 503 while the database is away (never one for contention)."""
+def judge_definite_batch_answers(batches: list[Batch]) -> None:
+    """Every definite answer a batch got is what the contract says (and a replay, the first answer again)."""
     for batch in batches:
         for answer in batch.answers:
             if answer.definite:
                 judge_answer(batch, answer, overdrafts=False)
                 if answer.replayed:
                     judge_replay(batch, answer)
+
+
+def judge_other_batch_answers(batches: list[Batch], allowed: set[int]) -> None:
+    """Every answer that is not definite is a 5xx the fault explains: nginx's 502 for a killed worker's request,
+    the pool's 503 while the database is away (never one for contention)."""
+    for batch in batches:
+        for answer in batch.answers:
+            if answer.definite:
                 continue
             assert answer.status in allowed, (batch.name, answer.status, answer.body, answer.error)
             if answer.status == 502:
@@ -208,11 +215,22 @@ def judge_outage_window(shots, batches: list[Batch], fault: float, up: float) ->
 
 
 def check_after_fault(api, db, verify, stage: BatchStage, load: HotLoad, batch_load: BatchLoad, *,
-                      allowed: set[int]) -> dict:
-    """The checks of the module's docstring, and the bank load's. Returns figures for the report."""
+                      allowed: set[int], outage: tuple[float, float] | None = None) -> dict:
+    """The checks of the module's docstring, and the bank load's; `outage`: when the fault began and when the
+    database was back (pg_ctl start returned), for the 503s. The journal and the books are checked even when an
+    answer breaks the rules, and those failures reported after them, so that a failure tells both. Returns
+    figures for the report."""
     shots, batches = load.shots, batch_load.snapshot()
-    judge_answers(shots, allowed)
-    judge_batch_answers(batches, allowed)
+    judge_definite_batch_answers(batches)
+    broken: list[str] = []
+    rules = [lambda: judge_answers(shots, allowed), lambda: judge_other_batch_answers(batches, allowed)]
+    if outage is not None:
+        rules.append(lambda: judge_outage_window(shots, batches, *outage))
+    for rule in rules:
+        try:
+            rule()
+        except AssertionError as failure:
+            broken.append(str(failure).split("\n")[0])
     before_settling = check_wholly_or_not_at_all(db, batch_load.prefix, batches)
     # The bank load's transfers without a definite answer: asked again with their keys, each then a 201.
     lost = [shot for shot in shots if shot.status in (None, 502)
@@ -239,6 +257,7 @@ def check_after_fault(api, db, verify, stage: BatchStage, load: HotLoad, batch_l
     check_balance_chains(db, users)
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
+    assert not broken, "the journal and the books are right, but answers broke the rules:\n" + "\n".join(broken)
     return {"batches": len(batches), "items": sum(len(batch.items) for batch in batches), "applied": len(entries),
             "records": records, "wholly": before_settling["wholly"], "not at all": before_settling["not at all"],
             "settled": settled["settled"], "settled applied before": settled["applied before"],
@@ -350,8 +369,7 @@ def test_batches_with_the_database_stopped_mid_batch_are_applied_wholly_or_not_a
     cut = [answer for batch in batches for answer in batch.answers
            if answer.started < stop_called < answer.finished and not answer.definite]
     assert cut, "no batch in flight was cut by the stop"
-    judge_outage_window(shots, batches, stop_called, up)
-    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503})
+    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503}, outage=(stop_called, up))
     report(figures, "batch faults (b), PostgreSQL stopped (fast) mid-batch", shots, batch_load, found,
            (counters_before, pool_counters(api)),
            f"{in_flight(batches, stop_called)} batch requests in flight when the stop began, "
@@ -401,8 +419,7 @@ def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at
     assert cut, "no batch in flight was cut by the kill"
     acknowledged = [batch for batch in batches
                     if any(answer.status in (200, 201) and answer.finished < killed for answer in batch.answers)]
-    judge_outage_window(shots, batches, killed, up)
-    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503})
+    found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503}, outage=(killed, up))
     report(figures, "batch faults (c), PostgreSQL killed (SIGKILL) mid-batch", shots, batch_load, found,
            (counters_before, pool_counters(api)),
            f"{len(acknowledged)} batches acknowledged before the kill, all in the journal after crash recovery; "
