@@ -354,6 +354,7 @@ def test_batches_with_the_database_stopped_mid_batch_are_applied_wholly_or_not_a
     load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
     batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
     try:
+        load.run_for(1.5)
         wait_until_mid_batch(db, batch_load)
         stop_called = time.monotonic()
         stop_postgres()
@@ -395,6 +396,7 @@ def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at
         load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
         batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
         try:
+            load.run_for(1.5)
             wait_until_mid_batch(db, batch_load)
             postmaster = postmaster_pid()
             assert postmaster is not None
