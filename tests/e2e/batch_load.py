@@ -395,8 +395,9 @@ def ledger_total(db: Database) -> int:
 
 def settle_batches(api: Api, batches: list[Batch], *, overdrafts: bool = False, attempts: int = 50) -> dict[str, int]:
     """Sends again every batch without a definite answer, the same body with its Idempotency-Key (one without a
-    key: the same items with their keys), until the answer is definite, and judges it. Returns how many of them
-    turn out to have been applied before (answered as a replay: of the request, or of every item)."""
+    key: the same items with their keys), until the answer is definite, and judges it. Returns how many were
+    settled and how many of them turn out to have been applied before (answered as a replay of an applied
+    request, or with every item replayed)."""
     figures = {"settled": 0, "applied before": 0}
     for batch in batches:
         if batch.settled:
@@ -409,9 +410,11 @@ def settle_batches(api: Api, batches: list[Batch], *, overdrafts: bool = False, 
         assert answer.definite, (batch.name, [(seen.status, seen.code, seen.error) for seen in batch.answers])
         judge_answer(batch, answer, overdrafts=overdrafts)
         figures["settled"] += 1
-        results = answer.body.get("results", []) if answer.status in (200, 201) else []
-        if answer.replayed or (results and all(result["status"] == REPLAYED for result in results
-                                               if not batch.items[result["index"]].refused_with)):
+        if answer.status not in (200, 201):
+            continue
+        results = answer.body["results"]
+        if answer.replayed or all(result["status"] == REPLAYED for result in results
+                                  if not batch.items[result["index"]].refused_with):
             figures["applied before"] += 1
     return figures
 
