@@ -33,10 +33,11 @@ APPLIED, REPLAYED, REFUSED = "applied", "replayed", "refused"
 @dataclass(frozen=True)
 class Item:
     """One movement of a batch: `debit` and `credit` are users' ids, None for the outside world (a deposit's
-    debit, a withdrawal's credit). `refused_with`: the refusal it must get, if it is made to be refused."""
+    debit, a withdrawal's credit); `key` its idempotency_key, if it has one. `refused_with`: the refusal it must
+    get, if it is made to be refused."""
     kind: str
     memo: str
-    key: str
+    key: str | None
     amount_minor: int
     debit: int | None
     credit: int | None
@@ -47,7 +48,9 @@ class Item:
             item = {"type": "transfer", "from_user_id": self.debit, "to_user_id": self.credit}
         else:
             item = {"type": self.kind, "user_id": self.debit if self.kind == "withdrawal" else self.credit}
-        item.update(amount=text(self.amount_minor), memo=self.memo, idempotency_key=self.key)
+        item.update(amount=text(self.amount_minor), memo=self.memo)
+        if self.key is not None:
+            item["idempotency_key"] = self.key
         return item
 
     def change(self, user_id: int) -> int:
@@ -142,31 +145,34 @@ class Maker:
     pauper: int
     max_amount_minor: int = 500
 
-    def item(self, memo: str) -> Item:
+    def item(self, memo: str, key: str | None, transfers_only: bool) -> Item:
         roll, amount = self.chooser.random(), self.chooser.randint(1, self.max_amount_minor)
         payer = self.chooser.choice(self.payers)
-        if roll < 0.1:
-            return Item("deposit", memo, memo, amount, None, payer)
-        if roll < 0.2:
-            return Item("withdrawal", memo, memo, amount, payer, None)
+        if roll < 0.1 and not transfers_only:
+            return Item("deposit", memo, key, amount, None, payer)
+        if roll < 0.2 and not transfers_only:
+            return Item("withdrawal", memo, key, amount, payer, None)
         payee = self.chooser.choice([user for user in self.payees if user != payer])
-        return Item("transfer", memo, memo, amount, payer, payee)
+        return Item("transfer", memo, key, amount, payer, payee)
 
-    def refused_item(self, memo: str, refusal: tuple[int, str]) -> Item:
+    def refused_item(self, memo: str, key: str | None, refusal: tuple[int, str]) -> Item:
         payee = self.chooser.choice(self.payees)
         if refusal == OVERDRAFT:
-            return Item("transfer", memo, memo, self.chooser.randint(1, self.max_amount_minor), self.pauper, payee,
+            return Item("transfer", memo, key, self.chooser.randint(1, self.max_amount_minor), self.pauper, payee,
                         refusal)
-        return Item("transfer", memo, memo, self.chooser.randint(1, self.max_amount_minor),
+        return Item("transfer", memo, key, self.chooser.randint(1, self.max_amount_minor),
                     self.chooser.choice(self.payers), LARGEST_ID, refusal)
 
-    def batch(self, name: str, size: int, *, atomic: bool, keyed: bool,
+    def batch(self, name: str, size: int, *, atomic: bool, keyed: bool, item_keys: bool = True,
               refused: dict[int, tuple[int, str]] | None = None) -> Batch:
-        """A batch of `size` items named `name` (its items' memos and keys are the name and the index);
-        `refused` maps indexes to the refusal the item there is made to get."""
+        """A batch of `size` items named `name` (its items' memos, and keys when `item_keys`, are the name and
+        the index), with the name as its Idempotency-Key when `keyed`; `refused` maps indexes to the refusal the
+        item there is made to get. A batch without item keys is all transfers: the server applies such a batch
+        as a set, in a few statements, rather than item by item."""
         refused = refused or {}
         memos = [f"{self.prefix}{name}-{i}" for i in range(size)]
-        items = [self.refused_item(memo, refused[i]) if i in refused else self.item(memo)
+        items = [self.refused_item(memo, memo if item_keys else None, refused[i]) if i in refused
+                 else self.item(memo, memo if item_keys else None, transfers_only=not item_keys)
                  for i, memo in enumerate(memos)]
         return Batch(f"{self.prefix}{name}", atomic, items, key=f"{self.prefix}{name}" if keyed else None)
 
@@ -402,6 +408,7 @@ def settle_batches(api: Api, batches: list[Batch], *, overdrafts: bool = False, 
     for batch in batches:
         if batch.settled:
             continue
+        assert batch.key or all(item.key for item in batch.items), f"{batch.name} has no key to be settled by"
         for _ in range(attempts):
             answer = send_batch(api, batch)
             if answer.definite:

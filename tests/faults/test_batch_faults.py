@@ -4,8 +4,9 @@ test_resilience.py while (a) workers are killed with kill -9, (b) the database i
 held for seconds by another session under a batch that touches it.
 
 The batch load: BATCH_CLIENTS clients send batches one after another, each item paying from one of the bank
-load's hot users to another of its users (or a deposit to, a withdrawal from, a hot user), atomic and not, every
-item with an idempotency key, two batches in three with an Idempotency-Key too; every fourth atomic batch ends
+load's hot users to another of its users (or a deposit to, a withdrawal from, a hot user), atomic and not; one
+batch in three with an Idempotency-Key and no item keys (all transfers, which the server applies as a set), one
+with item keys only, one with both; every fourth atomic batch ends
 with an item that must be refused (a payment from a user who is never paid anything: the batch is refused whole
 at that index, after doing all the others), and every fourth other batch has one such item in its middle. A
 fault is made once a batch is certainly between its first write and its end (mid_batch: a session holds the
@@ -123,7 +124,10 @@ class BatchLoad:
                     refused = {size - 1: OVERDRAFT}
                 elif n % 8 == 1:
                     refused = {size // 2: OVERDRAFT}
-                batch = maker.batch(f"{number}-{n}", size, atomic=atomic, keyed=n % 3 != 2, refused=refused)
+                # One batch in three without item keys (all transfers, applied as a set), always with the
+                # request's key; one in three with item keys only; the rest with both.
+                batch = maker.batch(f"{number}-{n}", size, atomic=atomic, keyed=n % 3 != 2, item_keys=n % 3 != 1,
+                                    refused=refused)
                 self.add(batch)
                 answer = send_batch(api, batch)
                 n += 1
