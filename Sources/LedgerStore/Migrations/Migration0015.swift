@@ -90,14 +90,18 @@ enum Migration0015 {
                                               p_memo text[])
         RETURNS TABLE (outcome text, refused_index integer, detail bigint, ids bigint[], debit_after bigint[],
                        credit_after bigint[], created_at_us bigint)
-        LANGUAGE plpgsql SET lock_timeout = '200ms' AS $$
+        LANGUAGE plpgsql SET lock_timeout = '200ms' SET plan_cache_mode = force_generic_plan AS $$
         #variable_conflict use_column
         DECLARE
             v_caller record;
-            v_forbidden boolean;
+            v_accounts bigint[];
+            v_changes numeric[];
+            v_moved bigint[];
+            v_before numeric[];
             v_debit numeric[];
             v_credit numeric[];
             v_first integer;
+            v_forbidden boolean;
             v_ids bigint[];
         BEGIN
             SELECT * INTO v_caller FROM tally_caller(p_token);
@@ -107,34 +111,50 @@ enum Migration0015 {
                 RETURN;
             END IF;
 
-            -- Each item's two legs, each account's balance read once, and the running balance after every leg
-            -- (NULL for an account that does not exist); then each item's payer and payee balance after it.
-            WITH item AS (
-                SELECT x.i::integer AS i, x.f, x.t, x.a
-                FROM unnest(p_from, p_to, p_amount) WITH ORDINALITY AS x(f, t, a, i)),
-            leg AS (
-                SELECT i, f AS account, -a AS delta, true AS is_debit FROM item
-                UNION ALL
-                SELECT i, t, a, false FROM item),
-            account AS (
-                SELECT u.id, u.balance FROM users u WHERE u.id = ANY(p_from || p_to) AND NOT u.is_system),
-            running AS (
-                SELECT l.i, l.is_debit, a.balance + sum(l.delta) OVER (PARTITION BY l.account ORDER BY l.i) AS after
-                FROM leg l LEFT JOIN account a ON a.id = l.account),
-            per_item AS (
-                SELECT item.i, item.f, d.after AS debit_after, c.after AS credit_after
-                FROM item
-                JOIN running d ON d.i = item.i AND d.is_debit
-                JOIN running c ON c.i = item.i AND NOT c.is_debit)
-            SELECT array_agg(p.debit_after ORDER BY p.i), array_agg(p.credit_after ORDER BY p.i),
-                   min(p.i) FILTER (WHERE (v_caller.role <> 'service' AND p.f IS DISTINCT FROM v_caller.user_id)
-                                       OR p.debit_after IS NULL OR p.credit_after IS NULL OR p.debit_after < 0
-                                       OR p.credit_after > 9223372036854775807)
-            INTO v_debit, v_credit, v_first
-            FROM per_item p;
+            -- Each account's net change over the batch.
+            SELECT array_agg(l.account ORDER BY l.account), array_agg(l.change ORDER BY l.account)
+            INTO v_accounts, v_changes
+            FROM (SELECT account, sum(delta) AS change
+                  FROM (SELECT unnest(p_from) AS account, -unnest(p_amount) AS delta
+                        UNION ALL SELECT unnest(p_to), unnest(p_amount)) legs
+                  GROUP BY account) l;
 
-            IF v_first IS NOT NULL THEN
-                v_forbidden := v_caller.role <> 'service' AND p_from[v_first] IS DISTINCT FROM v_caller.user_id;
+            -- Optimistically, as most batches go: every account moved by its net change in one UPDATE (in id order,
+            -- through the primary key), which reads each balance before it on the way. If an item is to be refused
+            -- after all (an account missing, a balance below zero after some item, a payer who is not the caller),
+            -- the subtransaction is undone and the batch is judged below without moving anything.
+            BEGIN
+                IF v_caller.role <> 'service' AND EXISTS (
+                        SELECT FROM unnest(p_from) f WHERE f IS DISTINCT FROM v_caller.user_id) THEN
+                    RAISE EXCEPTION USING ERRCODE = 'TB001';
+                END IF;
+                WITH moved AS (
+                    UPDATE users u SET balance = u.balance + n.change
+                    FROM unnest(v_accounts, v_changes) AS n(account, change)
+                    WHERE u.id = n.account AND NOT u.is_system
+                    RETURNING u.id, u.balance - n.change AS before)
+                SELECT array_agg(m.id), array_agg(m.before) INTO v_moved, v_before FROM moved m;
+                IF cardinality(v_moved) IS DISTINCT FROM cardinality(v_accounts) THEN
+                    RAISE EXCEPTION USING ERRCODE = 'TB001';
+                END IF;
+                SELECT b.debit_after, b.credit_after, b.first_refused INTO v_debit, v_credit, v_first
+                FROM tally_batch_balances(p_from, p_to, p_amount, v_moved, v_before) b;
+                IF v_first IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = 'TB001';
+                END IF;
+            EXCEPTION WHEN SQLSTATE 'TB001' OR check_violation OR numeric_value_out_of_range THEN
+                -- Judged from the balances as they are, nothing moved: the first item its endpoint would refuse.
+                SELECT array_agg(u.id), array_agg(u.balance) INTO v_moved, v_before
+                FROM users u WHERE u.id = ANY(v_accounts) AND NOT u.is_system;
+                SELECT b.debit_after, b.credit_after, b.first_refused INTO v_debit, v_credit, v_first
+                FROM tally_batch_balances(p_from, p_to, p_amount, v_moved, v_before) b;
+                v_forbidden := v_caller.role <> 'service' AND EXISTS (
+                    SELECT FROM unnest(p_from) WITH ORDINALITY AS x(f, i)
+                    WHERE x.f IS DISTINCT FROM v_caller.user_id AND x.i <= COALESCE(v_first, x.i));
+                IF v_forbidden THEN
+                    SELECT min(x.i) INTO v_first FROM unnest(p_from) WITH ORDINALITY AS x(f, i)
+                    WHERE x.f IS DISTINCT FROM v_caller.user_id;
+                END IF;
                 RETURN QUERY SELECT
                     CASE WHEN v_forbidden THEN 'forbidden'
                          WHEN v_debit[v_first] IS NULL OR v_credit[v_first] IS NULL THEN 'not_found'
@@ -148,14 +168,7 @@ enum Migration0015 {
                          ELSE (v_credit[v_first] - p_amount[v_first])::bigint END,
                     NULL::bigint[], NULL::bigint[], NULL::bigint[], NULL::bigint;
                 RETURN;
-            END IF;
-
-            UPDATE users u SET balance = u.balance + n.net
-            FROM (SELECT l.account, sum(l.delta) AS net
-                  FROM (SELECT unnest(p_from) AS account, -unnest(p_amount) AS delta
-                        UNION ALL SELECT unnest(p_to), unnest(p_amount)) l
-                  GROUP BY l.account) n
-            WHERE u.id = n.account AND n.net <> 0;
+            END;
 
             v_ids := ARRAY(SELECT nextval('movements_id_seq') FROM generate_series(1, cardinality(p_from)));
             INSERT INTO movements (id, kind, debit_user_id, credit_user_id, amount, debit_balance_after,
@@ -167,9 +180,37 @@ enum Migration0015 {
                 v_credit::bigint[], (extract(epoch FROM now()) * 1000000)::bigint;
         END $$;
 
+        -- Each item's payer and payee balance after it, in item order, from each account's balance before the
+        -- batch (`p_accounts`, `p_balances`; NULL after it for an account not among them), and the first item
+        -- (1-based) that would take a balance below zero or past the largest, or names a missing account.
+        CREATE FUNCTION tally_batch_balances(p_from bigint[], p_to bigint[], p_amount bigint[], p_accounts bigint[],
+                                             p_balances numeric[])
+        RETURNS TABLE (debit_after numeric[], credit_after numeric[], first_refused integer)
+        LANGUAGE sql IMMUTABLE AS $$
+            WITH item AS (
+                SELECT x.i::integer AS i, x.f, x.t, x.a
+                FROM unnest(p_from, p_to, p_amount) WITH ORDINALITY AS x(f, t, a, i)),
+            leg AS (
+                SELECT i, f AS account, -a AS delta, true AS is_debit FROM item
+                UNION ALL
+                SELECT i, t, a, false FROM item),
+            running AS (
+                SELECT l.i, l.is_debit, b.balance + sum(l.delta) OVER (PARTITION BY l.account ORDER BY l.i) AS after
+                FROM leg l LEFT JOIN unnest(p_accounts, p_balances) AS b(account, balance) ON b.account = l.account),
+            per_item AS (
+                SELECT d.i, d.after AS debit_after, c.after AS credit_after
+                FROM running d JOIN running c ON c.i = d.i AND NOT c.is_debit
+                WHERE d.is_debit)
+            SELECT array_agg(p.debit_after ORDER BY p.i), array_agg(p.credit_after ORDER BY p.i),
+                   min(p.i) FILTER (WHERE p.debit_after IS NULL OR p.credit_after IS NULL OR p.debit_after < 0
+                                       OR p.credit_after > 9223372036854775807)
+            FROM per_item p
+        $$;
+
         GRANT SELECT, INSERT ON batches TO tally_pool;
         GRANT USAGE, SELECT ON SEQUENCE batches_id_seq TO tally_pool;
         GRANT EXECUTE ON FUNCTION tally_batch_start(bytea, text, text, text) TO tally_pool;
         GRANT EXECUTE ON FUNCTION tally_batch_transfers(bytea, bigint[], bigint[], bigint[], text[]) TO tally_pool;
+        GRANT EXECUTE ON FUNCTION tally_batch_balances(bigint[], bigint[], bigint[], bigint[], numeric[]) TO tally_pool;
         """#
 }
