@@ -261,3 +261,19 @@ def test_an_item_by_item_batch_of_transfers_refused_in_the_middle_applies_the_re
     assert results[1]["error"]["message"].startswith("Insufficient funds: the balance is 0.00")
     assert [r["movement"]["from_balance_minor"] for r in results if r["status"] == "applied"] == [0, 50, 0]
     assert (balance(api, a), balance(api, b)) == (0, 100)
+
+
+def test_a_keyed_item_by_item_batch_with_a_refused_item_replays_its_first_answer(api, new_user):
+    a, b = new_user("1.00"), new_user()
+    key = f"batch-{uuid.uuid4()}"
+    movements = [transfer(a["id"], b["id"], "1.00"), transfer(a["id"], b["id"], "1.00"),
+                 transfer(b["id"], a["id"], "0.25", key=f"item-{uuid.uuid4()}")]
+    first = send(api, movements, atomic=False, headers={"Idempotency-Key": key})
+    assert first.status_code == 200, first.text
+    assert [r["status"] for r in first.json()["results"]] == ["applied", "refused", "applied"]
+    again = send(api, movements, atomic=False, headers={"Idempotency-Key": key})
+    assert again.status_code == 200 and again.headers.get("Idempotency-Replayed") == "true"
+    assert again.json() == first.json()
+    assert (balance(api, a), balance(api, b)) == (25, 75)
+    status = api.get(f"/api/requests/{key}").json()
+    assert status == {"status": "applied", "idempotency_key": key, "batch_id": first.json()["id"]}
