@@ -1,0 +1,337 @@
+"""`tally import` and `tally export`, the built binary against the running stack through nginx, as an operator
+runs them: an import's users and movements end up in the ledger (balances and history checked through the API),
+its refusals are listed by line, an import interrupted (SIGKILL) or run again on a grown file applies nothing
+twice, and an export is the API's history, row for row (docs/operations.md, "Import and export")."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tally_e2e import Api, env, minor, text
+
+
+def run_tally(*arguments: str, environment: dict[str, str] | None = None, timeout: float = 300):
+    """The binary with the test's environment less every TALLY_* setting, plus `environment`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+    clean.update(environment or {})
+    return subprocess.run([env("TALLY_BIN"), *arguments], env=clean, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def token_file(tmp_path) -> Path:
+    """The service token in a file, as `make run` keeps it in var/admin-token."""
+    path = tmp_path / "admin-token"
+    path.write_text(env("TALLY_ADMIN_TOKEN") + "\n")
+    return path
+
+
+def server(token_file: Path) -> list[str]:
+    return ["--url", env("TALLY_URL"), "--token-file", str(token_file)]
+
+
+def tally_import(path: Path, token_file: Path, *options: str):
+    return run_tally("import", str(path), *server(token_file), *options)
+
+
+def users_named(api: Api, prefix: str) -> dict[str, dict]:
+    """The users whose name contains `prefix`, by name."""
+    users = api.all_pages(f"/api/users?name={prefix}", 100)
+    return {user["name"]: user for user in users}
+
+
+def history(api: Api, user_id: int) -> list[dict]:
+    return api.all_pages(f"/api/users/{user_id}/transactions", 100)
+
+
+def csv_file(path: Path, rows: list[dict]) -> Path:
+    """An import CSV of `rows` (dicts of the import's columns)."""
+    columns = ["type", "id", "name", "balance", "from", "to", "amount", "memo"]
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    return path
+
+
+class Model:
+    """Balances in minor units by the other system's id, as the import's rows should leave them."""
+
+    def __init__(self):
+        self.balances: dict[str, int] = {}
+
+    def apply(self, row: dict) -> bool:
+        """Applies a row as Tally would; False when Tally must refuse it (an overdraft, an unknown user)."""
+        kind, amount = row["type"], minor(row.get("balance") or row.get("amount") or "0")
+        if kind == "user":
+            self.balances[row["id"]] = amount
+            return True
+        source, target = row.get("from"), row.get("to")
+        if any(party and party not in self.balances for party in (source, target)):
+            return False
+        if source:
+            if self.balances[source] < amount:
+                return False
+            self.balances[source] -= amount
+        if target:
+            self.balances[target] += amount
+        return True
+
+
+def ring_rows(prefix: str, users: int, movements: int) -> list[dict]:
+    """`users` users of 50.00 each, then transfers, deposits and withdrawals going round among them, every
+    one affordable in file order."""
+    rows = [{"type": "user", "id": f"x{i}", "name": f"{prefix}-{i}", "balance": "50.00"} for i in range(users)]
+    for n in range(movements):
+        a, b = f"x{n % users}", f"x{(n + 1) % users}"
+        if n % 10 == 7:
+            rows.append({"type": "deposit", "to": a, "amount": "0.30", "memo": f"top-up {n}"})
+        elif n % 10 == 9:
+            rows.append({"type": "withdrawal", "from": b, "amount": "0.20"})
+        else:
+            rows.append({"type": "transfer", "from": a, "to": b, "amount": "0.10", "memo": f"n{n}, \"ring\""})
+    return rows
+
+
+def expected_balances(rows: list[dict]) -> dict[str, int]:
+    model = Model()
+    for row in rows:
+        assert model.apply(row), row
+    return model.balances
+
+
+def assert_balances(api: Api, prefix: str, rows: list[dict]) -> dict[str, dict]:
+    """Every user of the rows is in Tally once, with the balance the rows leave; the users by their id there."""
+    names = {row["id"]: row["name"] for row in rows if row["type"] == "user"}
+    found = users_named(api, prefix)
+    assert sorted(found) == sorted(names.values()), "each user of the file exists exactly once"
+    by_id = {external: found[name] for external, name in names.items()}
+    balances = expected_balances(rows)
+    assert {external: user["balance_minor"] for external, user in by_id.items()} == balances
+    return by_id
+
+
+# --- import ------------------------------------------------------------------------------------------------
+
+
+def test_an_import_creates_the_users_applies_the_movements_and_lists_the_refused_rows_by_line(api, token_file,
+                                                                                              tmp_path):
+    prefix = f"imp-{uuid.uuid4().hex[:10]}"
+    memo = 'lunch, with "friends"\nand a second line'
+    rows = [
+        {"type": "user", "id": "A-1", "name": f"{prefix}-ada", "balance": "100.00"},   # line 2
+        {"type": "user", "id": "B-2", "name": f"{prefix}-bob", "balance": ""},         # line 3
+        {"type": "transfer", "from": "A-1", "to": "B-2", "amount": "12.34", "memo": memo},  # lines 4-5
+        {"type": "deposit", "to": "B-2", "amount": "5"},                                # line 6
+        {"type": "withdrawal", "from": "B-2", "amount": "1.00", "memo": "atm"},         # line 7
+        {"type": "transfer", "from": "B-2", "to": "A-1", "amount": "999.00"},           # line 8: overdraft
+        {"type": "transfer", "from": "A-1", "to": "nobody", "amount": "1.00"},          # line 9: unknown user
+        {"type": "transfer", "from": "A-1", "to": "B-2", "amount": "1.005"},            # line 10: 3 decimals
+    ]
+    path = csv_file(tmp_path / f"{prefix}.csv", rows)
+    result = tally_import(path, token_file)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "movements: 3 applied, 0 replayed (applied before), 3 refused" in result.stdout, result.stdout
+    assert "users: 2 created, 0 found (created before)" in result.stdout, result.stdout
+    assert "refused line 8: insufficient_funds:" in result.stdout, result.stdout
+    assert "refused line 9: unknown_user:" in result.stdout, result.stdout
+    assert "refused line 10: invalid_row:" in result.stdout, result.stdout
+
+    users = users_named(api, prefix)
+    ada, bob = users[f"{prefix}-ada"], users[f"{prefix}-bob"]
+    assert ada["balance"] == "87.66" and bob["balance"] == "16.34"
+    entries = history(api, bob["id"])
+    assert [(e["kind"], e["amount"], e["memo"]) for e in entries] == [
+        ("withdrawal", "1.00", "atm"), ("deposit", "5.00", None), ("transfer_in", "12.34", memo)]
+    assert entries[2]["counterparty_user_id"] == ada["id"]
+    assert all(isinstance(e.get("batch_id"), int) for e in entries), "the movements came in a batch"
+
+
+def test_an_ndjson_import_with_nothing_refused_exits_0(api, token_file, tmp_path):
+    prefix = f"nd-{uuid.uuid4().hex[:10]}"
+    rows = ring_rows(prefix, users=4, movements=40)
+    path = tmp_path / "export.jsonl"
+    lines = []
+    for row in rows:
+        item = {key: value for key, value in row.items() if value != ""}
+        if "amount" in item:
+            item["amount"] = float(item["amount"]) if row["type"] == "deposit" else item["amount"]
+        lines.append(json.dumps(item))
+    path.write_text("\n".join(lines) + "\n")
+
+    result = tally_import(path, token_file, "--batch-size", "7", "--import-id", prefix)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "movements: 40 applied, 0 replayed (applied before), 0 refused" in result.stdout, result.stdout
+    assert "users: 4 created" in result.stdout, result.stdout
+    assert_balances(api, prefix, rows)
+
+
+def test_an_import_run_again_on_its_grown_file_applies_only_the_new_rows(api, token_file, tmp_path):
+    prefix = f"grow-{uuid.uuid4().hex[:10]}"
+    rows = ring_rows(prefix, users=5, movements=300)
+    path = tmp_path / f"{prefix}.csv"
+
+    csv_file(path, rows[:150])
+    first = tally_import(path, token_file, "--batch-size", "40")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "movements: 145 applied, 0 replayed" in first.stdout, first.stdout
+    assert_balances(api, prefix, rows[:150])
+
+    csv_file(path, rows)
+    second = tally_import(path, token_file, "--batch-size", "40")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "movements: 155 applied, 145 replayed (applied before), 0 refused" in second.stdout, second.stdout
+    assert "users: 0 created, 5 found (created before)" in second.stdout, second.stdout
+    by_id = assert_balances(api, prefix, rows)
+    # Nothing twice: each user's history holds their opening deposit and each row that names them, once.
+    for external, user in by_id.items():
+        named = [row for row in rows[5:] if external in (row.get("from"), row.get("to"))]
+        assert len(history(api, user["id"])) == 1 + len(named)
+
+
+def test_an_import_killed_mid_way_and_run_again_applies_nothing_twice(api, token_file, tmp_path):
+    prefix = f"kill-{uuid.uuid4().hex[:10]}"
+    rows = ring_rows(prefix, users=3, movements=3000)
+    path = csv_file(tmp_path / f"{prefix}.csv", rows)
+    command = [env("TALLY_BIN"), "import", str(path), *server(token_file), "--batch-size", "10"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+    process = subprocess.Popen(command, env=clean, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        # Kill it once some batches are in: the first user's history has grown past their opening deposit.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            users = users_named(api, prefix)
+            first = users.get(f"{prefix}-0")
+            if len(users) == 3 and first and len(api.get(f"/api/users/{first['id']}/transactions",
+                                                          params={"limit": 100}).json()["items"]) > 40:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, f"the import ended before it was killed: {stdout} {stderr}"
+
+    again = tally_import(path, token_file, "--batch-size", "10")
+    assert again.returncode == 0, again.stdout + again.stderr
+    counts = again.stdout.splitlines()[1]
+    applied, replayed = (int(word) for word in counts.replace(",", "").split()[1:5:2])
+    assert replayed > 0 and applied > 0, counts
+    assert applied + replayed == 3000, counts
+    assert "users: 0 created, 3 found (created before)" in again.stdout, again.stdout
+    by_id = assert_balances(api, prefix, rows)
+    for external, user in by_id.items():
+        named = [row for row in rows[3:] if external in (row.get("from"), row.get("to"))]
+        assert len(history(api, user["id"])) == 1 + len(named), "every row applied exactly once"
+
+
+def test_a_broken_file_stops_before_anything_is_sent(api, token_file, tmp_path):
+    prefix = f"broken-{uuid.uuid4().hex[:10]}"
+    path = tmp_path / "broken.csv"
+    path.write_text(f'type,id,name,amount\nuser,a,{prefix}-a,\ntransfer,,,"1.00\n')
+    result = tally_import(path, token_file)
+    assert result.returncode == 1
+    assert "line 3" in result.stderr and "nothing was sent" in result.stderr, result.stderr
+    assert users_named(api, prefix) == {}
+
+
+def test_an_unknown_column_stops_the_import_naming_it(token_file, tmp_path):
+    path = tmp_path / "typo.csv"
+    path.write_text("type,id,name,amout\nuser,a,A,\n")
+    result = tally_import(path, token_file)
+    assert result.returncode == 1
+    assert '"amout"' in result.stderr, result.stderr
+
+
+def test_import_without_a_token_it_can_read_is_a_usage_error(tmp_path):
+    path = csv_file(tmp_path / "x.csv", [])
+    result = run_tally("import", str(path), "--url", env("TALLY_URL"), "--token-file", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    assert "token file" in result.stderr, result.stderr
+
+
+def test_a_token_refused_by_the_api_stops_the_import_with_the_reason(tmp_path):
+    prefix = f"tok-{uuid.uuid4().hex[:10]}"
+    path = csv_file(tmp_path / "x.csv", [{"type": "user", "id": "a", "name": prefix}])
+    result = run_tally("import", str(path), "--url", env("TALLY_URL"),
+                       environment={"TALLY_TOKEN": "tly_" + "A" * 43})
+    assert result.returncode == 1
+    assert "STOPPED" in result.stdout and "401 unauthorized" in result.stdout, result.stdout
+
+
+# --- export ------------------------------------------------------------------------------------------------
+
+
+def cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def read_csv(data: str) -> tuple[list[str], list[list[str]]]:
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    return rows[0], rows[1:]
+
+
+def test_the_export_of_a_user_is_their_history_row_for_row(api, new_user, token_file, tmp_path):
+    ada, bob = new_user("500.00"), new_user("1.00")
+    memos = ['a, "quoted" memo', "two\nlines", None, "plain"]
+    for n in range(105):
+        response = api.transfer(ada["id"], bob["id"], "0.01" if n % 2 else "1.25", memo=memos[n % 4])
+        assert response.status_code == 201, response.text
+
+    output = tmp_path / "ada.csv"
+    result = run_tally("export", "--user", str(ada["id"]), "--output", str(output), *server(token_file))
+    assert result.returncode == 0, result.stderr
+    assert "106 movements written" in result.stderr, result.stderr
+    assert not (tmp_path / "ada.csv.partial").exists()
+
+    header, rows = read_csv(output.read_text())
+    columns = ["id", "created_at", "kind", "amount", "counterparty_user_id", "balance_after", "memo", "batch_id"]
+    assert header == columns
+    expected = [[cell(entry.get(column)) for column in columns] for entry in history(api, ada["id"])]
+    assert len(expected) == 106
+    assert rows == expected
+
+
+def test_the_export_of_everyone_is_the_feed_row_for_row(api, new_user, token_file):
+    ada, bob = new_user("5.00"), new_user()
+    assert api.transfer(ada["id"], bob["id"], "2.00", memo="x,\"y\"").status_code == 201
+
+    result = run_tally("export", *server(token_file))
+    assert result.returncode == 0, result.stderr
+    header, rows = read_csv(result.stdout)
+    columns = ["id", "created_at", "kind", "from_user_id", "to_user_id", "amount", "memo", "batch_id"]
+    assert header == columns
+    feed = api.all_pages("/api/transactions", 100, max_pages=100_000)
+    assert rows == [[cell(entry.get(column)) for column in columns] for entry in feed]
+    assert rows[0][2:7] == ["transfer", str(ada["id"]), str(bob["id"]), "2.00", 'x,"y"']
+
+
+def test_the_export_of_an_unknown_user_fails_and_leaves_no_file(token_file, tmp_path):
+    output = tmp_path / "nobody.csv"
+    result = run_tally("export", "--user", "9223372036854775806", "--output", str(output), *server(token_file))
+    assert result.returncode == 1
+    assert "404 not_found" in result.stderr, result.stderr
+    assert not output.exists() and not (tmp_path / "nobody.csv.partial").exists()
+
+
+def test_a_user_exports_their_own_history_with_their_token(new_account, tmp_path):
+    account = new_account("3.00")
+    token = tmp_path / "user-token"
+    token.write_text(account.current_token())
+    result = run_tally("export", "--user", str(account.user["id"]), "--url", env("TALLY_URL"),
+                       "--token-file", str(token))
+    assert result.returncode == 0, result.stderr
+    header, rows = read_csv(result.stdout)
+    assert [row[2:4] for row in rows] == [["deposit", "3.00"]]
