@@ -60,7 +60,7 @@ struct ImportCommand: ParsableCommand {
         var totalRows = 0
         do throws(ImportFileError) {
             let reader = ImportRowReader(format: format, bytes: ByteReader(fileDescriptor: descriptor))
-            while try reader.next() != nil { totalRows += 1 }
+            while try reader.skip() { totalRows += 1 }
         } catch {
             writeError("tally import: \(file): \(error); nothing was sent\n")
             throw ExitCode.failure

@@ -1,5 +1,5 @@
 /// The formats `tally import` reads: CSV with a header row, or one JSON object per line (NDJSON). Both carry the
-/// same columns (ImportColumns).
+/// same columns (ImportColumn).
 package enum ImportFormat: String, CaseIterable, Sendable {
     case csv
     case ndjson

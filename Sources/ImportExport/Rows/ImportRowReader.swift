@@ -7,8 +7,8 @@ package final class ImportRowReader {
     private let format: ImportFormat
     private let bytes: ByteReader
     private lazy var csv = CSVReader(bytes)
-    /// The CSV header's column names, in order; read with the first record.
-    private var header: [String]?
+    /// The CSV header's columns, in order; read with the first record.
+    private var header: [ImportColumn]?
     private var line = 1
 
     package init(format: ImportFormat, bytes: ByteReader) {
@@ -27,44 +27,65 @@ package final class ImportRowReader {
         }
     }
 
-    private func nextCSV() throws(ImportFileError) -> Result<ImportRow, ImportRefusal>? {
-        if header == nil {
-            guard let first = try csv.next() else {
-                throw ImportFileError(line: nil, reason: "the file is empty: a CSV import starts with a header row")
-            }
-            header = try Self.checkedHeader(first)
+    /// Goes past the next row without making it (the first pass, which counts the rows and checks that the file
+    /// reads); false at the end of the file.
+    package func skip() throws(ImportFileError) -> Bool {
+        switch format {
+        case .csv:
+            try readHeader()
+            return try csv.next() != nil
+        case .ndjson:
+            return try nextLine() != nil
         }
+    }
+
+    private func readHeader() throws(ImportFileError) {
+        guard header == nil else { return }
+        guard let first = try csv.next() else {
+            throw ImportFileError(line: nil, reason: "the file is empty: a CSV import starts with a header row")
+        }
+        header = try Self.checkedHeader(first)
+    }
+
+    private func nextCSV() throws(ImportFileError) -> Result<ImportRow, ImportRefusal>? {
+        try readHeader()
         guard let record = try csv.next(), let header else { return nil }
         guard record.fields.count == header.count else {
             return .failure(
                 .invalid(record.line, "the row has \(record.fields.count) fields, the header \(header.count)"))
         }
-        return Result { () throws(ImportRefusal) in
-            try ImportRow(line: record.line, fields: Dictionary(uniqueKeysWithValues: zip(header, record.fields)))
-        }
+        var fields = ImportFields()
+        for (column, text) in zip(header, record.fields) { fields[column] = text }
+        return Result { () throws(ImportRefusal) in try ImportRow(line: record.line, fields: fields) }
     }
 
-    /// The header's names in lower case; every one known, none twice, `type` among them.
-    private static func checkedHeader(_ record: CSVRecord) throws(ImportFileError) -> [String] {
-        let names = record.fields.map { $0.trimmingSpaces().lowercased() }
-        for (position, name) in names.enumerated() {
-            guard ImportColumns.all.contains(name) else {
+    /// The header's columns (names in any case); every one known, none twice, `type` among them.
+    private static func checkedHeader(_ record: CSVRecord) throws(ImportFileError) -> [ImportColumn] {
+        var columns: [ImportColumn] = []
+        for field in record.fields {
+            let name = field.trimmingSpaces().lowercased()
+            guard let column = ImportColumn(rawValue: name) else {
                 throw ImportFileError(
-                    line: record.line,
-                    reason: "the header's column \"\(name)\" is not one of \(ImportColumns.all.joined(separator: ", "))"
-                )
+                    line: record.line, reason: "the header's column \"\(name)\" is not one of \(ImportColumn.names)")
             }
-            guard !names[..<position].contains(name) else {
+            guard !columns.contains(column) else {
                 throw ImportFileError(line: record.line, reason: "the header names the column \"\(name)\" twice")
             }
+            columns.append(column)
         }
-        guard names.contains("type") else {
+        guard columns.contains(.type) else {
             throw ImportFileError(line: record.line, reason: "the header has no \"type\" column")
         }
-        return names
+        return columns
     }
 
     private func nextNDJSON() throws(ImportFileError) -> Result<ImportRow, ImportRefusal>? {
+        guard let (text, lineNumber) = try nextLine() else { return nil }
+        return Result { () throws(ImportRefusal) in try Self.row(json: text, line: lineNumber) }
+    }
+
+    /// The next line that is not blank, with its number; nil at the end of the file.
+    private func nextLine() throws(ImportFileError) -> ([UInt8], Int)? {
         while true {
             let lineNumber = line
             var text: [UInt8] = []
@@ -78,10 +99,9 @@ package final class ImportRowReader {
             }
             if !sawEnd && text.isEmpty { return nil }
             line += 1
-            if text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) {
-                continue
+            if !text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) {
+                return (text, lineNumber)
             }
-            return Result { () throws(ImportRefusal) in try Self.row(json: text, line: lineNumber) }
         }
     }
 
@@ -94,16 +114,17 @@ package final class ImportRowReader {
             throw .invalid(line, "the line is not JSON: \(error)")
         }
         guard case .object(let members) = value else { throw .invalid(line, "the line is not a JSON object") }
-        var fields: [String: String] = [:]
+        var fields = ImportFields()
+        var seen: [ImportColumn] = []
         for (name, member) in members {
-            guard ImportColumns.all.contains(name) else {
-                throw .invalid(
-                    line, "unknown field \"\(name)\" (the fields are \(ImportColumns.all.joined(separator: ", ")))")
+            guard let column = ImportColumn(rawValue: name) else {
+                throw .invalid(line, "unknown field \"\(name)\" (the fields are \(ImportColumn.names))")
             }
-            guard fields[name] == nil else { throw .invalid(line, "the field \"\(name)\" appears twice") }
+            guard !seen.contains(column) else { throw .invalid(line, "the field \"\(name)\" appears twice") }
+            seen.append(column)
             switch member {
-            case .string(let text), .number(let text): fields[name] = text
-            case .null: fields[name] = ""
+            case .string(let text), .number(let text): fields[column] = text
+            case .null: fields[column] = nil
             default: throw .invalid(line, "\(name) must be a string, a number or null")
             }
         }
