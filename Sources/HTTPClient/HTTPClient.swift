@@ -121,11 +121,10 @@ private let collectHeader: tally_curl_data_callback = { data, size, count, conte
 }
 
 extension Substring {
+    /// Without white space at either end: spaces, tabs and the line's CRLF (one Character in Swift).
     fileprivate func trimmingSpaces() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
-        }
+        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace })
+        else { return "" }
         return String(self[first...last])
     }
 }

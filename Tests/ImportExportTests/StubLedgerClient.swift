@@ -7,7 +7,7 @@ final class StubLedgerClient: LedgerClient {
     private(set) var balances: [Int64: Int64] = [:]
     private(set) var names: [Int64: String] = [:]
     private var userKeys: [String: (NewUser, Int64)] = [:]
-    private var itemKeys: [String: (BatchItem, Int64)] = [:]
+    private var itemKeys: [String: (ImportItem, Int64)] = [:]
     private var nextMovementID: Int64 = 1
     /// Sizes of the batches sent, in order.
     private(set) var batchSizes: [Int] = []
@@ -35,7 +35,7 @@ final class StubLedgerClient: LedgerClient {
         return .created(id: id, isReplay: false)
     }
 
-    func sendBatch(_ items: [BatchItem]) throws(ClientFailure) -> BatchAnswer {
+    func sendBatch(_ items: [ImportItem]) throws(ClientFailure) -> BatchAnswer {
         batchSizes.append(items.count)
         if batchSizes.count == failingBatch { throw ClientFailure("no answer") }
         if let index = items.firstIndex(where: { rejectedAmounts.contains($0.amount.minorUnits) }) {
@@ -45,7 +45,7 @@ final class StubLedgerClient: LedgerClient {
         return .results(items.map(apply))
     }
 
-    private func apply(_ item: BatchItem) -> ItemOutcome {
+    private func apply(_ item: ImportItem) -> ItemOutcome {
         if let (first, id) = itemKeys[item.idempotencyKey] {
             guard first == item else {
                 return .refused(APIRefusal(status: 422, code: "idempotency_key_reused", message: "reused"))

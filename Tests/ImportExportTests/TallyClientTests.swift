@@ -59,13 +59,13 @@ struct TallyClientTests {
                 """#)
         ])
         let items = [
-            BatchItem(
+            ImportItem(
                 kind: .transfer, fromUserID: 1, toUserID: 2, amount: Money(minorUnits: 1234), memo: "a \"b\"",
                 idempotencyKey: "k-3"),
-            BatchItem(
+            ImportItem(
                 kind: .deposit, fromUserID: nil, toUserID: 2, amount: Money(minorUnits: 5), memo: nil,
                 idempotencyKey: "k-4"),
-            BatchItem(
+            ImportItem(
                 kind: .withdrawal, fromUserID: 1, toUserID: nil, amount: Money(minorUnits: 100), memo: nil,
                 idempotencyKey: "k-5"),
         ]
@@ -93,7 +93,7 @@ struct TallyClientTests {
                 #"{"error": {"code": "validation_failed", "message": "bad", "field": "movements[1].memo", "index": 1}}"#
             )
         ])
-        let item = BatchItem(
+        let item = ImportItem(
             kind: .deposit, fromUserID: nil, toUserID: 2, amount: Money(minorUnits: 5), memo: nil, idempotencyKey: "k")
         #expect(
             try client(transport).sendBatch([item, item])

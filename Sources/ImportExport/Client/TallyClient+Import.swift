@@ -27,7 +27,7 @@ extension TallyClient: LedgerClient {
 
     /// `POST /api/batches`, non-atomic, each item with its key: 200 one result per item; 422 with an item's
     /// `index` that item's input refused (nothing applied); anything else stops the import.
-    package func sendBatch(_ items: [BatchItem]) throws(ClientFailure) -> BatchAnswer {
+    package func sendBatch(_ items: [ImportItem]) throws(ClientFailure) -> BatchAnswer {
         var movements: [JSONValue] = []
         movements.reserveCapacity(items.count)
         for item in items { movements.append(Self.json(item)) }
@@ -52,7 +52,7 @@ extension TallyClient: LedgerClient {
         }
     }
 
-    private static func json(_ item: BatchItem) -> JSONValue {
+    private static func json(_ item: ImportItem) -> JSONValue {
         var members: [(String, JSONValue)] = [("type", .string(item.kind.rawValue))]
         switch item.kind {
         case .transfer:

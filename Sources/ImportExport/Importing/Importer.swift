@@ -13,7 +13,7 @@ package final class Importer<Client: LedgerClient> {
     private var tallyIDs: [String: Int64] = [:]
     /// Where each of the other system's ids was defined (also for users whose creation was refused).
     private var definedOn: [String: Int] = [:]
-    private var pending: [(line: Int, item: BatchItem)] = []
+    private var pending: [(line: Int, item: ImportItem)] = []
 
     /// The largest batch the API takes.
     package static var maximumBatchSize: Int { 1000 }
@@ -80,7 +80,7 @@ package final class Importer<Client: LedgerClient> {
             }
             ids.append(id)
         }
-        let item = BatchItem(
+        let item = ImportItem(
             kind: movement.kind, fromUserID: ids[0], toUserID: ids[1], amount: movement.amount, memo: movement.memo,
             idempotencyKey: keys.key(line: movement.line))
         pending.append((movement.line, item))

@@ -6,7 +6,7 @@ package protocol LedgerClient {
     /// Creates the user, or answers the one created before under the same key.
     func createUser(_ user: NewUser) throws(ClientFailure) -> UserAnswer
     /// Sends the items as one non-atomic batch.
-    func sendBatch(_ items: [BatchItem]) throws(ClientFailure) -> BatchAnswer
+    func sendBatch(_ items: [ImportItem]) throws(ClientFailure) -> BatchAnswer
 }
 
 /// A user to create, with the key that makes its creation happen once.
@@ -29,8 +29,8 @@ package enum UserAnswer: Equatable, Sendable {
     case refused(APIRefusal)
 }
 
-/// One movement of a batch, between Tally's user ids.
-package struct BatchItem: Equatable, Sendable {
+/// One movement of an import, between Tally's user ids, with its key: an item of a batch.
+package struct ImportItem: Equatable, Sendable {
     package let kind: ImportMovement.Kind
     /// The paying user: transfers and withdrawals.
     package let fromUserID: Int64?
