@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "SystemSupport"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "SystemSupport"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "ImportExportTests", dependencies: ["API", "HTTPClient", "ImportExport", "Ledger"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
         .testTarget(name: "IntegrationTests", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres"]),
