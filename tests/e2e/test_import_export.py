@@ -8,118 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
-import subprocess
-import time
 import uuid
-from pathlib import Path
 
-import pytest
-
-from tally_e2e import Api, env, minor, text
-
-
-def run_tally(*arguments: str, environment: dict[str, str] | None = None, timeout: float = 300):
-    """The binary with the test's environment less every TALLY_* setting, plus `environment`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
-    clean.update(environment or {})
-    return subprocess.run([env("TALLY_BIN"), *arguments], env=clean, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def token_file(tmp_path) -> Path:
-    """The service token in a file, as `make run` keeps it in var/admin-token."""
-    path = tmp_path / "admin-token"
-    path.write_text(env("TALLY_ADMIN_TOKEN") + "\n")
-    return path
-
-
-def server(token_file: Path) -> list[str]:
-    return ["--url", env("TALLY_URL"), "--token-file", str(token_file)]
-
-
-def tally_import(path: Path, token_file: Path, *options: str):
-    return run_tally("import", str(path), *server(token_file), *options)
-
-
-def users_named(api: Api, prefix: str) -> dict[str, dict]:
-    """The users whose name contains `prefix`, by name."""
-    users = api.all_pages(f"/api/users?name={prefix}", 100)
-    return {user["name"]: user for user in users}
-
-
-def history(api: Api, user_id: int) -> list[dict]:
-    return api.all_pages(f"/api/users/{user_id}/transactions", 100)
-
-
-def csv_file(path: Path, rows: list[dict]) -> Path:
-    """An import CSV of `rows` (dicts of the import's columns)."""
-    columns = ["type", "id", "name", "balance", "from", "to", "amount", "memo"]
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-    return path
-
-
-class Model:
-    """Balances in minor units by the other system's id, as the import's rows should leave them."""
-
-    def __init__(self):
-        self.balances: dict[str, int] = {}
-
-    def apply(self, row: dict) -> bool:
-        """Applies a row as Tally would; False when Tally must refuse it (an overdraft, an unknown user)."""
-        kind, amount = row["type"], minor(row.get("balance") or row.get("amount") or "0")
-        if kind == "user":
-            self.balances[row["id"]] = amount
-            return True
-        source, target = row.get("from"), row.get("to")
-        if any(party and party not in self.balances for party in (source, target)):
-            return False
-        if source:
-            if self.balances[source] < amount:
-                return False
-            self.balances[source] -= amount
-        if target:
-            self.balances[target] += amount
-        return True
-
-
-def ring_rows(prefix: str, users: int, movements: int) -> list[dict]:
-    """`users` users of 50.00 each, then transfers, deposits and withdrawals going round among them, every
-    one affordable in file order."""
-    rows = [{"type": "user", "id": f"x{i}", "name": f"{prefix}-{i}", "balance": "50.00"} for i in range(users)]
-    for n in range(movements):
-        a, b = f"x{n % users}", f"x{(n + 1) % users}"
-        if n % 10 == 7:
-            rows.append({"type": "deposit", "to": a, "amount": "0.30", "memo": f"top-up {n}"})
-        elif n % 10 == 9:
-            rows.append({"type": "withdrawal", "from": b, "amount": "0.20"})
-        else:
-            rows.append({"type": "transfer", "from": a, "to": b, "amount": "0.10", "memo": f"n{n}, \"ring\""})
-    return rows
-
-
-def expected_balances(rows: list[dict]) -> dict[str, int]:
-    model = Model()
-    for row in rows:
-        assert model.apply(row), row
-    return model.balances
-
-
-def assert_balances(api: Api, prefix: str, rows: list[dict]) -> dict[str, dict]:
-    """Every user of the rows is in Tally once, with the balance the rows leave; the users by their id there."""
-    names = {row["id"]: row["name"] for row in rows if row["type"] == "user"}
-    found = users_named(api, prefix)
-    assert sorted(found) == sorted(names.values()), "each user of the file exists exactly once"
-    by_id = {external: found[name] for external, name in names.items()}
-    balances = expected_balances(rows)
-    assert {external: user["balance_minor"] for external, user in by_id.items()} == balances
-    return by_id
+from import_files import (assert_balances, assert_each_row_applied_once, csv_file, history, import_counts,
+                          ring_rows, run_tally, server, start_import, tally_import, users_named,
+                          wait_until_movements)
+from import_files import token_file  # noqa: F401 (a fixture)
+from tally_e2e import env
 
 
 # --- import ------------------------------------------------------------------------------------------------
@@ -194,31 +90,17 @@ def test_an_import_run_again_on_its_grown_file_applies_only_the_new_rows(api, to
     assert second.returncode == 0, second.stdout + second.stderr
     assert "movements: 155 applied, 145 replayed (applied before), 0 refused" in second.stdout, second.stdout
     assert "users: 0 created, 5 found (created before)" in second.stdout, second.stdout
-    by_id = assert_balances(api, prefix, rows)
-    # Nothing twice: each user's history holds their opening deposit and each row that names them, once.
-    for external, user in by_id.items():
-        named = [row for row in rows[5:] if external in (row.get("from"), row.get("to"))]
-        assert len(history(api, user["id"])) == 1 + len(named)
+    assert_each_row_applied_once(api, assert_balances(api, prefix, rows), rows)
 
 
 def test_an_import_killed_mid_way_and_run_again_applies_nothing_twice(api, token_file, tmp_path):
     prefix = f"kill-{uuid.uuid4().hex[:10]}"
     rows = ring_rows(prefix, users=3, movements=3000)
     path = csv_file(tmp_path / f"{prefix}.csv", rows)
-    command = [env("TALLY_BIN"), "import", str(path), *server(token_file), "--batch-size", "10"]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
-    process = subprocess.Popen(command, env=clean, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = start_import(path, token_file, "--batch-size", "10")
     try:
-        # Kill it once some batches are in: the first user's history has grown past their opening deposit.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            users = users_named(api, prefix)
-            first = users.get(f"{prefix}-0")
-            if len(users) == 3 and first and len(api.get(f"/api/users/{first['id']}/transactions",
-                                                          params={"limit": 100}).json()["items"]) > 40:
-                break
-            time.sleep(0.05)
+        # Killed once some batches are in: the first user's history has grown past their opening deposit.
+        wait_until_movements(api, prefix, process, f"{prefix}-0", 40)
         process.send_signal(signal.SIGKILL)
     finally:
         stdout, stderr = process.communicate(timeout=60)
@@ -226,15 +108,11 @@ def test_an_import_killed_mid_way_and_run_again_applies_nothing_twice(api, token
 
     again = tally_import(path, token_file, "--batch-size", "10")
     assert again.returncode == 0, again.stdout + again.stderr
-    counts = again.stdout.splitlines()[1]
-    applied, replayed = (int(word) for word in counts.replace(",", "").split()[1:5:2])
-    assert replayed > 0 and applied > 0, counts
-    assert applied + replayed == 3000, counts
+    applied, replayed, refused = import_counts(again.stdout)
+    assert replayed > 0 and applied > 0 and refused == 0, again.stdout
+    assert applied + replayed == 3000, again.stdout
     assert "users: 0 created, 3 found (created before)" in again.stdout, again.stdout
-    by_id = assert_balances(api, prefix, rows)
-    for external, user in by_id.items():
-        named = [row for row in rows[3:] if external in (row.get("from"), row.get("to"))]
-        assert len(history(api, user["id"])) == 1 + len(named), "every row applied exactly once"
+    assert_each_row_applied_once(api, assert_balances(api, prefix, rows), rows)
 
 
 def test_a_broken_file_stops_before_anything_is_sent(api, token_file, tmp_path):
