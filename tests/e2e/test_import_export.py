@@ -8,7 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
+import re
 import signal
+import subprocess
 import uuid
 
 from import_files import (assert_balances, assert_each_row_applied_once, csv_file, history, import_counts,
@@ -113,6 +117,45 @@ def test_an_import_killed_mid_way_and_run_again_applies_nothing_twice(api, token
     assert applied + replayed == 3000, again.stdout
     assert "users: 0 created, 3 found (created before)" in again.stdout, again.stdout
     assert_each_row_applied_once(api, assert_balances(api, prefix, rows), rows)
+
+
+def test_on_a_terminal_the_progress_is_a_bar_with_the_count_the_rate_and_the_time_left(token_file, tmp_path):
+    prefix = f"tty-{uuid.uuid4().hex[:10]}"
+    path = csv_file(tmp_path / f"{prefix}.csv", ring_rows(prefix, users=2, movements=30))
+    controller, terminal = pty.openpty()
+    try:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+        result = subprocess.run([env("TALLY_BIN"), "import", str(path), *server(token_file)], env=clean,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, text=True,
+                                timeout=120)
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        while True:
+            try:
+                piece = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not piece:
+                break
+            shown += piece
+    finally:
+        if terminal is not None:
+            os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 0, result.stdout
+    last = shown.decode().replace("\r\n", "\n").split("\r")[-1]
+    assert re.search(r"import \[#{24}\] 100% 32/32 rows, [\d,]+ rows/s, 0:00 left", last), shown
+
+
+def test_off_a_terminal_the_progress_is_plain_lines(token_file, tmp_path):
+    prefix = f"plain-{uuid.uuid4().hex[:10]}"
+    path = csv_file(tmp_path / f"{prefix}.csv", ring_rows(prefix, users=2, movements=30))
+    result = tally_import(path, token_file)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^import: 32 of 32 rows \(100%\), [\d,]+ rows/s, about 0:00 left$", result.stderr, re.M), \
+        result.stderr
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
 
 
 def test_a_broken_file_stops_before_anything_is_sent(api, token_file, tmp_path):
