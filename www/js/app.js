@@ -308,12 +308,11 @@ function feedMovement(item) {
   return el("li", { class: `feed-item kind-${item.kind}`, dataset: { id: item.id } },
     el("span", { class: "feed-main" },
       el("span", { class: `tag ${item.kind}` }, KIND_NAMES[item.kind] || item.kind),
-      el("span", { class: "feed-who", title: who }, who),
-      batchTag(item.batch_id)),
+      el("span", { class: "feed-who", title: who }, who)),
     el("span", { class: "feed-side" },
       el("span", { class: "amount" }, formatMoney(item.amount)),
       el("time", { datetime: item.created_at }, formatTime(item.created_at))),
-    item.memo ? el("span", { class: "feed-memo" }, item.memo) : null);
+    item.memo || item.batch_id ? el("span", { class: "feed-memo" }, batchTag(item.batch_id), item.memo || "") : null);
 }
 
 function feedAlert(alert, { withUser = true } = {}) {

@@ -38,13 +38,14 @@ function resultCell(row, result) {
 function rowElement(row, result, nameOf) {
   const bad = row.error || (result && result.kind === "refused");
   const good = result && (result.kind === "applied" || result.kind === "replayed");
-  const who = (id) => (id === undefined ? "" : nameOf(id));
+  // Ids are digit strings here (exact); a name is looked up only for one a JavaScript number holds exactly.
+  const who = (id) => (Number.isSafeInteger(Number(id)) ? nameOf(Number(id)) : `User #${id}`);
   return el("tr", { class: bad ? "row-bad" : good ? "row-good" : null, dataset: { line: row.line } },
-    el("th", { scope: "row", class: "id" }, String(row.line)),
+    el("th", { scope: "row", class: "id line" }, String(row.line)),
     row.error
-      ? el("td", { class: "memo", colspan: 4 }, el("code", { class: "raw" }, row.text))
-      : [cell(who(row.from), { class: "name" }), cell(who(row.to), { class: "name" }),
-        cell(formatMoney(row.amount), { class: "num" }), cell(row.memo || "", { class: "memo" })],
+      ? el("td", { class: "memo raw", colspan: 4 }, el("code", {}, row.text))
+      : [cell(who(row.from), { class: "name from" }), cell(who(row.to), { class: "name to" }),
+        cell(formatMoney(row.amount), { class: "num amount" }), cell(row.memo || "", { class: "memo" })],
     resultCell(row, result));
 }
 
