@@ -190,6 +190,13 @@ def test_lines_that_cannot_be_read_are_marked_and_nothing_is_sent(browser, base_
     assert "1,001 lines" in error and "at most 1,000" in error, error
     assert page.api_requests("/api/batches") == []
     assert (api.balance_minor(ada), api.balance_minor(bob)) == (5000, 0)
+
+    # Exactly 1,000 lines is one batch (nginx takes its body on this route), applied whole.
+    page.paste("#batch-csv", "\n".join([f"{ada},{bob},0.01,{tag}"] * 1000))
+    status = send_batch(page, lambda t: t.startswith("Batch "))
+    assert "1,000 lines applied" in status, status
+    assert len(page.api_requests("/api/batches", "POST")) == 1
+    assert (api.balance_minor(ada), api.balance_minor(bob)) == (4000, 1000)
     assert page.console_problems() == []
 
 

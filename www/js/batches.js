@@ -147,9 +147,9 @@ export function setUpBatchPanel({ handleSubmit, fieldError, nameOf, onApplied })
   function refused(rows, error, isAtomic) {
     const index = error.index !== null && error.index < rows.length ? error.index : null;
     show(rows, rows.map((_, i) => (i === index ? { kind: "refused", message: error.message } : { kind: "none" })));
-    const mode = isAtomic ? "Nothing was applied: the batch is all or nothing, and" : "Nothing was applied:";
-    status.textContent = index === null ? `Nothing was applied: ${error.message}`
-      : `${mode} line ${rows[index].line} was refused (${error.message}).`;
+    const mode = isAtomic ? "Nothing was applied (the batch is all or nothing)" : "Nothing was applied";
+    const message = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
+    status.textContent = index === null ? `${mode}: ${message}` : `${mode}: line ${rows[index].line} was refused. ${message}`;
     status.className = "form-status bad";
   }
 }
