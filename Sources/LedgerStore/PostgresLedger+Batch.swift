@@ -136,8 +136,111 @@ extension PostgresLedger {
             break
         }
 
+        // Transfers without keys of their own go as sets (tally_batch_transfers); the rest, and an item-by-item
+        // batch with an item to refuse, item by item.
+        var answered: [AnsweredItem?]
+        if let set = try runAsSet(items, token: token, on: connection),
+            atomic || set.allSatisfy({ $0?.isRefused != true })
+        {
+            answered = set
+        } else {
+            answered = try runItemByItem(
+                items, atomic: atomic, tokenHash: tokenHash, isService: start["role"] == "service", rules: rules,
+                requestID: requestID, on: connection)
+        }
+
+        if atomic, let refused = answered.firstIndex(where: { $0?.isRefused == true }) {
+            let stored: (outcome: String, detail: Int64?) = answered[refused]?.storedColumns ?? ("unauthorized", nil)
+            if keepsRefusal, let key = idempotency?.key {
+                _ = try connection.pipeline([
+                    .sql("ROLLBACK TO SAVEPOINT items"),
+                    .prepared(
+                        Statement.refuseBatchKey.rawValue,
+                        [
+                            String(start.int64("user_id") ?? 0), key, stored.outcome, stored.detail.map(String.init),
+                            String(refused),
+                        ]),
+                    .commit,
+                ])
+            } else {
+                try connection.execute(script: "ROLLBACK")
+            }
+            run = .refused(index: refused, answered[refused] ?? .local(.refused(.unauthorized)))
+            return nil
+        }
+
+        let items = answered.map { $0 ?? .local(.refused(.unauthorized)) }
+        run = .recorded(batchID: batchID, items, sender: Self.caller(from: start) ?? .service)
+        let columns = items.map(\.storedColumns)
+        return try connection.pipeline([
+            .prepared(
+                Statement.recordBatch.rawValue,
+                [
+                    String(batchID), atomic ? "true" : "false", token,
+                    Self.arrayLiteral(items.map { $0.movementID.map(String.init) }),
+                    Self.arrayLiteral(columns.map(\.outcome)),
+                    Self.arrayLiteral(columns.map { $0.detail.map(String.init) }),
+                    requestID,
+                ]),
+            .commit,
+        ])[0].first
+    }
+
+    /// A batch of transfers without keys of their own, checked and applied as sets by one call of
+    /// tally_batch_transfers (migration 15): each item's answer when all of them could be applied (and were), or
+    /// the first refused one's and none after it (nothing was changed). nil when the batch has another kind of item.
+    private func runAsSet(_ items: [BatchItem], token: String, on connection: Connection) throws(PostgresError)
+        -> [AnsweredItem?]?
+    {
+        var from: [String?] = []
+        var to: [String?] = []
+        var amounts: [String?] = []
+        for item in items {
+            guard case .transfer(let payer, let payee) = item.operation, item.idempotency == nil else { return nil }
+            from.append(String(payer))
+            to.append(String(payee))
+            amounts.append(String(item.amount.minorUnits))
+        }
+        let parameters = [
+            token, Self.arrayLiteral(from), Self.arrayLiteral(to), Self.arrayLiteral(amounts),
+            Self.textArrayLiteral(items.map(\.memo)),
+        ]
+        guard let row = try connection.pipeline([.prepared(Statement.batchTransfers.rawValue, parameters)])[0].first
+        else { return nil }
+        var answered = [AnsweredItem?](repeating: nil, count: items.count)
+        guard row["outcome"] == "applied" else {
+            let index = row.int64("refused_index").map { Int($0) } ?? 0
+            let refusal = Refusal(storedOutcome: row["outcome"] ?? "", detail: row.int64("detail")) ?? .unauthorized
+            answered[index] = .local(.refused(refusal))
+            return answered
+        }
+        let ids = row.array("ids") ?? []
+        let debitAfter = row.array("debit_after") ?? []
+        let creditAfter = row.array("credit_after") ?? []
+        let createdAt = row.int64("created_at_us") ?? 0
+        guard ids.count == items.count, debitAfter.count == items.count, creditAfter.count == items.count else {
+            return nil
+        }
+        for (index, item) in items.enumerated() {
+            guard case .transfer(let payer, let payee) = item.operation, let id = Int64(ids[index]) else { continue }
+            let movement = Movement(
+                id: id, kind: .transfer, debitUserID: payer, creditUserID: payee, amount: item.amount,
+                debitBalanceAfter: Int64(debitAfter[index]).map(Money.init(minorUnits:)),
+                creditBalanceAfter: Int64(creditAfter[index]).map(Money.init(minorUnits:)), memo: item.memo,
+                createdAt: createdAt)
+            answered[index] = .local(.applied(movement, alertCodes: nil))
+        }
+        return answered
+    }
+
+    /// The items one by one, each through its single endpoint's SQL function, in pipelines; an atomic batch stops
+    /// at its first refused item.
+    private func runItemByItem(
+        _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], isService: Bool, rules: AlertRules,
+        requestID: String, on connection: Connection
+    ) throws(PostgresError) -> [AnsweredItem?] {
+        let token = tokenParameter(tokenHash)
         var runner = BatchItemRunner(connection: connection, count: items.count)
-        let isService = start["role"] == "service"
         for (index, item) in items.enumerated() {
             if atomic, runner.firstRefused != nil { break }
             switch item.operation {
@@ -164,43 +267,27 @@ extension PostgresLedger {
             }
         }
         _ = try runner.flush(then: [])
+        return runner.items
+    }
 
-        if atomic, let refused = runner.firstRefused {
-            let stored: (outcome: String, detail: Int64?) =
-                runner.items[refused]?.storedColumns ?? ("unauthorized", nil)
-            if keepsRefusal, let key = idempotency?.key {
-                _ = try connection.pipeline([
-                    .sql("ROLLBACK TO SAVEPOINT items"),
-                    .prepared(
-                        Statement.refuseBatchKey.rawValue,
-                        [
-                            String(start.int64("user_id") ?? 0), key, stored.outcome, stored.detail.map(String.init),
-                            String(refused),
-                        ]),
-                    .commit,
-                ])
-            } else {
-                try connection.execute(script: "ROLLBACK")
+    /// A one-dimensional PostgreSQL text array in its text form: each element quoted (backslashes and quotes
+    /// escaped), NULL for nil.
+    private static func textArrayLiteral(_ elements: [String?]) -> String {
+        var literal = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { literal += "," }
+            guard let element else {
+                literal += "NULL"
+                continue
             }
-            run = .refused(index: refused, runner.items[refused] ?? .local(.refused(.unauthorized)))
-            return nil
+            literal += "\""
+            for character in element.unicodeScalars {
+                if character == "\\" || character == "\"" { literal.unicodeScalars.append("\\") }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
         }
-
-        let answered = runner.items.map { $0 ?? .local(.refused(.unauthorized)) }
-        run = .recorded(batchID: batchID, answered, sender: Self.caller(from: start) ?? .service)
-        let columns = answered.map(\.storedColumns)
-        return try connection.pipeline([
-            .prepared(
-                Statement.recordBatch.rawValue,
-                [
-                    String(batchID), atomic ? "true" : "false", token,
-                    Self.arrayLiteral(answered.map { $0.movementID.map(String.init) }),
-                    Self.arrayLiteral(columns.map(\.outcome)),
-                    Self.arrayLiteral(columns.map { $0.detail.map(String.init) }),
-                    requestID,
-                ]),
-            .commit,
-        ])[0].first
+        return literal + "}"
     }
 
     /// Gives each replayed item's movement the batch it came in (the movement functions' replay leaves it
@@ -286,8 +373,11 @@ enum AnsweredItem {
 
     /// The movement it made or replayed.
     var movementID: Int64? {
-        guard case .row(let row?, _) = self, row["outcome"] == "applied" else { return nil }
-        return row.int64("id")
+        switch self {
+        case .row(let row?, _): row["outcome"] == "applied" ? row.int64("id") : nil
+        case .row(nil, _): nil
+        case .local(let outcome): outcome.movement?.id
+        }
     }
 
     /// The `outcomes` and `details` entries that store it (migration 15).
@@ -304,6 +394,9 @@ enum AnsweredItem {
     /// The item's outcome; an applied movement carries `batchID`.
     func outcome(inBatch batchID: Int64?) throws -> BatchItemOutcome {
         switch self {
+        case .local(.applied(var movement, let codes)):
+            movement.batchID = batchID
+            return .applied(movement, alertCodes: codes)
         case .local(let outcome):
             return outcome
         case .row(nil, _):
