@@ -99,7 +99,8 @@ expand_scenarios() {
 SCENARIOS=$(expand_scenarios "$SCENARIOS")
 TARGET_URL=${URL:-}
 TOKEN=${TOKEN:-}
-CEILING=$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh
+# BENCH_CEILING: another path to it (a git worktree of the project sits elsewhere than ../shared).
+CEILING=${BENCH_CEILING:-$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh}
 RESULTS=$TALLY_ROOT/var/bench-results.txt
 # A full run on the bench's own stack (no QUICK, no BENCH_SCENARIOS) also publishes its table and chart here,
 # where docs/performance.md links to them.
