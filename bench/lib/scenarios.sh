@@ -392,6 +392,7 @@ tally_batches() {
     [ $((grown % size)) -eq 0 ] || ok=1
     [ "$grown" -ge $((WRK_OK * size)) ] && [ "$grown" -le $(((WRK_OK + conns) * size)) ] || ok=1
     [ "$grown" -ge $((nginx_201 * size)) ] && [ "$grown" -le $(((nginx_201 + nginx_499) * size)) ] || ok=1
+    [ "$moved" -eq "$grown" ] || ok=1
     [ "$sum_after" = "$sum_before" ] || ok=1
     [ "$WRK_NON2XX" -eq 0 ] || ok=1
     local text
