@@ -386,7 +386,7 @@ tally_batches() {
     nginx_499=$(grep -c '"status":499' <<<"$logged" || true)
     WRK_503=$(grep -c '"status":503' <<<"$logged" || true)
     others=$(grep -o '"status":[0-9]*' <<<"$logged" | grep -v ':201$\|:499$' | cut -d: -f2 | sort | uniq -c |
-        awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }')
+        awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }' || true)
     moved=$(($(status_field movements) - moved_before))
     sum_after=$(balances_sum)
     [ $((grown % size)) -eq 0 ] || ok=1
