@@ -497,8 +497,12 @@ ${BATCH_SECS} s just before each group, the 'x single' figures' base:${singles%;
 # connections and single uniform transfers from another at 4, starting 1 s later and ending 1 s sooner.
 # Target (issue 25): the single transfers' p99 under 50 ms.
 scenario_batches_mixed() {
-    local size=$MIXED_BATCH secs=$SECS sum_before=
-    [ -z "$LOCAL" ] || sum_before=$(balances_sum)
+    local size=$MIXED_BATCH secs=$SECS sum_before='' log_before='' pool_log_before=''
+    if [ -n "$LOCAL" ]; then
+        sum_before=$(balances_sum)
+        log_before=$(access_log_lines)
+        pool_log_before=$(wc -l <"$STATE/log/tally.log")
+    fi
     env BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" BENCH_USER_IDS="$USER_IDS" \
         BENCH_MODE=uniform BENCH_BATCH="$size" BENCH_STATUSES=summary \
         wrk -t2 -c"$CONNS" -d"$((secs + 2))s" --timeout 10s --latency -s "$BENCH_DIR/lua/batches.lua" \
@@ -525,5 +529,23 @@ scenario_batches_mixed() {
         sum_after=$(balances_sum)
         [ "$sum_after" = "$sum_before" ] || ok=1
         add_check mixed "$ok" "sum of balances $([ "$ok" -eq 0 ] && echo unchanged || echo "changed $sum_before -> $sum_after")"
+        # Where the single transfers' time went: nginx's request_time against the pool's own duration_ms; the
+        # difference is the wait for a free worker (all of them busy with batches, most waiting for their turn).
+        local nginx_single pool_single pool_batch
+        nginx_single=$(access_log_since "$log_before" | grep '"uri":"/api/transfers"' |
+            grep -o '"request_time":[0-9.]*' | awk -F: '{ print $2 * 1000 }' | percentiles)
+        pool_single=$(tail -n +"$((pool_log_before + 1))" "$STATE/log/tally.log" | grep '"path":"/api/transfers"' |
+            grep -o '"duration_ms":[0-9.]*' | cut -d: -f2 | percentiles)
+        pool_batch=$(tail -n +"$((pool_log_before + 1))" "$STATE/log/tally.log" | grep '"path":"/api/batches"' |
+            grep -o '"duration_ms":[0-9.]*' | cut -d: -f2 | percentiles)
+        add_block "batches-mixed: single transfers from 4 connections beside batches of $size from $CONNS, $WORKERS workers.
+  The single transfers, p50 / p99: $nginx_single ms at nginx, $pool_single ms in the pool (the rest: waiting
+  for a free worker); the batches in the pool: $pool_batch ms (their turn on the batches' lock included)."
     fi
+}
+
+# Reads milliseconds, one a line, and prints "P50 / P99" (one decimal), or "- / -" when there are none.
+percentiles() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- / -"; exit }
+        i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%.1f / %.1f\n", v[int((NR + 1) / 2)], v[i] }'
 }
