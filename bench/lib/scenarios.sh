@@ -485,12 +485,14 @@ scenario_batches() {
         verify_ledger || ok=1
         add_check batches "$ok" "tally verify after the batches: $(tail -1 "$STATE/verify.txt")"
     fi
+    local durations="Batches of 100 and more at $CONNS connections: $BATCH_ROUNDS rounds of ${ROUND_SECS} s by turns with the
+ceiling; the others ${BATCH_SECS} s (under 100 items ${BATCH_SHORT_SECS} s) each side."
+    [ -n "$LOCAL" ] || durations="No ceiling (URL=): ${BATCH_SECS} s a load (under 100 items ${BATCH_SHORT_SECS} s)."
     add_block "Batches (POST /api/batches, atomic, service token, transfers of 0.01 at random; hot: every item debits
 one of 10 users): Tally/s and ceiling/s are transfers/s (items, not requests), p50 and p99 a request's,
-retries per 1,000 batches. The ceiling: run.sh --batch N [--hot] (batch1: its single transfers). Batches of
-100 and more at $CONNS connections: $BATCH_ROUNDS rounds of ${ROUND_SECS} s by turns with the ceiling; the others
-${BATCH_SECS} s (under 100 items ${BATCH_SHORT_SECS} s) each side. Tally's single transfers (POST /api/transfers),
-${BATCH_SECS} s just before each group, the 'x single' figures' base:${singles%;}."
+retries per 1,000 batches. The ceiling: run.sh --batch N [--hot] (batch1: its single transfers).
+$durations Tally's single transfers (POST /api/transfers), ${BATCH_SECS} s just before each group,
+the 'x single' figures' base:${singles%;}."
 }
 
 # Single transfers beside a batch load: batches of MIXED_BATCH uniform transfers from one wrk at CONNS
