@@ -273,14 +273,15 @@ def in_flight(batches: list[Batch], moment: float) -> int:
     return sum(1 for batch in batches for answer in batch.answers if answer.started < moment < answer.finished)
 
 
-def report(figures, title: str, shots, batch_load: BatchLoad, found: dict, counters: tuple[dict, dict],
+def report(figures, title: str, answered: str, batch_load: BatchLoad, found: dict, counters: tuple[dict, dict],
            extra: str) -> None:
+    """`answered`: the bank load's answers (summary(), taken before settling sends the lost ones again)."""
     retries = counters[1]["serialization_retries"] - counters[0]["serialization_retries"]
     figures(f"{title}: batches {batch_load.statuses()} ({found['batches']} batches, {found['items']} items, "
             f"{found['applied']} applied, {found['records']} batch records read back); {extra}; "
             f"before settling, {found['wholly']} unanswered batches were in the journal wholly and "
             f"{found['not at all']} not at all; {found['settled']} settled by asking again, "
-            f"{found['settled applied before']} of them applied before; bank load {summary(shots)}, "
+            f"{found['settled applied before']} of them applied before; bank load {answered}, "
             f"{found['singles lost']} lost answers settled ({found['singles applied before']} applied before); "
             f"serialization retries {retries} (the pool's counters, across its restarts only if it kept them)")
 
@@ -338,8 +339,9 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
     cut = batches_cut()
     lost = count(shots, 502, None)
     assert cut + lost <= len(victims), f"{cut} batches and {lost} transfers lost to {len(victims)} kills"
+    answered = summary(shots)
     found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={502})
-    report(figures, f"batch faults (a), kill -9 of {len(victims)} workers", shots, batch_load, found,
+    report(figures, f"batch faults (a), kill -9 of {len(victims)} workers", answered, batch_load, found,
            (counters_before, pool_counters(api)),
            f"{cut} batches answered 502, {sum(in_flight(batches, moment) for moment in kills)} batch requests in "
            f"flight at the kills")
@@ -374,8 +376,9 @@ def test_batches_with_the_database_stopped_mid_batch_are_applied_wholly_or_not_a
     cut = [answer for batch in batches for answer in batch.answers
            if answer.started < stop_called < answer.finished and not answer.definite]
     assert cut, "no batch in flight was cut by the stop"
+    answered = summary(shots)
     found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503}, outage=(stop_called, up))
-    report(figures, "batch faults (b), PostgreSQL stopped (fast) mid-batch", shots, batch_load, found,
+    report(figures, "batch faults (b), PostgreSQL stopped (fast) mid-batch", answered, batch_load, found,
            (counters_before, pool_counters(api)),
            f"{in_flight(batches, stop_called)} batch requests in flight when the stop began, "
            f"{len(cut)} of them answered {sorted({(a.status, a.code) for a in cut})}")
@@ -425,8 +428,9 @@ def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at
     assert cut, "no batch in flight was cut by the kill"
     acknowledged = [batch for batch in batches
                     if any(answer.status in (200, 201) and answer.finished < killed for answer in batch.answers)]
+    answered = summary(shots)
     found = check_after_fault(api, db, verify, stage, load, batch_load, allowed={503}, outage=(killed, up))
-    report(figures, "batch faults (c), PostgreSQL killed (SIGKILL) mid-batch", shots, batch_load, found,
+    report(figures, "batch faults (c), PostgreSQL killed (SIGKILL) mid-batch", answered, batch_load, found,
            (counters_before, pool_counters(api)),
            f"{len(acknowledged)} batches acknowledged before the kill, all in the journal after crash recovery; "
            f"{in_flight(batches, killed)} batch requests in flight at the kill, {len(cut)} of them answered "
