@@ -40,4 +40,10 @@ struct Contention {
             accounts[id] = Memory(conflicts: earlier + 1, until: now + memorySeconds)
         }
     }
+
+    /// A movement of `ids` waited for their rows until its lock timeout: another transaction holds them for long
+    /// (a batch, say), which one conflict is enough to tell. They are contended at once.
+    mutating func sawHeld(_ ids: [Int64], now: Double = MonotonicClock.seconds()) {
+        for _ in 0..<conflictsToLock { saw(ids, now: now) }
+    }
 }

@@ -489,8 +489,9 @@ package final class PostgresLedger: LedgerOperations {
         do {
             return try movement()
         } catch let error as PostgresError where error.isLockTimeout {
-            // Rows held long enough to time out are contended: later movements of them queue for their locks.
-            contention.saw(accounts)
+            // Rows held long enough to time out are contended: this movement's next run, and later ones, queue
+            // for their locks (which a batch holding the rows holds too) instead of timing out on the rows again.
+            contention.sawHeld(accounts)
             try waitForRows(of: accounts)
             return try movement()
         }
