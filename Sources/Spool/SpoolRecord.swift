@@ -5,12 +5,13 @@
 package enum SpoolRecord {
     static let magic: [UInt8] = Array("TSR1".utf8)
     package static let headerSize = 12
-    /// No record is larger: a length above this is damage, not a record.
-    package static let maximumPayloadSize = 1 << 20
+    /// No record is larger: a length above this is damage, not a record. A batch of 1,000 items, each at its
+    /// longest and written with every character escaped, stays under 5 MiB.
+    package static let maximumPayloadSize = 8 << 20
 
     /// The bytes that store `payload`.
     package static func frame(_ payload: [UInt8]) -> [UInt8] {
-        precondition(payload.count <= maximumPayloadSize, "a spool record holds at most 1 MiB")
+        precondition(payload.count <= maximumPayloadSize, "a spool record holds at most 8 MiB")
         var bytes = magic
         bytes.reserveCapacity(headerSize + payload.count)
         appendLittleEndian(UInt32(payload.count), to: &bytes)

@@ -97,6 +97,7 @@ final class StubLedger: LedgerOperations {
     }
 
     var batches: [Int64: BatchRecord] = [:]
+    var batchCalls: [(atomic: Bool, items: Int, key: IdempotencyContext?)] = []
 
     /// Runs each item as its single endpoint would, in order; atomic stops at the first refusal (the stub keeps
     /// no balances, so nothing needs undoing).
@@ -104,6 +105,8 @@ final class StubLedger: LedgerOperations {
         _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], rules: AlertRules, idempotency: IdempotencyContext?,
         requestID: String
     ) throws -> Receipt<BatchOutcome> {
+        if let failure { throw failure }
+        batchCalls.append((atomic, items.count, idempotency))
         guard let caller = tokens[tokenHash] else {
             return Receipt(result: .refused(.unauthorized), isReplay: false, requestID: requestID)
         }
@@ -131,6 +134,10 @@ final class StubLedger: LedgerOperations {
                 }
             }
             if atomic, outcome.movement == nil {
+                // As the ledger keeps an atomic batch's refusal under its key.
+                if let key = idempotency?.key, case .refused(let refusal) = outcome {
+                    self.outcomes[key] = .refused(refusal)
+                }
                 return Receipt(result: .applied(.refused(index: index, outcome)), isReplay: false, requestID: requestID)
             }
             outcomes.append(outcome)
@@ -139,6 +146,7 @@ final class StubLedger: LedgerOperations {
             id: Int64(batches.count + 1), atomic: atomic, sender: caller, createdAt: 1_700_000_000_123_000,
             items: outcomes)
         batches[record.id] = record
+        if let key = idempotency?.key { self.outcomes[key] = .batch(id: record.id) }
         return Receipt(result: .applied(.recorded(record)), isReplay: false, requestID: requestID)
     }
 

@@ -10,22 +10,36 @@ extension TallyAPI {
             try BatchCommand.parse(body: request.body)
         }
         let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint)
+        let (response, result) = try performBatch(
+            command, tokenHash: token.hash, idempotency: idempotency, requestID: request.requestID)
+        switch result {
+        case .refused(let refusal): noteMovement(.refused(refusal), tokenHash: token.hash)
+        case .keyReused: break
+        case .applied(.refused): noteMovement(.refused(.forbidden), tokenHash: token.hash)
+        case .applied(.recorded): noteMovement(.applied, tokenHash: token.hash)
+        }
+        return response
+    }
+
+    /// Runs a batch as the holder of the token `tokenHash`: one transaction in the ledger (`applyBatch`), and the
+    /// answer a live request gets; what a live batch and a spooled one, replayed, both go through.
+    func performBatch(
+        _ command: BatchCommand, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String
+    ) throws -> (response: HTTPResponse, result: Receipt<BatchOutcome>.Result) {
         let receipt = try ledger.applyBatch(
-            command.items, atomic: command.atomic, tokenHash: token.hash, rules: alertRules,
-            idempotency: idempotency, requestID: request.requestID)
+            command.items, atomic: command.atomic, tokenHash: tokenHash, rules: alertRules,
+            idempotency: idempotency, requestID: requestID)
         var response: HTTPResponse
         switch receipt.result {
         case .refused(let refusal):
             response = APIError.refusal(refusal).response(requestID: receipt.requestID)
-            noteMovement(.refused(refusal), tokenHash: token.hash)
         case .keyReused:
             response = Self.keyReused.response(requestID: receipt.requestID)
         case .applied(.refused(let index, let outcome)):
-            let viewer = viewer(ofTokenHash: token.hash, acting: command.items.first?.actingUserID ?? 0)
+            let viewer = viewer(ofTokenHash: tokenHash, acting: command.items.first?.actingUserID ?? 0)
             response = Self.itemError(outcome, shownTo: viewer).atItem(index).response(requestID: receipt.requestID)
-            noteMovement(.refused(.forbidden), tokenHash: token.hash)
         case .applied(.recorded(let batch)):
-            let viewer = viewer(ofTokenHash: token.hash, acting: command.items.first?.actingUserID ?? 0)
+            let viewer = viewer(ofTokenHash: tokenHash, acting: command.items.first?.actingUserID ?? 0)
             let results = batch.items.enumerated().map { index, outcome in
                 Representation.batchResult(index: index, outcome, shownTo: viewer)
             }
@@ -34,10 +48,9 @@ extension TallyAPI {
                 json: .object([
                     ("id", .integer(batch.id)), ("atomic", .bool(batch.atomic)), ("results", .array(results)),
                 ]))
-            noteMovement(.applied, tokenHash: token.hash)
         }
         if receipt.isReplay { response.headers.append(("Idempotency-Replayed", "true")) }
-        return response
+        return (response, receipt.result)
     }
 
     /// GET /api/batches/{id}: to the service role, or to a user who sent it (every item) or is a party to one of

@@ -49,6 +49,8 @@ package final class RequestSpool {
             let entries = try locked.recover()
             let replayedUpTo = progress.load()
             let payload = request.encoded()
+            // Only the service role's batches, uncapped, could come near this (no batch within the body limit does).
+            guard payload.count <= SpoolRecord.maximumPayloadSize else { return .full }
             var tokenHolds = Holding(requests: 1, bytes: SpoolRecord.headerSize + payload.count)
             var addressHolds = tokenHolds
             for entry in entries where entry.offset >= replayedUpTo {

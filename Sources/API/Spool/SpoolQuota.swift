@@ -23,6 +23,11 @@ package struct SpoolQuota: Equatable, Sendable {
     package static let standard = SpoolQuota(
         requestsPerToken: 100, bytesPerToken: 256 << 10, requestsPerAddress: 1_000, bytesPerAddress: 2 << 20)
 
+    /// The bytes `holder` may have waiting.
+    func bytes(of holder: RequestSpool.QuotaHolder) -> Int {
+        holder == .token ? bytesPerToken : bytesPerAddress
+    }
+
     /// Retry-After for a request over its quota: the spool empties only once the database is back.
     static let retryAfterSeconds = 5
 }

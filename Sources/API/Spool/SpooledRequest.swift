@@ -1,12 +1,15 @@
 /// A money-moving request accepted while the database was down, as the spool stores it: everything needed to run
 /// it later as its caller, except the token itself, of which only the SHA-256 is kept (checked at replay). The
-/// body is the parsed command written compactly (`MovementCommand.compactBody`), never the client's bytes.
+/// body is the parsed command written compactly (`MovementCommand.compactBody`, `BatchCommand.compactBody` for
+/// POST /api/batches), never the client's bytes.
 package struct SpooledRequest: Equatable, Sendable {
     /// When it was accepted, in seconds since 1970.
     package let acceptedAt: Int64
     package let tokenHash: [UInt8]
     package let idempotencyKey: String
-    /// The idempotency fingerprint of what it asks (the operation and its parsed values).
+    /// The idempotency fingerprint of what it asks (the operation and its parsed values), by which a repeat is
+    /// told from another request under the same key; a batch's is a digest of it (`BatchCommand.spoolFingerprint`).
+    /// The replayer computes the ledger's fingerprint from the body again.
     package let fingerprint: String
     package let method: String
     package let path: String

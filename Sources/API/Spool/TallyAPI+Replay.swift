@@ -1,3 +1,4 @@
+import Ledger
 import LedgerStore
 import Postgres
 
@@ -23,6 +24,7 @@ extension TallyAPI {
     package func replay(_ spooled: SpooledRequest) -> ReplayResult {
         do {
             let endpoint = try Router.route(method: spooled.method, path: spooled.path)
+            if endpoint == .createBatch { return try replayBatch(spooled) }
             guard let command = try MovementCommand.parse(endpoint, body: spooled.body) else {
                 return .failed(reason: "\(spooled.method) \(spooled.path) does not move money")
             }
@@ -58,6 +60,27 @@ extension TallyAPI {
             return .failed(reason: "\(error.code): \(error.message)")
         } catch {
             return .failed(reason: "\(error)")
+        }
+    }
+
+    /// A spooled batch run as its caller through the same ledger call as a live one (`performBatch`). An atomic
+    /// batch's refusal is stored under its key by the ledger itself, in the batch's own transaction.
+    private func replayBatch(_ spooled: SpooledRequest) throws -> ReplayResult {
+        let command = try BatchCommand.parse(body: spooled.body)
+        let idempotency = IdempotencyContext(
+            key: spooled.idempotencyKey, fingerprint: command.fingerprint.joined(separator: "\u{1F}"))
+        switch try performBatch(
+            command, tokenHash: spooled.tokenHash, idempotency: idempotency, requestID: spooled.requestID)
+        {
+        case (let response, .applied(.recorded)):
+            return .applied(status: response.status)
+        case (_, .applied(.refused(_, let outcome))):
+            return .refused(code: Self.itemError(outcome, shownTo: .service).code)
+        case (_, .refused(let refusal)):
+            // Unauthorized: there is no caller to store it for.
+            return .refused(code: APIError.refusal(refusal).code)
+        case (_, .keyReused):
+            return .keyReused
         }
     }
 }

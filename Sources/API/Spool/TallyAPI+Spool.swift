@@ -6,10 +6,11 @@ import Postgres
 import Spool
 
 extension TallyAPI {
-    /// A money-moving request while the database is down: with an Idempotency-Key, a token the database accepted
-    /// lately (`KnownTokens`) and a valid body that the token's caller may ask for, it is stored in the spool (on
-    /// disk before the answer) and answered 202 pending; its token is checked again when it is replayed. What is
-    /// stored is the parsed request, written compactly: padding the body costs the spool nothing. Without a key,
+    /// A money-moving request (a single movement or a batch) while the database is down: with an Idempotency-Key,
+    /// a token the database accepted lately (`KnownTokens`) and a valid body that the token's caller may ask for,
+    /// it is stored in the spool (on disk before the answer) and answered 202 pending; its token is checked again
+    /// when it is replayed. What is stored is the parsed request, written compactly: padding the body costs the
+    /// spool nothing. A batch counts as one request, and its record's bytes, against the quotas. Without a key,
     /// with a token not known, or with the spool full, the answer stays 503; over the token's or the client
     /// address's quota (`SpoolQuota`) it is 429.
     func store(_ request: HTTPRequest, endpoint: Endpoint, unavailable: PostgresError) throws -> HTTPResponse {
@@ -21,18 +22,11 @@ extension TallyAPI {
                 request, because: "this bearer token has not been seen lately",
                 logNote: "database unavailable (\(unavailable.message)); token not known to the spool")
         }
-        // Everything that can be checked without the database is checked now: a malformed request is never stored.
-        guard let command = try MovementCommand.parse(endpoint, body: request.body),
-            let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint)
-        else { throw unavailable }
-        guard command.isAllowed(for: caller) else {
-            throw APIError.forbidden(
-                command.requiresService ? Self.serviceOnly : "You may move money only from your own account.")
-        }
+        guard let stored = try spoolable(request, endpoint: endpoint, caller: caller) else { throw unavailable }
         let spooled = SpooledRequest(
-            acceptedAt: Int64(time(nil)), tokenHash: token.hash, idempotencyKey: idempotency.key,
-            fingerprint: idempotency.fingerprint, method: "POST", path: command.path, requestID: request.requestID,
-            body: command.compactBody, clientAddress: request.clientAddress, isService: caller.isService)
+            acceptedAt: Int64(time(nil)), tokenHash: token.hash, idempotencyKey: stored.key,
+            fingerprint: stored.fingerprint, method: "POST", path: stored.path, requestID: request.requestID,
+            body: stored.body, clientAddress: request.clientAddress, isService: caller.isService)
         let acceptance: RequestSpool.Acceptance
         do {
             acceptance = try spool.accept(spooled)
@@ -56,11 +50,16 @@ extension TallyAPI {
                 message: "This Idempotency-Key was already used for a different request; use a new key.",
                 field: "Idempotency-Key")
         case .overQuota(let holder):
+            let whose = holder == .token ? "this token" : "this client address"
+            let alone = SpoolRecord.headerSize + spooled.encoded().count
             var error = APIError(
                 status: 429, code: "rate_limited",
                 message: "The database is unavailable and "
-                    + (holder == .token ? "this token" : "this client address")
-                    + " already has as many requests waiting as it may; nothing was applied. Retry later.")
+                    + (alone > spool.quota.bytes(of: holder)
+                        ? "this request alone is larger than \(whose) may have waiting (\(alone) bytes as stored, of"
+                            + " \(spool.quota.bytes(of: holder))); nothing was applied. Send it in smaller batches, or"
+                            + " once the database is back."
+                        : "\(whose) already has as many requests waiting as it may; nothing was applied. Retry later."))
             error.headers = [("Retry-After", String(SpoolQuota.retryAfterSeconds))]
             return error.response(
                 requestID: request.requestID,
@@ -70,6 +69,37 @@ extension TallyAPI {
                 request, because: "the spool of pending requests is full",
                 logNote: "database unavailable (\(unavailable.message)); spool full")
         }
+    }
+
+    /// What the spool stores of a money-moving request (its canonical path, its body written compactly, its key
+    /// and the fingerprint a repeat is matched by), checked as far as it can be without the database: a
+    /// malformed request is refused at once and never stored, and so is one its caller may not ask for (an
+    /// atomic batch: its first such item, with the item's index, as the ledger would refuse it). A non-atomic
+    /// batch is stored whole: its items refused for the caller's rights are refused item by item at replay, as
+    /// they are live. Nil when the request has no key.
+    private func spoolable(_ request: HTTPRequest, endpoint: Endpoint, caller: Caller) throws
+        -> (path: String, body: [UInt8], key: String, fingerprint: String)?
+    {
+        if endpoint == .createBatch {
+            let command = try BatchCommand.parse(body: request.body)
+            guard let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint) else {
+                return nil
+            }
+            if command.atomic, let (index, refusal) = command.firstItemNotAllowed(for: caller) {
+                throw Self.itemError(.refused(refusal), shownTo: caller).atItem(index)
+            }
+            return (
+                "/api/batches", command.compactBody, idempotency.key, BatchCommand.spoolFingerprint(idempotency)
+            )
+        }
+        guard let command = try MovementCommand.parse(endpoint, body: request.body),
+            let idempotency = try idempotencyContext(request, fingerprint: command.fingerprint)
+        else { return nil }
+        guard command.isAllowed(for: caller) else {
+            throw APIError.forbidden(
+                command.requiresService ? Self.serviceOnly : "You may move money only from your own account.")
+        }
+        return (command.path, command.compactBody, idempotency.key, idempotency.fingerprint)
     }
 
     /// 503 for a request the spool could not take while the database is down: nothing was applied.
