@@ -164,7 +164,7 @@ extension PostgresLedger {
         for outcome in opening[(Self.openingStartOutcome - 1)...] { _ = try outcome.get() }
         guard let start = try opening[Self.openingStartOutcome].get().first, let batchID = start.int64("batch_id")
         else {
-            try connection.pipeline(Self.closingSteps([]))
+            _ = try connection.pipeline(Self.closingSteps([]))
             run = .unauthorized
             return nil
         }
