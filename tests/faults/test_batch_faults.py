@@ -140,12 +140,15 @@ class BatchLoad:
 
 
 def mid_batch(db) -> bool:
-    """Whether a batch is between its first write and its end: a session holds the batches' turn inside a
-    transaction that has an id (it has written: its key claimed, or a movement)."""
+    """Whether a batch is between its first write and its end: a session inside a transaction that has an id (it
+    has written: its key claimed, an account moved, a row taken) and either holds the batches' turn (a batch of
+    many accounts) or is running a batch's own statement (tally_batch_transfers, or the hold of a batch's rows
+    in id order before it goes item by item)."""
     return db.integer(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
-        f"AND l.classid = {BATCH_TURN[0]} AND l.objid = {BATCH_TURN[1]} AND l.objsubid = 2 AND l.granted "
-        "AND a.backend_xid IS NOT NULL") > 0
+        "SELECT count(*) FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL AND ("
+        "a.query LIKE '%tally_batch_transfers%' OR a.query LIKE '%id = ANY($1) ORDER BY id FOR NO KEY UPDATE%' "
+        "OR EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' "
+        f"AND l.classid = {BATCH_TURN[0]} AND l.objid = {BATCH_TURN[1]} AND l.objsubid = 2 AND l.granted))") > 0
 
 
 def wait_until_mid_batch(db, batch_load: "BatchLoad") -> None:
