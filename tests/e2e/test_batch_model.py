@@ -21,8 +21,8 @@ import uuid
 import pytest
 
 from alert_rules import CashEvent
-from ledger_model import (BATCH_LIMIT, ITEM_FIELDS, BatchRecord, Command, Invalid, ItemOutcome, Ledger, Refusal,
-                          read_command)
+from ledger_model import (BATCH_LIMIT, ITEM_FIELDS, STORED_REFUSALS, BatchRecord, Command, Invalid, ItemOutcome,
+                          Ledger, Refusal, read_command)
 from model_generator import Generator, Request
 from tally_e2e import Api, TIMESTAMP, create_account
 
@@ -48,16 +48,16 @@ def model_world(api):
     for n, balance in enumerate(BALANCES[3:], start=3):
         response = api.create_user(f"{prefix}{n}", balance)
         assert response.status_code == 201, response.text
-        others.append(response.json())
+        others.append(json_of(response))
     users = [account.id for account in accounts] + [user["id"] for user in others]
     balances, last_t, events, last_id = {}, {}, {}, 0
     for n, user in enumerate(users):
         response = api.deposit(user, "1.00", t=FIRST_EVENT_T + n)
         assert response.status_code == 201, response.text
-        balances[user] = response.json()["balance_minor"]
+        balances[user] = json_of(response)["balance_minor"]
         last_t[user] = FIRST_EVENT_T + n
         events[user] = [CashEvent("deposit", 100, FIRST_EVENT_T + n)]
-        last_id = max(last_id, response.json()["id"])
+        last_id = max(last_id, json_of(response)["id"])
     ledger = Ledger(balances, last_t, events)
     ledger.last_movement_id = ledger.baseline_id = last_id
     clients = {None: api, **{account.id: account.api for account in accounts}}
@@ -106,7 +106,9 @@ class Checker:
 
     def fail(self, problem: str, expected=None) -> None:
         request, response = self.request, self.response
-        answer = "" if response is None else f"{response.status_code} {response.headers.get('Idempotency-Replayed', '')} {response.text[:6000]}"
+        answer = "" if response is None else (
+            f"{response.status_code} (Idempotency-Replayed: {response.headers.get('Idempotency-Replayed')}) "
+            f"{response.text[:6000]}")
         raise Mismatch(
             f"\nMODEL MISMATCH: seed {self.seed} (TALLY_MODEL_SEED={self.seed}), step {self.step}: {problem}\n"
             f"request: caller {request.caller if request else None} {request.method if request else ''} "
@@ -137,10 +139,10 @@ class Checker:
             command = read_command(request.movement_kind, request.body, in_batch=False, user_path=request.user_path)
         except Invalid as invalid:
             self.note("validation_failed")
-            self.error(response.status_code, response.json(), Refusal(422, "validation_failed", invalid.field))
+            self.error(response.status_code, json_of(response), Refusal(422, "validation_failed", invalid.field))
             return
         outcome, staged = self.ledger.single(request.caller, command, request.key)
-        body = response.json()
+        body = json_of(response)
         replay_header = response.headers.get("Idempotency-Replayed") == "true"
         if outcome.status == "refused":
             self.note("refused")
@@ -162,7 +164,7 @@ class Checker:
         except Invalid as invalid:
             self.note("validation_failed")
             index = item_index(invalid.field)
-            self.error(response.status_code, response.json(), Refusal(422, "validation_failed", invalid.field),
+            self.error(response.status_code, json_of(response), Refusal(422, "validation_failed", invalid.field),
                        index=index)
             return
         fingerprint = ("batch", body_text)
@@ -170,25 +172,25 @@ class Checker:
         if record is not None:
             if record.fingerprint != fingerprint:
                 self.note("idempotency_key_reused")
-                self.error(response.status_code, response.json(),
+                self.error(response.status_code, json_of(response),
                            Refusal(422, "idempotency_key_reused", "Idempotency-Key"))
                 self.expect(not replay_header, "Idempotency-Replayed header on a reused key")
                 return
             self.note("request replayed")
             status, body = record.response
-            self.expect((response.status_code, response.json()) == (status, body),
+            self.expect((response.status_code, json_of(response)) == (status, body),
                         "a repeat must answer the first response", {"status": status, "body": body})
             self.expect(replay_header, "Idempotency-Replayed: true on a repeat")
             return
         self.expect(not replay_header, "Idempotency-Replayed on a first request")
         outcomes, staged, refused_at = self.ledger.batch(caller, commands, atomic)
-        body = response.json()
+        body = json_of(response)
         if refused_at is not None:
             self.note("atomic refused")
             refusal = outcomes[refused_at].refusal
             self.note(refusal.code)
             self.error(response.status_code, body, item_refusal(refusal, refused_at), index=refused_at)
-            if refusal.code in ("not_found", "insufficient_funds") and key:
+            if refusal.code in STORED_REFUSALS and key:
                 self.ledger.keep_request_key(caller, key, fingerprint, (response.status_code, body))
             return
         self.note("atomic applied" if atomic else "non-atomic")
@@ -233,7 +235,8 @@ class Checker:
                 self.fail(f"{where} differs", expected)
             problem = self.ledger.bind_movement(movement, shown["id"], shown["created_at"], batch_id)
             self.expect(problem is None, f"{where}: {problem}")
-            self.note("alert") if movement.alert_codes else None
+            if movement.alert_codes:
+                self.note("alert")
         else:
             expected = movement.render(caller)
             self.expect(shown == expected, f"{where}: a replay answers the first movement", expected)
@@ -295,12 +298,13 @@ class Checker:
                 what = f"GET /api/batches/{batch_id} as {viewer or 'the service'}"
                 self.response = response
                 if items is None:
-                    self.expect(response.status_code == 404 and response.json()["error"]["code"] == "not_found",
+                    error = (json_of(response) or {}).get("error") or {}
+                    self.expect(response.status_code == 404 and error.get("code") == "not_found",
                                 f"{what}: a stranger gets 404")
                     self.note("batch view 404")
                     continue
                 self.expect(response.status_code == 200, f"{what}: status", items)
-                body = response.json()
+                body = json_of(response)
                 sender = {"role": "service"} if record.sender is None else {"role": "user",
                                                                             "user_id": record.sender}
                 self.expect(set(body) == {"id", "atomic", "created_at", "sender", "item_count", "items"},
@@ -310,6 +314,14 @@ class Checker:
                 self.expect(body["item_count"] == len(record.outcomes), f"{what}: item_count", len(record.outcomes))
                 self.expect(body["items"] == items, f"{what}: items", items)
                 self.note("batch view")
+
+
+def json_of(response):
+    """The answer's JSON, or None when it is not JSON (which no expectation matches)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def item_index(field_name: str | None) -> int | None:
