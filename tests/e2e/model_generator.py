@@ -62,6 +62,22 @@ class Generator:
             return f"{minor // 100}.{(minor % 100) // 10}"
         return f"{minor // 100}.{minor % 100:02d}"
 
+    def respelled(self, amount):
+        """The same amount written another way ("10" for "10.00", 12.5 for "12.50"), when it is one."""
+        if isinstance(amount, bool) or not isinstance(amount, (str, int, float)):
+            return amount
+        text = amount if isinstance(amount, str) else repr(amount)
+        try:
+            major, _, fraction = text.partition(".")
+            if not major.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 2:
+                return amount
+            minor = int(major) * 100 + int((fraction + "00")[:2])
+        except ValueError:
+            return amount
+        if minor >= 10 ** 12 or not isinstance(amount, str):
+            return f"{minor // 100}.{minor % 100:02d}"
+        return minor / 100 if minor % 100 else minor // 100
+
     def legal_amount(self, balance: int) -> int:
         if balance <= 0:
             return self.rng.randint(1, 500)
@@ -219,12 +235,21 @@ class Generator:
         balances, last_t = dict(balances), dict(last_t)
         roll = rng.random()
         keyed = [r for r in self.sent if r.key is not None]
+        batches = [r for r in self.sent if r.kind == "batch"]
         if roll < 0.06 and keyed:
             previous = rng.choice(keyed[-5:])
-            request = Request(previous.caller, previous.method, previous.path, previous.body, previous.key,
+            body = previous.body
+            if previous.kind == "single" and rng.random() < 0.5:
+                body = {**body, "amount": self.respelled(body.get("amount"))}
+            request = Request(previous.caller, previous.method, previous.path, body, previous.key,
                               "the same request again, same Idempotency-Key", previous.kind,
                               previous.movement_kind, previous.user_path)
-        elif roll < 0.09 and keyed:
+        elif roll < 0.1 and batches:
+            # A client resending a batch after a lost answer: items with keys are answered as replayed.
+            previous = rng.choice(batches[-8:])
+            request = Request(previous.caller, "POST", "/api/batches", previous.body, None,
+                              "an earlier batch resent without its Idempotency-Key", "batch")
+        elif roll < 0.13 and keyed:
             previous = rng.choice(keyed)
             request = self.fresh(previous.caller, balances, last_t, rng.random() < 0.5)
             request.key, request.note = previous.key, "another request with an earlier Idempotency-Key"
