@@ -7,6 +7,13 @@ import Postgres
 package final class TallyAPI {
     /// Bodies above this are refused (nginx refuses them first; this guards a pool reached directly).
     package static let maximumBodyBytes = 64 * 1024
+    /// A batch's body may be larger: what `BatchCommand.maximumItems` items of the longest kind need (see there).
+    package static let maximumBatchBodyBytes = 4 * 1024 * 1024
+
+    /// The largest body a request to `path` may have.
+    package static func maximumBodyBytes(path: String?) -> Int {
+        path == "/api/batches" ? maximumBatchBodyBytes : maximumBodyBytes
+    }
     static let maximumIdempotencyKeyLength = 255
 
     let ledger: any LedgerOperations
@@ -52,10 +59,8 @@ package final class TallyAPI {
 
     private func answer(_ request: HTTPRequest, endpoint: inout Endpoint?) -> HTTPResponse {
         do {
-            guard request.body.count <= Self.maximumBodyBytes else {
-                throw APIError(
-                    status: 413, code: "payload_too_large",
-                    message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB.")
+            guard request.body.count <= Self.maximumBodyBytes(path: request.path) else {
+                throw Self.payloadTooLarge(request)
             }
             let routed = try Router.route(method: request.method, path: request.path, requestURI: request.requestURI)
             endpoint = routed
@@ -106,6 +111,8 @@ package final class TallyAPI {
         case .deposit, .withdraw, .createTransfer, .event: try moveMoney(endpoint, request)
         case .userTransactions(let userID): try userTransactions(request, userID: userID)
         case .getTransfer(let id): try getTransfer(request, id: id)
+        case .createBatch: try createBatch(request)
+        case .getBatch(let id): try getBatch(request, id: id)
         case .listTransactions: try listTransactions(request)
         case .listAlerts: try listAlerts(request, userID: nil)
         case .userAlerts(let userID): try listAlerts(request, userID: userID)
@@ -128,15 +135,22 @@ package final class TallyAPI {
         -> IdempotencyContext?
     {
         guard let key = request.idempotencyKey else { return nil }
-        guard !key.isEmpty, key.unicodeScalars.count <= Self.maximumIdempotencyKeyLength, !key.utf8.contains(0) else {
-            throw .validation(
-                "Idempotency-Key",
-                "The Idempotency-Key header must be 1 to \(Self.maximumIdempotencyKeyLength) characters.")
+        return try Self.idempotencyContext(
+            key: key, field: "Idempotency-Key", named: "Idempotency-Key header", fingerprint: parts)
+    }
+
+    /// An idempotency key (the header's, or a batch item's `idempotency_key`: `field`, called `name` in messages)
+    /// checked, with a fingerprint of what it asks.
+    static func idempotencyContext(key: String, field: String, named name: String, fingerprint parts: [String])
+        throws(APIError) -> IdempotencyContext
+    {
+        guard !key.isEmpty, key.unicodeScalars.count <= maximumIdempotencyKeyLength, !key.utf8.contains(0) else {
+            throw .validation(field, "The \(name) must be 1 to \(maximumIdempotencyKeyLength) characters.")
         }
         // Header bytes that are not UTF-8 reach here repaired, each bad sequence as U+FFFD: two different keys
         // would become one. Refused instead (and with them the rare key that holds U+FFFD itself).
         guard !key.unicodeScalars.contains("\u{FFFD}") else {
-            throw .validation("Idempotency-Key", "The Idempotency-Key header must be UTF-8 text.")
+            throw .validation(field, "The \(name) must be UTF-8 text.")
         }
         // Unit separators keep the parts apart whatever text they hold.
         return IdempotencyContext(key: key, fingerprint: parts.joined(separator: "\u{1F}"))
@@ -204,10 +218,14 @@ extension APIError {
 extension TallyAPI {
     /// The answer when CONTENT_LENGTH is above the limit: the body is not read.
     package func tooLarge(_ request: HTTPRequest) -> HTTPResponse {
-        APIError(
-            status: 413, code: "payload_too_large",
-            message: "The request body is larger than \(Self.maximumBodyBytes / 1024) KiB."
-        ).response(requestID: request.requestID)
+        Self.payloadTooLarge(request).response(requestID: request.requestID)
+    }
+
+    private static func payloadTooLarge(_ request: HTTPRequest) -> APIError {
+        let limit = maximumBodyBytes(path: request.path)
+        let size = limit >= 1024 * 1024 ? "\(limit / (1024 * 1024)) MiB" : "\(limit / 1024) KiB"
+        return APIError(
+            status: 413, code: "payload_too_large", message: "The request body is larger than \(size).")
     }
 
     /// The answer when the body ended before CONTENT_LENGTH: nothing is applied from half a request.

@@ -10,9 +10,10 @@ import SystemSupport
 /// its answer is written, when their default action ends the process: an idle worker stops at once, a
 /// busy one finishes its request first.
 package struct Worker {
-    package let maximumBodyBytes: Int
+    /// The largest body a request may have, by its parameters (a route may take more than the others).
+    package let maximumBodyBytes: (FastCGIParameters) -> Int
 
-    package init(maximumBodyBytes: Int) {
+    package init(maximumBodyBytes: @escaping (FastCGIParameters) -> Int) {
         self.maximumBodyBytes = maximumBodyBytes
     }
 
@@ -110,6 +111,7 @@ package struct Worker {
     /// Reads the parameters' environment and the whole body, checking its length against CONTENT_LENGTH.
     /// Without CONTENT_LENGTH (a body the client sent chunked), the body is read to the end of the stream.
     private func readRequest(_ request: inout FCGX_Request, _ parameters: FastCGIParameters) -> FastCGIRequest {
+        let maximumBodyBytes = maximumBodyBytes(parameters)
         let announcedText = FastCGIParameters.text(parameters.contentLength) ?? ""
         guard let announced = announcedText.isEmpty ? nil : Int(announcedText) else {
             let body = readBody(&request, upTo: maximumBodyBytes + 1)

@@ -32,10 +32,12 @@ package struct Movement: Equatable, Sendable {
     package let memo: String?
     /// Microseconds since 1970-01-01 UTC.
     package let createdAt: Int64
+    /// The batch (POST /api/batches) that made it; nil for a movement requested on its own.
+    package var batchID: Int64?
 
     package init(
         id: Int64, kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money,
-        debitBalanceAfter: Money?, creditBalanceAfter: Money?, memo: String?, createdAt: Int64
+        debitBalanceAfter: Money?, creditBalanceAfter: Money?, memo: String?, createdAt: Int64, batchID: Int64? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -46,6 +48,7 @@ package struct Movement: Equatable, Sendable {
         self.creditBalanceAfter = creditBalanceAfter
         self.memo = memo
         self.createdAt = createdAt
+        self.batchID = batchID
     }
 
     /// The movement as `userID` sees it: its kind, the other party (nil for the outside world),

@@ -16,10 +16,11 @@ package struct OutcomeUnknown: Error, CustomStringConvertible {
     package var description: String { "outcome unknown: \(cause.message)" }
 }
 
-/// What an in-doubt request made, if it committed: a movement (by id) or a user (by id).
+/// What an in-doubt request made, if it committed: a movement, a user or a batch (by id).
 enum InDoubtRecord {
     case movement(Int64)
     case user(Int64)
+    case batch(Int64)
 }
 
 extension PostgresLedger {
@@ -46,8 +47,9 @@ extension PostgresLedger {
     private func committed(_ record: InDoubtRecord, by serverProcess: Int32, cause: PostgresError) throws -> Bool {
         let ids: [String?] =
             switch record {
-            case .movement(let id): [String(id), nil]
-            case .user(let id): [nil, String(id)]
+            case .movement(let id): [String(id), nil, nil]
+            case .user(let id): [nil, String(id), nil]
+            case .batch(let id): [nil, nil, String(id)]
             }
         let deadline = MonotonicClock.seconds() + inDoubtPatience
         while true {

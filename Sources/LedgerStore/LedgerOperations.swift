@@ -77,6 +77,17 @@ package protocol LedgerOperations: AnyObject {
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement>
 
+    /// Runs the batch's items in order in one SERIALIZABLE transaction, each by its single endpoint's rules
+    /// (deposits and withdrawals judged by `rules`): all or nothing when `atomic`, else item by item. A refusal
+    /// of the request as a whole (`.unauthorized`) or a reused request key comes as the receipt's result; how the
+    /// items ended (recorded, or atomic and refused at an index) as its applied value.
+    func applyBatch(
+        _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], rules: AlertRules,
+        idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<BatchOutcome>
+    /// The batch with this id, with every item; nil when there is none.
+    func batch(id: Int64) throws -> BatchRecord?
+
     /// Alerts with an id below `beforeID`, newest first: everyone's, or one user's.
     func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert]
 

@@ -108,11 +108,14 @@ package final class PostgresLedger: LedgerOperations {
     /// Where the steps' outcomes start in `lockedSteps`' pipeline: after BEGIN, the lock and COMMIT.
     static let lockedStepsFirstOutcome = 3
 
-    private static func movementRecord(_ row: Row) -> InDoubtRecord? {
+    static func movementRecord(_ row: Row) -> InDoubtRecord? {
         row.int64("id").map(InDoubtRecord.movement)
     }
 
-    private func counted<Value>(_ receipt: Receipt<Value>) -> Receipt<Value> {
+    /// Counts movements a batch applied.
+    func countApplied(_ count: Int) { movementsApplied += count }
+
+    func counted<Value>(_ receipt: Receipt<Value>) -> Receipt<Value> {
         if case .applied = receipt.result, !receipt.isReplay { movementsApplied += 1 }
         return receipt
     }
@@ -121,41 +124,20 @@ package final class PostgresLedger: LedgerOperations {
         _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement> {
-        let thresholds = rules.thresholds
         let row = try settlingDoubt(Self.movementRecord) {
             try waitingOutHeldRows(of: [userID]) {
                 try inTransaction { connection throws(PostgresError) -> Row? in
                     // Round trip 1: start the transaction and read what the rules need.
                     let context = try connection.pipeline([
                         .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
-                        .prepared(
-                            Statement.cashContext.rawValue,
-                            [
-                                String(userID), t.map(String.init), String(thresholds.windowSeconds),
-                                String(max(thresholds.consecutiveWithdrawals - 1, 0)),
-                                String(max(thresholds.increasingDeposits - 1, 0)),
-                            ]),
+                        Self.cashContextStep(userID: userID, t: t, rules: rules),
                     ])[1].first
-                    let eventT = context?.int64("t") ?? t ?? 0
-                    let history = CashHistory(
-                        recentKinds: (context?.array("recent_kinds") ?? []).map {
-                            $0 == "deposit" ? .deposit : .withdrawal
-                        },
-                        recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(
-                            Money.init),
-                        depositsInWindow: context?["deposits_in_window"].flatMap { MoneyTotal(minorUnitsText: $0) }
-                            ?? .zero)
-                    let codes = rules.codes(for: CashEvent(kind: kind, amount: amount, t: eventT), after: history)
+                    let judged = Self.judged(kind, amount: amount, t: t, context: context, rules: rules)
                     // Round trip 2: apply the movement with its alerts, and commit.
                     return try connection.pipeline([
-                        .prepared(
-                            Statement.cashEvent.rawValue,
-                            [
-                                tokenParameter(tokenHash), actingUserID.map(String.init), kind.movementKind.rawValue,
-                                String(userID),
-                                String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint, requestID,
-                                String(eventT), "{" + codes.map(String.init).joined(separator: ",") + "}",
-                            ]),
+                        cashEventStep(
+                            judged, tokenHash: tokenHash, actingUserID: actingUserID, userID: userID, memo: memo,
+                            idempotency: idempotency, requestID: requestID),
                         .commit,
                     ])[0].first
                 }
@@ -166,6 +148,47 @@ package final class PostgresLedger: LedgerOperations {
                 CashMovement(
                     movement: try row.movement(), alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
             })
+    }
+
+    /// Reads what the alert rules need of `userID`'s history for an event at `t` (nil: now).
+    static func cashContextStep(userID: Int64, t: Int64?, rules: AlertRules) -> PipelineStep {
+        let thresholds = rules.thresholds
+        return .prepared(
+            Statement.cashContext.rawValue,
+            [
+                String(userID), t.map(String.init), String(thresholds.windowSeconds),
+                String(max(thresholds.consecutiveWithdrawals - 1, 0)),
+                String(max(thresholds.increasingDeposits - 1, 0)),
+            ])
+    }
+
+    /// A deposit or withdrawal at its second, with the alert codes `rules` raise for it after the history
+    /// `context` (the row of `cashContextStep`) describes.
+    static func judged(
+        _ kind: CashEvent.Kind, amount: Money, t: Int64?, context: Row?, rules: AlertRules
+    ) -> (event: CashEvent, codes: [Int]) {
+        let eventT = context?.int64("t") ?? t ?? 0
+        let history = CashHistory(
+            recentKinds: (context?.array("recent_kinds") ?? []).map { $0 == "deposit" ? .deposit : .withdrawal },
+            recentDepositAmounts: (context?.array("recent_deposits") ?? []).compactMap { Int64($0) }.map(Money.init),
+            depositsInWindow: context?["deposits_in_window"].flatMap { MoneyTotal(minorUnitsText: $0) } ?? .zero)
+        let event = CashEvent(kind: kind, amount: amount, t: eventT)
+        return (event, rules.codes(for: event, after: history))
+    }
+
+    /// Applies a judged deposit or withdrawal with its alerts (tally_cash_event), in the open transaction.
+    func cashEventStep(
+        _ judged: (event: CashEvent, codes: [Int]), tokenHash: [UInt8], actingUserID: Int64?, userID: Int64,
+        memo: String?, idempotency: IdempotencyContext?, requestID: String
+    ) -> PipelineStep {
+        .prepared(
+            Statement.cashEvent.rawValue,
+            [
+                tokenParameter(tokenHash), actingUserID.map(String.init), judged.event.kind.movementKind.rawValue,
+                String(userID), String(judged.event.amount.minorUnits), memo, idempotency?.key,
+                idempotency?.fingerprint, requestID, String(judged.event.t),
+                "{" + judged.codes.map(String.init).joined(separator: ",") + "}",
+            ])
     }
 
     package func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] {
@@ -189,7 +212,7 @@ package final class PostgresLedger: LedgerOperations {
         return LiveToken(caller: caller, expiresAtMicroseconds: row.int64("expires_at_us"))
     }
 
-    private static func caller(from row: Row) -> Caller? {
+    static func caller(from row: Row) -> Caller? {
         if row["role"] == "service" { return .service }
         return row.int64("user_id").map { Caller.user(id: $0) }
     }
@@ -251,7 +274,7 @@ package final class PostgresLedger: LedgerOperations {
 
     /// A token hash as a statement parameter. A client sends the same token with request after request, so
     /// the last one's text is kept.
-    private func tokenParameter(_ hash: [UInt8]) -> String {
+    func tokenParameter(_ hash: [UInt8]) -> String {
         if let last = lastTokenParameter, last.hash == hash { return last.text }
         let text = Self.bytea(hash)
         lastTokenParameter = (hash, text)
@@ -333,6 +356,8 @@ package final class PostgresLedger: LedgerOperations {
     package func requestOutcome(caller: Caller, key: String) throws -> RequestOutcome? {
         let owner: Int64 = if case .user(let id) = caller { id } else { 0 }
         guard let row = try runRetrying(.requestOutcome, [String(owner), key]) else { return nil }
+        if row["outcome"] == "batch", let batchID = row.int64("result_id") { return .batch(id: batchID) }
+        if row["outcome"] == "key_reused" { return .itemKeyReused }
         guard row["outcome"] == "applied" else { return .refused(try row.refusal()) }
         if row["id"] != nil { return .applied(try row.movement()) }
         guard let userID = row.int64("result_id") else {
@@ -385,13 +410,13 @@ package final class PostgresLedger: LedgerOperations {
 
     // MARK: - Running statements
 
-    private func runRetrying(_ statement: Statement, _ parameters: [String?]) throws -> Row? {
+    func runRetrying(_ statement: Statement, _ parameters: [String?]) throws -> Row? {
         try runRetryingAll(statement, parameters).first
     }
 
     /// What a money-moving SQL function's row says: applied (read by `applied`), a refusal, or a reused key.
     /// A replay carries the first request's id, which its error body repeats.
-    private func receipt<Value>(
+    func receipt<Value>(
         from row: Row?, of function: String, requestID: String, applied: (Row) throws -> Value
     ) throws -> Receipt<Value> {
         guard let row else { throw UnexpectedRow(description: "\(function) returned no row") }
@@ -410,7 +435,7 @@ package final class PostgresLedger: LedgerOperations {
     /// A read that scans many rows (a search, the totals), in a READ ONLY REPEATABLE READ transaction: one
     /// consistent snapshot without SERIALIZABLE's predicate locks, which for a scan of a whole table would make
     /// every concurrent movement that touches it a candidate for a serialization failure. One round trip.
-    private func readSnapshot(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
+    func readSnapshot(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
         try inTransaction { connection throws(PostgresError) in
             try connection.pipeline([
                 .sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
@@ -420,7 +445,7 @@ package final class PostgresLedger: LedgerOperations {
         }
     }
 
-    private func runRetryingAll(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
+    func runRetryingAll(_ statement: Statement, _ parameters: [String?]) throws -> [Row] {
         try retrying { connection throws(PostgresError) in
             try connection.execute(prepared: statement.rawValue, parameters).rows
         }
@@ -428,7 +453,7 @@ package final class PostgresLedger: LedgerOperations {
 
     /// Runs `body` as one explicit transaction on the connection, retried as a whole on serialization
     /// failures. Whatever fails inside, the transaction is rolled back before the error goes on.
-    private func inTransaction<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
+    func inTransaction<Value>(_ body: (Connection) throws(PostgresError) -> Value) throws -> Value {
         try retrying { connection throws(PostgresError) in
             do throws(PostgresError) {
                 return try body(connection)
@@ -445,7 +470,7 @@ package final class PostgresLedger: LedgerOperations {
     /// long (by an operator's session, a long transaction) stalls only the movements of that account, instead
     /// of one waiting SERIALIZABLE transaction making every movement around it fail to serialize. If the rows
     /// stay held past the session's lock_timeout, or the second run is stopped by a row again, the 55P03 goes on.
-    private func waitingOutHeldRows<Value>(of accounts: [Int64], _ movement: () throws -> Value) throws -> Value {
+    func waitingOutHeldRows<Value>(of accounts: [Int64], _ movement: () throws -> Value) throws -> Value {
         do {
             return try movement()
         } catch let error as PostgresError where error.isLockTimeout {

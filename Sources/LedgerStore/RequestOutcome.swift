@@ -6,7 +6,11 @@ package enum RequestOutcome: Equatable, Sendable {
     case applied(Movement)
     /// It created a user (POST /api/users under a key): the user's id.
     case createdUser(id: Int64)
+    /// A batch (POST /api/batches under a key) was recorded: the batch's id.
+    case batch(id: Int64)
     case refused(Refusal)
+    /// An atomic batch refused because one of its items' keys was used before for something else.
+    case itemKeyReused
 }
 
 extension Refusal {

@@ -25,22 +25,32 @@ extension Row {
             id: id, kind: kind, debitUserID: debit, creditUserID: credit, amount: Money(minorUnits: amount),
             debitBalanceAfter: int64("debit_balance_after").map(Money.init(minorUnits:)),
             creditBalanceAfter: int64("credit_balance_after").map(Money.init(minorUnits:)),
-            memo: self["memo"], createdAt: createdAt)
+            memo: self["memo"], createdAt: createdAt, batchID: int64("batch_id"))
     }
 
     /// Reads the refusal a ledger function reported in its `outcome` and `detail` columns.
     func refusal() throws -> Refusal {
-        let detail = int64("detail") ?? 0
-        switch self["outcome"] {
-        case "not_found": return .userNotFound(id: detail)
-        case "insufficient_funds": return .insufficientFunds(balance: Money(minorUnits: detail))
-        case "balance_limit": return .balanceLimit(balance: Money(minorUnits: detail))
-        case "unauthorized": return .unauthorized
-        case "forbidden": return .forbidden
-        case "username_taken": return .usernameTaken
-        case "t_not_increasing": return .tNotIncreasing(last: detail)
-        case "t_not_allowed": return .eventTimeNotAllowed
-        default: throw UnexpectedRow(description: "unknown outcome \(self["outcome"] ?? "NULL")")
+        guard let refusal = Refusal(storedOutcome: self["outcome"] ?? "NULL", detail: int64("detail")) else {
+            throw UnexpectedRow(description: "unknown outcome \(self["outcome"] ?? "NULL")")
+        }
+        return refusal
+    }
+}
+
+extension Refusal {
+    /// The refusal stored as `outcome` and `detail` (the reverse of `storedColumns`); nil for another outcome.
+    init?(storedOutcome outcome: String, detail: Int64?) {
+        let detail = detail ?? 0
+        switch outcome {
+        case "not_found": self = .userNotFound(id: detail)
+        case "insufficient_funds": self = .insufficientFunds(balance: Money(minorUnits: detail))
+        case "balance_limit": self = .balanceLimit(balance: Money(minorUnits: detail))
+        case "unauthorized": self = .unauthorized
+        case "forbidden": self = .forbidden
+        case "username_taken": self = .usernameTaken
+        case "t_not_increasing": self = .tNotIncreasing(last: detail)
+        case "t_not_allowed": self = .eventTimeNotAllowed
+        default: return nil
         }
     }
 }

@@ -31,6 +31,13 @@ enum Statement: String, CaseIterable {
     case unlockAccounts
     case waitForAccounts
     case inDoubt
+    case lockBatches
+    case batchStart
+    case recordBatch
+    case refuseBatchKey
+    case batchByID
+    case batchMovements
+    case movementBatches
 
     var sql: String {
         switch self {
@@ -40,12 +47,43 @@ enum Statement: String, CaseIterable {
         case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
         // Run READ COMMITTED (no predicate locks): returns once nobody else holds the accounts' rows.
         case .waitForAccounts: "SELECT FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"
-        // Whether a movement ($1) or a user ($2) whose commit was not confirmed is there, and whether the server
-        // process of the session that made it ($3) still runs (and so could still commit it).
+        // Whether a movement ($1), a user ($2) or a batch ($3) whose commit was not confirmed is there, and whether
+        // the server process of the session that made it ($4) still runs (and so could still commit it).
         case .inDoubt:
             """
             SELECT EXISTS (SELECT FROM movements WHERE id = $1) OR EXISTS (SELECT FROM users WHERE id = $2) \
-            AS committed, EXISTS (SELECT FROM pg_stat_activity WHERE pid = $3) AS session_alive
+            OR EXISTS (SELECT FROM batches WHERE id = $3) AS committed, \
+            EXISTS (SELECT FROM pg_stat_activity WHERE pid = $4) AS session_alive
+            """
+        // Batches take turns (see PostgresLedger.applyBatch): one lock, in the two-key space, apart from the
+        // accounts' one-key locks.
+        case .lockBatches: "SELECT pg_advisory_lock(1952541042, 1)"
+        case .batchStart: "SELECT * FROM tally_batch_start($1, $2, $3, $4)"
+        case .recordBatch:
+            // `applied` names what the batch's transaction made, for settling a commit in doubt.
+            """
+            INSERT INTO batches (id, atomic, sender_user_id, movement_ids, outcomes, details, request_id)
+            SELECT $1, $2, c.user_id, $4, $5, $6, $7 FROM tally_caller($3) c
+            RETURNING 'applied' AS outcome, id AS batch_id, \
+            (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us
+            """
+        case .refuseBatchKey:
+            """
+            UPDATE idempotency_keys SET outcome = $3, detail = $4, batch_index = $5, result_id = NULL
+            WHERE owner = $1 AND key = $2
+            """
+        case .movementBatches: "SELECT id, batch_id FROM movements WHERE id = ANY($1)"
+        case .batchByID:
+            """
+            SELECT id, atomic, sender_user_id, movement_ids, outcomes, details, \
+            (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us FROM batches WHERE id = $1
+            """
+        case .batchMovements:
+            // A deposit's or withdrawal's alert codes beside it, as its own answer gave them.
+            """
+            SELECT \(Self.movementColumns), CASE WHEN kind <> 'transfer' THEN \
+            ARRAY(SELECT a.code FROM alerts a WHERE a.movement_id = m.id ORDER BY a.code) END AS alert_codes
+            FROM movements m WHERE id = ANY((SELECT movement_ids FROM batches WHERE id = $1)::bigint[])
             """
         case .move:
             // One row of tally_move_result (migration 8). Called in FROM: with a named row type, that was
@@ -192,6 +230,6 @@ enum Statement: String, CaseIterable {
         "id, name, username, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"
     static let movementColumns = """
         id, kind, debit_user_id, credit_user_id, amount, debit_balance_after, credit_balance_after, memo, \
-        (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us
+        (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us, batch_id
         """
 }

@@ -62,7 +62,7 @@ struct WorkerCommand: ParsableCommand {
             slot: workerSlot,
             keyRetentionSeconds: try Self.idempotencyRetention.value(idempotencyRetention)!,
             purgeIntervalSeconds: try Self.purgeInterval.value(purgeInterval)!)
-        let worker = Worker(maximumBodyBytes: TallyAPI.maximumBodyBytes)
+        let worker = Worker { TallyAPI.maximumBodyBytes(path: FastCGIParameters.text($0.documentURI)) }
         worker.run(
             maximumRequests: try Self.maxRequests.value(maxRequests)!, score: score,
             supervisor: supervisorPid.flatMap { pid_t($0) }

@@ -96,6 +96,54 @@ final class StubLedger: LedgerOperations {
         }
     }
 
+    var batches: [Int64: BatchRecord] = [:]
+
+    /// Runs each item as its single endpoint would, in order; atomic stops at the first refusal (the stub keeps
+    /// no balances, so nothing needs undoing).
+    func applyBatch(
+        _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], rules: AlertRules, idempotency: IdempotencyContext?,
+        requestID: String
+    ) throws -> Receipt<BatchOutcome> {
+        guard let caller = tokens[tokenHash] else {
+            return Receipt(result: .refused(.unauthorized), isReplay: false, requestID: requestID)
+        }
+        var outcomes: [BatchItemOutcome] = []
+        for (index, item) in items.enumerated() {
+            let outcome: BatchItemOutcome
+            switch item.operation {
+            case .transfer(let from, let to):
+                switch try move(
+                    .transfer, tokenHash: tokenHash, actingUserID: from, debitUserID: from, creditUserID: to,
+                    amount: item.amount, memo: item.memo, idempotency: item.idempotency, requestID: requestID
+                ).result {
+                case .applied(let movement): outcome = .applied(movement, alertCodes: nil)
+                case .refused(let refusal): outcome = .refused(refusal)
+                case .keyReused: outcome = .keyReused
+                }
+            case .cash(let kind, let userID, let t):
+                switch try recordCashEvent(
+                    kind, tokenHash: tokenHash, actingUserID: userID, userID: userID, amount: item.amount,
+                    memo: item.memo, t: t, rules: rules, idempotency: item.idempotency, requestID: requestID
+                ).result {
+                case .applied(let cash): outcome = .applied(cash.movement, alertCodes: cash.alertCodes)
+                case .refused(let refusal): outcome = .refused(refusal)
+                case .keyReused: outcome = .keyReused
+                }
+            }
+            if atomic, outcome.movement == nil {
+                return Receipt(result: .applied(.refused(index: index, outcome)), isReplay: false, requestID: requestID)
+            }
+            outcomes.append(outcome)
+        }
+        let record = BatchRecord(
+            id: Int64(batches.count + 1), atomic: atomic, sender: caller, createdAt: 1_700_000_000_123_000,
+            items: outcomes)
+        batches[record.id] = record
+        return Receipt(result: .applied(.recorded(record)), isReplay: false, requestID: requestID)
+    }
+
+    func batch(id: Int64) throws -> BatchRecord? { batches[id] }
+
     func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] { [] }
 
     func caller(tokenHash: [UInt8]) throws -> Caller? {

@@ -427,7 +427,8 @@ def assert_error(response: requests.Response, status: int, code: str, field: str
     assert isinstance(error["request_id"], str) and error["request_id"].strip(), body
     if not replayed and "X-Request-Id" in response.headers:
         assert error["request_id"] == response.headers["X-Request-Id"], (body, response.headers)
-    assert set(error) - {"field"} == {"code", "message", "request_id"}, body
+    # index: the batch item (POST /api/batches) the error is about.
+    assert set(error) - {"field", "index"} == {"code", "message", "request_id"}, body
     if field is not None:
         assert error.get("field") == field, body
     if "field" in error:

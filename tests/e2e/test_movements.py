@@ -3,12 +3,13 @@
 from tally_e2e import assert_error, assert_recent_timestamp, unique
 
 TRANSFER_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at",
-                 "from_balance", "from_balance_minor", "to_balance", "to_balance_minor"}
+                 "from_balance", "from_balance_minor", "to_balance", "to_balance_minor", "batch_id"}
 CASH_KEYS = {"id", "kind", "user_id", "amount", "amount_minor", "memo", "created_at", "balance", "balance_minor",
-             "alert_codes"}
+             "alert_codes", "batch_id"}
 ENTRY_KEYS = {"id", "kind", "amount", "amount_minor", "counterparty_user_id", "memo", "created_at",
-              "balance_after", "balance_after_minor"}
-FEED_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at"}
+              "balance_after", "balance_after_minor", "batch_id"}
+FEED_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at",
+             "batch_id"}
 
 
 def test_deposit_adds_to_the_balance_and_answers_the_movement(api, db, new_user):

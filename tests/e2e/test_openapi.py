@@ -45,6 +45,9 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
     transfer = api.transfer(a, b, "1.00", memo="doc", headers={"Idempotency-Key": key})
     carol = new_account("5.00")
     c, as_carol = carol.id, carol.api
+    batch = api.post("/api/batches", {"movements": [
+        {"type": "transfer", "from_user_id": a, "to_user_id": c, "amount": "1.00", "memo": "doc"},
+        {"type": "deposit", "user_id": b, "amount": "2.00"}]})
     username, password = new_username(), new_password()
     registered = anonymous.register(username, password, name="Doc")
     login = anonymous.login(username, password)
@@ -157,6 +160,22 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
         ("POST", "/api/transfers", api.transfer(a, LARGEST_ID, "1.00")),
         ("GET", f"/api/transfers/{transfer.json()['id']}", api.get(f"/api/transfers/{transfer.json()['id']}")),
         ("GET", f"/api/transfers/{LARGEST_ID}", api.get(f"/api/transfers/{LARGEST_ID}")),
+        ("POST", "/api/batches", batch),
+        ("POST", "/api/batches", api.post("/api/batches", {"atomic": False, "movements": [
+            {"type": "transfer", "from_user_id": a, "to_user_id": b, "amount": "1.00"},
+            {"type": "withdrawal", "user_id": b, "amount": "900.00"}]})),
+        ("POST", "/api/batches", api.post("/api/batches", {"movements": [
+            {"type": "transfer", "from_user_id": a, "to_user_id": b, "amount": "900.00"}]})),
+        ("POST", "/api/batches", api.post("/api/batches", {"movements": [
+            {"type": "transfer", "from_user_id": a, "to_user_id": LARGEST_ID, "amount": "1.00"}]})),
+        ("POST", "/api/batches", as_carol.post("/api/batches", {"movements": [
+            {"type": "transfer", "from_user_id": a, "to_user_id": c, "amount": "1.00"}]})),
+        ("POST", "/api/batches", api.post("/api/batches", {"movements": []})),
+        ("POST", "/api/batches", anonymous.post("/api/batches", {"movements": []})),
+        ("POST", "/api/batches", api.request("POST", "/api/batches", data="[")),
+        ("GET", f"/api/batches/{batch.json()['id']}", api.get(f"/api/batches/{batch.json()['id']}")),
+        ("GET", f"/api/batches/{LARGEST_ID}", api.get(f"/api/batches/{LARGEST_ID}")),
+        ("GET", f"/api/batches/{LARGEST_ID}", anonymous.get(f"/api/batches/{LARGEST_ID}")),
         ("GET", "/api/transactions", api.get("/api/transactions", params={"limit": 3})),
         ("GET", "/api/transactions", api.get("/api/transactions", params={"limit": "x"})),
         ("GET", "/api/stats", api.get("/api/stats")),

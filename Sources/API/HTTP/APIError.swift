@@ -4,7 +4,9 @@ package struct APIError: Error, CustomStringConvertible, Sendable {
     package let status: Int
     package let code: String
     package let message: String
-    package let field: String?
+    package private(set) var field: String?
+    /// The batch item it concerns (POST /api/batches), when one is to blame.
+    package private(set) var index: Int?
     package var headers: [(name: String, value: String)] = []
 
     package init(status: Int, code: String, message: String, field: String? = nil) {
@@ -94,11 +96,30 @@ package struct APIError: Error, CustomStringConvertible, Sendable {
         return response
     }
 
-    /// The response for this error, carrying the request id so a person can quote it.
-    package func response(requestID: String) -> HTTPResponse {
+    /// The same error about item `index` of a batch: its field is named within the item
+    /// (`movements[3].amount`); invalid input about no one field names the item itself (`movements[3]`).
+    func atItem(_ index: Int) -> APIError {
+        var error = self
+        error.index = index
+        error.field =
+            if let field { "movements[\(index)].\(field)" } else if code == "validation_failed" {
+                "movements[\(index)]"
+            } else { nil }
+        return error
+    }
+
+    /// The error's members: code, message, and the field and index when there are.
+    var members: [(String, JSONValue)] {
         var members: [(String, JSONValue)] = [("code", .string(code)), ("message", .string(message))]
         if let field { members.append(("field", .string(field))) }
-        members.append(("request_id", .string(requestID)))
-        return HTTPResponse(status: status, json: .object([("error", .object(members))]), headers: headers)
+        if let index { members.append(("index", .integer(index))) }
+        return members
+    }
+
+    /// The response for this error, carrying the request id so a person can quote it.
+    package func response(requestID: String) -> HTTPResponse {
+        HTTPResponse(
+            status: status, json: .object([("error", .object(members + [("request_id", .string(requestID))]))]),
+            headers: headers)
     }
 }

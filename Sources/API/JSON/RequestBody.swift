@@ -16,6 +16,11 @@ struct RequestBody {
         guard case .object(let pairs) = value else {
             throw .malformedJSON("expected an object, found \(value.typeName)")
         }
+        try self.init(members: pairs)
+    }
+
+    /// The members of an object already parsed (an item of a batch).
+    init(members pairs: [(String, JSONValue)]) throws(APIError) {
         members.reserveCapacity(pairs.count)
         unread.reserveCapacity(pairs.count)
         for (name, member) in pairs {
@@ -74,6 +79,24 @@ struct RequestBody {
     mutating func requiredAmount(_ name: String) throws(APIError) -> Money {
         guard let money = try amount(name) else { throw .validation(name, "\(name) is required.") }
         return money
+    }
+
+    /// true or false; nil when absent.
+    mutating func bool(_ name: String) throws(APIError) -> Bool? {
+        guard let value = take(name) else { return nil }
+        guard case .bool(let flag) = value else {
+            throw .validation(name, "\(name) must be true or false, not \(value.typeName).")
+        }
+        return flag
+    }
+
+    /// A JSON array; nil when absent.
+    mutating func array(_ name: String) throws(APIError) -> [JSONValue]? {
+        guard let value = take(name) else { return nil }
+        guard case .array(let elements) = value else {
+            throw .validation(name, "\(name) must be an array, not \(value.typeName).")
+        }
+        return elements
     }
 
     mutating func string(_ name: String) throws(APIError) -> String? {

@@ -37,6 +37,7 @@ enum Representation {
             ("from_balance_minor", from.minor),
             ("to_balance", to.text),
             ("to_balance_minor", to.minor),
+            ("batch_id", batch(movement)),
         ])
     }
 
@@ -73,7 +74,13 @@ enum Representation {
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
             ("balance", .string(balance.description)),
             ("balance_minor", .integer(balance.minorUnits)),
+            ("batch_id", batch(movement)),
         ])
+    }
+
+    /// The batch a movement came in, or null.
+    private static func batch(_ movement: Movement) -> JSONValue {
+        movement.batchID.map(JSONValue.integer) ?? .null
     }
 
     /// A movement as one user sees it in their history.
@@ -90,6 +97,7 @@ enum Representation {
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
             ("balance_after", .string(balanceAfter.description)),
             ("balance_after_minor", .integer(balanceAfter.minorUnits)),
+            ("batch_id", batch(movement)),
         ])
     }
 
@@ -105,6 +113,7 @@ enum Representation {
             ("amount_minor", .integer(movement.amount.minorUnits)),
             ("memo", .optionalString(movement.memo)),
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
+            ("batch_id", batch(movement)),
         ])
     }
 

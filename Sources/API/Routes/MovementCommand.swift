@@ -16,26 +16,11 @@ enum MovementCommand {
         switch endpoint {
         case .createTransfer:
             var body = try RequestBody(bytes)
-            let from = try body.id("from_user_id")
-            let to = try body.id("to_user_id")
-            let amount = try body.requiredAmount("amount")
-            let memo = try body.string("memo")
-            try body.finish()
-            try checkMemo(memo)
-            guard from != to else {
-                throw APIError.validation(
-                    "to_user_id", "to_user_id must differ from from_user_id: a transfer needs two users.")
-            }
-            return .transfer(from: from, to: to, amount: amount, memo: memo)
+            return try transfer(&body)
         case .deposit(let userID), .withdraw(let userID):
             var body = try RequestBody(bytes)
-            let amount = try body.requiredAmount("amount")
-            let memo = try body.string("memo")
-            let t = try body.seconds("t")
-            try body.finish()
-            try checkMemo(memo)
             let kind: CashEvent.Kind = if case .deposit = endpoint { .deposit } else { .withdrawal }
-            return .cash(kind, userID: userID, amount: amount, memo: memo, t: t)
+            return try cash(kind, userID: userID, &body)
         case .event:
             var body = try RequestBody(bytes)
             let kind: CashEvent.Kind
@@ -55,6 +40,35 @@ enum MovementCommand {
         default:
             return nil
         }
+    }
+
+    /// A transfer's fields (POST /api/transfers, or a batch's item), read from what is left of `body`, which
+    /// must then be all read.
+    static func transfer(_ body: inout RequestBody) throws(APIError) -> MovementCommand {
+        let from = try body.id("from_user_id")
+        let to = try body.id("to_user_id")
+        let amount = try body.requiredAmount("amount")
+        let memo = try body.string("memo")
+        try body.finish()
+        try checkMemo(memo)
+        guard from != to else {
+            throw APIError.validation(
+                "to_user_id", "to_user_id must differ from from_user_id: a transfer needs two users.")
+        }
+        return .transfer(from: from, to: to, amount: amount, memo: memo)
+    }
+
+    /// A deposit's or withdrawal's fields on `userID`'s account, read from what is left of `body`, which must
+    /// then be all read.
+    static func cash(_ kind: CashEvent.Kind, userID: Int64, _ body: inout RequestBody) throws(APIError)
+        -> MovementCommand
+    {
+        let amount = try body.requiredAmount("amount")
+        let memo = try body.string("memo")
+        let t = try body.seconds("t")
+        try body.finish()
+        try checkMemo(memo)
+        return .cash(kind, userID: userID, amount: amount, memo: memo, t: t)
     }
 
     /// What the idempotency fingerprint is made of: the operation and its parsed values.
@@ -77,7 +91,7 @@ enum MovementCommand {
         if case .event = self { true } else { false }
     }
 
-    static func checkMemo(_ memo: String?) throws {
+    static func checkMemo(_ memo: String?) throws(APIError) {
         guard let memo else { return }
         do {
             try TextRules.checkMemo(memo)

@@ -7,6 +7,8 @@ enum Endpoint: Equatable {
     case userTransactions(userID: Int64)
     case createTransfer
     case getTransfer(Int64)
+    case createBatch
+    case getBatch(Int64)
     case listTransactions
     case register, login, logout, me
     case event
@@ -32,6 +34,8 @@ extension Endpoint {
         case .userTransactions: "GET /api/users/{id}/transactions"
         case .createTransfer: "POST /api/transfers"
         case .getTransfer: "GET /api/transfers/{id}"
+        case .createBatch: "POST /api/batches"
+        case .getBatch: "GET /api/batches/{id}"
         case .listTransactions: "GET /api/transactions"
         case .register: "POST /api/auth/register"
         case .login: "POST /api/auth/login"
@@ -47,7 +51,7 @@ extension Endpoint {
     /// A POST that moves money: what the spool may store while the database is down.
     var movesMoney: Bool {
         switch self {
-        case .createTransfer, .deposit, .withdraw, .event: true
+        case .createTransfer, .deposit, .withdraw, .event, .createBatch: true
         default: false
         }
     }
@@ -55,7 +59,8 @@ extension Endpoint {
     /// One of each endpoint, for the list of metrics labels.
     static let examples: [Endpoint] = [
         .health, .ping, .stats, .listUsers, .createUser, .getUser(1), .deposit(userID: 1), .withdraw(userID: 1),
-        .userTransactions(userID: 1), .createTransfer, .getTransfer(1), .listTransactions, .register, .login,
+        .userTransactions(userID: 1), .createTransfer, .getTransfer(1), .createBatch, .getBatch(1), .listTransactions,
+        .register, .login,
         .logout, .me, .event, .listAlerts, .userAlerts(userID: 1), .requestStatus(key: "k"),
     ]
 }
@@ -81,6 +86,8 @@ enum Router {
             methods = ["GET": .listUsers, "POST": .createUser]
         case 1 where segments[0] == "transfers":
             methods = ["POST": .createTransfer]
+        case 1 where segments[0] == "batches":
+            methods = ["POST": .createBatch]
         case 1 where segments[0] == "transactions":
             methods = ["GET": .listTransactions]
         case 1 where segments[0] == "me":
@@ -106,6 +113,9 @@ enum Router {
         case 2 where segments[0] == "transfers":
             let id = try pathID(segments[1], of: "transfer")
             methods = ["GET": .getTransfer(id)]
+        case 2 where segments[0] == "batches":
+            let id = try pathID(segments[1], of: "batch")
+            methods = ["GET": .getBatch(id)]
         case 3 where segments[0] == "users":
             let id = try pathID(segments[1], of: "user")
             switch segments[2] {

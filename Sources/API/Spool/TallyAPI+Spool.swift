@@ -128,8 +128,14 @@ extension TallyAPI {
             ]
         case .createdUser(let id):
             members = [("status", .string("applied")), ("user_id", .integer(id))]
-        case .refused(let refusal):
-            let error = APIError.refusal(refusal, quotingRecipient: viewer.isService)
+        case .batch(let id):
+            members = [("status", .string("applied")), ("batch_id", .integer(id))]
+        case .refused, .itemKeyReused:
+            let error =
+                switch outcome {
+                case .refused(let refusal): APIError.refusal(refusal, quotingRecipient: viewer.isService)
+                default: Self.itemError(.keyReused, shownTo: viewer)
+                }
             var detail: [(String, JSONValue)] = [("code", .string(error.code)), ("message", .string(error.message))]
             if let field = error.field { detail.append(("field", .string(field))) }
             members = [("status", .string("refused")), ("error", .object(detail))]

@@ -22,6 +22,7 @@ extension Migration {
         Migration(version: 12, name: "the pool's own role", sql: Migration0012.sql),
         Migration(version: 13, name: "failed log-ins per username", sql: Migration0013.sql),
         Migration(version: 14, name: "exact alert window sums; ended tokens purged", sql: Migration0014.sql),
+        Migration(version: 15, name: "batches", sql: Migration0015.sql),
     ]
 
     /// The schema version this build needs.
