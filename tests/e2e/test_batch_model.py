@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from alert_rules import CashEvent
-from ledger_model import (BATCH_LIMIT, ITEM_FIELDS, STORED_REFUSALS, BatchRecord, Command, Invalid, ItemOutcome,
+from ledger_model import (BATCH_LIMIT, ITEM_FIELDS, BatchRecord, Command, Invalid, ItemOutcome,
                           Ledger, Refusal, read_command)
 from model_generator import Generator, Request
 from tally_e2e import Api, TIMESTAMP, create_account
@@ -66,7 +66,7 @@ def model_world(api):
         account.close()
 
 
-def test_random_singles_and_batches_answer_as_the_model_says(api, model_world):
+def test_random_singles_and_batches_answer_as_the_model_says(api, model_world, figures):
     prefix, users, accounts, ledger, clients = model_world
     seed = int(os.environ.get("TALLY_MODEL_SEED") or DEFAULT_SEED)
     steps = int(os.environ.get("TALLY_MODEL_STEPS") or DEFAULT_STEPS)
@@ -87,7 +87,7 @@ def test_random_singles_and_batches_answer_as_the_model_says(api, model_world):
                    "idempotency_key_reused", "validation_failed", "atomic refused", "atomic applied",
                    "non-atomic", "request replayed", "alert"):
         assert seen.get(wanted, 0) > 0 or steps < DEFAULT_STEPS, f"seed {seed}: never saw {wanted}: {seen}"
-    print(f"model test: seed {seed}, {steps} steps, {len(ledger.journal)} movements, "
+    figures(f"model test: seed {seed}, {steps} steps, {len(ledger.journal)} movements, "
           f"{len(ledger.batches)} batches; {dict(sorted(seen.items()))}")
 
 
@@ -190,7 +190,9 @@ class Checker:
             refusal = outcomes[refused_at].refusal
             self.note(refusal.code)
             self.error(response.status_code, body, item_refusal(refusal, refused_at), index=refused_at)
-            if refusal.code in STORED_REFUSALS and key:
+            # "A repeat answers the first response, whatever it was" (issue 25): the request's key keeps an
+            # atomic batch's refusal, whichever it is (a single movement's key keeps only the ledger's own).
+            if key:
                 self.ledger.keep_request_key(caller, key, fingerprint, (response.status_code, body))
             return
         self.note("atomic applied" if atomic else "non-atomic")
@@ -230,7 +232,7 @@ class Checker:
                         and TIMESTAMP.match(shown["created_at"]), f"{where}: created_at")
             self.expect(shown.get("batch_id") == batch_id, f"{where}: batch_id", batch_id)
             expected = movement.render(caller)
-            expected.update(id=shown.get("id"), created_at=shown["created_at"])
+            expected.update(id=shown.get("id"), created_at=shown["created_at"], batch_id=batch_id)
             if shown != expected:
                 self.fail(f"{where} differs", expected)
             problem = self.ledger.bind_movement(movement, shown["id"], shown["created_at"], batch_id)
