@@ -106,12 +106,16 @@ class Generator:
         pool = [(key, members) for key, members in self.item_keys.get(caller, [])
                 if key not in used_keys and key in stored]
         applied = [(key, members) for key, members in pool if stored[key].movement is not None]
+        batch_keys = [key for key in self.request_keys.get(caller, []) if key not in used_keys]
+        foreign = [(key, members) for other, keys in self.item_keys.items() if other != caller
+                   for key, members in keys if key not in used_keys]
         failing = rng.random() < failure_rate
         if failing:
             kinds = ["overdraft", "unknown", "t"] + (["forbidden"] * 2 if caller is not None else []) + (
-                ["reused key"] * 2 if pool else [])
+                ["reused key"] * 2 if pool else []) + (["batch key"] if batch_keys else [])
         else:
-            kinds = ["transfer"] * 5 + ["deposit", "withdrawal"] + (["replayed key"] if applied else [])
+            kinds = ["transfer"] * 5 + ["deposit", "withdrawal"] + (["replayed key"] if applied else []) + (
+                ["foreign key"] if foreign else [])
         kind = rng.choice(kinds)
         if kind in ("transfer", "withdrawal") and balances[payer] == 0:
             kind = "deposit"
@@ -161,6 +165,16 @@ class Generator:
                 members = {"type": "transfer", "from_user_id": victim, "to_user_id": caller, "amount": amount}
             else:
                 members = {"type": ["deposit", "withdrawal"][choice - 1], "user_id": victim, "amount": amount}
+        elif kind == "batch key":             # an earlier batch's request key: one namespace, other content
+            key = rng.choice(batch_keys)
+            used_keys.add(key)
+            return {"type": "deposit", "user_id": payer, "amount": "1.00", "idempotency_key": key}
+        elif kind == "foreign key":           # another caller's key: a key of this caller's own, new
+            key, _ = rng.choice(foreign)
+            used_keys.add(key)
+            self.item_keys.setdefault(caller, []).append((key, {"type": "deposit", "user_id": payer,
+                                                                "amount": "2.00"}))
+            return {"type": "deposit", "user_id": payer, "amount": "2.00", "idempotency_key": key}
         else:                                 # an earlier item key: the same content, or other content
             key, members = rng.choice(pool if kind == "reused key" else applied)
             members = dict(members)
@@ -257,6 +271,8 @@ class Generator:
             request = self.fresh(self.caller(), balances, last_t, roll < 0.45)
             if rng.random() < 0.3:
                 request.key = self.new_key("req")
+                if request.kind == "batch":
+                    self.request_keys.setdefault(request.caller, []).append(request.key)
         self.sent.append(request)
         return request
 

@@ -21,8 +21,8 @@ import uuid
 import pytest
 
 from alert_rules import CashEvent
-from ledger_model import (BATCH_LIMIT, ITEM_FIELDS, BatchRecord, Command, Invalid, ItemOutcome,
-                          Ledger, Refusal, read_command)
+from ledger_model import (BATCH_LIMIT, ITEM_FIELDS, BatchRecord, Command, Invalid, ItemOutcome, Ledger, Refusal,
+                          read_command, text)
 from model_generator import Generator, Request
 from tally_e2e import Api, TIMESTAMP, create_account
 
@@ -207,6 +207,10 @@ class Checker:
                     len(outcomes))
         for index, (outcome, result) in enumerate(zip(outcomes, results)):
             self.note(outcome.status)
+            if outcome.status == "replayed" and outcome.movement.batch_id is None:
+                self.note("item replayed a single request's movement")
+            if outcome.replayed_refusal:
+                self.note("item key's refusal answered again")
             expected = {"index": index, "status": outcome.status}
             self.expect(result.get("index") == index and result.get("status") == outcome.status,
                         f"item {index}'s outcome", expected if outcome.refusal is None else
@@ -287,6 +291,24 @@ class Checker:
                 self.fail(f"user {user}'s history differs at row {first} (of {len(got)} / {len(expected)})",
                           {"expected": expected[first:first + 3], "got": got[first:first + 3]})
         self.note("histories checked")
+        # The newest movements in the global feed, and a few transfers read back, carry their batch too.
+        movements = {movement.id: movement for movement in self.ledger.journal}
+        page = api.get("/api/transactions", params={"limit": 100})
+        assert page.status_code == 200, page.text
+        for row in page.json()["items"]:
+            if row["id"] in movements:
+                movement = movements[row["id"]]
+                expected = {"id": movement.id, "kind": movement.kind, "from_user_id": movement.debit or None,
+                            "to_user_id": movement.credit or None, "amount": text(movement.amount),
+                            "amount_minor": movement.amount, "memo": movement.memo,
+                            "created_at": movement.created_at, "batch_id": movement.batch_id}
+                self.expect(row == expected, f"movement {row['id']} in the feed", expected)
+        transfers = [movement for movement in self.ledger.journal if movement.kind == "transfer"]
+        for movement in transfers[-5:]:
+            for viewer in {None, *(movement.parties() & set(self.clients))}:
+                shown = json_of(self.clients[viewer].get(f"/api/transfers/{movement.id}"))
+                self.expect(shown == movement.render(viewer),
+                            f"GET /api/transfers/{movement.id} as {viewer or 'the service'}", movement.render(viewer))
 
     def check_batch_views(self, rng: random.Random) -> None:
         """GET /api/batches/{id} for a few batches as the service, the sender, a party and a stranger see it."""
