@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 UNKNOWN_USERS = (9_000_000_000_001, 9223372036854775807)
 BAD_AMOUNTS = ("abc", "1.234", "0", "0.00", "-5.00", "1e3", "", "92233720368547758.08", True, "5.", ".5",
-               "+1.00", " 1.00")
+               "+1.00", " 1.00", 1.234, 0, -5, [], {"minor": 100})
 MAX_AMOUNT_MINOR = 25_000
 
 
@@ -224,7 +224,10 @@ class Generator:
         """The item with one thing wrong with its form."""
         rng = self.rng
         item = dict(item)
-        choice = rng.randrange(7)
+        choice = rng.randrange(8)
+        if choice == 7 and item["type"] != "transfer":
+            item["t"] = rng.choice(["5", 1.5, -1, None])
+            return item if item["t"] is not None else {**item, "memo": 7}
         if choice == 0:
             item["amount"] = rng.choice(BAD_AMOUNTS)
         elif choice == 1:
