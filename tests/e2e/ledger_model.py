@@ -85,6 +85,7 @@ class Refusal:
     status: int
     code: str
     field: str | None = None
+    quoted: str | None = None  # what the message must say: the balance that was short, the unknown user's id
 
 
 @dataclass
@@ -261,9 +262,10 @@ class Ledger:
         balances = state.balances
         for party in (command.debit, command.credit):
             if party != 0 and party not in balances:
-                return ItemOutcome("refused", refusal=Refusal(404, "not_found"))
+                return ItemOutcome("refused", refusal=Refusal(404, "not_found", quoted=f"id {party}."))
         if command.debit != 0 and balances[command.debit] < command.amount:
-            return ItemOutcome("refused", refusal=Refusal(409, "insufficient_funds", "amount"))
+            balance = f"the balance is {text(balances[command.debit])};"
+            return ItemOutcome("refused", refusal=Refusal(409, "insufficient_funds", "amount", balance))
         if command.credit != 0 and balances[command.credit] > LARGEST_MINOR - command.amount:
             return ItemOutcome("refused", refusal=Refusal(422, "validation_failed", "amount"))
         if command.debit != 0:

@@ -259,6 +259,8 @@ class Checker:
         self.expect(error["code"] == refusal.code, "code", expected)
         self.expect(error.get("field") == refusal.field, "field", expected)
         self.expect(error.get("index") == index, "index", expected)
+        self.expect(refusal.quoted is None or refusal.quoted in error["message"],
+                    f"the message quotes {refusal.quoted}", expected)
 
     def item_error(self, error, refusal: Refusal, index: int) -> None:
         expected = {"code": refusal.code, "field": refusal.field}
@@ -267,6 +269,8 @@ class Checker:
         self.expect(error["code"] == refusal.code and error.get("field") == refusal.field,
                     f"item {index}'s error", expected)
         self.expect(isinstance(error["message"], str) and error["message"], f"item {index}'s error message")
+        self.expect(refusal.quoted is None or refusal.quoted in error["message"],
+                    f"item {index}'s message quotes {refusal.quoted}", expected)
 
     # What the service holds.
 
@@ -359,7 +363,7 @@ def item_refusal(refusal: Refusal, index: int) -> Refusal:
     if refusal.field is None:
         return refusal
     name = "idempotency_key" if refusal.field == "Idempotency-Key" else refusal.field
-    return Refusal(refusal.status, refusal.code, f"movements[{index}].{name}")
+    return Refusal(refusal.status, refusal.code, f"movements[{index}].{name}", refusal.quoted)
 
 
 def read_batch(body) -> tuple[bool, list[tuple[Command, str | None]]]:
