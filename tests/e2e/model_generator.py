@@ -270,6 +270,20 @@ class Generator:
             previous = rng.choice(keyed)
             request = self.fresh(previous.caller, balances, last_t, rng.random() < 0.5)
             request.key, request.note = previous.key, "another request with an earlier Idempotency-Key"
+        elif roll < 0.16 and self.item_keys:
+            # A single request under an item's key, with the item's content: one namespace, so the item's
+            # movement answers it (or its refusal, or 422 for other content).
+            caller = rng.choice(sorted(self.item_keys, key=lambda c: -1 if c is None else c))
+            key, members = rng.choice(self.item_keys[caller])
+            members = dict(members)
+            kind = members.pop("type")
+            if kind == "transfer":
+                request = Request(caller, "POST", "/api/transfers", members, key, "a single under an item's key",
+                                  movement_kind=kind)
+            else:
+                user = members.pop("user_id")
+                request = Request(caller, "POST", f"/api/users/{user}/{kind}s", members, key,
+                                  "a single under an item's key", movement_kind=kind, user_path=user)
         else:
             request = self.fresh(self.caller(), balances, last_t, roll < 0.45)
             if rng.random() < 0.3:
