@@ -200,7 +200,7 @@ def read_command(kind: str, members: dict, *, in_batch: bool, user_path: int | N
             raise Invalid("t")
     if in_batch and value("idempotency_key") is not None:
         key = value("idempotency_key")
-        if not isinstance(key, str) or not 1 <= len(key) <= 255:
+        if not isinstance(key, str) or not 1 <= len(key) <= 255 or "\x00" in key or "\ufffd" in key:
             raise Invalid("idempotency_key")
     for name in members:
         if name not in allowed:

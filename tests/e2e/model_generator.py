@@ -60,6 +60,8 @@ class Generator:
             return str(minor // 100)
         if choice < 0.3 and minor % 10 == 0:
             return f"{minor // 100}.{(minor % 100) // 10}"
+        if choice < 0.33:
+            return f"00{minor // 100}.{minor % 100:02d}"
         return f"{minor // 100}.{minor % 100:02d}"
 
     def respelled(self, amount):
@@ -224,7 +226,13 @@ class Generator:
         """The item with one thing wrong with its form."""
         rng = self.rng
         item = dict(item)
-        choice = rng.randrange(8)
+        choice = rng.randrange(10)
+        if choice == 8:
+            item["idempotency_key"] = rng.choice(["", "k" * 256, 5, "a\x00b", ["k"]])
+            return item
+        if choice == 9:
+            item["memo"] = rng.choice(["a\x00b", "é" * 501, ["memo"]])
+            return item
         if choice == 7 and item["type"] != "transfer":
             item["t"] = rng.choice(["5", 1.5, -1, None])
             return item if item["t"] is not None else {**item, "memo": 7}
