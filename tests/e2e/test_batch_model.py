@@ -85,10 +85,10 @@ def test_random_singles_and_batches_answer_as_the_model_says(api, model_world, f
     seen = checker.seen
     for wanted in ("applied", "replayed", "refused", "forbidden", "not_found", "insufficient_funds",
                    "idempotency_key_reused", "validation_failed", "atomic refused", "atomic applied",
-                   "non-atomic", "request replayed", "alert"):
+                   "non-atomic", "request replayed", "alert", "batch view", "batch view 404"):
         assert seen.get(wanted, 0) > 0 or steps < DEFAULT_STEPS, f"seed {seed}: never saw {wanted}: {seen}"
     figures(f"model test: seed {seed}, {steps} steps, {len(ledger.journal)} movements, "
-          f"{len(ledger.batches)} batches; {dict(sorted(seen.items()))}")
+            f"{len(ledger.batches)} batches; {dict(sorted(seen.items()))}")
 
 
 class Checker:
@@ -97,9 +97,11 @@ class Checker:
     def __init__(self, ledger: Ledger, clients: dict, users: list[int], prefix: str, seed: int):
         self.ledger, self.clients, self.users, self.prefix, self.seed = ledger, clients, users, prefix, seed
         self.step = 0
+        self.balances_before: dict[int, int] = {}
         self.seen: dict[str, int] = {}
         self.request: Request | None = None
         self.response = None
+        self.recent: list[str] = []  # the last steps, in a line each, for a failure's context
 
     def note(self, what: str) -> None:
         self.seen[what] = self.seen.get(what, 0) + 1
@@ -115,7 +117,9 @@ class Checker:
             f"{request.path if request else ''} Idempotency-Key {request.key if request else None} "
             f"({request.note if request else ''})\n  {json.dumps(request.body) if request else ''}\n"
             f"answer:  {answer}\n"
-            f"model:   {json.dumps(expected, default=str)[:6000] if expected is not None else ''}")
+            f"model:   {json.dumps(expected, default=str)[:6000] if expected is not None else ''}\n"
+            f"users {self.users} (the first {len(self.clients) - 1} log in); the model's balances before the step "
+            f"{self.balances_before}\nthe steps before it:\n  " + "\n  ".join(self.recent[-6:-1]))
 
     def expect(self, condition: bool, problem: str, expected=None) -> None:
         if not condition:
@@ -125,9 +129,13 @@ class Checker:
 
     def run(self, request: Request) -> None:
         self.request, self.response = request, None
+        self.balances_before = dict(self.ledger.state.balances)
         headers = {"Idempotency-Key": request.key} if request.key else {}
         body_text = json.dumps(request.body)
         self.response = self.clients[request.caller].post(request.path, data=body_text, headers=headers)
+        self.recent = self.recent[-9:] + [
+            f"{self.step}: {request.caller or 'service'} {request.path} key={request.key} {body_text[:300]} -> "
+            f"{self.response.status_code} {self.response.text[:300]}"]
         if request.kind == "single":
             self.judge_single(request, body_text)
         else:
