@@ -6,30 +6,32 @@ extension PostgresLedger {
     /// socket before it is all sent would wait for itself. A hundred answers are far below that.
     static let batchPipelineLength = 100
 
-    /// Runs `items` in order as one SERIALIZABLE transaction, each through its single endpoint's SQL function
-    /// (tally_move, tally_cash_event: the same rules, refusals and item keys), after the items before it.
+    /// Runs `items` in order as one SERIALIZABLE transaction, after the items before it: transfers as sets
+    /// (tally_batch_transfers), anything else, or an item-by-item batch with an item to refuse, each through its
+    /// single endpoint's SQL function (tally_move, tally_cash_event: the same rules, refusals and item keys).
     /// `atomic`: the first refused item refuses the batch and nothing is applied (its refusal, with its index, is
     /// stored under the request's key); otherwise every item is applied or refused on its own and the batch is
     /// recorded with each outcome.
     ///
     /// Batches take turns: each holds one advisory lock, taken before its transaction's snapshot (in a READ
-    /// COMMITTED transaction of its own, as `lockedSteps` does for contended accounts). Two batches of a hundred
-    /// transfers among ten thousand users nearly always share an account, so concurrent batches would otherwise
-    /// fail to serialize and retry whole; single movements beside them still run at once, and SERIALIZABLE keeps
-    /// them apart.
+    /// COMMITTED transaction of its own, as `lockedSteps` does for contended accounts) and let go after its
+    /// COMMIT, in the same round trips. Two batches of a hundred transfers among ten thousand users nearly always
+    /// share an account, so concurrent batches would otherwise fail to serialize and retry whole; single movements
+    /// beside them still run at once, and SERIALIZABLE keeps them apart.
     package func applyBatch(
         _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], rules: AlertRules,
         idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<BatchOutcome> {
         var run: BatchRun?
+        var asSet = true
         let recorded = try settlingDoubt({ $0.int64("batch_id").map(InDoubtRecord.batch) }) {
-            try takingTurnWithBatches {
-                try waitingOutHeldRows(of: []) {
-                    try inTransaction { connection throws(PostgresError) -> Row? in
-                        run = nil
-                        return try runBatch(
-                            items, atomic: atomic, tokenHash: tokenHash, rules: rules, idempotency: idempotency,
-                            requestID: requestID, on: connection, run: &run)
+            try waitingOutHeldRows(of: []) {
+                try retrying { connection throws(PostgresError) -> Row? in
+                    run = nil
+                    return try takingTurn(on: connection) { () throws(PostgresError) -> Row? in
+                        try runBatch(
+                            items, atomic: atomic, asSet: &asSet, tokenHash: tokenHash, rules: rules,
+                            idempotency: idempotency, requestID: requestID, on: connection, run: &run)
                     }
                 }
             }
@@ -86,58 +88,195 @@ extension PostgresLedger {
         return .refused(refusal)
     }
 
-    /// Runs `body` holding the batches' turn; the lock is let go whatever happens (a broken connection lets
-    /// go of it by itself). A lock that could not be taken (lock_timeout) does not stop the batch: correctness
-    /// is SERIALIZABLE's, the turn only keeps retries rare.
-    private func takingTurnWithBatches<Value>(_ body: () throws -> Value) throws -> Value {
-        _ = try retrying { connection throws(PostgresError) in
-            try connection.pipelineOutcomes([
-                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"), .prepared(Statement.lockBatches.rawValue, []), .sync,
-                .commit, .sync,
-            ])
+    /// Runs `body` (which opens the batch's transaction with `openingSteps` and ends it with `closingSteps`)
+    /// and, if it failed on the way, ends the transaction and lets go of the batches' turn.
+    private func takingTurn<Value>(on connection: Connection, _ body: () throws(PostgresError) -> Value)
+        throws(PostgresError) -> Value
+    {
+        do {
+            return try body()
+        } catch {
+            if connection.isHealthy { try? connection.execute(script: "ROLLBACK; SELECT pg_advisory_unlock_all()") }
+            throw error
         }
-        defer {
-            _ = try? retrying { connection throws(PostgresError) in
-                try connection.execute(prepared: Statement.unlockAccounts.rawValue, [])
-            }
-        }
-        return try body()
+    }
+
+    /// The batches' turn, taken before the transaction's snapshot (a lock that fails, at lock_timeout, does not
+    /// stop the batch: correctness is SERIALIZABLE's, the turn only keeps retries rare), then the transaction
+    /// opened with the batch's start: one round trip. The start's outcome is at `openingStartOutcome`.
+    private static func openingSteps(_ start: PipelineStep, savepoint: Bool) -> [PipelineStep] {
+        [
+            .sql("BEGIN ISOLATION LEVEL READ COMMITTED"), .prepared(Statement.lockBatches.rawValue, []), .sync,
+            .commit, .sync, .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"), start,
+        ] + (savepoint ? [.sql("SAVEPOINT items")] : [])
+    }
+
+    private static let openingStartOutcome = 4
+
+    /// `steps`, then COMMIT, then the turn let go (after a sync point, so whatever the steps did); one round trip.
+    /// Their outcomes come first, in order.
+    private static func closingSteps(_ steps: [PipelineStep]) -> [PipelineStep] {
+        steps + [.commit, .sync, .prepared(Statement.unlockAccounts.rawValue, [])]
     }
 
     /// One attempt at a batch in the open connection: sets `run` to how it ended and returns the row that
-    /// recorded it (nil when nothing was recorded), for settling a commit in doubt.
+    /// recorded it (nil when nothing was recorded), for settling a commit in doubt. `asSet`: transfers may go as
+    /// sets; cleared when a set found an item to refuse in an item-by-item batch, so that the next attempt goes
+    /// item by item.
     private func runBatch(
-        _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], rules: AlertRules,
+        _ items: [BatchItem], atomic: Bool, asSet: inout Bool, tokenHash: [UInt8], rules: AlertRules,
         idempotency: IdempotencyContext?, requestID: String, on connection: Connection, run: inout BatchRun?
     ) throws(PostgresError) -> Row? {
         let token = tokenParameter(tokenHash)
-        var opening: [PipelineStep] = [
-            .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"),
-            .prepared(Statement.batchStart.rawValue, [token, idempotency?.key, idempotency?.fingerprint, requestID]),
-        ]
         // Where an atomic batch goes back to, keeping its claimed key, to store its refusal there.
         let keepsRefusal = atomic && idempotency != nil
-        if keepsRefusal { opening.append(.sql("SAVEPOINT items")) }
-        guard let start = try connection.pipeline(opening)[1].first, let batchID = start.int64("batch_id") else {
-            try connection.execute(script: "ROLLBACK")
+        let opening = try connection.pipelineOutcomes(
+            Self.openingSteps(
+                .prepared(
+                    Statement.batchStart.rawValue, [token, idempotency?.key, idempotency?.fingerprint, requestID]),
+                savepoint: keepsRefusal))
+        for outcome in opening[(Self.openingStartOutcome - 1)...] { _ = try outcome.get() }
+        guard let start = try opening[Self.openingStartOutcome].get().first, let batchID = start.int64("batch_id")
+        else {
+            try connection.pipeline(Self.closingSteps([]))
             run = .unauthorized
             return nil
         }
         switch start["key_state"] {
-        case "replay":
-            try connection.execute(script: "ROLLBACK")
-            run = .replay(start)
-            return nil
-        case "reused":
-            try connection.execute(script: "ROLLBACK")
-            run = .keyReused
+        case "replay", "reused":
+            // ROLLBACK rather than COMMIT: nothing of this attempt is kept.
+            _ = try connection.pipeline([.sql("ROLLBACK"), .sync, .prepared(Statement.unlockAccounts.rawValue, [])])
+            run = start["key_state"] == "replay" ? .replay(start) : .keyReused
             return nil
         default:
             break
         }
+        let sender = Self.caller(from: start) ?? .service
 
+        if asSet,
+            let set = Self.setParameters(
+                items, token: token, batchID: batchID, atomic: atomic, requestID: requestID,
+                requestKey: idempotency?.key)
+        {
+            // The transaction ends in the same round trip whatever the set did: when it refused, it made no
+            // movement and left the request's key as it should be.
+            let row = try connection.pipeline(Self.closingSteps([set]))[0].first
+            switch row?["outcome"] {
+            case "applied"?:
+                run = .recorded(batchID: batchID, Self.answeredItems(items, set: row), sender: sender)
+                return row
+            case let outcome? where atomic && outcome != "key_seen":
+                let index = row?.int64("refused_index").map { Int($0) } ?? 0
+                let refusal = Refusal(storedOutcome: outcome, detail: row?.int64("detail")) ?? .unauthorized
+                run = .refused(index: index, .local(.refused(refusal)))
+                return nil
+            default:
+                // Item by item, in a transaction of its own.
+                asSet = false
+                return try runBatch(
+                    items, atomic: atomic, asSet: &asSet, tokenHash: tokenHash, rules: rules,
+                    idempotency: idempotency, requestID: requestID, on: connection, run: &run)
+            }
+        }
+        let answered = try runItemByItem(
+            items, atomic: atomic, tokenHash: tokenHash, isService: start["role"] == "service", rules: rules,
+            requestID: requestID, on: connection)
+        let results = answered
+
+        if atomic, let refused = results.firstIndex(where: { $0?.isRefused == true }) {
+            let stored: (outcome: String, detail: Int64?) = results[refused]?.storedColumns ?? ("unauthorized", nil)
+            if keepsRefusal, let key = idempotency?.key {
+                _ = try connection.pipeline(
+                    [.sql("ROLLBACK TO SAVEPOINT items")]
+                        + Self.closingSteps([
+                            .prepared(
+                                Statement.refuseBatchKey.rawValue,
+                                [
+                                    String(start.int64("user_id") ?? 0), key, stored.outcome,
+                                    stored.detail.map(String.init), String(refused),
+                                ])
+                        ]))
+            } else {
+                _ = try connection.pipeline([.sql("ROLLBACK"), .sync, .prepared(Statement.unlockAccounts.rawValue, [])])
+            }
+            run = .refused(index: refused, results[refused] ?? .local(.refused(.unauthorized)))
+            return nil
+        }
+
+        let answeredItems = results.map { $0 ?? .local(.refused(.unauthorized)) }
+        run = .recorded(batchID: batchID, answeredItems, sender: sender)
+        let columns = answeredItems.map(\.storedColumns)
+        return try connection.pipeline(
+            Self.closingSteps([
+                .prepared(
+                    Statement.recordBatch.rawValue,
+                    [
+                        String(batchID), atomic ? "true" : "false", token,
+                        Self.arrayLiteral(answeredItems.map { $0.movementID.map(String.init) }),
+                        Self.arrayLiteral(columns.map(\.outcome)),
+                        Self.arrayLiteral(columns.map { $0.detail.map(String.init) }),
+                        requestID,
+                    ])
+            ]))[0].first
+    }
+
+    /// The call of tally_batch_transfers (migration 15) for a batch of transfers; nil when it has another kind
+    /// of item.
+    private static func setParameters(
+        _ items: [BatchItem], token: String, batchID: Int64, atomic: Bool, requestID: String, requestKey: String?
+    ) -> PipelineStep? {
+        var from: [String?] = []
+        var to: [String?] = []
+        var amounts: [String?] = []
+        from.reserveCapacity(items.count)
+        to.reserveCapacity(items.count)
+        amounts.reserveCapacity(items.count)
+        for item in items {
+            guard case .transfer(let payer, let payee) = item.operation else { return nil }
+            from.append(String(payer))
+            to.append(String(payee))
+            amounts.append(String(item.amount.minorUnits))
+        }
+        let keyed = items.contains { $0.idempotency != nil }
+        return .prepared(
+            Statement.batchTransfers.rawValue,
+            [
+                token, arrayLiteral(from), arrayLiteral(to), arrayLiteral(amounts), textArrayLiteral(items.map(\.memo)),
+                keyed ? textArrayLiteral(items.map { $0.idempotency?.key }) : nil,
+                keyed ? textArrayLiteral(items.map { $0.idempotency?.fingerprint }) : nil,
+                String(batchID), atomic ? "true" : "false", requestID, requestKey,
+            ])
+    }
+
+    /// Each item's answer from the row of a set that applied them all.
+    private static func answeredItems(_ items: [BatchItem], set row: Row?) -> [AnsweredItem] {
+        let ids = row?.array("ids") ?? []
+        let debitAfter = row?.array("debit_after") ?? []
+        let creditAfter = row?.array("credit_after") ?? []
+        let createdAt = row?.int64("created_at_us") ?? 0
+        return items.enumerated().map { index, item in
+            guard case .transfer(let payer, let payee) = item.operation, index < ids.count,
+                let id = Int64(ids[index])
+            else { return .local(.refused(.unauthorized)) }
+            let movement = Movement(
+                id: id, kind: .transfer, debitUserID: payer, creditUserID: payee, amount: item.amount,
+                debitBalanceAfter: debitAfter.indices.contains(index)
+                    ? Int64(debitAfter[index]).map(Money.init(minorUnits:)) : nil,
+                creditBalanceAfter: creditAfter.indices.contains(index)
+                    ? Int64(creditAfter[index]).map(Money.init(minorUnits:)) : nil,
+                memo: item.memo, createdAt: createdAt)
+            return .local(.applied(movement, alertCodes: nil))
+        }
+    }
+
+    /// The items one by one, each through its single endpoint's SQL function, in pipelines; an atomic batch stops
+    /// at its first refused item.
+    private func runItemByItem(
+        _ items: [BatchItem], atomic: Bool, tokenHash: [UInt8], isService: Bool, rules: AlertRules,
+        requestID: String, on connection: Connection
+    ) throws(PostgresError) -> [AnsweredItem?] {
+        let token = tokenParameter(tokenHash)
         var runner = BatchItemRunner(connection: connection, count: items.count)
-        let isService = start["role"] == "service"
         for (index, item) in items.enumerated() {
             if atomic, runner.firstRefused != nil { break }
             switch item.operation {
@@ -164,43 +303,27 @@ extension PostgresLedger {
             }
         }
         _ = try runner.flush(then: [])
+        return runner.items
+    }
 
-        if atomic, let refused = runner.firstRefused {
-            let stored: (outcome: String, detail: Int64?) =
-                runner.items[refused]?.storedColumns ?? ("unauthorized", nil)
-            if keepsRefusal, let key = idempotency?.key {
-                _ = try connection.pipeline([
-                    .sql("ROLLBACK TO SAVEPOINT items"),
-                    .prepared(
-                        Statement.refuseBatchKey.rawValue,
-                        [
-                            String(start.int64("user_id") ?? 0), key, stored.outcome, stored.detail.map(String.init),
-                            String(refused),
-                        ]),
-                    .commit,
-                ])
-            } else {
-                try connection.execute(script: "ROLLBACK")
+    /// A one-dimensional PostgreSQL text array in its text form: each element quoted (backslashes and quotes
+    /// escaped), NULL for nil.
+    private static func textArrayLiteral(_ elements: [String?]) -> String {
+        var literal = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { literal += "," }
+            guard let element else {
+                literal += "NULL"
+                continue
             }
-            run = .refused(index: refused, runner.items[refused] ?? .local(.refused(.unauthorized)))
-            return nil
+            literal += "\""
+            for character in element.unicodeScalars {
+                if character == "\\" || character == "\"" { literal.unicodeScalars.append("\\") }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
         }
-
-        let answered = runner.items.map { $0 ?? .local(.refused(.unauthorized)) }
-        run = .recorded(batchID: batchID, answered, sender: Self.caller(from: start) ?? .service)
-        let columns = answered.map(\.storedColumns)
-        return try connection.pipeline([
-            .prepared(
-                Statement.recordBatch.rawValue,
-                [
-                    String(batchID), atomic ? "true" : "false", token,
-                    Self.arrayLiteral(answered.map { $0.movementID.map(String.init) }),
-                    Self.arrayLiteral(columns.map(\.outcome)),
-                    Self.arrayLiteral(columns.map { $0.detail.map(String.init) }),
-                    requestID,
-                ]),
-            .commit,
-        ])[0].first
+        return literal + "}"
     }
 
     /// Gives each replayed item's movement the batch it came in (the movement functions' replay leaves it
@@ -286,8 +409,11 @@ enum AnsweredItem {
 
     /// The movement it made or replayed.
     var movementID: Int64? {
-        guard case .row(let row?, _) = self, row["outcome"] == "applied" else { return nil }
-        return row.int64("id")
+        switch self {
+        case .row(let row?, _): row["outcome"] == "applied" ? row.int64("id") : nil
+        case .row(nil, _): nil
+        case .local(let outcome): outcome.movement?.id
+        }
     }
 
     /// The `outcomes` and `details` entries that store it (migration 15).
@@ -304,6 +430,9 @@ enum AnsweredItem {
     /// The item's outcome; an applied movement carries `batchID`.
     func outcome(inBatch batchID: Int64?) throws -> BatchItemOutcome {
         switch self {
+        case .local(.applied(var movement, let codes)):
+            movement.batchID = batchID
+            return .applied(movement, alertCodes: codes)
         case .local(let outcome):
             return outcome
         case .row(nil, _):

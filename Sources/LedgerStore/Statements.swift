@@ -33,6 +33,7 @@ enum Statement: String, CaseIterable {
     case inDoubt
     case lockBatches
     case batchStart
+    case batchTransfers
     case recordBatch
     case refuseBatchKey
     case batchByID
@@ -59,6 +60,7 @@ enum Statement: String, CaseIterable {
         // accounts' one-key locks.
         case .lockBatches: "SELECT pg_advisory_lock(1952541042, 1)"
         case .batchStart: "SELECT * FROM tally_batch_start($1, $2, $3, $4)"
+        case .batchTransfers: "SELECT * FROM tally_batch_transfers($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         case .recordBatch:
             // `applied` names what the batch's transaction made, for settling a commit in doubt.
             """

@@ -19,8 +19,17 @@ package struct VerificationReport: Sendable {
     /// balance, their negative) can leave the range of an Int64 on books that are right.
     package let total: MoneyTotal
     package let systemBalance: MoneyTotal
+    /// Movements naming a user who does not exist (migration 16 checks each INSERT; this checks the journal).
+    package var orphanedMovements = 0
+    /// Movements that name a batch not on record.
+    package var movementsOutsideTheirBatch = 0
+    /// Items a batch records as applied whose movement is missing or names another batch.
+    package var batchItemsMissing = 0
 
-    package var isClean: Bool { mismatches.isEmpty && negativeBalances.isEmpty && total == .zero }
+    package var isClean: Bool {
+        mismatches.isEmpty && negativeBalances.isEmpty && total == .zero && orphanedMovements == 0
+            && movementsOutsideTheirBatch == 0 && batchItemsMissing == 0
+    }
 }
 
 /// Recomputes every balance from the journal.
@@ -40,8 +49,34 @@ package struct Verifier {
         // One REPEATABLE READ snapshot, so movements committed meanwhile cannot make the books look wrong.
         try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? connection.execute(script: "COMMIT") }
-        guard let progress else { return try verifyAtOnce() }
-        return try verifyInSlices(size: max(1, sliceSize), progress: progress)
+        var report =
+            if let progress { try verifyInSlices(size: max(1, sliceSize), progress: progress) } else {
+                try verifyAtOnce()
+            }
+        try checkReferences(&report)
+        return report
+    }
+
+    /// What the journal's rows name: every movement's two parties exist, every movement of a batch names a batch
+    /// on record, and every item a batch records as applied has its movement, naming that batch.
+    private func checkReferences(_ report: inout VerificationReport) throws {
+        let row = try connection.query(
+            """
+            SELECT
+              (SELECT count(*) FROM movements m
+               WHERE NOT EXISTS (SELECT FROM users u WHERE u.id = m.debit_user_id)
+                  OR NOT EXISTS (SELECT FROM users u WHERE u.id = m.credit_user_id)) AS orphaned,
+              (SELECT count(*) FROM movements m
+               WHERE m.batch_id IS NOT NULL AND NOT EXISTS (SELECT FROM batches b WHERE b.id = m.batch_id))
+               AS outside,
+              (SELECT count(*) FROM batches b CROSS JOIN LATERAL unnest(b.movement_ids, b.outcomes) AS i(id, outcome)
+               WHERE i.outcome = 'applied'
+                 AND NOT EXISTS (SELECT FROM movements m WHERE m.id = i.id AND m.batch_id = b.id)) AS missing
+            """
+        ).first
+        report.orphanedMovements = Int(row?.int64("orphaned") ?? 0)
+        report.movementsOutsideTheirBatch = Int(row?.int64("outside") ?? 0)
+        report.batchItemsMissing = Int(row?.int64("missing") ?? 0)
     }
 
     private func verifyAtOnce() throws -> VerificationReport {

@@ -63,10 +63,21 @@ struct VerifyCommand: ParsableCommand {
         for id in report.negativeBalances {
             print("NEGATIVE balance for user \(id)")
         }
+        if report.orphanedMovements > 0 {
+            print("ORPHANED: \(report.orphanedMovements) movements name a user who does not exist")
+        }
+        if report.movementsOutsideTheirBatch > 0 {
+            print("UNBATCHED: \(report.movementsOutsideTheirBatch) movements name a batch that is not on record")
+        }
+        if report.batchItemsMissing > 0 {
+            print("MISSING: \(report.batchItemsMissing) applied batch items lack their movement")
+        }
         print("outside world balance (from the journal): \(report.systemBalance.minorUnits) minor units")
         print("sum of all balances, outside world included: \(report.total.minorUnits) minor units")
         if report.isClean {
-            print("OK: every balance matches the journal and the books sum to zero")
+            print(
+                "OK: every balance matches the journal, the books sum to zero, and every movement's users and batch"
+                    + " are on record")
             return
         }
         print("FAILED: the books do not balance")

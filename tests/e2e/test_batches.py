@@ -226,3 +226,54 @@ def test_deposits_in_a_batch_are_judged_by_the_alert_rules_in_item_order(api, ne
     alerts = api.get(f"/api/users/{user['id']}/alerts").json()["items"]
     assert {alert["movement_id"] for alert in alerts} >= {body["results"][3]["movement"]["id"]}
     assert minor("60.00") == balance(api, user)
+
+
+def test_transfers_chain_within_a_batch_and_keep_their_memos_exactly(api, new_user):
+    a, b, c = new_user("10.00"), new_user(), new_user()
+    memos = ['quote " and backslash \\', "comma, {brace}", "NULL", "", "ünïcødé 🎉", None]
+    movements = [transfer(a["id"], b["id"], "1.00", memo=memos[0]), transfer(b["id"], c["id"], "1.00", memo=memos[1])]
+    movements += [transfer(a["id"], c["id"], "0.50", memo=memo) for memo in memos[2:]]
+    response = send(api, movements)
+    assert response.status_code == 201, response.text
+    results = response.json()["results"]
+    assert [r["movement"]["memo"] for r in results] == memos[:2] + memos[2:]
+    assert [r["movement"]["from_balance_minor"] for r in results] == [900, 0, 850, 800, 750, 700]
+    assert [r["movement"]["to_balance_minor"] for r in results] == [100, 100, 150, 200, 250, 300]
+    ids = [r["movement"]["id"] for r in results]
+    assert ids == sorted(ids)
+    for result in results:
+        stored = api.get(f"/api/transfers/{result['movement']['id']}").json()
+        assert stored == result["movement"]
+    # In the other order, B pays before it is paid: the first item is refused and nothing moves.
+    reversed_order = send(api, [transfer(c["id"], a["id"], "5.00"), transfer(a["id"], c["id"], "1.00")])
+    error = assert_error(reversed_order, 409, "insufficient_funds", "movements[0].amount")
+    assert error["index"] == 0 and "3.00" in error["message"]
+    assert (balance(api, a), balance(api, b), balance(api, c)) == (700, 0, 300)
+
+
+def test_an_item_by_item_batch_of_transfers_refused_in_the_middle_applies_the_rest_in_order(api, new_user):
+    a, b = new_user("1.00"), new_user()
+    response = send(api, [transfer(a["id"], b["id"], "1.00"), transfer(a["id"], b["id"], "1.00"),
+                          transfer(b["id"], a["id"], "0.50"), transfer(a["id"], b["id"], "0.50")], atomic=False)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["applied", "refused", "applied", "applied"]
+    assert results[1]["error"]["message"].startswith("Insufficient funds: the balance is 0.00")
+    assert [r["movement"]["from_balance_minor"] for r in results if r["status"] == "applied"] == [0, 50, 0]
+    assert (balance(api, a), balance(api, b)) == (0, 100)
+
+
+def test_a_keyed_item_by_item_batch_with_a_refused_item_replays_its_first_answer(api, new_user):
+    a, b = new_user("1.00"), new_user()
+    key = f"batch-{uuid.uuid4()}"
+    movements = [transfer(a["id"], b["id"], "1.00"), transfer(a["id"], b["id"], "1.00"),
+                 transfer(b["id"], a["id"], "0.25", key=f"item-{uuid.uuid4()}")]
+    first = send(api, movements, atomic=False, headers={"Idempotency-Key": key})
+    assert first.status_code == 200, first.text
+    assert [r["status"] for r in first.json()["results"]] == ["applied", "refused", "applied"]
+    again = send(api, movements, atomic=False, headers={"Idempotency-Key": key})
+    assert again.status_code == 200 and again.headers.get("Idempotency-Replayed") == "true"
+    assert again.json() == first.json()
+    assert (balance(api, a), balance(api, b)) == (25, 75)
+    status = api.get(f"/api/requests/{key}").json()
+    assert status == {"status": "applied", "idempotency_key": key, "batch_id": first.json()["id"]}

@@ -100,3 +100,37 @@ def test_verify_on_a_terminal_finds_a_journal_entry_tampered_with_by_hand(db, ap
         assert stdout == plain.stdout and str(user["id"]) in stdout, stdout
     finally:
         db.execute(f"UPDATE movements SET amount = amount - 5 WHERE id = {deposit['id']}")
+
+
+def test_verify_detects_a_batch_item_and_a_movement_taken_out_of_their_batch_by_hand(db, api, new_user, verify):
+    alice, bob = new_user("3.00"), new_user()
+    batch = api.post("/api/batches", {"movements": [
+        {"type": "transfer", "from_user_id": alice["id"], "to_user_id": bob["id"], "amount": "1.00"}]}).json()
+    movement_id = batch["results"][0]["movement"]["id"]
+    assert verify().returncode == 0
+    db.execute(f"UPDATE movements SET batch_id = NULL WHERE id = {movement_id}")
+    try:
+        result = verify()
+        assert result.returncode == 1 and "MISSING: 1 applied batch item" in result.stdout, result.stdout
+    finally:
+        db.execute(f"UPDATE movements SET batch_id = {batch['id']} WHERE id = {movement_id}")
+    db.execute(f"UPDATE movements SET batch_id = 999999999 WHERE id = {movement_id}")
+    try:
+        result = verify()
+        assert result.returncode == 1 and "UNBATCHED: 1 movements" in result.stdout, result.stdout
+    finally:
+        db.execute(f"UPDATE movements SET batch_id = {batch['id']} WHERE id = {movement_id}")
+    assert verify().returncode == 0
+
+
+def test_the_database_refuses_a_movement_naming_a_user_who_does_not_exist_and_any_user_deleted(db, new_user):
+    user = new_user("1.00")
+    for sql in (f"INSERT INTO movements (kind, debit_user_id, credit_user_id, amount) "
+                f"VALUES ('transfer', {user['id']}, 999999999, 1)",
+                f"UPDATE movements SET credit_user_id = 999999999 WHERE credit_user_id = {user['id']}",
+                f"DELETE FROM users WHERE id = {user['id']}"):
+        result = subprocess.run(["psql", db.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0 and ("does not exist" in result.stderr or "never deleted" in result.stderr), \
+            (sql, result.stderr)
+    assert db.balance(user["id"]) == 100

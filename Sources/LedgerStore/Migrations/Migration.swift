@@ -23,6 +23,7 @@ extension Migration {
         Migration(version: 13, name: "failed log-ins per username", sql: Migration0013.sql),
         Migration(version: 14, name: "exact alert window sums; ended tokens purged", sql: Migration0014.sql),
         Migration(version: 15, name: "batches", sql: Migration0015.sql),
+        Migration(version: 16, name: "the movements' parties checked once per statement", sql: Migration0016.sql),
     ]
 
     /// The schema version this build needs.
