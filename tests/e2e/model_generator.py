@@ -32,6 +32,9 @@ class Request:
 
 @dataclass
 class Generator:
+    """Makes the next request from the seeded `rng`. It remembers the keys it handed out (item keys with the
+    content they went with, request keys of batches) to send them again, and reads the model's balances, event
+    times and stored keys only to aim: an amount at a balance, a replay at a key that holds a movement."""
     rng: random.Random
     users: list[int]                          # model users; the first `account_count` can log in
     account_count: int
