@@ -9,7 +9,7 @@
 FROM swift:6.3.1-bookworm AS build
 
 # The -dev packages Package.swift's system-library targets name (pkg-config finds them).
-ARG BUILD_PACKAGES="libfcgi-dev libpq-dev libargon2-dev libssl-dev pkg-config"
+ARG BUILD_PACKAGES="libfcgi-dev libpq-dev libargon2-dev libssl-dev libcurl4-openssl-dev pkg-config"
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
     && apt-get -q install -y --no-install-recommends $BUILD_PACKAGES \
@@ -28,8 +28,9 @@ RUN scripts/docker/build.sh /staging
 FROM debian:bookworm-slim AS runtime
 
 # The packages of the shared libraries tally links beyond the base image: libfcgi, libpq (with its own
-# dependencies: OpenSSL, Kerberos, LDAP), libargon2. Nothing else.
-ARG RUNTIME_PACKAGES="libfcgi0ldbl libpq5 libargon2-1"
+# dependencies: OpenSSL, Kerberos, LDAP), libargon2, libcurl (OpenSSL flavour: `tally import` and `tally export`).
+# Nothing else.
+ARG RUNTIME_PACKAGES="libfcgi0ldbl libpq5 libargon2-1 libcurl4"
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
     && apt-get -q install -y --no-install-recommends $RUNTIME_PACKAGES \

@@ -35,9 +35,10 @@ check-deploy:
 	exec bash scripts/check-deploy.sh
 
 ## bench: every performance target beside the ceiling of this machine, under 15 minutes (bench/bench.sh);
-## QUICK=1 for a two-minute subset; URL=http://host:port TOKEN=... to load a running Tally instead
+## QUICK=1 for a three-minute subset; SCENARIOS="hot batch" for some scenarios (batch: the batch ones);
+## URL=http://host:port TOKEN=... to load a running Tally instead
 bench:
-	QUICK=$(QUICK) URL=$(URL) TOKEN=$(TOKEN) exec bash bench/bench.sh
+	QUICK=$(QUICK) URL=$(URL) TOKEN=$(TOKEN) BENCH_SCENARIOS="$(or $(SCENARIOS),$(BENCH_SCENARIOS))" exec bash bench/bench.sh
 
 ## bench-token-cost: transfers/s in PostgreSQL with and without the bearer-token check (bench/token-cost.sh)
 bench-token-cost:

@@ -15,6 +15,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CProcessShims"),
         // The request deadline's SIGUSR2 handler, which cancels the worker's statement through libpq.
         .target(name: "CDeadlineCancel", dependencies: ["CLibPQ"]),
@@ -35,10 +36,16 @@ let package = Package(
         .target(name: "Spool", dependencies: ["SystemSupport"]),
         // HTTP routes, JSON, and the mapping of domain and database errors to responses.
         .target(name: "API", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres", "Spool"]),
+        // An HTTP client (libcurl) for the commands that talk to a running Tally through nginx.
+        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        // `tally import` and `tally export`: the files' formats, idempotency keys, batching, resuming, the
+        // summary, and Tally's API as a client sees it.
+        .target(name: "ImportExport", dependencies: ["API", "Credentials", "HTTPClient", "Ledger", "SystemSupport"]),
         .executableTarget(
             name: "tally",
             dependencies: [
-                "API", "Credentials", "FastCGI", "Ledger", "LedgerStore", "Postgres", "Spool", "SystemSupport",
+                "API", "Credentials", "FastCGI", "HTTPClient", "ImportExport", "Ledger", "LedgerStore", "Postgres",
+                "Spool", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -49,6 +56,8 @@ let package = Package(
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "SystemSupport"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "SystemSupport"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
+        .testTarget(name: "ImportExportTests", dependencies: ["API", "HTTPClient", "ImportExport", "Ledger"]),
         // Needs a real PostgreSQL: TALLY_TEST_DATABASE is a libpq conninfo string.
         .testTarget(name: "IntegrationTests", dependencies: ["Credentials", "Ledger", "LedgerStore", "Postgres"]),
     ]

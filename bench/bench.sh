@@ -5,10 +5,12 @@
 # shared machines; the ratio within one run is the figure to quote.
 #
 #   make bench            every scenario below, in under 15 minutes
-#   make bench QUICK=1    a two-minute subset: uniform, hot, ping, reads (200k journal), memory (100,000
-#                         requests), growth (1M journal), 5 s loads; no scaling, no purge
+#   make bench QUICK=1    a three-minute subset: uniform, hot, ping, reads (200k journal), memory (100,000
+#                         requests), growth (1M journal), batches of 100 and 1,000 (one round), 5 s loads; no
+#                         scaling, no purge
+#   make bench SCENARIOS="batch"   some scenarios only (here the batch ones); the same as BENCH_SCENARIOS=
 #   make bench URL=http://host:port TOKEN=...   the load scenarios against a running Tally (no ceiling, no
-#                         SQL): 1,000 users made through the API, then uniform, hot, hot-64, ping, reads
+#                         SQL): 1,000 users made through the API, then uniform, hot, hot-64, ping, reads, batches
 #
 # A throwaway stack (bench/lib/stack.sh: own PostgreSQL cluster, pool, nginx on a free port; make run's data
 # is left alone) seeded with 10,000 users; the loads are wrk scripts (bench/lua), the seeds SQL (bench/sql).
@@ -23,13 +25,21 @@
 #   reads     GET /api/users/{id} and a user's first history page with 1,000,000 movements in the journal
 #   purge     keyed transfers, then the same while 200,000 expired idempotency keys are purged
 #   growth    uniform with 5,000,000 movements in the journal      uniform earlier in the run (each to its ceiling)
+#   batches   POST /api/batches: atomic batches of 1, 10, 100 and 1,000 transfers, uniform and hot, at 4 and 16
+#             connections (QUICK: 100 and 1,000 at 16); transfers/s    ceiling: --batch N [--hot]; and Tally's
+#             single transfers (POST /api/transfers) just before
+#   batches-mixed  single transfers (4 connections) beside batches of 100 (16 connections): their p99
+# BENCH_SCENARIOS=batch (or `make bench SCENARIOS=batch`) is short for "batches batches-mixed".
 # After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
 # unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt (with a
 # chart of the ratios, var/bench-results.svg), wrk's output and the logs to var/bench-logs/; a full run also
 # copies the report and chart to docs/bench/ (results.txt, ratios.svg), which docs/performance.md links to.
 # Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (the pool's default, 4 x cores and at least 8; both pools), BENCH_ROUNDS (3)
 # and BENCH_ROUND_SECONDS (5; QUICK 3) for the loads compared with the ceiling, BENCH_SCALING_SECONDS (5), BENCH_MEMORY_REQUESTS, BENCH_MEMORY_READ (mixed, user or ping), BENCH_READS_JOURNAL,
-# BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS.
+# BENCH_GROWTH_JOURNAL, BENCH_PURGE_KEYS; for batches BENCH_BATCH_SIZES (1 10 100 1000), BENCH_BATCH_CONNECTIONS
+# (4 16), BENCH_BATCH_SECONDS (5; QUICK 3: the loads not in rounds, and the single transfers compared with),
+# BENCH_BATCH_SHORT_SECONDS (3: batches under 100 items), BENCH_BATCH_ROUNDS (BENCH_ROUNDS; QUICK 1: the rounds
+# of the batch targets), BENCH_MIXED_BATCH (100).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../scripts/lib.sh
@@ -54,21 +64,43 @@ PURGE_KEYS=${BENCH_PURGE_KEYS:-200000}
 if [ -n "${QUICK:-}" ]; then
     SECS=${BENCH_SECONDS:-5}
     ROUND_SECS=${BENCH_ROUND_SECONDS:-3}
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping reads memory growth}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping reads memory growth batches}
+    BATCH_SIZES=${BENCH_BATCH_SIZES:-100 1000}
+    BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-$CONNS}
+    BATCH_SECS=${BENCH_BATCH_SECONDS:-3}
+    BATCH_ROUNDS=${BENCH_BATCH_ROUNDS:-1}
     READS_JOURNAL=${BENCH_READS_JOURNAL:-200000}
     GROWTH_JOURNAL=${BENCH_GROWTH_JOURNAL:-1000000}
     MEMORY_REQUESTS=${BENCH_MEMORY_REQUESTS:-100000}
 else
     SECS=${BENCH_SECONDS:-10}
     ROUND_SECS=${BENCH_ROUND_SECONDS:-5}
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events ping scaling memory reads purge growth}
+    # The batches last: they add millions of movements, which would change the journals reads and growth
+    # are measured at.
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events ping scaling memory reads purge growth batches batches-mixed}
+    BATCH_SIZES=${BENCH_BATCH_SIZES:-1 10 100 1000}
+    BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-4 $CONNS}
+    BATCH_SECS=${BENCH_BATCH_SECONDS:-5}
+    BATCH_ROUNDS=${BENCH_BATCH_ROUNDS:-$ROUNDS}
     READS_JOURNAL=${BENCH_READS_JOURNAL:-1000000}
     GROWTH_JOURNAL=${BENCH_GROWTH_JOURNAL:-5000000}
     MEMORY_REQUESTS=${BENCH_MEMORY_REQUESTS:-1000000}
 fi
+BATCH_SHORT_SECS=${BENCH_BATCH_SHORT_SECONDS:-3}
+MIXED_BATCH=${BENCH_MIXED_BATCH:-100}
+# "batch" in a list of scenarios: the batch ones.
+expand_scenarios() {
+    local scenario out=()
+    for scenario in $1; do
+        if [ "$scenario" = batch ]; then out+=(batches batches-mixed); else out+=("$scenario"); fi
+    done
+    echo "${out[*]}"
+}
+SCENARIOS=$(expand_scenarios "$SCENARIOS")
 TARGET_URL=${URL:-}
 TOKEN=${TOKEN:-}
-CEILING=$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh
+# BENCH_CEILING: another path to it (a git worktree of the project sits elsewhere than ../shared).
+CEILING=${BENCH_CEILING:-$(cd "$TALLY_ROOT/.." && pwd)/shared/ceiling/run.sh}
 RESULTS=$TALLY_ROOT/var/bench-results.txt
 # A full run on the bench's own stack (no QUICK, no BENCH_SCENARIOS) also publishes its table and chart here,
 # where docs/performance.md links to them.
@@ -115,9 +147,30 @@ scenario_estimate() {
         reads) seconds=$((READS_JOURNAL / 80000 + 2 * SECS)) ;;
         purge) seconds=$((PURGE_KEYS / 10000 + 3 * SECS)) ;;
         growth) seconds=$((GROWTH_JOURNAL / 80000 + 4 * SECS)) ;;
+        batches) seconds=$(batches_estimate) ;;
+        batches-mixed) seconds=$((SECS + 8)) ;;
         *) seconds=30 ;;
     esac
     echo "$seconds"
+}
+
+# Rough seconds of the batches scenario: per connection count and mode, the single transfers, then each size
+# beside the ceiling (whose run.sh takes some 3 s to set up each time).
+batches_estimate() {
+    local conns size total=0
+    for conns in $BATCH_CONNS; do
+        total=$((total + 2 * BATCH_SECS))
+        for size in $BATCH_SIZES; do
+            if [ "$size" -ge 100 ] && [ "$conns" -eq "$CONNS" ]; then
+                total=$((total + 2 * BATCH_ROUNDS * (2 * ROUND_SECS + 4)))
+            elif [ "$size" -ge 100 ]; then
+                total=$((total + 2 * (2 * BATCH_SECS + 4)))
+            else
+                total=$((total + 2 * (2 * BATCH_SHORT_SECS + 4)))
+            fi
+        done
+    done
+    echo $((total + 20))
 }
 
 # Logs which scenario starts (N of M), the time spent so far and about how long the rest will take.
@@ -141,6 +194,8 @@ run_scenario() {
         events) scenario_events ;;
         ping) scenario_ping ;;
         reads) scenario_reads ;;
+        batches) scenario_batches ;;
+        batches-mixed) scenario_batches_mixed ;;
         scaling | memory | purge | growth)
             [ -n "$LOCAL" ] || { log "$1: only on the bench's own stack (not with URL=)"; return; }
             "scenario_$1"
@@ -179,7 +234,9 @@ bench_remote() {
     USERS=1000
     create_users_through_api
     local scenario
-    for scenario in ${BENCH_SCENARIOS:-uniform hot hot-64 ping reads}; do run_scenario "$scenario"; done
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 ping reads batches batches-mixed}
+    SCENARIOS=$(expand_scenarios "$SCENARIOS")
+    for scenario in $SCENARIOS; do run_scenario "$scenario"; done
     report "against $BASE_URL, no ceiling; $CONNS connections (hot-64: 64), ${SECS} s a load;" \
         "$USERS users made for this run"
 }
@@ -202,7 +259,8 @@ report() {
     [ -z "${QUICK:-}" ] || mode="QUICK=1"
     header="Tally benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ) ($mode, $SECONDS s): $*"
     [ -z "${QUICK:-}" ] || [ -n "$TARGET_URL" ] || header+=$'\n'"QUICK=1 is a subset: reads at $READS_JOURNAL movements and growth at $GROWTH_JOURNAL (the full run: 1,000,000 and
-5,000,000), memory after $MEMORY_REQUESTS requests (full: 1,000,000); no hot-64, events, scaling or purge."
+5,000,000), memory after $MEMORY_REQUESTS requests (full: 1,000,000), batches of $BATCH_SIZES at $BATCH_CONNS connections (full: 1 to
+1,000 at 4 and 16); no hot-64, events, scaling, purge or batches-mixed."
     print_report "$header" | tee "$RESULTS"
     local rows=$RESULTS.rows
     printf '%s\n' "${ROWS[@]}" >"$rows"

@@ -47,6 +47,9 @@ ensure_packages() {
     [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
     [ -f /usr/include/argon2.h ] || need+=(libargon2-dev)
     [ -f /usr/include/openssl/sha.h ] || need+=(libssl-dev)
+    # libcurl's headers (OpenSSL flavour): the HTTP client of `tally import` and `tally export`. Debian keeps them
+    # in the multiarch folder, /usr/include/x86_64-linux-gnu/curl.
+    compgen -G '/usr/include/*/curl/curl.h' >/dev/null || [ -f /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
     command -v pkg-config >/dev/null || need+=(pkg-config)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     command -v psql >/dev/null || need+=(postgresql-client)

@@ -15,7 +15,8 @@
 #
 # While working on one part: TALLY_TEST_SUITES=lint,swift,fuzz,e2e,faults,schemathesis,browser,deploy (any of
 # them; all by default) runs only those, TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e run
-# and TALLY_FAULTS_ARGS="tests/faults/test_x.py -k name" the fault suite's.
+# TALLY_FAULTS_ARGS="tests/faults/test_x.py -k name" the fault suite's and TALLY_BROWSER_ARGS (the same) the
+# browser tests'.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -169,14 +170,15 @@ run_browser_tests() {
     local bin=$1
     log "== pytest tests/browser (headless chromium) against http://127.0.0.1:$PORT"
     TALLY_TOKEN_TTL=600 pool_start "$bin" "$STATE" "$POOL_CONNINFO" || return
-    local admin_token status=0
+    local admin_token status=0 targets
+    read -r -a targets <<<"${TALLY_BROWSER_ARGS:-$BROWSER_DIR}"
     admin_token=$("$bin" admin-token --database "$CONNINFO") || return
     (
         cd "$TALLY_ROOT"
         # TALLY_BIN and TALLY_DATABASE for tests that mint a service token of their own (to revoke it from the page).
         exec env TALLY_URL="http://127.0.0.1:$PORT" TALLY_ADMIN_TOKEN="$admin_token" TALLY_BIN="$bin" \
             TALLY_DATABASE="$CONNINFO" TALLY_SCREENSHOTS="$TALLY_ROOT/var/test-screenshots" PATH="$VENV/bin:$PATH" \
-            "$VENV/bin/python" -m pytest "$BROWSER_DIR" -ra -p no:cacheprovider
+            "$VENV/bin/python" -m pytest "${targets[@]}" -ra -p no:cacheprovider
     ) || status=$?
     [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/browser"
     log "== screenshots of the dashboard: $TALLY_ROOT/var/test-screenshots/"

@@ -11,7 +11,7 @@ struct Tally: ParsableCommand {
         discussion: "CONNINFO is a libpq connection string (default: $TALLY_DATABASE, else \"dbname=tally\").",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, VerifyCommand.self, AdminTokenCommand.self,
-            WorkerCommand.self, ReplayCommand.self,
+            WorkerCommand.self, ReplayCommand.self, ImportCommand.self, ExportCommand.self,
         ])
 
     /// Exit codes: 0 done (and `--help`), 1 the command failed, 2 the command line (or the environment) is wrong:

@@ -31,15 +31,4 @@ final class VerifyProgress {
             "\r\u{1B}[Kverify: \(grouped(movements)) movements and \(grouped(users)) users checked in \(seconds) s"
                 + " (\(grouped(Int(rate))) movements/s)\n")
     }
-
-    /// 1234567 as "1,234,567".
-    private func grouped(_ number: Int) -> String {
-        var digits = String(number.magnitude)
-        var index = digits.endIndex
-        while digits.distance(from: digits.startIndex, to: index) > 3 {
-            index = digits.index(index, offsetBy: -3)
-            digits.insert(",", at: index)
-        }
-        return (number < 0 ? "-" : "") + digits
-    }
 }

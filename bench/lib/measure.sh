@@ -12,18 +12,25 @@ ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~
 wrk_env() { env BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" BENCH_USER_IDS="$USER_IDS" "$@"; }
 
 # run_wrk NAME CONNECTIONS SECONDS SCRIPT [VAR=VALUE...]: runs bench/lua/SCRIPT against BASE_URL with the
-# VARs in its environment, keeps wrk's output in STATE/wrk-NAME.txt and sets
-#   WRK_RPS WRK_P50 WRK_P99 (ms) WRK_NON2XX WRK_TOTAL   from wrk's summary
-#   WRK_OK WRK_201 WRK_503                              from the per-status counts of bench/lua/statuses.lua
-#                                                       (with BENCH_STATUSES=summary only WRK_OK: the others 0)
+# VARs in its environment, keeps wrk's output in STATE/wrk-NAME.txt and sets the figures of wrk_figures.
 run_wrk() {
     local name=$1 conns=$2 secs=$3 script=$4
     shift 4
-    local threads=2 out
+    local threads=2
     [ "$conns" -ge 2 ] || threads=1 # wrk wants at least one connection per thread
-    out=$(wrk_env "$@" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s --latency \
-        -s "$BENCH_DIR/lua/$script" "$BASE_URL/")
-    printf '%s\n' "$out" >"$STATE/wrk-$name.txt"
+    wrk_env "$@" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s --latency \
+        -s "$BENCH_DIR/lua/$script" "$BASE_URL/" >"$STATE/wrk-$name.txt"
+    wrk_figures "$name"
+}
+
+# wrk_figures NAME: reads STATE/wrk-NAME.txt (run_wrk's, or a load run in the background) and sets
+#   WRK_RPS WRK_P50 WRK_P99 (ms) WRK_NON2XX WRK_TOTAL   from wrk's summary (WRK_RPS_EXACT: requests/s unrounded)
+#   WRK_OK WRK_201 WRK_503                              from the per-status counts of bench/lua/statuses.lua
+#                                                       (with BENCH_STATUSES=summary only WRK_OK: the others 0)
+wrk_figures() {
+    local name=$1 out
+    out=$(cat "$STATE/wrk-$name.txt")
+    WRK_RPS_EXACT=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     WRK_RPS=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
     WRK_P50=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
     WRK_P99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
@@ -44,19 +51,28 @@ run_wrk() {
 # status_count CODE "statuses 201=N ...": N, or 0.
 status_count() { awk -v code="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == code) n = kv[2] } } END { print n + 0 }' <<<"$2"; }
 
-# run_ceiling MODE CONNECTIONS WORKERS SECONDS: ../shared/ceiling/run.sh (MODE uniform, hot or noop) against
-# our cluster; sets CEIL_RPS CEIL_P50 CEIL_P99 CEIL_NON2XX.
+# run_ceiling MODE CONNECTIONS WORKERS SECONDS: ../shared/ceiling/run.sh (MODE uniform, hot or noop; or
+# uniform:N or hot:N, its batch mode: N transfers a request) against our cluster; sets CEIL_RPS CEIL_P50
+# CEIL_P99 CEIL_NON2XX. In the batch mode CEIL_RPS is transfers/s (the ceiling's requests/s times N; p50 and
+# p99 are a request's).
 run_ceiling() {
-    local mode=$1 conns=$2 workers=$3 secs=$4 flag=() line
+    local mode=$1 conns=$2 workers=$3 secs=$4 flag=() line batch=
+    if [[ $mode == *:* ]]; then
+        batch=${mode#*:} mode=${mode%%:*}
+        flag=(--batch "$batch")
+    fi
     case "$mode" in
-        hot) flag=(--hot) ;;
-        noop) flag=(--noop) ;;
+        hot) flag+=(--hot) ;;
+        noop) flag+=(--noop) ;;
     esac
     line=$(PGHOST=$(pg_socket_dir "$PG_DIR") PGPORT=5432 PGUSER=$PG_USER \
         "$CEILING" -c "$conns" -d "$secs" -w "$workers" "${flag[@]}")
     log "$line"
-    read -r CEIL_RPS CEIL_P50 CEIL_P99 CEIL_NON2XX < <(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        print v["requests_per_s"], v["p50_ms"], v["p99_ms"], v["non2xx"] }' <<<"$line")
+    local rate=requests_per_s
+    [ -z "$batch" ] || rate=transfers_per_s
+    read -r CEIL_RPS CEIL_P50 CEIL_P99 CEIL_NON2XX < <(awk -v rate="$rate" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        print v[rate], v["p50_ms"], v["p99_ms"], v["non2xx"] }' <<<"$line")
+    [ -n "$CEIL_RPS" ] || CEIL_RPS=-
 }
 
 # One field of the pool's GET /api/status (nginx answers it to this host only); empty when unreachable,

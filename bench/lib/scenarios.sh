@@ -350,3 +350,204 @@ scenario_scaling() {
 
 # The pool's default worker count on this machine (Sources/tally/ServeCommand.swift, defaultWorkerCount).
 default_workers() { local n=$((4 * $(nproc))); [ "$n" -ge 8 ] && echo "$n" || echo 8; }
+
+# --- batches -----------------------------------------------------------------------------------------------
+
+# tally_batches NAME MODE SIZE CONNECTIONS [SECONDS]: batches.lua (atomic batches of SIZE transfers of 0.01;
+# MODE uniform or hot), then on our own stack the checks that every batch went in whole or not at all. Sets
+# WRK_* (WRK_RPS in transfers/s: the items of the batches answered 2xx, not requests; WRK_OK in batches) and
+# T_RETRIES, per 1,000 batches.
+tally_batches() {
+    local name=$1 mode=$2 size=$3 conns=$4 secs=${5:-$SECS}
+    local retries_before moved_before journal_before sum_before log_before
+    retries_before=$(status_field serialization_retries)
+    if [ -n "$LOCAL" ]; then
+        moved_before=$(status_field movements)
+        journal_before=$(transfers_in_journal)
+        sum_before=$(balances_sum)
+        log_before=$(access_log_lines)
+    fi
+    local statuses=each
+    [ -z "$LOCAL" ] || statuses=summary
+    run_wrk "$name" "$conns" "$secs" batches.lua BENCH_MODE="$mode" BENCH_BATCH="$size" BENCH_STATUSES="$statuses"
+    T_RETRIES=$(retries_per_thousand "$retries_before" "$WRK_OK")
+    WRK_RPS=$(awk -v r="$WRK_RPS_EXACT" -v ok="$WRK_OK" -v all="$WRK_TOTAL" -v n="$size" \
+        'BEGIN { if (all > 0) printf "%d", r * n * ok / all; else print 0 }')
+    log "$name: $WRK_RPS transfers/s"
+    [ -n "$LOCAL" ] || return 0
+    wait_pool_idle
+    # As after single transfers (tally_transfers), with each 2xx standing for SIZE transfers: up to one batch
+    # per connection may commit unseen at wrk's deadline. And a batch is all or nothing: the journal grows by
+    # whole batches.
+    local grown logged nginx_201 nginx_499 others moved sum_after ok=0
+    grown=$(($(transfers_in_journal) - journal_before))
+    logged=$(access_log_since "$log_before" | grep '"uri":"/api/batches"' || true)
+    nginx_201=$(grep -c '"status":201' <<<"$logged" || true)
+    nginx_499=$(grep -c '"status":499' <<<"$logged" || true)
+    WRK_503=$(grep -c '"status":503' <<<"$logged" || true)
+    others=$(grep -o '"status":[0-9]*' <<<"$logged" | grep -v ':201$\|:499$' | cut -d: -f2 | sort | uniq -c |
+        awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }' || true)
+    moved=$(($(status_field movements) - moved_before))
+    sum_after=$(balances_sum)
+    [ $((grown % size)) -eq 0 ] || ok=1
+    [ "$grown" -ge $((WRK_OK * size)) ] && [ "$grown" -le $(((WRK_OK + conns) * size)) ] || ok=1
+    [ "$grown" -ge $((nginx_201 * size)) ] && [ "$grown" -le $(((nginx_201 + nginx_499) * size)) ] || ok=1
+    [ "$moved" -eq "$grown" ] || ok=1
+    [ "$sum_after" = "$sum_before" ] || ok=1
+    [ "$WRK_NON2XX" -eq 0 ] || ok=1
+    local text
+    text="journal +$grown transfers ($((grown / size)) whole batches of $size$([ $((grown % size)) -eq 0 ] || echo ", and $((grown % size)) left over"));"
+    text+=" wrk saw $WRK_OK 2xx and $WRK_NON2XX others$([ -z "$others" ] || echo " (nginx: $others)");"
+    text+=" nginx logged $nginx_201 201s and $nginx_499 abandoned; the pool counted +$moved movements;"
+    text+=" sum of balances $([ "$sum_after" = "$sum_before" ] && echo unchanged || echo "changed $sum_before -> $sum_after")"
+    add_check "$name" "$ok" "$text"
+}
+
+# The i-th user of the bench (0-based), as the wrk scripts number them (env.lua).
+bench_user() {
+    if [ -n "$USER_IDS" ]; then sed -n "$(($1 + 1))p" "$USER_IDS"; else echo $((FIRST_USER + $1)); fi
+}
+
+# The hot loads only ever debit the first 10 users, 0.01 an item: a full run's hot batches move some 2M items,
+# 2,000.00 from each of them against the 1,000.00 they start with. So each gets 100,000.00 first, through
+# the API (a deposit in the journal like any other: tally verify still holds), and no batch is refused for
+# want of funds. Once a run.
+HOT_FUNDED=
+fund_hot_users() {
+    [ -z "$HOT_FUNDED" ] || return 0
+    local i
+    for ((i = 0; i < 10; i++)); do
+        curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+            -d '{"amount":"100000.00","memo":"bench: funds for the hot batches"}' \
+            "$BASE_URL/api/users/$(bench_user "$i")/deposits" || die "could not fund hot user $(bench_user "$i")"
+    done
+    HOT_FUNDED=1
+}
+
+# single_rate MODE CONNECTIONS: Tally's own single transfers (POST /api/transfers, transfers.lua MODE) for
+# BATCH_SECS just before the batches they are compared with; sets SINGLE_RPS[MODE-cCONNECTIONS].
+declare -A SINGLE_RPS=()
+single_rate() {
+    local mode=$1 conns=$2 statuses=each
+    [ -z "$LOCAL" ] || statuses=summary
+    run_wrk "single-$mode-c$conns" "$conns" "$BATCH_SECS" transfers.lua BENCH_MODE="$mode" BENCH_STATUSES="$statuses"
+    SINGLE_RPS[$mode-c$conns]=$WRK_RPS
+}
+
+# batch_load MODE SIZE CONNECTIONS: one row. Batches of 100 and more at CONNS connections are the targets
+# (issue 25): alternated with the ceiling's batch mode in BATCH_ROUNDS rounds as uniform and hot are; the others one
+# load each beside one of the ceiling's, BATCH_SECS long (BATCH_SHORT_SECS below 100 items).
+batch_load() {
+    local mode=$1 size=$2 conns=$3 name=batch$2 secs=$BATCH_SECS target=
+    [ "$mode" = uniform ] || name+=-hot
+    [ "$conns" -eq "$CONNS" ] || name+=-c$conns
+    [ "$size" -ge 100 ] || secs=$BATCH_SHORT_SECS
+    [ "$size" -lt 100 ] || [ "$conns" -ne "$CONNS" ] || target=1
+    if [ -z "$LOCAL" ]; then
+        tally_batches "$name" "$mode" "$size" "$conns" "$secs"
+        CEIL_RPS=- CEIL_P50=- CEIL_P99=- CEIL_NON2XX=-
+    elif [ -n "$target" ]; then
+        local rounds=$ROUNDS
+        ROUNDS=$BATCH_ROUNDS
+        in_rounds "$mode:$size" "$conns" tally_batches "$name" "$mode" "$size" "$conns"
+        ROUNDS=$rounds
+    else
+        tally_batches "$name" "$mode" "$size" "$conns" "$secs"
+        run_ceiling "$mode:$size" "$conns" "$WORKERS" "$secs"
+    fi
+    local r x met=0
+    r=$(ratio "$WRK_RPS" "$CEIL_RPS")
+    x=$(ratio "$WRK_RPS" "${SINGLE_RPS[$mode-c$conns]:--}")
+    if [ -n "$target" ]; then
+        { [ -z "$LOCAL" ] || at_least "$r" 0.8; } && at_least "$x" 8 && [ "$WRK_NON2XX" -eq 0 ] || met=1
+        verdict $met "ratio $r (>= 0.8), ${x}x single (>= 8), $WRK_NON2XX non-2xx (0)"
+    else
+        VERDICT="- (${x}x single)"
+    fi
+    add_row "$name" "$WRK_RPS" "$CEIL_RPS" "$WRK_P50" "$CEIL_P50" "$WRK_P99" "$CEIL_P99" "$T_RETRIES" \
+        "$WRK_NON2XX" "$CEIL_NON2XX" "$VERDICT"
+}
+
+# Atomic batches of BATCH_SIZES transfers, uniform and hot, at BATCH_CONNS connections, each beside the
+# ceiling's batch mode (run.sh --batch N [--hot]) and beside Tally's own single transfers just before.
+scenario_batches() {
+    fund_hot_users
+    local conns mode size singles=""
+    for conns in $BATCH_CONNS; do
+        for mode in uniform hot; do
+            single_rate "$mode" "$conns"
+            singles+=" $mode at $conns connections ${SINGLE_RPS[$mode-c$conns]}/s;"
+            for size in $BATCH_SIZES; do batch_load "$mode" "$size" "$conns"; done
+        done
+    done
+    if [ -n "$LOCAL" ]; then
+        local ok=0
+        verify_ledger || ok=1
+        add_check batches "$ok" "tally verify after the batches: $(tail -1 "$STATE/verify.txt")"
+    fi
+    local durations="Batches of 100 and more at $CONNS connections: $BATCH_ROUNDS rounds of ${ROUND_SECS} s by turns with the
+ceiling; the others ${BATCH_SECS} s (under 100 items ${BATCH_SHORT_SECS} s) each side."
+    [ -n "$LOCAL" ] || durations="No ceiling (URL=): ${BATCH_SECS} s a load (under 100 items ${BATCH_SHORT_SECS} s)."
+    add_block "Batches (POST /api/batches, atomic, service token, transfers of 0.01 at random; hot: every item debits
+one of 10 users): Tally/s and ceiling/s are transfers/s (items, not requests), p50 and p99 a request's,
+retries per 1,000 batches. The ceiling: run.sh --batch N [--hot] (batch1: its single transfers).
+$durations Tally's single transfers (POST /api/transfers), ${BATCH_SECS} s just before each group,
+the 'x single' figures' base:${singles%;}."
+}
+
+# Single transfers beside a batch load: batches of MIXED_BATCH uniform transfers from one wrk at CONNS
+# connections and single uniform transfers from another at 4, starting 1 s later and ending 1 s sooner.
+# Target (issue 25): the single transfers' p99 under 50 ms.
+scenario_batches_mixed() {
+    local size=$MIXED_BATCH secs=$SECS sum_before='' log_before='' pool_log_before=''
+    if [ -n "$LOCAL" ]; then
+        sum_before=$(balances_sum)
+        log_before=$(access_log_lines)
+        pool_log_before=$(wc -l <"$STATE/log/tally.log")
+    fi
+    env BENCH_TOKEN="$TOKEN" BENCH_USERS="$USERS" BENCH_FIRST_USER="$FIRST_USER" BENCH_USER_IDS="$USER_IDS" \
+        BENCH_MODE=uniform BENCH_BATCH="$size" BENCH_STATUSES=summary \
+        wrk -t2 -c"$CONNS" -d"$((secs + 2))s" --timeout 10s --latency -s "$BENCH_DIR/lua/batches.lua" \
+        "$BASE_URL/" >"$STATE/wrk-mixed-batch$size.txt" 2>&1 &
+    LOAD_PID=$!
+    sleep 1
+    run_wrk mixed-single 4 "$secs" transfers.lua BENCH_MODE=uniform BENCH_STATUSES=summary
+    local single=("$WRK_RPS" "$WRK_P50" "$WRK_P99" "$WRK_NON2XX")
+    wait "$LOAD_PID" || true
+    LOAD_PID=
+    wrk_figures "mixed-batch$size"
+    local transfers
+    transfers=$(awk -v r="$WRK_RPS_EXACT" -v ok="$WRK_OK" -v all="$WRK_TOTAL" -v n="$size" \
+        'BEGIN { if (all > 0) printf "%d", r * n * ok / all; else print 0 }')
+    add_row "mixed-batch$size" "$transfers" - "$WRK_P50" - "$WRK_P99" - - "$WRK_NON2XX" - \
+        "- (the batch load beside mixed-single)"
+    local met=0
+    awk -v p="${single[2]}" 'BEGIN { exit !(p < 50) }' && [ "${single[3]}" -eq 0 ] && [ "$WRK_NON2XX" -eq 0 ] || met=1
+    verdict $met "single transfers' p99 $(printf '%.1f' "${single[2]}") ms (< 50) beside $transfers batched transfers/s; non-2xx ${single[3]} and $WRK_NON2XX (0)"
+    add_row mixed-single "${single[0]}" - "${single[1]}" - "${single[2]}" - - "${single[3]}" - "$VERDICT"
+    if [ -n "$LOCAL" ]; then
+        wait_pool_idle
+        local sum_after ok=0
+        sum_after=$(balances_sum)
+        [ "$sum_after" = "$sum_before" ] || ok=1
+        add_check mixed "$ok" "sum of balances $([ "$ok" -eq 0 ] && echo unchanged || echo "changed $sum_before -> $sum_after")"
+        # Where the single transfers' time went: nginx's request_time against the pool's own duration_ms; the
+        # difference is the wait for a free worker (all of them busy with batches, most waiting for their turn).
+        local nginx_single pool_single pool_batch
+        nginx_single=$(access_log_since "$log_before" | grep '"uri":"/api/transfers"' |
+            grep -o '"request_time":[0-9.]*' | awk -F: '{ print $2 * 1000 }' | percentiles)
+        pool_single=$(tail -n +"$((pool_log_before + 1))" "$STATE/log/tally.log" | grep '"path":"/api/transfers"' |
+            grep -o '"duration_ms":[0-9.]*' | cut -d: -f2 | percentiles)
+        pool_batch=$(tail -n +"$((pool_log_before + 1))" "$STATE/log/tally.log" | grep '"path":"/api/batches"' |
+            grep -o '"duration_ms":[0-9.]*' | cut -d: -f2 | percentiles)
+        add_block "batches-mixed: single transfers from 4 connections beside batches of $size from $CONNS, $WORKERS workers.
+  The single transfers, p50 / p99: $nginx_single ms at nginx, $pool_single ms in the pool (the rest: waiting
+  for a free worker); the batches in the pool: $pool_batch ms (their turn on the batches' lock included)."
+    fi
+}
+
+# Reads milliseconds, one a line, and prints "P50 / P99" (one decimal), or "- / -" when there are none.
+percentiles() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- / -"; exit }
+        i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%.1f / %.1f\n", v[int((NR + 1) / 2)], v[i] }'
+}

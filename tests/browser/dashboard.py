@@ -77,6 +77,42 @@ class Dashboard:
         field.clear()
         field.send_keys(text)
 
+    def paste(self, css: str, text: str):
+        """Puts `text` into a field the way a paste does: the whole text at once, one input event."""
+        self.driver.execute_script(
+            "const field = arguments[0]; field.focus(); field.value = arguments[1];"
+            "field.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: 'insertFromPaste'}));",
+            self.find(css), text)
+
+    def api_requests(self, path: str, method: str | None = None) -> list[dict]:
+        """The requests the page made to `path` (the start of the URL's path) since it loaded, as recorded by a
+        wrapper around fetch that `record_requests` put in: {method, path, key (the Idempotency-Key)}."""
+        return self.driver.execute_script(
+            "return (window.__requests || []).filter(r => r.path.startsWith(arguments[0])"
+            " && (!arguments[1] || r.method === arguments[1]))", path, method)
+
+    def record_requests(self, lose_answers_to: str | None = None, times: int = 0):
+        """Wraps the page's fetch to note every request (see api_requests). With `lose_answers_to`, the first
+        `times` requests to that path still reach the server, but their answers are lost on the way back: the
+        page sees a network failure, as when a connection drops after the server did the work."""
+        self.driver.execute_script("""
+            const [losePath, times] = arguments;
+            const real = window.fetch;
+            let lost = 0;
+            window.__requests = [];
+            window.fetch = async (url, init = {}) => {
+              const path = new URL(String(url), location.href).pathname;
+              const headers = init.headers || {};
+              window.__requests.push({method: init.method || 'GET', path, key: headers['Idempotency-Key'] || null});
+              const answer = await real(url, init);
+              if (losePath && path.startsWith(losePath) && lost < times) {
+                lost += 1;
+                await answer.text();
+                throw new TypeError('Failed to fetch');
+              }
+              return answer;
+            };""", lose_answers_to, times)
+
     def submit(self, form_css: str):
         self.find(f"{form_css} button[type=submit]").click()
 

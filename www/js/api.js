@@ -2,13 +2,17 @@
 
 const TOKEN_KEY = "tally.token";
 
-/** An error the API answered ({"error": {code, message, field?}}), or one of the network. */
+/**
+ * An error the API answered ({"error": {code, message, field?, index?}}), or one of the network. `index` is the
+ * refused item of a batch (POST /api/batches), null elsewhere.
+ */
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, index) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field || null;
+    this.index = Number.isInteger(index) ? index : null;
   }
 }
 
@@ -85,7 +89,7 @@ export async function request(method, path, { body, query, idempotencyKey, token
   const problem = data && data.error ? data.error : {};
   const error = new ApiError(
     response.status, problem.code || "http_" + response.status,
-    problem.message || `The service answered ${response.status}.`, problem.field);
+    problem.message || `The service answered ${response.status}.`, problem.field, problem.index);
   // Only the session's own token ending is a session that ended (not a pasted token being tried out).
   if (response.status === 401 && token && token === session.token) onUnauthorized(error);
   throw error;

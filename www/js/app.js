@@ -2,6 +2,7 @@
 // history, transfer, deposit, withdraw, alerts). Routes live in the hash: #/login, #/service, #/users/ID.
 
 import { ApiError, get, newIdempotencyKey, post, request, session, whenUnauthorized, withExactIntegers } from "./api.js";
+import { batchTag, setUpBatchDialog, setUpBatchPanel } from "./batches.js";
 import { drawBalanceChart } from "./chart.js";
 import { $, el, fill, formatTime } from "./dom.js";
 import { centsToText, formatMoney, parseAmount } from "./money.js";
@@ -51,7 +52,9 @@ function showError(form, error) {
     const slot = document.getElementById(`${input.id}-error`);
     slot.textContent = error.message;
     input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", slot.id);
+    // The error joins what already describes the input (a hint), once.
+    const described = (input.getAttribute("aria-describedby") || "").split(" ").filter((id) => id && id !== slot.id);
+    input.setAttribute("aria-describedby", [...described, slot.id].join(" "));
     input.focus();
     setStatus(form, "Not done: see the highlighted field.", "bad");
   } else {
@@ -309,7 +312,7 @@ function feedMovement(item) {
     el("span", { class: "feed-side" },
       el("span", { class: "amount" }, formatMoney(item.amount)),
       el("time", { datetime: item.created_at }, formatTime(item.created_at))),
-    item.memo ? el("span", { class: "feed-memo" }, item.memo) : null);
+    item.memo || item.batch_id ? el("span", { class: "feed-memo" }, batchTag(item.batch_id), item.memo || "") : null);
 }
 
 function feedAlert(alert, { withUser = true } = {}) {
@@ -325,6 +328,8 @@ function feedAlert(alert, { withUser = true } = {}) {
 }
 
 function fillFeed(list, items, render, emptyText) {
+  // Not while the keyboard is on it (a batch tag): a redraw would drop the focus. The next poll catches up.
+  if (list.contains(document.activeElement)) return;
   const newest = list.dataset.newest ? Number(list.dataset.newest) : null;
   fill(list, ...items.map((item) => {
     const row = render(item);
@@ -381,6 +386,13 @@ handleSubmit($("#create-form"), async (key) => {
   loadStats().catch(report);
 }, { moving: true });
 
+// The Batch panel: after money moved, the balances, totals and feed catch up at once.
+setUpBatchPanel({
+  handleSubmit, fieldError, nameOf,
+  onApplied: () => { Promise.all([loadUsers(), loadStats(), loadServiceFeed()]).catch(report); },
+});
+setUpBatchDialog({ nameOf, report });
+
 let pollCount = 0;
 async function showService() {
   if (!me || me.role !== "service") {
@@ -424,7 +436,8 @@ function historyRow(entry) {
   const incoming = entry.kind === "deposit" || entry.kind === "transfer_in";
   return el("tr", { dataset: { id: entry.id } },
     el("td", { class: "time" }, el("time", { datetime: entry.created_at }, formatTime(entry.created_at))),
-    el("td", {}, el("span", { class: `tag ${entry.kind}` }, KIND_NAMES[entry.kind] || entry.kind)),
+    el("td", { class: "kind" }, el("span", { class: `tag ${entry.kind}` }, KIND_NAMES[entry.kind] || entry.kind),
+      batchTag(entry.batch_id)),
     el("td", { class: "name" }, entry.kind.startsWith("transfer") ? nameOf(entry.counterparty_user_id) : "—"),
     el("td", { class: "memo" }, entry.memo || ""),
     el("td", { class: `num amount ${incoming ? "in" : "out"}` }, `${incoming ? "+" : "−"}${formatMoney(entry.amount)}`),
@@ -452,7 +465,8 @@ async function loadUserAlerts() {
 
 async function refreshUser() {
   const work = [loadUser(), loadChart(), loadUserAlerts()];
-  if (historyPager.isFirst) work.push(loadHistory());
+  // Not while the keyboard is in the table (a batch tag): a redraw would drop the focus.
+  if (historyPager.isFirst && !$("#history-table").contains(document.activeElement)) work.push(loadHistory());
   await Promise.all(work);
 }
 
