@@ -25,7 +25,7 @@ extension PostgresLedger {
         var run: BatchRun?
         var asSet = true
         let recorded = try settlingDoubt({ $0.int64("batch_id").map(InDoubtRecord.batch) }) {
-            try waitingOutHeldRows(of: []) {
+            try waitingOutHeldRows(of: Self.accounts(of: items)) {
                 try retrying { connection throws(PostgresError) -> Row? in
                     run = nil
                     return try takingTurn(on: connection) { () throws(PostgresError) -> Row? in
@@ -101,17 +101,34 @@ extension PostgresLedger {
         }
     }
 
-    /// The batches' turn, taken before the transaction's snapshot (a lock that fails, at lock_timeout, does not
-    /// stop the batch: correctness is SERIALIZABLE's, the turn only keeps retries rare), then the transaction
-    /// opened with the batch's start: one round trip. The start's outcome is at `openingStartOutcome`.
-    private static func openingSteps(_ start: PipelineStep, savepoint: Bool) -> [PipelineStep] {
+    /// The batches' turn and then the batch's accounts' locks (those contended single movements take, in id
+    /// order), taken before the transaction's snapshot, then the transaction opened with the batch's start: one
+    /// round trip. Single movements of a contended account queue behind the batch instead of failing to
+    /// serialize against it (or it against them). A lock that fails (lock_timeout) does not stop the batch:
+    /// correctness is SERIALIZABLE's, the locks only keep retries rare. The start's outcome is at
+    /// `openingStartOutcome`.
+    private static func openingSteps(_ start: PipelineStep, accounts: [Int64], savepoint: Bool) -> [PipelineStep] {
         [
-            .sql("BEGIN ISOLATION LEVEL READ COMMITTED"), .prepared(Statement.lockBatches.rawValue, []), .sync,
+            .sql("BEGIN ISOLATION LEVEL READ COMMITTED"), .prepared(Statement.lockBatches.rawValue, []),
+            .prepared(Statement.lockBatchAccounts.rawValue, [arrayLiteral(accounts.map { String($0) })]), .sync,
             .commit, .sync, .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"), start,
         ] + (savepoint ? [.sql("SAVEPOINT items")] : [])
     }
 
-    private static let openingStartOutcome = 4
+    /// Every account a batch's items name (the outside world, 0, included; the locks skip it).
+    static func accounts(of items: [BatchItem]) -> [Int64] {
+        var accounts: [Int64] = []
+        accounts.reserveCapacity(2 * items.count)
+        for item in items {
+            switch item.operation {
+            case .transfer(let from, let to): accounts += [from, to]
+            case .cash(_, let userID, _): accounts.append(userID)
+            }
+        }
+        return accounts
+    }
+
+    private static let openingStartOutcome = 5
 
     /// `steps`, then COMMIT, then the turn let go (after a sync point, so whatever the steps did); one round trip.
     /// Their outcomes come first, in order.
@@ -134,7 +151,7 @@ extension PostgresLedger {
             Self.openingSteps(
                 .prepared(
                     Statement.batchStart.rawValue, [token, idempotency?.key, idempotency?.fingerprint, requestID]),
-                savepoint: keepsRefusal))
+                accounts: Self.accounts(of: items), savepoint: keepsRefusal))
         for outcome in opening[(Self.openingStartOutcome - 1)...] { _ = try outcome.get() }
         guard let start = try opening[Self.openingStartOutcome].get().first, let batchID = start.int64("batch_id")
         else {
@@ -276,6 +293,11 @@ extension PostgresLedger {
         requestID: String, on connection: Connection
     ) throws(PostgresError) -> [AnsweredItem?] {
         let token = tokenParameter(tokenHash)
+        _ = try connection.pipeline([
+            .prepared(
+                Statement.holdBatchRows.rawValue,
+                [Self.arrayLiteral(Self.accounts(of: items).filter { $0 > 0 }.map { String($0) })])
+        ])
         var runner = BatchItemRunner(connection: connection, count: items.count)
         for (index, item) in items.enumerated() {
             if atomic, runner.firstRefused != nil { break }
@@ -340,11 +362,6 @@ extension PostgresLedger {
             movement.batchID = batches[movement.id]
             items[index] = .replayed(movement, alertCodes: codes)
         }
-    }
-
-    /// A one-dimensional PostgreSQL array of plain words or numbers, in its text form.
-    private static func arrayLiteral(_ elements: [String?]) -> String {
-        "{" + elements.map { $0 ?? "NULL" }.joined(separator: ",") + "}"
     }
 
     /// The receipt for how a batch's run ended; `recorded` is the row of the batch on record.

@@ -76,7 +76,11 @@ package final class PostgresLedger: LedgerOperations {
                 }
             }
         }
-        return counted(try receipt(from: row, of: "tally_move", requestID: requestID) { try $0.movement() })
+        let isReplay = row?.bool("replayed") == true
+        return counted(
+            try receipt(from: row, of: "tally_move", requestID: requestID) { row in
+                try showingBatch(of: row.movement(), ifReplayed: isReplay)
+            })
     }
 
     /// `steps` as a transaction of their own between per-account locks: a pipeline (one round trip) of
@@ -143,11 +147,22 @@ package final class PostgresLedger: LedgerOperations {
                 }
             }
         }
+        let isReplay = row?.bool("replayed") == true
         return counted(
             try receipt(from: row, of: "tally_cash_event", requestID: requestID) { row in
                 CashMovement(
-                    movement: try row.movement(), alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
+                    movement: try showingBatch(of: row.movement(), ifReplayed: isReplay),
+                    alertCodes: (row.array("alert_codes") ?? []).compactMap { Int($0) })
             })
+    }
+
+    /// A movement a key replayed, with the batch it came in: the movement functions' replay leaves that out (an
+    /// item of a batch replayed by a single request under its key). A new movement is never a batch's here.
+    private func showingBatch(of movement: Movement, ifReplayed isReplay: Bool) throws -> Movement {
+        guard isReplay else { return movement }
+        var shown = movement
+        shown.batchID = try runRetrying(.movementBatches, ["{\(movement.id)}"])?.int64("batch_id")
+        return shown
     }
 
     /// Reads what the alert rules need of `userID`'s history for an event at `t` (nil: now).
@@ -474,6 +489,8 @@ package final class PostgresLedger: LedgerOperations {
         do {
             return try movement()
         } catch let error as PostgresError where error.isLockTimeout {
+            // Rows held long enough to time out are contended: later movements of them queue for their locks.
+            contention.saw(accounts)
             try waitForRows(of: accounts)
             return try movement()
         }
@@ -483,13 +500,18 @@ package final class PostgresLedger: LedgerOperations {
     private func waitForRows(of accounts: [Int64]) throws {
         let ids = accounts.filter { $0 > 0 }.map { String($0) as String? }
         guard let first = ids.first else { return }
+        let wait: PipelineStep =
+            ids.count <= 2
+            ? .prepared(Statement.waitForAccounts.rawValue, [first, ids.last ?? first])
+            : .prepared(Statement.waitForManyAccounts.rawValue, [Self.arrayLiteral(ids)])
         try inTransaction { connection throws(PostgresError) in
-            _ = try connection.pipeline([
-                .sql("BEGIN ISOLATION LEVEL READ COMMITTED"),
-                .prepared(Statement.waitForAccounts.rawValue, [first, ids.last ?? first]),
-                .commit,
-            ])
+            _ = try connection.pipeline([.sql("BEGIN ISOLATION LEVEL READ COMMITTED"), wait, .commit])
         }
+    }
+
+    /// A one-dimensional PostgreSQL array of plain words or numbers, in its text form.
+    static func arrayLiteral(_ elements: [String?]) -> String {
+        "{" + elements.map { $0 ?? "NULL" }.joined(separator: ",") + "}"
     }
 
     /// Runs `body` on the open connection, again while it fails to serialize (40001, 40P01) as the policy

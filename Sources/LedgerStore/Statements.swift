@@ -32,6 +32,9 @@ enum Statement: String, CaseIterable {
     case waitForAccounts
     case inDoubt
     case lockBatches
+    case lockBatchAccounts
+    case holdBatchRows
+    case waitForManyAccounts
     case batchStart
     case batchTransfers
     case recordBatch
@@ -59,6 +62,19 @@ enum Statement: String, CaseIterable {
         // Batches take turns (see PostgresLedger.applyBatch): one lock, in the two-key space, apart from the
         // accounts' one-key locks.
         case .lockBatches: "SELECT pg_advisory_lock(1952541042, 1)"
+        // A batch's accounts, each with the per-account lock contended single movements take (lockedSteps), in
+        // id order; the outside world (0) has none.
+        case .lockBatchAccounts:
+            """
+            SELECT count(pg_advisory_lock(a.id)) AS locked
+            FROM (SELECT DISTINCT id FROM unnest($1::bigint[]) AS id WHERE id > 0 ORDER BY id) a
+            """
+        // A batch going item by item takes its accounts' rows first, in id order, as every movement does: items
+        // in their own order could otherwise meet a single movement taking the same rows the other way round.
+        case .holdBatchRows, .waitForManyAccounts:
+            """
+            SELECT count(*) AS held FROM (SELECT FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE) AS rows
+            """
         case .batchStart: "SELECT * FROM tally_batch_start($1, $2, $3, $4)"
         case .batchTransfers: "SELECT * FROM tally_batch_transfers($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         case .recordBatch:

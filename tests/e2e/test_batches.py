@@ -173,7 +173,24 @@ def test_item_keys_replay_items_applied_before_and_refuse_other_content(api, new
     # An item key is the caller's key like a request's: a single transfer with it replays the item.
     single = api.transfer(a["id"], b["id"], "2.00", headers={"Idempotency-Key": k2})
     assert single.status_code == 201 and single.headers.get("Idempotency-Replayed") == "true"
+    assert single.json() == dict(results[1]["movement"], batch_id=resent.json()["id"])
     assert balance(api, a) == 700
+
+
+def test_an_atomic_batch_resent_after_its_money_moved_on_is_replayed_by_its_item_keys(api, new_user):
+    a, b = new_user("1.00"), new_user()
+    movements = [transfer(a["id"], b["id"], "1.00", key=f"item-{uuid.uuid4()}")]
+    first = send(api, movements)
+    assert first.status_code == 201, first.text
+    # The payer has nothing left: the resent item would be refused as a new payment, but its key says it is done.
+    again = send(api, movements + [transfer(b["id"], a["id"], "0.50")])
+    assert again.status_code == 201, again.text
+    results = again.json()["results"]
+    assert [r["status"] for r in results] == ["replayed", "applied"]
+    assert results[0]["movement"]["id"] == first.json()["results"][0]["movement"]["id"]
+    other = send(api, [dict(movements[0], memo="changed"), transfer(a["id"], b["id"], "5.00")])
+    assert assert_error(other, 422, "idempotency_key_reused", "movements[0].idempotency_key")["index"] == 0
+    assert (balance(api, a), balance(api, b)) == (50, 50)
 
 
 def test_bad_input_is_422_with_the_items_index_in_field(api, new_user):

@@ -173,13 +173,20 @@ enum Migration0015 {
                         array_fill('applied'::text, ARRAY[cardinality(v_ids)]),
                         array_fill(NULL::bigint, ARRAY[cardinality(v_ids)]), p_request_id);
             EXCEPTION
-                WHEN SQLSTATE 'TB002' THEN
-                    -- The batch goes item by item, in a transaction of its own that claims the request's key anew.
-                    DELETE FROM idempotency_keys k WHERE k.owner = COALESCE(v_caller.user_id, 0) AND k.key = p_request_key;
-                    RETURN QUERY SELECT 'key_seen'::text, NULL::integer, NULL::bigint, NULL::bigint, NULL::bigint[],
-                        NULL::bigint[], NULL::bigint[], NULL::bigint;
-                    RETURN;
-                WHEN SQLSTATE 'TB001' OR check_violation OR numeric_value_out_of_range THEN
+                WHEN SQLSTATE 'TB001' OR check_violation OR numeric_value_out_of_range
+                     OR SQLSTATE 'TB002' THEN
+                    -- An item whose key was used before is judged by it first (a replay moves nothing; other
+                    -- content is refused for its key): item by item, in a transaction of its own that claims the
+                    -- request's key anew.
+                    IF p_keys IS NOT NULL AND EXISTS (
+                            SELECT FROM idempotency_keys k
+                            WHERE k.owner = COALESCE(v_caller.user_id, 0) AND k.key = ANY(p_keys)) THEN
+                        DELETE FROM idempotency_keys k
+                        WHERE k.owner = COALESCE(v_caller.user_id, 0) AND k.key = p_request_key;
+                        RETURN QUERY SELECT 'key_seen'::text, NULL::integer, NULL::bigint, NULL::bigint, NULL::bigint[],
+                            NULL::bigint[], NULL::bigint[], NULL::bigint;
+                        RETURN;
+                    END IF;
                     -- Judged from the balances as they are, nothing moved: the first item its endpoint would refuse.
                     SELECT array_agg(u.id), array_agg(u.balance) INTO v_moved, v_before
                     FROM users u WHERE u.id = ANY(v_accounts) AND NOT u.is_system;
