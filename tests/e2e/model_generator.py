@@ -210,14 +210,24 @@ class Generator:
 
     def chain(self, balances: dict[int, int]) -> list[dict]:
         """The service empties B, A pays B, B pays C: only in order does B have the money."""
-        a, b, c = self.rng.sample(self.users, 3)
+        a, b, c, d = self.rng.sample(self.users, 4)
         items = []
-        if balances[b] > 0:
+        # Emptied by a transfer to a fourth user as often as by a withdrawal: a batch of transfers only goes as
+        # a set (one UPDATE by net change), where in-order balances are computed rather than applied one by one.
+        if balances[b] > 0 and self.rng.random() < 0.5:
+            items.append({"type": "transfer", "from_user_id": b, "to_user_id": d, "amount": self.amount(balances[b])})
+            balances[d] += balances[b]
+            balances[b] = 0
+        elif balances[b] > 0:
             items.append({"type": "withdrawal", "user_id": b, "amount": self.amount(balances[b])})
             balances[b] = 0
         if balances[a] == 0:
-            items.append({"type": "deposit", "user_id": a, "amount": "10.00"})
-            balances[a] += 1000
+            items.append({"type": "transfer", "from_user_id": d, "to_user_id": a,
+                          "amount": self.amount(balances[d])} if balances[d] > 0 else
+                         {"type": "deposit", "user_id": a, "amount": "10.00"})
+            moved = balances[d] if balances[d] > 0 else 1000
+            balances[d] -= moved if balances[d] > 0 else 0
+            balances[a] += moved
         amount = self.legal_amount(balances[a])
         items.append({"type": "transfer", "from_user_id": a, "to_user_id": b, "amount": self.amount(amount)})
         items.append({"type": "transfer", "from_user_id": b, "to_user_id": c, "amount": self.amount(amount)})
@@ -331,9 +341,11 @@ class Generator:
         items: list[dict] = []
         used_keys: set = set()
         count = rng.randint(1, 20)
+        note = ""
         while len(items) < count:
-            if caller is None and rng.random() < 0.08:
+            if caller is None and rng.random() < 0.1:
                 items.extend(self.chain(balances))
+                note = "with a chain: B emptied, A pays B, B pays C"
             else:
                 items.append(self.item(caller, balances, last_t, failure_rate, used_keys))
         items = items[:20]
@@ -352,4 +364,4 @@ class Generator:
         elif roll < 0.075:
             body = rng.choice([{"movements": []}, {"atomic": True, "movements": items, "priority": 1},
                                {"atomic": "yes", "movements": items}, {"movements": {"0": items[0]}}])
-        return Request(caller, "POST", "/api/batches", body, kind="batch")
+        return Request(caller, "POST", "/api/batches", body, note=note, kind="batch")
