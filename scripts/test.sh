@@ -152,6 +152,8 @@ run_stack_pytest() {
 run_e2e_tests() {
     local targets
     read -r -a targets <<<"${TALLY_E2E_ARGS:-$E2E_DIR}"
+    # Options alone ("-k batch") narrow the suite's own folder, not every test of the checkout.
+    [[ "${targets[0]}" != -* ]] || targets=("$E2E_DIR" "${targets[@]}")
     run_stack_pytest "$1" e2e "${targets[@]}"
 }
 
@@ -160,6 +162,7 @@ run_e2e_tests() {
 run_fault_tests() {
     local targets
     read -r -a targets <<<"${TALLY_FAULTS_ARGS:-$FAULTS_DIR}"
+    [[ "${targets[0]}" != -* ]] || targets=("$FAULTS_DIR" "${targets[@]}")
     run_stack_pytest "$1" faults "${targets[@]}"
 }
 

@@ -101,19 +101,28 @@ extension PostgresLedger {
         }
     }
 
-    /// The batches' turn and then the batch's accounts' locks (those contended single movements take, in id
-    /// order), taken before the transaction's snapshot, then the transaction opened with the batch's start: one
-    /// round trip. Single movements of a contended account queue behind the batch instead of failing to
-    /// serialize against it (or it against them). A lock that fails (lock_timeout) does not stop the batch:
-    /// correctness is SERIALIZABLE's, the locks only keep retries rare. The start's outcome is at
-    /// `openingStartOutcome`.
+    /// The batch's accounts' locks (those contended single movements take), in id order, taken before the
+    /// transaction's snapshot, then the transaction opened with the batch's start: one round trip. Batches and
+    /// single movements of the same accounts queue for them instead of failing to serialize against each other;
+    /// taken in one order by everyone, they cannot deadlock. A batch of more than `turnAccounts` accounts first
+    /// takes the batches' turn: one such batch at a time holds its hundreds of locks (PostgreSQL's lock table is
+    /// shared and fixed in size), and two of them, which nearly always share an account, queue as a whole rather
+    /// than lock by lock. A lock that fails (lock_timeout) does not stop the batch: correctness is SERIALIZABLE's,
+    /// the locks only keep retries rare. The start's outcome is at `openingStartOutcome`.
     private static func openingSteps(_ start: PipelineStep, accounts: [Int64], savepoint: Bool) -> [PipelineStep] {
-        [
-            .sql("BEGIN ISOLATION LEVEL READ COMMITTED"), .prepared(Statement.lockBatches.rawValue, []),
-            .prepared(Statement.lockBatchAccounts.rawValue, [arrayLiteral(accounts.map { String($0) })]), .sync,
+        let ids = Array(Set(accounts.filter { $0 > 0 })).sorted()
+        let turn: PipelineStep =
+            ids.count > turnAccounts ? .prepared(Statement.lockBatches.rawValue, []) : .sql("SELECT 1")
+        return [
+            .sql("BEGIN ISOLATION LEVEL READ COMMITTED"), turn,
+            .prepared(Statement.lockBatchAccounts.rawValue, [arrayLiteral(ids.map { String($0) })]), .sync,
             .commit, .sync, .sql("BEGIN ISOLATION LEVEL SERIALIZABLE"), start,
         ] + (savepoint ? [.sql("SAVEPOINT items")] : [])
     }
+
+    /// The most accounts a batch locks without the batches' turn: sixteen workers' batches of this many take a
+    /// sixth of PostgreSQL's default lock table (64 locks a connection, 100 connections).
+    static let turnAccounts = 64
 
     /// Every account a batch's items name (the outside world, 0, included; the locks skip it).
     static func accounts(of items: [BatchItem]) -> [Int64] {

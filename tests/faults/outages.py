@@ -1,15 +1,18 @@
-"""Outages the fault tests cause on the stack test.sh started: its PostgreSQL stopped and started again, the pool
-restarted with a spool (store and forward)."""
+"""Outages the fault tests cause on the stack test.sh started: its PostgreSQL stopped and started again (through
+scripts/lib.sh, or with pg_ctl directly, and killed), the pool restarted with a spool (store and forward), and
+the pool's log read from where a test began."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
-from tally_e2e import env, pool_started_with
+from tally_e2e import env, pool_started_with, wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -45,3 +48,98 @@ def spooling_pool(pool, **settings):
 def spool_status(api) -> dict:
     status = api.get("/api/status").json()
     return {"depth": status["spool_depth"], "oldest_age": status["spool_oldest_age"]}
+
+
+# --- the stack's PostgreSQL, driven directly, and the pool's log --------------------------------------------------
+
+def stack_dir() -> Path:
+    return Path(env("TALLY_STACK_DIR"))
+
+
+def pg_data() -> Path:
+    return stack_dir() / "pg" / "data"
+
+
+def pg_log() -> Path:
+    return stack_dir() / "pg" / "log" / "postgresql.log"
+
+
+def pg_ctl(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """pg_ctl on the stack's cluster, as the postgres user (as scripts/lib.sh runs it)."""
+    binary = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda path: int(path.split("/")[4]))[-1]
+    return subprocess.run(["runuser", "-u", "postgres", "--", binary, "-D", str(pg_data()), *arguments],
+                          cwd="/", capture_output=True, text=True, timeout=timeout)
+
+
+def postmaster_pid() -> int | None:
+    """The running postmaster of the stack's cluster, or None."""
+    try:
+        pid = int((pg_data() / "postmaster.pid").read_text().split("\n", 1)[0])
+        alive = os.path.realpath(f"/proc/{pid}/cwd") == os.path.realpath(pg_data())
+    except (OSError, ValueError):
+        return None
+    return pid if alive else None
+
+
+def start_postgres() -> float:
+    """Starts the cluster (its settings as test.sh wrote them); returns the moment pg_ctl returned."""
+    result = pg_ctl("-l", str(pg_log()), "-w", "-t", "60", "start")
+    returned = time.monotonic()
+    assert result.returncode == 0, f"pg_ctl start failed: {result.stdout}{result.stderr}"
+    return returned
+
+
+def stop_postgres() -> None:
+    """Fast shutdown: open transactions are rolled back, committed data kept."""
+    result = pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
+    assert result.returncode == 0, f"pg_ctl stop failed: {result.stdout}{result.stderr}"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class LogTail:
+    """What a log file gained since this was made."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def text(self) -> str:
+        with open(self.path, encoding="utf-8", errors="replace") as log:
+            log.seek(self.offset)
+            return log.read()
+
+    def lines(self, containing: str = "") -> list[str]:
+        return [line for line in self.text().splitlines() if containing in line]
+
+
+def pool_log() -> LogTail:
+    return LogTail(Path(env("TALLY_LOG_DIR")) / "tally.log")
+
+
+def death_lines(tail: LogTail) -> list[str]:
+    """The supervisor's lines about a worker that died ("worker N (pid P) was killed by signal 9 ...")."""
+    return [line for line in tail.lines("(pid ") if "replacing it" in line]
+
+
+def restore(pool) -> None:
+    if postmaster_pid() is None:
+        start_postgres()
+    if not wait_for(pool.is_healthy, 15, 0.2):
+        pool.start()
+    pool.wait_until_healthy(30)
+
+
+def set_synchronous_commit(db, value: str | None) -> None:
+    """ALTER SYSTEM SET synchronous_commit (RESET for None), reloaded into every session."""
+    if value is None:
+        db.execute("ALTER SYSTEM RESET synchronous_commit")
+    else:
+        db.execute(f"ALTER SYSTEM SET synchronous_commit = '{value}'")
+    db.execute("SELECT pg_reload_conf()")
