@@ -43,9 +43,9 @@ enum Migration0015 {
                 AND cardinality(details) = cardinality(outcomes))
         );
 
+        -- No index: a batch's movements are found through its row (movement_ids), by their primary key.
         ALTER TABLE movements
             ADD COLUMN batch_id bigint DEFAULT NULLIF(current_setting('tally.batch_id', true), '')::bigint;
-        CREATE INDEX movements_batch_id ON movements (batch_id) WHERE batch_id IS NOT NULL;
 
         ALTER TABLE idempotency_keys ADD COLUMN batch_index integer;
 
