@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -93,6 +94,20 @@ def stop_postgres() -> None:
     """Fast shutdown: open transactions are rolled back, committed data kept."""
     result = pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
     assert result.returncode == 0, f"pg_ctl stop failed: {result.stdout}{result.stderr}"
+
+
+def crash_postgres() -> float:
+    """Kills the postmaster with SIGKILL (a crash: its server processes go with it, nothing is flushed) and waits
+    until every one of its processes is gone; returns the moment of the kill."""
+    postmaster = postmaster_pid()
+    assert postmaster is not None
+    children = {int(pid) for pid in subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                                                   text=True).stdout.split()}
+    killed = time.monotonic()
+    os.kill(postmaster, signal.SIGKILL)
+    assert wait_for(lambda: not any(alive(pid) for pid in children | {postmaster}), 15), (
+        f"PostgreSQL's processes outlived the postmaster: {[p for p in children if alive(p)]}")
+    return killed
 
 
 def alive(pid: int) -> bool:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -42,7 +41,7 @@ from bank_load import HotLoad, Stage, count, judge_answers, settle, summary, wai
 from batch_load import (OVERDRAFT, Batch, Item, Maker, batch_changes, check_batch_records, check_journal,
                         check_wholly_or_not_at_all, judge_answer, judge_replay, ledger_total, pool_counters,
                         send_batch, settle_batches)
-from outages import (alive, death_lines, pool_log, postmaster_pid, restore, set_synchronous_commit, start_postgres,
+from outages import (crash_postgres, death_lines, pool_log, restore, set_synchronous_commit, start_postgres,
                      stop_postgres)
 from tally_e2e import Api, RowHolder, check_balance_chains, check_journal_against_answers, wait_for
 
@@ -408,14 +407,7 @@ def test_batches_with_the_database_killed_mid_batch_are_applied_wholly_or_not_at
         try:
             load.run_for(1.5)
             wait_until_mid_batch(db, batch_load)
-            postmaster = postmaster_pid()
-            assert postmaster is not None
-            children = {int(pid) for pid in subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
-                                                           text=True).stdout.split()}
-            killed = time.monotonic()
-            os.kill(postmaster, signal.SIGKILL)
-            assert wait_for(lambda: not any(alive(pid) for pid in children | {postmaster}), 15), (
-                f"PostgreSQL's processes outlived the postmaster: {[p for p in children if alive(p)]}")
+            killed = crash_postgres()
             up = start_postgres()
             load.run_for(2.5)
         finally:

@@ -38,8 +38,8 @@ import requests
 from bank_load import (RETRY_PAUSE_SECONDS, THREADS, HotLoad, Shot, Stage, all_served, check_everything, count,
                        is_busy, read_books, relative, send, summary, waiting_behind)
 from fastcgi_client import FastCGI
-from outages import (LogTail, alive, death_lines, pg_ctl, pg_log, pool_log, postmaster_pid, restore,
-                     set_synchronous_commit, start_postgres, stop_postgres)
+from outages import (LogTail, crash_postgres, death_lines, pg_ctl, pg_log, pool_log, restore, set_synchronous_commit,
+                     start_postgres, stop_postgres)
 from tally_e2e import Api, RowHolder, env, text, unique, wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -221,14 +221,7 @@ def test_database_killed_with_sigkill_keeps_every_acknowledged_transfer(api, db,
         load = HotLoad(api.base_url, stage.hot, stage.others).start()
         try:
             load.run_for(1.5)
-            postmaster = postmaster_pid()
-            assert postmaster is not None
-            children = {int(pid) for pid in subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
-                                                           text=True).stdout.split()}
-            killed = time.monotonic()
-            os.kill(postmaster, signal.SIGKILL)
-            assert wait_for(lambda: not any(alive(pid) for pid in children | {postmaster}), 15), (
-                f"PostgreSQL's processes outlived the postmaster: {[p for p in children if alive(p)]}")
+            killed = crash_postgres()
             gone = time.monotonic()
             up = start_postgres()
             load.run_for(2.5)
