@@ -49,8 +49,8 @@ restart_pool() {
     sleep 0.5
 }
 
-# The worker processes of the running pool.
-worker_pids() { pgrep -P "$(pool_pid "$STATE")" | sort -n; }
+# The worker processes of the running pool's main lane (the batch lane's are named batches-N).
+worker_pids() { pgrep -P "$(pool_pid "$STATE")" -f 'worker-slot [0-9]' | sort -n; }
 
 # Resident memory of a process in kB (VmRSS), or 0 when it is gone.
 rss_kb() { awk '/^VmRSS:/ {print $2; found = 1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
