@@ -359,7 +359,8 @@ check_nginx() {
     mkdir -p "$WORK/run"
     check "nginx -t on nginx/tally.conf.template as scripts/docker/nginx-start.sh renders it for compose" \
         env TALLY_NGINX_TEMPLATE="$TALLY_ROOT/nginx/tally.conf.template" NGINX_LISTEN=8080 \
-        TALLY_SOCKET="$WORK/run/tally.sock" TALLY_WWW_ROOT="$TALLY_ROOT/www" TALLY_NGINX_STATE="$WORK/nginx" \
+        TALLY_SOCKET="$WORK/run/tally.sock" TALLY_BATCH_SOCKET="$WORK/run/tally-batches.sock" \
+        TALLY_WWW_ROOT="$TALLY_ROOT/www" TALLY_NGINX_STATE="$WORK/nginx" \
         sh scripts/docker/nginx-start.sh --check
     local conf=$WORK/nginx/nginx/nginx.conf
     if grep -qE '^\s*listen 8080;' "$conf" && ! grep -qE 'listen\s+127\.0\.0\.1' "$conf"; then
@@ -371,6 +372,11 @@ check_nginx() {
         pass "it passes /api/ to the pool's socket"
     else
         fail "its fastcgi_pass is not the pool's socket: $(grep -n fastcgi_pass "$conf" | tr '\n' ' ')"
+    fi
+    if [ "$(grep -A8 'location = /api/batches' "$conf" | grep -c "fastcgi_pass unix:$WORK/run/tally-batches.sock;")" = 1 ]; then
+        pass "it passes /api/batches to the batch lane's socket"
+    else
+        fail "/api/batches does not go to the batch lane's socket: $(grep -n fastcgi_pass "$conf" | tr '\n' ' ')"
     fi
 }
 

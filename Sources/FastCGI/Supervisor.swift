@@ -3,9 +3,10 @@ import Glibc
 import SystemSupport
 
 /// The pool's supervisor, like php-fpm's static pools: keeps each lane's worker processes accepting on the
-/// lane's listening socket (the main lane's, and the batch lane's when there is one) and replaces any that dies. SIGTERM and SIGINT stop the pool promptly (requests in
-/// flight get `Timeouts.stop` to finish); SIGQUIT drains it (they get `Timeouts.drain`). SIGHUP replaces the
-/// workers one by one (new binary or configuration) while the socket stays open. SIGUSR1 reopens the log file.
+/// lane's listening socket (the main lane's, and the batch lane's when there is one) and replaces any that
+/// dies. SIGTERM and SIGINT stop the pool promptly (requests in flight get `Timeouts.stop` to finish); SIGQUIT
+/// drains it (they get `Timeouts.drain`). SIGHUP replaces the workers one by one (new binary or configuration)
+/// while the sockets stay open. SIGUSR1 reopens the log file.
 /// It watches the scoreboard: a request running past `Timeouts.request` has its worker killed (its
 /// transaction rolls back with the connection) and replaced; one past `Timeouts.slowRequest` is logged.
 package final class Supervisor {
@@ -37,12 +38,12 @@ package final class Supervisor {
 
     /// A group of workers and the socket they accept on.
     package struct Lane: Sendable {
-        package let lane: PoolLane
+        package let kind: PoolLane
         package let listener: any Listener
         package let workerCount: Int
 
-        package init(_ lane: PoolLane, listener: any Listener, workerCount: Int) {
-            self.lane = lane
+        package init(_ kind: PoolLane, listener: any Listener, workerCount: Int) {
+            self.kind = kind
             self.listener = listener
             self.workerCount = workerCount
         }
@@ -102,12 +103,12 @@ package final class Supervisor {
     package func run() -> Int32 {
         tally_install_supervisor_signals()
         scoreboard.set(.startTime, Int64(time(nil)))
-        for lane in lanes { scoreboard.set(lane.lane.processes, Int64(lane.workerCount)) }
+        for lane in lanes { scoreboard.set(lane.kind.processes, Int64(lane.workerCount)) }
         for index in slots.indices { spawn(into: index) }
         log(
             .info,
             "pool started: "
-                + lanes.map { "\($0.workerCount) \(Self.noun($0.lane)) on \($0.listener.address)" }
+                + lanes.map { "\($0.workerCount) \(Self.noun($0.kind)) on \($0.listener.address)" }
                 .joined(separator: ", "))
 
         var drainTimeout = timeouts.stop
@@ -131,7 +132,7 @@ package final class Supervisor {
     }
 
     private func spawn(into index: Int) {
-        let entry = scoreboard.claimEntry(lane: slots[index].lane.lane)
+        let entry = scoreboard.claimEntry(lane: slots[index].lane.kind)
         if entry == nil { log(.warning, "scoreboard full: worker \(name(index)) starts without an entry") }
         let pid = spawnWorker(slot: index, entry: entry)
         slots[index].pid = pid
@@ -308,9 +309,9 @@ package final class Supervisor {
             var waiting: UInt32 = 0
             var capacity: UInt32 = 0
             guard tally_listen_queue(lane.listener.fileDescriptor, &waiting, &capacity) == 0 else { continue }
-            scoreboard.set(lane.lane.listenQueue, Int64(waiting))
-            scoreboard.raise(lane.lane.maxListenQueue, to: Int64(waiting))
-            scoreboard.set(lane.lane.listenQueueLength, Int64(capacity))
+            scoreboard.set(lane.kind.listenQueue, Int64(waiting))
+            scoreboard.raise(lane.kind.maxListenQueue, to: Int64(waiting))
+            scoreboard.set(lane.kind.listenQueueLength, Int64(capacity))
         }
     }
 
@@ -345,7 +346,7 @@ package final class Supervisor {
 
     /// The worker of slot `index` as logs name it: "3", "batches-0".
     private func name(_ index: Int) -> String {
-        slots[index].lane.lane.slotName(slots[index].number)
+        slots[index].lane.kind.slotName(slots[index].number)
     }
 
     private static func noun(_ lane: PoolLane) -> String {
