@@ -28,8 +28,8 @@ package struct PoolReport {
     }
 
     /// php-fpm's status fields (with underscores), then Tally's; `now` is unix seconds. The process counts are
-    /// the whole pool's (both lanes); the listen queue and max children reached are the main lane's, and the
-    /// `batch_` fields the batch lane's.
+    /// the whole pool's (both lanes); the listen queue and max children reached are the main lane's (the batch
+    /// lane's own figures are in the metrics).
     package func statusJSON(_ snapshot: PoolSnapshot, now: Int64) -> String {
         let start = snapshot[.startTime]
         let fields: [(String, String)] = [
@@ -56,13 +56,6 @@ package struct PoolReport {
             ("worker_deaths", String(snapshot[.workerDeaths])),
             ("spool_depth", String(snapshot[.spoolDepth])),
             ("spool_oldest_age", String(Self.spoolOldestAge(snapshot, now: now))),
-            ("batch_listen", Self.quoted(batchListen)),
-            ("batch_listen_queue", String(snapshot[.batchListenQueue])),
-            ("batch_max_listen_queue", String(snapshot[.batchMaxListenQueue])),
-            ("batch_listen_queue_len", String(snapshot[.batchListenQueueLength])),
-            ("batch_idle_processes", String(snapshot.idleProcesses[.batches] ?? 0)),
-            ("batch_active_processes", String(snapshot.activeProcesses[.batches] ?? 0)),
-            ("batch_max_children_reached", String(snapshot[.batchMaxChildrenReached])),
         ]
         return "{" + fields.map { "\(Self.quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}\n"
     }
@@ -121,9 +114,20 @@ package struct PoolReport {
                     ("{lane=\"\(lane.label)\",state=\"active\"}", String(snapshot.activeProcesses[lane] ?? 0)),
                 ]
             })
+        if !batchListen.isEmpty {
+            metric(
+                "tally_pool_batch_lane_info", "gauge", "The batch lane's address (POST /api/batches).",
+                [("{listen=\(Self.quoted(batchListen))}", "1")])
+        }
         single(
             "tally_pool_batch_listen_queue", "gauge", "Batches waiting for a worker of the batch lane.",
             snapshot[.batchListenQueue])
+        single(
+            "tally_pool_batch_max_listen_queue", "gauge", "Most batches seen waiting since start.",
+            snapshot[.batchMaxListenQueue])
+        single(
+            "tally_pool_batch_listen_queue_length", "gauge", "The batch lane's listen queue's size.",
+            snapshot[.batchListenQueueLength])
         single(
             "tally_pool_batch_max_children_reached_total", "counter",
             "Batches accepted while every worker of the batch lane was busy.", snapshot[.batchMaxChildrenReached])

@@ -78,18 +78,27 @@ def batch_of_one(from_id: int, to_id: int, amount: str = "0.01"):
         {"type": "transfer", "from_user_id": from_id, "to_user_id": to_id, "amount": amount}]})
 
 
-def test_the_pool_runs_a_batch_lane_that_its_status_page_shows(api, pool):
+def metric(api, name: str) -> float | None:
+    """A sample of /api/metrics by its name and labels as written there (None when absent)."""
+    for line in api.get("/api/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_the_pool_runs_a_batch_lane_that_its_status_page_and_metrics_show(api, pool):
     lane = pool.batch_workers()
     assert len(lane) >= 1, "the test stack's pool runs the default batch lane"
     assert not lane & pool.workers()
-    status = wait_for(lambda: (lambda s: s if s["batch_idle_processes"] + s["batch_active_processes"] == len(lane)
-                               else None)(api.get("/api/status").json()), 5)
-    assert status, api.get("/api/status").json()
-    assert status["batch_listen"].endswith("tally-batches.sock"), status
-    assert status["batch_listen_queue_len"] > 0, status
+    idle, active = 'tally_pool_processes{lane="batches",state="idle"}', \
+        'tally_pool_processes{lane="batches",state="active"}'
+    assert wait_for(lambda: metric(api, idle) + metric(api, active) == len(lane), 5), api.get("/api/metrics").text
+    assert metric(api, 'tally_pool_batch_lane_info{listen="' + os.environ["TALLY_SOCKET"].replace(
+        "tally.sock", "tally-batches.sock") + '"}') == 1
+    assert metric(api, "tally_pool_batch_listen_queue_length") > 0
+    # The status page's process counts are the whole pool's: both lanes.
+    status = api.get("/api/status").json()
     assert status["total_processes"] == len(lane) + len(pool.workers()), status
-    metrics = api.get("/api/metrics").text
-    assert 'tally_pool_processes{lane="batches",state="idle"}' in metrics
 
 
 def test_a_batch_is_answered_by_the_batch_lane_while_every_other_worker_is_busy(api, db, new_user, base_url,
@@ -134,7 +143,7 @@ def test_single_transfers_are_answered_while_every_batch_worker_waits_for_the_ba
         answers, threads = in_threads(base_url, len(lane) + 1, batch_of_one(a["id"], b["id"]))
         assert wait_for(lambda: lock_waiters(db, "advisory") >= len(lane), 10), \
             "the lane's workers did not all come to wait for the batch lock"
-        assert wait_for(lambda: api.get("/api/status").json()["batch_listen_queue"] >= 1, 5), \
+        assert wait_for(lambda: metric(api, "tally_pool_batch_listen_queue") >= 1, 5), \
             "the last batch did not wait in the lane's listen queue"
         for _ in range(3):
             response = api.transfer(a["id"], b["id"], "0.10")
