@@ -43,7 +43,7 @@ restart_pool() {
     # The socket is open before every worker has its database connection: wait until they all do.
     local i
     for ((i = 0; i < 100; i++)); do
-        [ "$(pgrep -c -P "$(pool_pid "$STATE")" || true)" -ge "$1" ] && break
+        [ "$(worker_pids | wc -l)" -ge "$1" ] && break
         sleep 0.1
     done
     sleep 0.5
