@@ -110,7 +110,7 @@ check_compose() {
     fi
 
     # The same checks with more workers: max_connections follows TALLY_WORKERS.
-    env_file "$WORK/many.env" TALLY_WORKERS=48 PG_SPARE_CONNECTIONS=6
+    env_file "$WORK/many.env" TALLY_WORKERS=48 TALLY_BATCH_WORKERS=6 PG_SPARE_CONNECTIONS=6
     compose --env-file "$WORK/many.env" config >"$WORK/compose-many.yml" 2>&1 || cp "$WORK/compose-many.yml" "$WORK/last.log"
     local pg_settings
     pg_settings=$(sed -n '/^pg_write_settings()/,/^}/p' scripts/lib.sh)
@@ -141,9 +141,12 @@ def max_connections(db):
 for path in sys.argv[1:3]:
     services = yaml.safe_load(open(path))["services"]
     db, tally, nginx = services["db"], services["tally"], services["nginx"]
-    workers = int(tally["environment"]["TALLY_WORKERS"])
-    if int(db["environment"]["TALLY_WORKERS"]) != workers:
-        problems.append(f"{path}: db and tally have different TALLY_WORKERS")
+    workers = int(tally["environment"]["TALLY_WORKERS"]) + int(tally["environment"]["TALLY_BATCH_WORKERS"])
+    for name in ["TALLY_WORKERS", "TALLY_BATCH_WORKERS"]:
+        if db["environment"][name] != tally["environment"][name]:
+            problems.append(f"{path}: db and tally have different {name}")
+    if nginx["environment"].get("TALLY_BATCH_WORKERS") != tally["environment"]["TALLY_BATCH_WORKERS"]:
+        problems.append(f"{path}: nginx and tally have different TALLY_BATCH_WORKERS")
     connections, db_args = max_connections(db)
     if connections - RESERVED < workers + OTHERS:
         problems.append(f"{path}: max_connections {connections} leaves {connections - RESERVED} connections "
@@ -151,8 +154,11 @@ for path in sys.argv[1:3]:
     print(f"{os.path.basename(path)}: {workers} workers, max_connections {connections}")
 
     socket = tally["environment"]["TALLY_SOCKET"]
-    if nginx["environment"].get("TALLY_SOCKET") != socket:
-        problems.append(f"{path}: nginx's TALLY_SOCKET is not the pool's {socket}")
+    for name in ["TALLY_SOCKET", "TALLY_BATCH_SOCKET"]:
+        if nginx["environment"].get(name) != tally["environment"][name]:
+            problems.append(f"{path}: nginx's {name} is not the pool's {tally['environment'][name]}")
+    if os.path.dirname(tally["environment"]["TALLY_BATCH_SOCKET"]) != os.path.dirname(socket):
+        problems.append(f"{path}: the batch lane's socket is not in the main socket's volume")
     socket_dir = os.path.dirname(socket)
     def volume_at(service, target):
         return [v.split(":")[0] for v in service.get("volumes", []) if v.split(":")[1] == target]
@@ -353,7 +359,8 @@ check_nginx() {
     mkdir -p "$WORK/run"
     check "nginx -t on nginx/tally.conf.template as scripts/docker/nginx-start.sh renders it for compose" \
         env TALLY_NGINX_TEMPLATE="$TALLY_ROOT/nginx/tally.conf.template" NGINX_LISTEN=8080 \
-        TALLY_SOCKET="$WORK/run/tally.sock" TALLY_WWW_ROOT="$TALLY_ROOT/www" TALLY_NGINX_STATE="$WORK/nginx" \
+        TALLY_SOCKET="$WORK/run/tally.sock" TALLY_BATCH_SOCKET="$WORK/run/tally-batches.sock" \
+        TALLY_WWW_ROOT="$TALLY_ROOT/www" TALLY_NGINX_STATE="$WORK/nginx" \
         sh scripts/docker/nginx-start.sh --check
     local conf=$WORK/nginx/nginx/nginx.conf
     if grep -qE '^\s*listen 8080;' "$conf" && ! grep -qE 'listen\s+127\.0\.0\.1' "$conf"; then
@@ -365,6 +372,11 @@ check_nginx() {
         pass "it passes /api/ to the pool's socket"
     else
         fail "its fastcgi_pass is not the pool's socket: $(grep -n fastcgi_pass "$conf" | tr '\n' ' ')"
+    fi
+    if [ "$(grep -A8 'location = /api/batches' "$conf" | grep -c "fastcgi_pass unix:$WORK/run/tally-batches.sock;")" = 1 ]; then
+        pass "it passes /api/batches to the batch lane's socket"
+    else
+        fail "/api/batches does not go to the batch lane's socket: $(grep -n fastcgi_pass "$conf" | tr '\n' ' ')"
     fi
 }
 
@@ -484,6 +496,7 @@ check_live() {
         sleep 0.1
     done
     TALLY_STACK=$LIVE setsid env NGINX_LISTEN="127.0.0.1:$port" TALLY_SOCKET="$socket" \
+        TALLY_BATCH_SOCKET="$LIVE/socket/tally-batches.sock" \
         TALLY_NGINX_TEMPLATE="$TALLY_ROOT/nginx/tally.conf.template" TALLY_WWW_ROOT="$TALLY_ROOT/www" \
         TALLY_NGINX_STATE="$LIVE/nginx" sh scripts/docker/nginx-start.sh </dev/null >"$LIVE/nginx.log" 2>&1 &
     for ((i = 0; i < 50; i++)); do
@@ -496,8 +509,9 @@ check_live() {
     me=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/me" || true)
     index=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)
     if [ "$health" = '{"status":"ok","database":"up"}' ] && [ "$me" = '{"role":"service"}' ] && [ "$index" = 200 ] &&
-        [ "$(stat -c '%U %G %a' "$socket")" = "nobody www-data 660" ]; then
-        pass "through nginx: /api/health up, /api/me with the printed token is the service role, / is 200; the socket is nobody:www-data 0660"
+        [ "$(stat -c '%U %G %a' "$socket")" = "nobody www-data 660" ] &&
+        [ "$(stat -c '%U %G %a' "$LIVE/socket/tally-batches.sock")" = "nobody www-data 660" ]; then
+        pass "through nginx: /api/health up, /api/me with the printed token is the service role, / is 200; the socket and the batch lane's are nobody:www-data 0660"
     else
         fail "through the compose scripts: health '$health', me '$me', index $index, socket $(stat -c '%U %G %a' "$socket" 2>&1)"
         sed 's/^/      pool: /' "$LIVE/pool.log" | tail -n 10 >&2

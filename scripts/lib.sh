@@ -395,11 +395,18 @@ pg_stop() {
 # A stack's state folder STATE holds: pg/ (the cluster), run/ (FastCGI socket, pid files), nginx/ (rendered
 # config, temp files), log/ (tally.log, nginx-access.log, nginx-error.log).
 
-# The FastCGI socket of the stack in STATE.
+# The FastCGI socket of the stack in STATE (its folder is chosen for the longer name of the two sockets).
 stack_socket() {
     local dir
-    dir=$(socket_dir_for "$1/run" tally.sock) || return
+    dir=$(socket_dir_for "$1/run" tally-batches.sock) || return
     printf '%s/tally.sock\n' "$dir"
+}
+
+# The socket of the pool's batch lane (tally serve --batch-socket), beside the stack's main socket.
+stack_batch_socket() {
+    local socket
+    socket=$(stack_socket "$1") || return
+    printf '%s/tally-batches.sock\n' "$(dirname "$socket")"
 }
 
 # pool_start BIN STATE CONNINFO [serve args...]  (CONNINFO: the pool's role's, pg_pool_conninfo)
@@ -409,17 +416,18 @@ stack_socket() {
 pool_start() {
     local bin=$1 state=$2 conninfo=$3
     shift 3
-    local socket
+    local socket batch_socket
     socket=$(stack_socket "$state") || return
+    batch_socket=$(stack_batch_socket "$state") || return
     mkdir -p "$state/run" "$state/log"
     pool_stop "$state" # a supervisor left over from a killed run would still hold the socket
-    rm -f "$socket"
+    rm -f "$socket" "$batch_socket"
     # nginx's workers (www-data) connect to the socket: they must be able to reach its folder.
     chmod 755 "$(dirname "$socket")"
     ensure_traversable "$WEB_USER" "$(dirname "$socket")"
     # shellcheck disable=SC2094 # the pool's log and its stdout and stderr are one file, appended to: nothing reads it
     TALLY_STACK=$state setsid "$bin" serve --socket "$socket" --database "$conninfo" \
-        --log-file "$state/log/tally.log" "$@" \
+        --batch-socket "$batch_socket" --log-file "$state/log/tally.log" "$@" \
         </dev/null >>"$state/log/tally.log" 2>&1 &
     local pid=$! i
     echo "$pid" >"$state/run/tally.pid"
@@ -448,16 +456,20 @@ pool_stop() {
         # Workers are in the supervisor's process group: none may outlive it.
         kill -KILL -- "-$pid" 2>/dev/null || true
     fi
-    rm -f "$state/run/tally.pid" "$(stack_socket "$state")"
+    rm -f "$state/run/tally.pid" "$(stack_socket "$state")" "$(stack_batch_socket "$state")"
 }
 
 # --- nginx ------------------------------------------------------------------------------------------------
 
 # nginx_render PORT SOCKET WWW_ROOT STATE: writes STATE/nginx/nginx.conf from nginx/tally.conf.template.
+# Batches go to the stack's batch lane socket (stack_batch_socket), or to SOCKET when TALLY_BATCH_WORKERS=0
+# (the pool then runs no batch lane).
 nginx_render() {
-    local port=$1 socket=$2 www=$3 state=$4
+    local port=$1 socket=$2 www=$3 state=$4 batch_socket=$2
+    [ "${TALLY_BATCH_WORKERS:-}" = 0 ] || batch_socket=$(stack_batch_socket "$state") || return
     mkdir -p "$state/nginx/tmp" "$state/log" "$state/run"
-    sed -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" -e "s|@WWW_ROOT@|$www|g" -e "s|@STATE@|$state|g" \
+    sed -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$socket|g" -e "s|@BATCH_SOCKET@|$batch_socket|g" \
+        -e "s|@WWW_ROOT@|$www|g" -e "s|@STATE@|$state|g" \
         "$TALLY_ROOT/nginx/tally.conf.template" >"$state/nginx/nginx.conf"
     ensure_traversable "$WEB_USER" "$www"
     # A checkout made under umask 077 leaves www/ unreadable to nginx's workers.

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TALLY_SCOREBOARD_MAGIC 0x54414c4c59534231ULL /* "TALLYSB1" */
+#define TALLY_SCOREBOARD_MAGIC 0x54414c4c59534232ULL /* "TALLYSB2": the layout's version */
 
 uint64_t tally_scoreboard_size(int32_t entry_count) {
     return sizeof(struct tally_scoreboard) + (uint64_t)entry_count * sizeof(struct tally_entry);

@@ -6,12 +6,15 @@ import Glibc
 package struct PoolReport {
     package let pool: String
     package let listen: String
+    /// The batch lane's address; empty when the pool has no batch lane.
+    package let batchListen: String
     /// The metrics label of each route index; the last index is "other".
     package let routeLabels: [String]
 
-    package init(pool: String, listen: String, routeLabels: [String]) {
+    package init(pool: String, listen: String, batchListen: String = "", routeLabels: [String]) {
         self.pool = pool
         self.listen = listen
+        self.batchListen = batchListen
         self.routeLabels = routeLabels
     }
 
@@ -24,7 +27,9 @@ package struct PoolReport {
         index < routeLabels.count && index < Scoreboard.routeCapacity - 1 ? routeLabels[index] : "other"
     }
 
-    /// php-fpm's status fields (with underscores), then Tally's; `now` is unix seconds.
+    /// php-fpm's status fields (with underscores), then Tally's; `now` is unix seconds. The process counts are
+    /// the whole pool's (both lanes); the listen queue and max children reached are the main lane's (the batch
+    /// lane's own figures are in the metrics).
     package func statusJSON(_ snapshot: PoolSnapshot, now: Int64) -> String {
         let start = snapshot[.startTime]
         let fields: [(String, String)] = [
@@ -37,9 +42,9 @@ package struct PoolReport {
             ("listen_queue", String(snapshot[.listenQueue])),
             ("max_listen_queue", String(snapshot[.maxListenQueue])),
             ("listen_queue_len", String(snapshot[.listenQueueLength])),
-            ("idle_processes", String(snapshot.idleProcesses)),
-            ("active_processes", String(snapshot.activeProcesses)),
-            ("total_processes", String(snapshot.idleProcesses + snapshot.activeProcesses)),
+            ("idle_processes", String(snapshot.totalIdle)),
+            ("active_processes", String(snapshot.totalActive)),
+            ("total_processes", String(snapshot.totalIdle + snapshot.totalActive)),
             ("max_active_processes", String(snapshot[.maxActive])),
             ("max_children_reached", String(snapshot[.maxChildrenReached])),
             ("slow_requests", String(snapshot[.slowRequests])),
@@ -94,21 +99,43 @@ package struct PoolReport {
 
         single("tally_pool_start_time_seconds", "gauge", "When the pool started (unix time).", snapshot[.startTime])
         single("tally_pool_accepted_connections_total", "counter", "Requests accepted.", snapshot[.accepted])
-        single("tally_pool_listen_queue", "gauge", "Connections waiting to be accepted.", snapshot[.listenQueue])
+        single(
+            "tally_pool_listen_queue", "gauge", "Connections waiting to be accepted by the main lane.",
+            snapshot[.listenQueue])
         single(
             "tally_pool_max_listen_queue", "gauge", "Most connections seen waiting since start.",
             snapshot[.maxListenQueue])
         single("tally_pool_listen_queue_length", "gauge", "The listen queue's size.", snapshot[.listenQueueLength])
         metric(
-            "tally_pool_processes", "gauge", "Worker processes, by state.",
-            [
-                ("{state=\"idle\"}", String(snapshot.idleProcesses)),
-                ("{state=\"active\"}", String(snapshot.activeProcesses)),
-            ])
+            "tally_pool_processes", "gauge", "Worker processes, by lane and state.",
+            PoolLane.allCases.flatMap { lane in
+                [
+                    ("{lane=\"\(lane.label)\",state=\"idle\"}", String(snapshot.idleProcesses[lane] ?? 0)),
+                    ("{lane=\"\(lane.label)\",state=\"active\"}", String(snapshot.activeProcesses[lane] ?? 0)),
+                ]
+            })
+        if !batchListen.isEmpty {
+            metric(
+                "tally_pool_batch_lane_info", "gauge", "The batch lane's address (POST /api/batches).",
+                [("{listen=\(Self.quoted(batchListen))}", "1")])
+        }
+        single(
+            "tally_pool_batch_listen_queue", "gauge", "Batches waiting for a worker of the batch lane.",
+            snapshot[.batchListenQueue])
+        single(
+            "tally_pool_batch_max_listen_queue", "gauge", "Most batches seen waiting since start.",
+            snapshot[.batchMaxListenQueue])
+        single(
+            "tally_pool_batch_listen_queue_length", "gauge", "The batch lane's listen queue's size.",
+            snapshot[.batchListenQueueLength])
+        single(
+            "tally_pool_batch_max_children_reached_total", "counter",
+            "Batches accepted while every worker of the batch lane was busy.", snapshot[.batchMaxChildrenReached])
         single(
             "tally_pool_max_active_processes", "gauge", "Most workers busy at once since start.", snapshot[.maxActive])
         single(
-            "tally_pool_max_children_reached_total", "counter", "Requests accepted while every worker was busy.",
+            "tally_pool_max_children_reached_total", "counter",
+            "Requests accepted while every worker of the main lane was busy.",
             snapshot[.maxChildrenReached])
         single(
             "tally_pool_slow_requests_total", "counter", "Requests that ran past the slow-request threshold.",

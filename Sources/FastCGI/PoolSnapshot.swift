@@ -9,8 +9,9 @@ package struct PoolSnapshot: Sendable {
 
     package var figures: [Scoreboard.Figure: Int64] = [:]
     package var counters: [Counter: UInt64] = [:]
-    package var activeProcesses = 0
-    package var idleProcesses = 0
+    /// Workers busy with a request and workers waiting for one, by lane.
+    package var activeProcesses: [PoolLane: Int] = [:]
+    package var idleProcesses: [PoolLane: Int] = [:]
     /// Requests answered, by route index and status index (`StatusTable`).
     package var requests: [[UInt64]]
     /// Request durations by route index and bucket (`LatencyBuckets`), not cumulative.
@@ -26,6 +27,11 @@ package struct PoolSnapshot: Sendable {
 
     package subscript(figure: Scoreboard.Figure) -> Int64 { figures[figure] ?? 0 }
     package subscript(counter: Counter) -> UInt64 { counters[counter] ?? 0 }
+
+    /// Busy workers of every lane.
+    package var totalActive: Int { activeProcesses.values.reduce(0, +) }
+    /// Idle workers of every lane.
+    package var totalIdle: Int { idleProcesses.values.reduce(0, +) }
 }
 
 extension PoolSnapshot.Counter {

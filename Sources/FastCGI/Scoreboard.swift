@@ -44,6 +44,7 @@ package final class Scoreboard: @unchecked Sendable {
     package enum Figure: Int32, CaseIterable, Sendable {
         case startTime, maxActive, maxChildrenReached, slowRequests, deadlineKills, workerDeaths
         case listenQueue, maxListenQueue, listenQueueLength, totalProcesses, spoolDepth, spoolOldest
+        case batchProcesses, batchListenQueue, batchMaxListenQueue, batchListenQueueLength, batchMaxChildrenReached
 
         var cValue: Int32 {
             switch self {
@@ -59,6 +60,11 @@ package final class Scoreboard: @unchecked Sendable {
             case .totalProcesses: Int32(TALLY_TOTAL_PROCESSES.rawValue)
             case .spoolDepth: Int32(TALLY_SPOOL_DEPTH.rawValue)
             case .spoolOldest: Int32(TALLY_SPOOL_OLDEST.rawValue)
+            case .batchProcesses: Int32(TALLY_BATCH_PROCESSES.rawValue)
+            case .batchListenQueue: Int32(TALLY_BATCH_LISTEN_QUEUE.rawValue)
+            case .batchMaxListenQueue: Int32(TALLY_BATCH_MAX_LISTEN_QUEUE.rawValue)
+            case .batchListenQueueLength: Int32(TALLY_BATCH_LISTEN_QUEUE_LEN.rawValue)
+            case .batchMaxChildrenReached: Int32(TALLY_BATCH_MAX_CHILDREN_REACHED.rawValue)
             }
         }
     }
@@ -76,10 +82,11 @@ package final class Scoreboard: @unchecked Sendable {
 
     // MARK: - Entries (the supervisor hands them out)
 
-    /// Takes a free entry for a worker about to start; nil when all are taken.
-    func claimEntry() -> Int? {
+    /// Takes a free entry for a worker of `lane` about to start; nil when all are taken.
+    func claimEntry(lane: PoolLane = .main) -> Int? {
         for index in 0..<entryCount where tally_load_i32(&entry(index).pointee.state) == TALLY_ENTRY_FREE.rawValue {
             entry(index).pointee.pid = 0
+            tally_store_i32(&entry(index).pointee.lane, lane.rawValue)
             tally_store_i32(&entry(index).pointee.state, Int32(TALLY_ENTRY_IDLE.rawValue))
             return index
         }
@@ -94,6 +101,11 @@ package final class Scoreboard: @unchecked Sendable {
     func releaseEntry(_ index: Int) {
         tally_store_i32(&entry(index).pointee.pid, 0)
         tally_store_i32(&entry(index).pointee.state, Int32(TALLY_ENTRY_FREE.rawValue))
+    }
+
+    /// The lane of the worker that holds the entry.
+    func lane(ofEntry index: Int) -> PoolLane {
+        PoolLane(rawValue: tally_load_i32(&entry(index).pointee.lane)) ?? .main
     }
 
     /// A request in progress in one of the pool's workers, as the supervisor sees it.
@@ -141,9 +153,10 @@ package final class Scoreboard: @unchecked Sendable {
         for figure in Figure.allCases { snapshot.figures[figure] = self.figure(figure) }
         for index in 0..<entryCount {
             let entry = entry(index)
+            let lane = lane(ofEntry: index)
             switch tally_load_i32(&entry.pointee.state) {
-            case Int32(TALLY_ENTRY_BUSY.rawValue): snapshot.activeProcesses += 1
-            case Int32(TALLY_ENTRY_IDLE.rawValue): snapshot.idleProcesses += 1
+            case Int32(TALLY_ENTRY_BUSY.rawValue): snapshot.activeProcesses[lane, default: 0] += 1
+            case Int32(TALLY_ENTRY_IDLE.rawValue): snapshot.idleProcesses[lane, default: 0] += 1
             default: break
             }
             for counter in PoolSnapshot.Counter.allCases {

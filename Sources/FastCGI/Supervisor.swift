@@ -2,10 +2,11 @@ import CProcessShims
 import Glibc
 import SystemSupport
 
-/// The pool's supervisor, like php-fpm's static pool: keeps `workerCount` worker processes accepting on
-/// the listening socket and replaces any that dies. SIGTERM and SIGINT stop the pool promptly (requests in
-/// flight get `Timeouts.stop` to finish); SIGQUIT drains it (they get `Timeouts.drain`). SIGHUP replaces the
-/// workers one by one (new binary or configuration) while the socket stays open. SIGUSR1 reopens the log file.
+/// The pool's supervisor, like php-fpm's static pools: keeps each lane's worker processes accepting on the
+/// lane's listening socket (the main lane's, and the batch lane's when there is one) and replaces any that
+/// dies. SIGTERM and SIGINT stop the pool promptly (requests in flight get `Timeouts.stop` to finish); SIGQUIT
+/// drains it (they get `Timeouts.drain`). SIGHUP replaces the workers one by one (new binary or configuration)
+/// while the sockets stay open. SIGUSR1 reopens the log file.
 /// It watches the scoreboard: a request running past `Timeouts.request` has its worker killed (its
 /// transaction rolls back with the connection) and replaced; one past `Timeouts.slowRequest` is logged.
 package final class Supervisor {
@@ -35,7 +36,23 @@ package final class Supervisor {
         }
     }
 
+    /// A group of workers and the socket they accept on.
+    package struct Lane: Sendable {
+        package let kind: PoolLane
+        package let listener: any Listener
+        package let workerCount: Int
+
+        package init(_ kind: PoolLane, listener: any Listener, workerCount: Int) {
+            self.kind = kind
+            self.listener = listener
+            self.workerCount = workerCount
+        }
+    }
+
     private struct Slot {
+        let lane: Lane
+        /// The slot's number in its lane.
+        let number: Int
         var pid: pid_t = 0
         /// The worker's scoreboard entry (nil when none was free).
         var entry: Int?
@@ -45,8 +62,11 @@ package final class Supervisor {
         var restartAt: Double = 0
     }
 
-    private let listener: any Listener
-    private let workerCount: Int
+    private let lanes: [Lane]
+    /// The main lane's socket: the companion inherits it (it serves nothing; fd 0 only tells it the pool's
+    /// supervisor is gone).
+    private var listener: any Listener { lanes[0].listener }
+    private var workerCount: Int { slots.count }
     private let command: WorkerCommand
     /// A process kept running beside the workers that serves no requests (the spool's replayer), or nil.
     private let companion: WorkerCommand?
@@ -63,29 +83,33 @@ package final class Supervisor {
     /// when to SIGKILL them if they have not exited.
     private var killedForDeadline: [pid_t: Double] = [:]
 
-    /// `scoreboard` must have room for twice `workerCount` entries (a reload runs old and new side by side).
+    /// `lanes` begins with the main lane. `scoreboard` must have room for twice their workers (a reload runs old
+    /// and new side by side).
     package init(
-        listener: any Listener, workerCount: Int, command: WorkerCommand, companion: WorkerCommand? = nil,
+        lanes: [Lane], command: WorkerCommand, companion: WorkerCommand? = nil,
         scoreboard: Scoreboard, timeouts: Timeouts = Timeouts(),
         log: @escaping (_ level: LogLevel, _ message: String) -> Void
     ) {
-        self.listener = listener
-        self.workerCount = workerCount
+        self.lanes = lanes
         self.command = command
         self.companion = companion
         self.scoreboard = scoreboard
         self.timeouts = timeouts
         self.log = log
-        self.slots = Array(repeating: Slot(), count: workerCount)
+        self.slots = lanes.flatMap { lane in (0..<lane.workerCount).map { Slot(lane: lane, number: $0) } }
     }
 
     /// Runs the pool until a stop signal; returns the process's exit status.
     package func run() -> Int32 {
         tally_install_supervisor_signals()
         scoreboard.set(.startTime, Int64(time(nil)))
-        scoreboard.set(.totalProcesses, Int64(workerCount))
+        for lane in lanes { scoreboard.set(lane.kind.processes, Int64(lane.workerCount)) }
         for index in slots.indices { spawn(into: index) }
-        log(.info, "pool started: \(workerCount) workers on \(listener.address)")
+        log(
+            .info,
+            "pool started: "
+                + lanes.map { "\($0.workerCount) \(Self.noun($0.kind)) on \($0.listener.address)" }
+                .joined(separator: ", "))
 
         var drainTimeout = timeouts.stop
         while true {
@@ -108,14 +132,14 @@ package final class Supervisor {
     }
 
     private func spawn(into index: Int) {
-        let entry = scoreboard.claimEntry()
-        if entry == nil { log(.warning, "scoreboard full: worker \(index) starts without an entry") }
+        let entry = scoreboard.claimEntry(lane: slots[index].lane.kind)
+        if entry == nil { log(.warning, "scoreboard full: worker \(name(index)) starts without an entry") }
         let pid = spawnWorker(slot: index, entry: entry)
         slots[index].pid = pid
         slots[index].entry = entry
         slots[index].startedAt = MonotonicClock.seconds()
         if pid <= 0 {
-            log(.error, "could not start worker \(index): \(SystemError("posix_spawn"))")
+            log(.error, "could not start worker \(name(index)): \(SystemError("posix_spawn"))")
             if let entry { scoreboard.releaseEntry(entry) }
             slots[index].entry = nil
             scheduleRestart(index)
@@ -125,13 +149,14 @@ package final class Supervisor {
     }
 
     private func spawnWorker(slot: Int, entry: Int?) -> pid_t {
-        var arguments = command.arguments + ["--worker-slot", String(slot), "--supervisor-pid", String(getpid())]
+        var arguments = command.arguments + ["--worker-slot", name(slot), "--supervisor-pid", String(getpid())]
         if let entry { arguments += ["--scoreboard-entry", String(entry)] }
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)
         defer { cArguments.forEach { free($0) } }
         return tally_spawn_worker(
-            command.executable, &cArguments, listener.fileDescriptor, entry == nil ? -1 : scoreboard.fileDescriptor)
+            command.executable, &cArguments, slots[slot].lane.listener.fileDescriptor,
+            entry == nil ? -1 : scoreboard.fileDescriptor)
     }
 
     /// Waits for every worker that has ended; replaces it unless the pool is stopping.
@@ -172,7 +197,9 @@ package final class Supervisor {
                 continue
             }
             scoreboard.add(.workerDeaths)
-            log(.warning, "worker \(index) (pid \(pid)) \(description) after \(Self.seconds(lived)); replacing it")
+            log(
+                .warning, "worker \(name(index)) (pid \(pid)) \(description) after \(Self.seconds(lived)); replacing it"
+            )
             slots[index].quickDeaths = lived < 1 ? slots[index].quickDeaths + 1 : 0
             if slots[index].quickDeaths >= 3 {
                 scheduleRestart(index)
@@ -205,7 +232,7 @@ package final class Supervisor {
         slots[index].restartAt = MonotonicClock.seconds() + pause
         log(
             .error,
-            "CRASH LOOP: worker \(index) died \(slots[index].quickDeaths) times within 1 s of starting; "
+            "CRASH LOOP: worker \(name(index)) died \(slots[index].quickDeaths) times within 1 s of starting; "
                 + "next start in \(Self.seconds(pause))")
     }
 
@@ -278,19 +305,21 @@ package final class Supervisor {
     }
 
     private func sampleListenQueue() {
-        var waiting: UInt32 = 0
-        var capacity: UInt32 = 0
-        guard tally_listen_queue(listener.fileDescriptor, &waiting, &capacity) == 0 else { return }
-        scoreboard.set(.listenQueue, Int64(waiting))
-        scoreboard.raise(.maxListenQueue, to: Int64(waiting))
-        scoreboard.set(.listenQueueLength, Int64(capacity))
+        for lane in lanes {
+            var waiting: UInt32 = 0
+            var capacity: UInt32 = 0
+            guard tally_listen_queue(lane.listener.fileDescriptor, &waiting, &capacity) == 0 else { continue }
+            scoreboard.set(lane.kind.listenQueue, Int64(waiting))
+            scoreboard.raise(lane.kind.maxListenQueue, to: Int64(waiting))
+            scoreboard.set(lane.kind.listenQueueLength, Int64(capacity))
+        }
     }
 
     /// Stops every worker: SIGTERM lets each finish its request; past the timeout, SIGKILL.
     private func stopAll(timeout: Double) -> Int32 {
         log(.info, "stopping: workers finish their requests (up to \(Self.seconds(timeout)))")
         // No new connections from here on (a unix socket's file goes); the workers' copies serve what is queued.
-        listener.close()
+        for lane in lanes { lane.listener.close() }
         let workers = slots.map(\.pid).filter { $0 > 0 } + Array(retiring.keys) + [companionPID].filter { $0 > 0 }
         for pid in workers { kill(pid, SIGTERM) }
         let deadline = MonotonicClock.seconds() + timeout
@@ -313,6 +342,15 @@ package final class Supervisor {
         }
         log(.info, "pool stopped")
         return 0
+    }
+
+    /// The worker of slot `index` as logs name it: "3", "batches-0".
+    private func name(_ index: Int) -> String {
+        slots[index].lane.kind.slotName(slots[index].number)
+    }
+
+    private static func noun(_ lane: PoolLane) -> String {
+        lane == .main ? "workers" : "batch workers"
     }
 
     private func sleepBriefly() {

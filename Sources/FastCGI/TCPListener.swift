@@ -47,7 +47,7 @@ package struct TCPListener: Listener {
     }
 
     /// `host:port`, `[v6 host]:port` or `port` into its host and port.
-    static func split(_ text: String) throws(ListenerError) -> (host: String, port: String) {
+    package static func split(_ text: String) throws(ListenerError) -> (host: String, port: String) {
         let isPort = { (port: Substring) in !port.isEmpty && port.allSatisfy(\.isASCII) && UInt16(port) != nil }
         if isPort(Substring(text)) { return ("127.0.0.1", text) }
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {

@@ -51,6 +51,12 @@ package struct UnixSocketListener: Listener {
         fileDescriptor = descriptor
     }
 
+    /// A socket file beside `path`, named after it: `/run/tally.sock` and `-batches` give
+    /// `/run/tally-batches.sock`.
+    package static func siblingPath(of path: String, suffix: String) -> String {
+        path.hasSuffix(".sock") ? String(path.dropLast(5)) + suffix + ".sock" : path + suffix
+    }
+
     /// Closes the socket and removes its file.
     package func close() {
         _ = Glibc.close(fileDescriptor)

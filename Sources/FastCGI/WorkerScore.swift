@@ -22,14 +22,18 @@ package struct WorkerScore {
     ) {
         tally_entry_begin(entry, requestID, method, uri, nowMicroseconds)
         add(.accepted)
+        let lane = PoolLane(rawValue: tally_load_i32(&entry.pointee.lane)) ?? .main
         var active: Int64 = 0
+        var activeInLane: Int64 = 0
         for index in 0..<scoreboard.entryCount
         where tally_load_i32(&scoreboard.entry(index).pointee.state) == TALLY_ENTRY_BUSY.rawValue {
             active += 1
+            if scoreboard.lane(ofEntry: index) == lane { activeInLane += 1 }
         }
         scoreboard.raise(.maxActive, to: active)
-        // Every worker busy: a request arriving now waits in the listen queue (php-fpm's "max children reached").
-        if active >= scoreboard.figure(.totalProcesses) { scoreboard.add(.maxChildrenReached) }
+        // Every worker of the lane busy: a request arriving now waits in the lane's listen queue (php-fpm's "max
+        // children reached").
+        if activeInLane >= scoreboard.figure(lane.processes) { scoreboard.add(lane.maxChildrenReached) }
     }
 
     /// The request was answered with `status` after `microseconds`; `route` indexes the metrics' route labels.

@@ -39,6 +39,20 @@ struct ServeCommand: ParsableCommand {
     var workers: String?
     @Option(
         parsing: .unconditional,
+        help: S.batchWorkers.help(
+            "workers of the batch lane, which alone take POST /api/batches on a socket of their own; 0: no lane",
+            valueName: "N"))
+    var batchWorkers: String?
+    @Option(
+        parsing: .unconditional,
+        help: S.batchSocket.help(
+            "the batch lane's unix socket (mode, owner and group as --socket's)", valueName: "PATH"))
+    var batchSocket: String?
+    @Option(
+        parsing: .unconditional, help: S.batchListen.help("the batch lane over TCP: HOST:PORT", valueName: "ADDRESS"))
+    var batchListen: String?
+    @Option(
+        parsing: .unconditional,
         help: S.requestTimeout.help("a longer request has its worker killed and replaced; 0: off", valueName: "S"))
     var requestTimeout: String?
     @Option(
@@ -86,6 +100,9 @@ struct ServeCommand: ParsableCommand {
         guard let workers = try S.workers.value(workers), workers >= 1, workers <= 1024 else {
             throw UsageError(message: "--workers must be 1 to 1024")
         }
+        guard let batchWorkers = try S.batchWorkers.value(batchWorkers), batchWorkers <= 1024 else {
+            throw UsageError(message: "--batch-workers must be 0 to 1024")
+        }
         let timeouts = Supervisor.Timeouts(
             stop: try S.stopTimeout.value(stopTimeout)!, drain: try S.drainTimeout.value(drainTimeout)!,
             request: try S.requestTimeout.value(requestTimeout)!, slowRequest: try S.slowRequest.value(slowRequest)!)
@@ -113,12 +130,17 @@ struct ServeCommand: ParsableCommand {
         }
         if let logFile { try LogFile.open(logFile) }
         let listener = try openListener()
-        let scoreboard = try Scoreboard.create(entryCount: 2 * workers + 8)
+        var lanes = [Supervisor.Lane(.main, listener: listener, workerCount: workers)]
+        if batchWorkers > 0 {
+            lanes.append(.init(.batches, listener: try openBatchListener(beside: listener), workerCount: batchWorkers))
+        }
+        let scoreboard = try Scoreboard.create(entryCount: 2 * (workers + batchWorkers) + 8)
 
         var workerArguments = [
             "tally", "worker", "--database", database.conninfo, "--pool", S.pool.string(pool)!,
             "--listen-address", listener.address,
         ]
+        if lanes.count > 1 { workerArguments += ["--batch-listen-address", lanes[1].listener.address] }
         if let logFile { workerArguments += ["--log-file", logFile] }
         workerArguments += workerSettings + alerts.arguments
         // Store and forward: the workers store into the spool, one companion process replays it.
@@ -131,7 +153,7 @@ struct ServeCommand: ParsableCommand {
             replayer = .init(executable: Self.executablePath(), arguments: replayArguments + alerts.arguments)
         }
         let supervisor = Supervisor(
-            listener: listener, workerCount: workers,
+            lanes: lanes,
             command: .init(executable: Self.executablePath(), arguments: workerArguments), companion: replayer,
             scoreboard: scoreboard,
             timeouts: timeouts, log: { level, message in Log.event(level, message) })
@@ -165,19 +187,50 @@ struct ServeCommand: ParsableCommand {
         case (let address?, nil):
             return try TCPListener(address: address)
         case (nil, let path?):
-            let modeText = S.socketMode.string(socketMode)!
-            guard let mode = mode_t(modeText, radix: 8), mode <= 0o777 else {
-                throw UsageError(message: "--socket-mode takes octal, such as 0660")
-            }
-            let group = S.socketGroup.string(socketGroup)!
-            return try UnixSocketListener(
-                path: path, mode: mode, owner: S.socketOwner.string(socketOwner), group: group.isEmpty ? nil : group)
+            return try unixListener(path: path)
         case (.some, .some):
             throw UsageError(message: "give --listen HOST:PORT or --socket PATH, not both")
         case (nil, nil):
             throw UsageError(
                 message: "serve needs --socket PATH (or TALLY_SOCKET) or --listen HOST:PORT (or TALLY_LISTEN)")
         }
+    }
+
+    /// The batch lane's socket: `--batch-listen HOST:PORT` or `--batch-socket PATH`, else beside the main one
+    /// (`tally.sock` gives `tally-batches.sock`, with the same mode, owner and group, so that nginx reaches it;
+    /// `--listen 127.0.0.1:9000` gives 127.0.0.1:9001).
+    private func openBatchListener(beside main: any Listener) throws -> any Listener {
+        let onCommandLine = batchListen != nil || batchSocket != nil
+        let tcpAddress = onCommandLine ? batchListen : S.batchListen.string(nil)
+        let socketPath = onCommandLine ? batchSocket : S.batchSocket.string(nil)
+        switch (tcpAddress, socketPath) {
+        case (let address?, nil):
+            return try TCPListener(address: address)
+        case (nil, let path?):
+            return try unixListener(path: path)
+        case (.some, .some):
+            throw UsageError(message: "give --batch-listen HOST:PORT or --batch-socket PATH, not both")
+        case (nil, nil):
+            if let main = main as? UnixSocketListener {
+                return try unixListener(path: UnixSocketListener.siblingPath(of: main.path, suffix: "-batches"))
+            }
+            let (host, port) = try TCPListener.split(main.address)
+            guard let number = UInt16(port), number < UInt16.max else {
+                throw UsageError(message: "give --batch-listen HOST:PORT for the batch lane")
+            }
+            return try TCPListener(address: (host.contains(":") ? "[\(host)]" : host) + ":\(number + 1)")
+        }
+    }
+
+    /// A unix socket with `--socket-mode`, `--socket-owner` and `--socket-group`.
+    private func unixListener(path: String) throws -> UnixSocketListener {
+        let modeText = S.socketMode.string(socketMode)!
+        guard let mode = mode_t(modeText, radix: 8), mode <= 0o777 else {
+            throw UsageError(message: "--socket-mode takes octal, such as 0660")
+        }
+        let group = S.socketGroup.string(socketGroup)!
+        return try UnixSocketListener(
+            path: path, mode: mode, owner: S.socketOwner.string(socketOwner), group: group.isEmpty ? nil : group)
     }
 
     /// `--spool DIR` (or TALLY_SPOOL) turns store and forward on; `--spool-max-bytes` caps the spool file. The

@@ -13,6 +13,11 @@ enum ServeSettings {
     static let workers = Setting<Int>(
         "workers", environment: "TALLY_WORKERS", computedDefault: ServeCommand.defaultWorkerCount,
         shown: "4 × cores, at least 8")
+    static let batchWorkers = Setting<Int>("batch-workers", environment: "TALLY_BATCH_WORKERS", default: 2)
+    static let batchSocket = Setting<String>(
+        "batch-socket", environment: "TALLY_BATCH_SOCKET", shown: "beside --socket, NAME-batches.sock")
+    static let batchListen = Setting<String>(
+        "batch-listen", environment: "TALLY_BATCH_LISTEN", shown: "with --listen, the next port")
     static let requestTimeout = Setting<Double>(
         seconds: "request-timeout", environment: "TALLY_REQUEST_TIMEOUT", default: 20)
     static let slowRequest = Setting<Double>(seconds: "slow-request", environment: "TALLY_SLOW_REQUEST", default: 1)

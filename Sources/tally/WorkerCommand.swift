@@ -26,6 +26,7 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var alerts: AlertOptions
     @Option(parsing: .unconditional) var pool = "tally"
     @Option(parsing: .unconditional) var listenAddress = "-"
+    @Option(parsing: .unconditional) var batchListenAddress = ""
     @Option(parsing: .unconditional) var logFile: String?
     @Option(parsing: .unconditional) var retryAttempts: String?
     @Option(parsing: .unconditional) var maxRequests: String?
@@ -58,7 +59,8 @@ struct WorkerCommand: ParsableCommand {
         let handler = RequestHandler(
             api: api, ledger: ledger, score: score,
             report: PoolReport(
-                pool: pool, listen: listenAddress, routeLabels: TallyAPI.routeTemplates + RequestHandler.poolRoutes),
+                pool: pool, listen: listenAddress, batchListen: batchListenAddress,
+                routeLabels: TallyAPI.routeTemplates + RequestHandler.poolRoutes),
             slot: workerSlot,
             keyRetentionSeconds: try Self.idempotencyRetention.value(idempotencyRetention)!,
             purgeIntervalSeconds: try Self.purgeInterval.value(purgeInterval)!)

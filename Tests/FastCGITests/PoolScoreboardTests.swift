@@ -37,7 +37,7 @@ struct PoolScoreboardTests {
         #expect(snapshot[.serializationRetries] == 5)
         #expect(snapshot.requests[1][StatusTable.index(of: 201)] == 2)
         #expect(snapshot.latencySumMicroseconds[1] == 3_700)
-        #expect(snapshot.idleProcesses == 2 && snapshot.activeProcesses == 0)
+        #expect(snapshot.totalIdle == 2 && snapshot.totalActive == 0)
     }
 
     @Test("a running request shows as its id and \"METHOD URI\", cut to fit, with - for what was not given")
@@ -58,14 +58,48 @@ struct PoolScoreboardTests {
     func activeAndMaxChildren() throws {
         let (scoreboard, first, second) = try board()
         first.begin(requestID: "a", method: "GET", uri: "/api/users", nowMicroseconds: 0)
-        #expect(scoreboard.snapshot().activeProcesses == 1)
+        #expect(scoreboard.snapshot().totalActive == 1)
         #expect(scoreboard.figure(.maxChildrenReached) == 0)
         second.begin(requestID: "b", method: "GET", uri: "/api/users", nowMicroseconds: 0)
         #expect(scoreboard.figure(.maxActive) == 2)
         #expect(scoreboard.figure(.maxChildrenReached) == 1)
         first.end(route: 0, status: 200, microseconds: 10)
-        #expect(scoreboard.snapshot().activeProcesses == 1)
+        #expect(scoreboard.snapshot().totalActive == 1)
         #expect(scoreboard.figure(.maxActive) == 2)
+    }
+
+    @Test("the batch lane's workers count apart: all of them busy is the lane's max children, not the pool's")
+    func batchLaneCountsApart() throws {
+        let (scoreboard, first, _) = try board()
+        scoreboard.set(.batchProcesses, 1)
+        let laneEntry = try #require(scoreboard.claimEntry(lane: .batches))
+        let lane = try #require(WorkerScore(scoreboard: scoreboard, entry: laneEntry))
+        lane.begin(requestID: "b", method: "POST", uri: "/api/batches", nowMicroseconds: 0)
+        #expect(scoreboard.figure(.batchMaxChildrenReached) == 1)
+        #expect(scoreboard.figure(.maxChildrenReached) == 0)
+        first.begin(requestID: "a", method: "GET", uri: "/api/users", nowMicroseconds: 0)
+        #expect(scoreboard.figure(.maxChildrenReached) == 0)
+        let snapshot = scoreboard.snapshot()
+        #expect(snapshot.activeProcesses[.batches] == 1 && snapshot.activeProcesses[.main] == 1)
+        #expect(snapshot.idleProcesses[.main] == 1 && snapshot.idleProcesses[.batches] == nil)
+        #expect(snapshot.totalActive == 2 && snapshot.totalIdle == 1)
+        #expect(report.statusJSON(snapshot, now: 0).contains("\"total_processes\":3"))
+        let metrics = PoolReport(pool: "tally", listen: "/t.sock", batchListen: "/t-batches.sock", routeLabels: [])
+            .metricsText(snapshot)
+        #expect(metrics.contains("tally_pool_batch_lane_info{listen=\"/t-batches.sock\"} 1\n"))
+        #expect(metrics.contains("tally_pool_batch_max_children_reached_total 1\n"))
+        #expect(metrics.contains("tally_pool_processes{lane=\"batches\",state=\"active\"} 1\n"))
+        #expect(metrics.contains("tally_pool_processes{lane=\"main\",state=\"idle\"} 1\n"))
+    }
+
+    @Test("a worker's entry is handed out again with the lane of the worker that takes it")
+    func entryTakesTheNewWorkersLane() throws {
+        let (scoreboard, _, _) = try board()
+        let laneEntry = try #require(scoreboard.claimEntry(lane: .batches))
+        #expect(scoreboard.lane(ofEntry: laneEntry) == .batches)
+        scoreboard.releaseEntry(laneEntry)
+        #expect(scoreboard.claimEntry() == laneEntry)
+        #expect(scoreboard.lane(ofEntry: laneEntry) == .main)
     }
 
     @Test("the supervisor sees a running request with its id, and logs it slow once")
@@ -88,7 +122,7 @@ struct PoolScoreboardTests {
         first.begin(requestID: "a", method: "GET", uri: "/api/users", nowMicroseconds: 0)
         first.end(route: 0, status: 200, microseconds: 10)
         scoreboard.releaseEntry(0)
-        #expect(scoreboard.snapshot().idleProcesses == 1)
+        #expect(scoreboard.snapshot().totalIdle == 1)
         #expect(scoreboard.claimEntry() == 0)
         #expect(scoreboard.snapshot()[.accepted] == 1)
     }
@@ -156,6 +190,14 @@ struct ListenerTests {
         arguments: ["", "foo", ":9000", "host:", "1.2.3.4:99999", "::1:80", "[::1]"])
     func refusesBadAddresses(_ text: String) {
         #expect(throws: ListenerError.self) { try TCPListener.split(text) }
+    }
+
+    @Test("the batch lane's default socket is named after the main one, beside it")
+    func batchSocketBesideTheMainOne() {
+        #expect(
+            UnixSocketListener.siblingPath(of: "/run/tally/tally.sock", suffix: "-batches")
+                == "/run/tally/tally-batches.sock")
+        #expect(UnixSocketListener.siblingPath(of: "/run/pool", suffix: "-batches") == "/run/pool-batches")
     }
 
     @Test("a TCP port another listener holds is an error, not an exit")

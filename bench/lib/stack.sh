@@ -43,14 +43,14 @@ restart_pool() {
     # The socket is open before every worker has its database connection: wait until they all do.
     local i
     for ((i = 0; i < 100; i++)); do
-        [ "$(pgrep -c -P "$(pool_pid "$STATE")" || true)" -ge "$1" ] && break
+        [ "$(worker_pids | wc -l)" -ge "$1" ] && break
         sleep 0.1
     done
     sleep 0.5
 }
 
-# The worker processes of the running pool.
-worker_pids() { pgrep -P "$(pool_pid "$STATE")" | sort -n; }
+# The worker processes of the running pool's main lane (the batch lane's are named batches-N).
+worker_pids() { pgrep -P "$(pool_pid "$STATE")" -f 'worker-slot [0-9]' | sort -n; }
 
 # Resident memory of a process in kB (VmRSS), or 0 when it is gone.
 rss_kb() { awk '/^VmRSS:/ {print $2; found = 1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -8,6 +8,8 @@
 #   127.0.0.1:@PORT@  -> NGINX_LISTEN (8080: every address of the container, so that the published port
 #                        reaches it; the compose file decides which host address publishes it)
 #   @SOCKET@          -> TALLY_SOCKET, the pool's socket in the volume shared with the pool container
+#   @BATCH_SOCKET@    -> TALLY_BATCH_SOCKET, its batch lane's socket in the same volume (TALLY_SOCKET when
+#                        TALLY_BATCH_WORKERS is 0: the pool then runs no batch lane)
 #   @WWW_ROOT@        -> TALLY_WWW_ROOT, www/ mounted read-only
 #   @STATE@           -> TALLY_NGINX_STATE, nginx's pid and temp files; its two log files there are links
 #                        to stdout (the JSON access log) and stderr, which `docker compose logs nginx` shows.
@@ -19,6 +21,8 @@ set -eu
 template=${TALLY_NGINX_TEMPLATE:-/etc/tally/tally.conf.template}
 listen=${NGINX_LISTEN:-8080}
 socket=${TALLY_SOCKET:-/run/tally/tally.sock}
+batch_socket=${TALLY_BATCH_SOCKET:-/run/tally/tally-batches.sock}
+[ "${TALLY_BATCH_WORKERS:-}" != 0 ] || batch_socket=$socket
 www=${TALLY_WWW_ROOT:-/usr/share/tally/www}
 state=${TALLY_NGINX_STATE:-/var/lib/tally-nginx}
 conf=$state/nginx/nginx.conf
@@ -32,7 +36,8 @@ grep -q 'listen 127\.0\.0\.1:@PORT@;' "$template" || {
     echo "nginx-start.sh: $template no longer has 'listen 127.0.0.1:@PORT@;': update this script" >&2
     exit 1
 }
-sed -e "s|127\.0\.0\.1:@PORT@|$listen|g" -e "s|@SOCKET@|$socket|g" -e "s|@WWW_ROOT@|$www|g" \
+sed -e "s|127\.0\.0\.1:@PORT@|$listen|g" -e "s|@SOCKET@|$socket|g" -e "s|@BATCH_SOCKET@|$batch_socket|g" \
+    -e "s|@WWW_ROOT@|$www|g" \
     -e "s|@STATE@|$state|g" "$template" >"$conf"
 if grep -n '^[^#]*@[A-Z_][A-Z_]*@' "$conf" >&2; then
     echo "nginx-start.sh: the placeholders above are left in $conf: fill them here as scripts/lib.sh does" >&2

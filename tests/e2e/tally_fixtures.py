@@ -191,10 +191,26 @@ class Pool:
                 return int(result.stdout.strip())
         return int(env("TALLY_SUPERVISOR_PID"))
 
-    def workers(self) -> set[int]:
+    def children(self) -> set[int]:
         result = subprocess.run(["pgrep", "-P", str(self.supervisor_pid())], capture_output=True, text=True,
                                 timeout=10)
         return {int(pid) for pid in result.stdout.split()}
+
+    def workers(self) -> set[int]:
+        """The supervisor's children but the batch lane's workers: the main lane, which serves all but batches
+        (and the spool's replayer, when the pool has a spool)."""
+        return self.children() - self.batch_workers()
+
+    def batch_workers(self) -> set[int]:
+        """The batch lane's workers (`tally serve --batch-workers`), which alone serve POST /api/batches: their
+        slot is named batches-N."""
+        def is_lane_worker(pid: int) -> bool:
+            try:
+                arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                return False
+            return any(a.startswith(b"batches-") for a in arguments)
+        return {pid for pid in self.children() if is_lane_worker(pid)}
 
 
 @pytest.fixture(scope="session")

@@ -131,30 +131,40 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("command_line, expected_workers", [([], 2), (["--workers", "1"], 1)])
-def test_serve_started_from_the_environment_alone(command_line, expected_workers):
+@pytest.mark.parametrize("command_line, expected_workers, expected_lane", [
+    ([], 2, 1), (["--workers", "1"], 1, 1), (["--batch-workers", "0"], 2, 0)])
+def test_serve_started_from_the_environment_alone(command_line, expected_workers, expected_lane):
     port = free_port()
     environment = {"TALLY_LISTEN": f"127.0.0.1:{port}", "TALLY_WORKERS": "2", "TALLY_POOL": "from-the-env",
-                   "TALLY_DATABASE": env("TALLY_POOL_DATABASE"), "TALLY_TOKEN_TTL": "77"}
+                   "TALLY_DATABASE": env("TALLY_POOL_DATABASE"), "TALLY_TOKEN_TTL": "77",
+                   "TALLY_BATCH_WORKERS": "1"}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")} | environment
     process = subprocess.Popen([env("TALLY_BIN"), "serve", *command_line], env=clean, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     try:
+        expected = expected_workers + expected_lane
         deadline, workers = time.monotonic() + 20, []
-        while time.monotonic() < deadline and len(workers) < expected_workers:
+        while time.monotonic() < deadline and len(workers) < expected:
             assert process.poll() is None, process.stderr.read()
             time.sleep(0.1)
             workers = workers_of(process.pid)
-        assert len(workers) == expected_workers, workers
+        assert len(workers) == expected, workers
         time.sleep(0.5)
-        assert len(workers_of(process.pid)) == expected_workers
+        assert len(workers_of(process.pid)) == expected
+        lane = [arguments for arguments in workers if any(a.startswith("batches-") for a in arguments)]
+        assert len(lane) == expected_lane, workers
         for arguments in workers:
             text = " ".join(arguments)
             assert "--pool from-the-env" in text and "--token-ttl 77" in text, text
             assert f"--listen-address 127.0.0.1:{port}" in text, text
+            # The batch lane listens on the next port when only --listen is given.
+            assert (f"--batch-listen-address 127.0.0.1:{port + 1}" in text) == (expected_lane > 0), text
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
+        if expected_lane:
+            with socket.create_connection(("127.0.0.1", port + 1), timeout=5):
+                pass
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

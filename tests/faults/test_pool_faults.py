@@ -302,3 +302,26 @@ def test_after_a_database_restart_no_worker_fails_its_first_request_on_the_old_c
     # The requests reached every worker (else the test would prove nothing about the ones left out).
     served_by = {json_module.loads(pool_log_lines(r.headers["X-Request-Id"])[0])["worker"] for r in responses}
     assert len(served_by) == workers, served_by
+
+
+def test_a_batch_lane_worker_killed_is_replaced_and_batches_go_on(api, db, new_user, healthy_pool):
+    """kill -9 of a worker of the batch lane (`tally serve --batch-workers`): the supervisor starts another in
+    the lane, not in the main lane, and batches are answered by the lane again."""
+    import json as json_module
+    pool = healthy_pool
+    lane, workers = pool.batch_workers(), pool.workers()
+    assert lane, "the pool runs no batch lane"
+    victim = random.choice(sorted(lane))
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: (lambda now: len(now) == len(lane) and victim not in now)(pool.batch_workers()), 5), (
+        f"killed lane worker {victim}; the lane is now {sorted(pool.batch_workers())}, was {sorted(lane)}")
+    assert pool.workers() == workers, "the main lane's workers changed"
+    assert pool_log_lines(f"pid {victim}"), f"the death of lane worker {victim} is not in the pool's log"
+    a, b = new_user("1.00"), new_user()
+    for _ in range(2 * len(lane)):
+        response = api.post("/api/batches", {"movements": [
+            {"type": "transfer", "from_user_id": a["id"], "to_user_id": b["id"], "amount": "0.01"}]})
+        assert response.status_code == 201, response.text
+        worker = json_module.loads(pool_log_lines(response.headers["X-Request-Id"])[0])["worker"]
+        assert worker.startswith("batches-"), worker
+    assert db.balance(b["id"]) == 2 * len(lane)

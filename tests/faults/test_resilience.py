@@ -366,11 +366,14 @@ def test_three_reloads_under_load_fail_no_request(api, db, verify, stack, stage,
     try:
         for _ in range(3):
             load.run_for(0.7)
-            old = pool.workers()
+            old, old_lane = pool.workers(), pool.batch_workers()
             sent = time.monotonic()
             os.kill(supervisor, signal.SIGHUP)
             assert wait_for(lambda: (lambda now: len(now) == len(old) and not now & old)(pool.workers()), 15), (
                 f"the reload did not replace the workers {sorted(old)}: now {sorted(pool.workers())}")
+            # The batch lane's workers are replaced with the others.
+            assert wait_for(lambda: (lambda now: len(now) == len(old_lane) and not now & old_lane)(
+                pool.batch_workers()), 15), f"the reload did not replace the batch lane {sorted(old_lane)}"
             took.append(time.monotonic() - sent)
             generations.append(pool.workers())
         load.run_for(0.7)
@@ -631,7 +634,9 @@ class TwoPools:
             with open(self.pool_log(n), "ab") as log:
                 self.pools.append(subprocess.Popen(
                     [env("TALLY_BIN"), "serve", "--listen", f"127.0.0.1:{port}",
-                     "--database", env("TALLY_POOL_DATABASE"), "--workers", str(self.WORKERS), "--pool", f"pool-{n}"],
+                     "--database", env("TALLY_POOL_DATABASE"), "--workers", str(self.WORKERS), "--pool", f"pool-{n}",
+                     # No batch lane: it would listen on the next port, another pool's.
+                     "--batch-workers", "0"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                     env={**self.environment, "PGAPPNAME": self.application_names[n]}, start_new_session=True))
         for n, port in enumerate(self.ports):
@@ -650,6 +655,7 @@ class TwoPools:
             # one per nginx worker.
             ("http {\n", "http {\n    upstream tally_pools {\n" + servers + "    }\n"),
             ("fastcgi_pass unix:@SOCKET@;", "fastcgi_pass tally_pools;"),
+            ("fastcgi_pass unix:@BATCH_SOCKET@;", "fastcgi_pass tally_pools;"),
             # (The access log's upstream_addr says which pool, or pools in order, each request went to.)
             ("@PORT@", str(self.nginx_port)), ("@WWW_ROOT@", str(REPOSITORY / "www")), ("@STATE@", str(self.folder)),
         ]

@@ -37,15 +37,24 @@ enum tally_pool_figure {
     TALLY_LISTEN_QUEUE,
     TALLY_MAX_LISTEN_QUEUE,
     TALLY_LISTEN_QUEUE_LEN,
-    TALLY_TOTAL_PROCESSES,
+    TALLY_TOTAL_PROCESSES,      /* the main lane's workers */
     TALLY_SPOOL_DEPTH,
     TALLY_SPOOL_OLDEST,
+    /* The batch lane (POST /api/batches on a socket of its own): its workers and its listen queue. */
+    TALLY_BATCH_PROCESSES,
+    TALLY_BATCH_LISTEN_QUEUE,
+    TALLY_BATCH_MAX_LISTEN_QUEUE,
+    TALLY_BATCH_LISTEN_QUEUE_LEN,
+    TALLY_BATCH_MAX_CHILDREN_REACHED,
     TALLY_FIGURE_COUNT
 };
 
 struct tally_entry {
     int32_t state;
     int32_t pid;
+    /* Which group of workers the process belongs to: 0 the main lane, 1 the batch lane. */
+    int32_t lane;
+    int32_t padding;
     /* The request in progress (valid while state is BUSY): when it started (CLOCK_MONOTONIC microseconds),
        a serial that changes with every request, and its id, method and path for the supervisor's logs. */
     int64_t request_started_us;
