@@ -28,6 +28,13 @@ class Dashboard:
     def find_all(self, css: str):
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def click(self, css: str) -> None:
+        """Clicks the element, found again if a live list redrew it between finding and clicking."""
+        def clicked():
+            self.find(css).click()
+            return True
+        self.wait(clicked, f"could not click {css}")
+
     def wait(self, condition, message: str, seconds: float = WAIT_SECONDS):
         def check(driver):
             try:

@@ -133,7 +133,7 @@ def test_item_by_item_applies_the_other_lines_when_one_is_refused(browser, base_
     open_batch_panel(page, admin_token)
     page.paste("#batch-csv", f"{ada},{bob},2.00,{tag} one\n{ada},{bob},50.00,{tag} two\n{ada},{bob},1.00,{tag} three")
     page.texts("#batch-table tbody tr", 3)
-    page.find("#batch-form input[value=items]").click()
+    page.click("#batch-form input[value=items]")
 
     status = send_batch(page, lambda t: t.startswith("Batch "))
     assert "(item by item): 2 lines applied, 1 refused" in status, status
@@ -272,12 +272,12 @@ def test_the_batch_tag_in_the_history_and_the_feed_opens_the_batch(browser, base
     page.log_in_with_token(admin_token)
     feed_tag = f"#feed-movements button.tag.batch[data-batch='{batch}']"
     page.wait(lambda: len(page.find_all(feed_tag)) == 2, "the feed does not tag the batch's two movements")
-    page.find(feed_tag).click()
+    page.click(feed_tag)
     page.wait_text("#batch-facts", lambda t: "2 items" in t, "the batch did not open from the feed")
     assert page.text_of("#batch-dialog-note") == ""
     assert [row.split()[:2] for row in page.texts("#batch-items tbody tr", 2)] == [["1", "Applied"], ["2", "Applied"]]
     page.screenshot("b7-batch-dialog-service")
-    page.find("#batch-dialog-close").click()
+    page.click("#batch-dialog-close")
     page.wait(lambda: not page.find("#batch-dialog").is_displayed(), "Close did not close the dialog")
 
     # On a phone the panel and the feed fit the screen.

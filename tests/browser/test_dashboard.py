@@ -95,7 +95,7 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
     page.screenshot("02-service")
 
     # The service role opens any user's page from the table.
-    page.find(f"#users-table a[href='#/users/{bob}']").click()
+    page.click(f"#users-table a[href='#/users/{bob}']")
     page.wait_view("user")
     page.wait_text("#user-name", lambda t: t.startswith("Bob"), "Bob's page did not open")
     page.wait_text("#user-balance", lambda t: t == "0.00", "Bob's balance")
@@ -183,7 +183,7 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
     page.wait_text("#user-name", lambda text: text.startswith("<b>"), "not back on Ada's own page")
 
     # Keyboard: the transfer form can be filled and sent with keys alone.
-    page.find("#transfer-to").click()
+    page.click("#transfer-to")
     ActionChains(page.driver).send_keys(str(bob), Keys.TAB, "2.00", Keys.TAB, "by keyboard", Keys.ENTER).perform()
     assert "New balance: 1,094.00" in page.status("#transfer-form")
 
@@ -269,7 +269,7 @@ def test_revoke_token_revokes_the_pasted_service_token(browser, base_url, api, s
     page = Dashboard(browser, base_url, screenshots)
     token = mint_service_token()
     page.log_in_with_token(token)
-    page.find("#revoke").click()
+    page.click("#revoke")
     page.wait_view("login")
     page.wait_text("#notice", lambda t: "revoked" in t, "no word that the token was revoked")
     assert "no longer works" in page.text_of("#notice")
