@@ -17,15 +17,16 @@ BATCH_LOCK = "1952541042, 1"
 
 
 class BatchLockHolder:
-    """A psql session that holds the batches' advisory lock until released: every batch sent meanwhile waits
-    for it inside its worker."""
+    """A psql session that holds an advisory lock a batch takes until released (`lock`: the lock's key, the
+    batches' turn by default, or an account's id): every batch that needs it waits inside its worker."""
 
-    def __init__(self, conninfo: str, name: str):
+    def __init__(self, conninfo: str, name: str, lock: str = BATCH_LOCK):
         self.name = name
+        self.lock = lock
         self.process = subprocess.Popen(
             ["psql", conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PGAPPNAME": name})
-        self._send(f"SELECT pg_advisory_lock({BATCH_LOCK});")
+        self._send(f"SELECT pg_advisory_lock({lock});")
 
     def _send(self, sql: str) -> None:
         self.process.stdin.write(sql + "\n")
@@ -38,7 +39,7 @@ class BatchLockHolder:
 
     def release(self) -> None:
         if self.process.poll() is None:
-            self._send(f"SELECT pg_advisory_unlock({BATCH_LOCK});")
+            self._send(f"SELECT pg_advisory_unlock({self.lock});")
             self.process.stdin.close()
         assert self.process.wait(30) == 0, self.process.stderr.read()
 
@@ -131,12 +132,13 @@ def test_a_batch_is_answered_by_the_batch_lane_while_every_other_worker_is_busy(
 
 def test_single_transfers_are_answered_while_every_batch_worker_waits_for_the_batch_lock(api, db, new_user,
                                                                                          base_url, pool):
-    """The batches' lock is held elsewhere: each lane worker waits inside a batch, one more batch waits in the
-    lane's listen queue. Single transfers meanwhile go through the main workers; the batches go through once
-    the lock is released, none of them refused."""
+    """The payer's account lock, which every batch of theirs takes (a batch this small skips the batches' turn),
+    is held elsewhere: each lane worker waits inside a batch, one more batch waits in the lane's listen queue.
+    Single transfers meanwhile go through the main workers (an account not yet contended takes no lock); the
+    batches go through once the lock is released, none of them refused."""
     lane = pool.batch_workers()
     a, b = new_user("10.00"), new_user()
-    holder = BatchLockHolder(db.conninfo, f"tally-e2e-lane-{uuid.uuid4().hex[:8]}")
+    holder = BatchLockHolder(db.conninfo, f"tally-e2e-lane-{uuid.uuid4().hex[:8]}", str(a["id"]))
     threads: list[threading.Thread] = []
     try:
         assert wait_for(lambda: holder.holds(db), 10), "the batch lock was not taken"

@@ -301,10 +301,13 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
     batch is answered 502), then a random worker every 300 ms for 5 s, under the bank load and the batch load.
     Allowed: 502 for the requests killed workers had in hand, nothing else."""
     pool = stack
-    supervisor, workers_before = pool.supervisor_pid(), pool.workers()
+    supervisor, workers_before, lane_before = pool.supervisor_pid(), pool.workers(), pool.batch_workers()
     log = pool_log()
     counters_before = pool_counters(api)
     stage = batch_stage
+
+    def all_replaced() -> bool:
+        return len(pool.workers()) == len(workers_before) and len(pool.batch_workers()) == len(lane_before)
     load = HotLoad(api.base_url, stage.stage.hot, stage.stage.others).start()
     batch_load = BatchLoad(api.base_url, stage.stage, stage.pauper).start()
     victims, kills = [], []
@@ -315,19 +318,20 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
     try:
         for _ in range(5):
             wait_until_mid_batch(db, batch_load)
-            everyone = sorted(pool.workers())
+            # Both lanes: the batches are the batch lane's workers', the bank load's transfers the main lane's.
+            everyone = sorted(pool.workers() | pool.batch_workers())
             kills.append(time.monotonic())
             for victim in everyone:
                 os.kill(victim, signal.SIGKILL)
             victims += everyone
-            assert wait_for(lambda: len(pool.workers()) == len(workers_before), 15), pool.workers()
+            assert wait_for(all_replaced, 15), pool.workers()
             if wait_for(batches_cut, 5, 0.1):
                 break
         assert batches_cut(), "five kills of every worker, each with a batch inside its transaction, cut no batch"
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             time.sleep(0.3)
-            workers = sorted(pool.workers())
+            workers = sorted(pool.workers() | pool.batch_workers())
             if workers:
                 victim = random.choice(workers)
                 kills.append(time.monotonic())
@@ -339,7 +343,7 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
         shots = load.stop()
 
     assert pool.supervisor_pid() == supervisor
-    assert wait_for(lambda: len(pool.workers()) == len(workers_before), 15), pool.workers()
+    assert wait_for(all_replaced, 15), pool.workers()
     deaths = death_lines(log)
     assert all(any(f"(pid {victim}) was killed by signal 9" in line for line in deaths) for victim in victims)
     batches = batch_load.snapshot()
