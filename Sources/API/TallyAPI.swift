@@ -168,11 +168,7 @@ package final class TallyAPI {
         case .refused(let refusal):
             response = explain(refusal).response(requestID: receipt.requestID)
         case .keyReused:
-            response = APIError(
-                status: 422, code: "idempotency_key_reused",
-                message: "This Idempotency-Key was already used for a different request; use a new key.",
-                field: "Idempotency-Key"
-            ).response(requestID: receipt.requestID)
+            response = APIError.keyReused().response(requestID: receipt.requestID)
         }
         if receipt.isReplay {
             response.headers.append(("Idempotency-Replayed", "true"))

@@ -30,6 +30,14 @@ package struct APIError: Error, CustomStringConvertible, Sendable {
         APIError(status: 422, code: "validation_failed", message: message, field: field)
     }
 
+    /// 422 for an idempotency key used before for a different request: the request's header
+    /// (`Idempotency-Key`) or a batch item's `idempotency_key`.
+    static func keyReused(field: String = "Idempotency-Key") -> APIError {
+        APIError(
+            status: 422, code: "idempotency_key_reused",
+            message: "This \(field) was already used for a different request; use a new key.", field: field)
+    }
+
     static func notFound(_ message: String) -> APIError {
         APIError(status: 404, code: "not_found", message: message)
     }

@@ -34,7 +34,7 @@ extension TallyAPI {
         case .refused(let refusal):
             response = APIError.refusal(refusal).response(requestID: receipt.requestID)
         case .keyReused:
-            response = Self.keyReused.response(requestID: receipt.requestID)
+            response = APIError.keyReused().response(requestID: receipt.requestID)
         case .applied(.refused(let index, let outcome)):
             let viewer = viewer(ofTokenHash: tokenHash, acting: command.items.first?.actingUserID ?? 0)
             response = Self.itemError(outcome, shownTo: viewer).atItem(index).response(requestID: receipt.requestID)
@@ -76,20 +76,11 @@ extension TallyAPI {
     static func itemError(_ outcome: BatchItemOutcome, shownTo viewer: Caller) -> APIError {
         switch outcome {
         case .refused(let refusal): .refusal(refusal, quotingRecipient: viewer.isService)
-        case .keyReused:
-            APIError(
-                status: 422, code: "idempotency_key_reused",
-                message: "This idempotency_key was already used for a different request; use a new key.",
-                field: "idempotency_key")
+        case .keyReused: .keyReused(field: "idempotency_key")
         case .applied, .replayed:
             .internalError
         }
     }
-
-    static let keyReused = APIError(
-        status: 422, code: "idempotency_key_reused",
-        message: "This Idempotency-Key was already used for a different request; use a new key.",
-        field: "Idempotency-Key")
 }
 
 extension BatchItem {
@@ -151,15 +142,10 @@ extension Representation {
             members += [("status", .string("applied")), ("movement_id", .integer(movement.id))]
         case .replayed(let movement, _):
             members += [("status", .string("replayed")), ("movement_id", .integer(movement.id))]
-        case .refused(let refusal):
+        case .refused, .keyReused:
             members += [
                 ("status", .string("refused")), ("movement_id", .null),
-                ("error", .object([("code", .string(TallyAPI.itemError(.refused(refusal), shownTo: .service).code))])),
-            ]
-        case .keyReused:
-            members += [
-                ("status", .string("refused")), ("movement_id", .null),
-                ("error", .object([("code", .string("idempotency_key_reused"))])),
+                ("error", .object([("code", .string(TallyAPI.itemError(outcome, shownTo: .service).code))])),
             ]
         }
         return .object(members)

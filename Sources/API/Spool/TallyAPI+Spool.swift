@@ -45,10 +45,7 @@ extension TallyAPI {
             response.headers.append(("Idempotency-Replayed", "true"))
             return response
         case .keyReused:
-            throw APIError(
-                status: 422, code: "idempotency_key_reused",
-                message: "This Idempotency-Key was already used for a different request; use a new key.",
-                field: "Idempotency-Key")
+            throw APIError.keyReused()
         case .overQuota(let holder):
             let whose = holder == .token ? "this token" : "this client address"
             let alone = SpoolRecord.headerSize + spooled.encoded().count
