@@ -382,6 +382,10 @@ def check_hold_load(api: Api, db: Database, verify, load: HoldLoad, before: dict
     for call in calls:
         if call.action in ("capture", "void"):
             by_hold.setdefault(call.hold["id"], []).append(call)
+    # Every hold of the load's users is one answered 201 (and settled so): none from a refused or lost request.
+    listed = {hold["id"] for user_id in load.payers for hold in api.all_pages(f"/api/users/{user_id}/holds", 100)}
+    assert listed == set(holds), (f"holds nobody was answered: {sorted(listed - set(holds))[:5]}; "
+                                  f"answered holds missing: {sorted(set(holds) - listed)[:5]}")
     journal = movements_of_holds(db, list(holds))
     assert set(journal) <= set(holds), f"captures of holds nobody placed in this run: {set(journal) - set(holds)}"
     counts = {"captured": 0, "voided": 0, "expired": 0, "pending": 0}

@@ -98,7 +98,7 @@ def test_a_reversal_cannot_be_reversed_nor_can_a_deposit_or_withdrawal(api, new_
     transfer = pay(api, payer, payee, "5.00")
     reversal = reverse(api, transfer, "2.00")
     error = assert_error(api.reverse(reversal["id"]), 409, "not_reversible")
-    assert f"movement {reversal['id']} is a reversal" in error["message"], error
+    assert "is a reversal" in error["message"], error
     assert_error(api.reverse(reversal["id"], "1.00"), 409, "not_reversible")
     deposit = api.deposit(payee["id"], "1.00").json()
     withdrawal = api.withdraw(payee["id"], "1.00").json()
