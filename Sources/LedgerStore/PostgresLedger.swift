@@ -34,8 +34,8 @@ package final class PostgresLedger: LedgerOperations {
     }
 
     package func createUser(
-        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
-        requestID: String
+        name: String, initialBalance: Money, credentials: NewCredentials?, limits: AccountLimits,
+        idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User> {
         let row = try settlingDoubt({ $0.int64("id").map(InDoubtRecord.user) }) {
             try runRetrying(

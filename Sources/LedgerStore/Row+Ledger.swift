@@ -50,7 +50,22 @@ extension Refusal {
         case "username_taken": self = .usernameTaken
         case "t_not_increasing": self = .tNotIncreasing(last: detail)
         case "t_not_allowed": self = .eventTimeNotAllowed
-        default: return nil
+        case "limit_exceeded": self = .limitExceeded(remaining: Money(minorUnits: detail))
+        case "credit_limit_in_use": self = .creditLimitInUse(least: Money(minorUnits: detail))
+        case "unknown_time_zone": self = .unknownTimeZone
+        case "hold_not_found": self = .holdNotFound(id: detail)
+        case "hold_expired": self = .holdExpired
+        case "hold_captured": self = .holdNotPending(status: .captured)
+        case "hold_voided": self = .holdNotPending(status: .voided)
+        case "hold_expired_before": self = .holdNotPending(status: .expired)
+        case "capture_exceeds_hold": self = .captureExceedsHold(held: Money(minorUnits: detail))
+        case "transfer_not_found": self = .transferNotFound(id: detail)
+        case "reversal_exceeds_transfer": self = .reversalExceedsTransfer(left: Money(minorUnits: detail))
+        default:
+            guard outcome.hasPrefix("not_reversible_"),
+                let kind = MovementKind(rawValue: String(outcome.dropFirst("not_reversible_".count)))
+            else { return nil }
+            self = .notReversible(kind: kind)
         }
     }
 }
