@@ -341,7 +341,8 @@ def test_a_repeated_key_answers_the_first_response_and_holds_captures_or_voids_o
     assert again.json() == first.json()
     hold = first.json()
     assert money(api, payer) == (1000, 600, 400)
-    assert api.get(f"/api/requests/{hold_key}").json()["hold_id"] == hold["id"]
+    assert api.get(f"/api/requests/{hold_key}").json() == {"status": "applied", "idempotency_key": hold_key,
+                                                           "hold_id": hold["id"]}
     assert_error(api.hold(payer["id"], payee["id"], "5.00", 600, "once", headers={"Idempotency-Key": hold_key}),
                  422, "idempotency_key_reused")
 
@@ -350,7 +351,9 @@ def test_a_repeated_key_answers_the_first_response_and_holds_captures_or_voids_o
     replayed = api.capture(hold["id"], "3.00", headers={"Idempotency-Key": capture_key})
     assert captured.status_code == replayed.status_code == 200, replayed.text
     assert replayed.headers.get("Idempotency-Replayed") == "true" and replayed.json() == captured.json()
-    assert api.get(f"/api/requests/{capture_key}").json()["movement_id"] == captured.json()["transfer_id"]
+    # The key's record names the capture's movement (as it does a transfer's: the movement itself).
+    movement = api.get(f"/api/requests/{capture_key}").json()["movement"]
+    assert (movement["id"], movement["hold_id"]) == (captured.json()["transfer_id"], hold["id"])
     assert db.integer(f"SELECT count(*) FROM movements WHERE debit_user_id = {payer['id']} AND kind = 'transfer'") == 1
     assert money(api, payer) == (700, 700, 0)
     # The hold's own key still answers the hold as it was placed: pending.

@@ -191,7 +191,7 @@ def test_a_repeated_reversal_key_answers_the_first_reversal_and_pays_back_once(a
     again = api.reverse(transfer["id"], "4.00", headers=headers)
     assert first.status_code == again.status_code == 201, again.text
     assert again.headers.get("Idempotency-Replayed") == "true" and again.json() == first.json()
-    assert api.get(f"/api/requests/{headers['Idempotency-Key']}").json()["movement_id"] == first.json()["id"]
+    assert api.get(f"/api/requests/{headers['Idempotency-Key']}").json()["movement"] == first.json()
     assert_error(api.reverse(transfer["id"], "5.00", headers=headers), 422, "idempotency_key_reused")
     assert balances(api, payer, payee) == (400, 600)
     assert read(api, transfer["id"])["unreversed_amount_minor"] == 600
