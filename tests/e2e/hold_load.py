@@ -199,11 +199,13 @@ class HoldLoad:
             return Call("transfer", key, memo=f"{self.prefix}t-{name}", from_id=from_id, to_id=to_id,
                         amount_minor=chooser.randint(1, self.max_amount_minor))
         if roll < 0.93:
+            # Mostly a recent hold (which other clients act on too), now and then any: an older one may have
+            # expired meanwhile.
             with self._lock:
-                recent = self.placed[-16:]
-            if not recent:
+                candidates = self.placed[-16:] if chooser.random() < 0.7 else list(self.placed)
+            if not candidates:
                 return None
-            hold = chooser.choice(recent)
+            hold = chooser.choice(candidates)
             if roll < 0.78:
                 amount = None
                 part = chooser.random()
