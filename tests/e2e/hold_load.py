@@ -64,7 +64,11 @@ class Call:
 
     @property
     def final(self) -> Answer | None:
-        """The last definite answer (None: none was)."""
+        """What became of the request: its first answer that says it was applied (a repeat answered 503 later
+        applied nothing more, and says nothing against it), else the last definite one (None: none was)."""
+        applied = [answer for answer in self.answers if answer.applied]
+        if applied:
+            return applied[0]
         definite = [answer for answer in self.answers if answer.definite]
         return definite[-1] if definite else None
 
