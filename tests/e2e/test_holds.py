@@ -178,6 +178,8 @@ def test_an_expired_hold_cannot_be_captured_or_voided_and_no_longer_reserves(api
     assert money(api, payer) == (1000, 300, 700)
     time.sleep(1)
     assert wait_for(lambda: hold_of(api, hold["id"])["status"] == "expired", 10, 0.1), hold_of(api, hold["id"])
+    # Before anything touches the hold or the payer, the money is theirs again.
+    assert money(api, payer) == (1000, 1000, 0)
     movements = db.movement_count(payer["id"], payee["id"])
     assert_error(api.capture(hold["id"]), 409, "hold_expired")
     assert_error(api.capture(hold["id"], "1.00"), 409, "hold_expired")

@@ -5,9 +5,10 @@ available money bounds it. GET /api/transfers/{id} lists a transfer's reversals 
 
 from __future__ import annotations
 
+import threading
 import uuid
 
-from tally_e2e import assert_error, assert_forbidden, assert_recent_timestamp, unique
+from tally_e2e import Api, assert_error, assert_forbidden, assert_recent_timestamp, unique
 
 REVERSAL_ENTRY_KEYS = {"id", "amount", "amount_minor", "memo", "created_at"}
 
@@ -195,3 +196,39 @@ def test_a_repeated_reversal_key_answers_the_first_reversal_and_pays_back_once(a
     assert_error(api.reverse(transfer["id"], "5.00", headers=headers), 422, "idempotency_key_reused")
     assert balances(api, payer, payee) == (400, 600)
     assert read(api, transfer["id"])["unreversed_amount_minor"] == 600
+
+
+def test_concurrent_reversals_of_one_transfer_never_add_up_to_more_than_it(api, db, new_user, base_url, verify):
+    """Twelve clients at once each reverse 2.00 of a 10.00 transfer (its payee has money to spare): five of them
+    are applied, the others refused for what is left, and the reversals add up to the transfer exactly."""
+    payer, payee = new_user("10.00"), new_user("100.00")
+    transfer = pay(api, payer, payee, "10.00")
+    answers, lock, start = [], threading.Lock(), threading.Barrier(12)
+
+    def client() -> None:
+        own = Api(base_url)
+        try:
+            start.wait(30)
+            response = own.reverse(transfer["id"], "2.00")
+            with lock:
+                answers.append(response)
+        finally:
+            own.close()
+
+    clients = [threading.Thread(target=client, daemon=True) for _ in range(12)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(60)
+    assert len(answers) == 12
+    applied = [response for response in answers if response.status_code == 201]
+    assert len(applied) == 5, [(response.status_code, response.text[:200]) for response in answers]
+    for response in answers:
+        if response.status_code != 201:
+            assert_error(response, 409, "reversal_exceeds_transfer")
+    assert db.integer(f"SELECT sum(amount) FROM movements WHERE reversal_of = {transfer['id']}") == 1000
+    shown = read(api, transfer["id"])
+    assert shown["unreversed_amount_minor"] == 0 and len(shown["reversals"]) == 5
+    assert balances(api, payer, payee) == (1000, 10000)
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr
