@@ -162,6 +162,8 @@ class HoldLoad:
         for call in self.snapshot():
             for answer in call.answers:
                 label = f"{call.action} {answer.status}" + (f" {answer.code}" if answer.code else "")
+                if answer.code == "hold_not_pending" and "is expired" in answer.body["error"]["message"]:
+                    label += " (expired)"
                 found[label] = found.get(label, 0) + 1
         return dict(sorted(found.items()))
 
@@ -378,6 +380,9 @@ def check_hold_load(api: Api, db: Database, verify, load: HoldLoad, before: dict
     load's users' balances before it; `ledger_total`: batch_load.ledger_total. Returns figures."""
     calls = load.snapshot()
     assert all(call.final is not None for call in calls), "a request without a definite answer"
+    # Every one-second hold's expiry passed: what a user holds is then what their pending holds add up to, and a
+    # one-second hold still pending when the load ended reads expired.
+    time.sleep(1.2)
 
     # The holds: each as the answers to its captures and voids say, never captured twice, never both.
     holds: dict[int, dict] = {}
@@ -451,8 +456,6 @@ def check_hold_load(api: Api, db: Database, verify, load: HoldLoad, before: dict
     assert after == {user: before[user] + changes[user] for user in load.users}, "a balance is not what the answers say"
     assert sum(after.values()) == sum(before.values()), "money was made or lost among the load's users"
     assert ledger_total(db) == total_before, "money was made or lost"
-    # Wait until every one-second hold has expired: then what a user holds is what their pending holds add up to.
-    time.sleep(1.2)
     for user_id in load.users:
         user = api.user(user_id)
         pending = api.all_pages(f"/api/users/{user_id}/holds?status=pending", 100)

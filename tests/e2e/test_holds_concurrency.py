@@ -43,7 +43,7 @@ def test_concurrent_holds_captures_voids_and_transfers_keep_every_hold_once_and_
     # The load did what it is for: holds placed and captured, voided and refused for want of money.
     for wanted in ("hold 201", "capture 200", "void 200", "hold 409 insufficient_funds"):
         assert statuses.get(wanted), f"no {wanted} in {statuses}"
-    expiries = found["expired"] + sum(n for label, n in statuses.items() if "hold_expired" in label)
+    expiries = found["expired"] + sum(n for label, n in statuses.items() if "expired" in label)
     assert expiries, f"no hold expired in the load: {statuses}"
     retries = counters_after["serialization_retries"] - counters_before["serialization_retries"]
     assert counters_after["retries_exhausted"] == counters_before["retries_exhausted"], "retries exhausted"
