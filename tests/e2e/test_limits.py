@@ -221,3 +221,45 @@ def test_a_user_sees_their_own_limits_in_me(new_account):
     me = alice.api.me().json()
     assert (me["credit_limit"], me["daily_debit_limit"], me["time_zone"], me["available"]) == (
         "5.00", "3.00", "Asia/Tokyo", "15.00")
+
+
+def test_a_daily_limit_set_later_counts_the_days_earlier_debits(api, new_user):
+    user, payee = new_user("100.00"), new_user()
+    assert api.transfer(user["id"], payee["id"], "8.00").status_code == 201
+    assert api.withdraw(user["id"], "1.00").status_code == 201
+    response = api.patch(f"/api/users/{user['id']}", {"daily_debit_limit": "10.00"})
+    assert response.status_code == 200, response.text
+    error = assert_error(api.transfer(user["id"], payee["id"], "1.01"), 409, "limit_exceeded")
+    assert "1.00" in error["message"], error
+    assert api.transfer(user["id"], payee["id"], "1.00").status_code == 201
+
+
+def test_the_day_of_the_daily_limit_starts_at_midnight_in_the_users_time_zone(api, db, new_user, verify):
+    """A debit made a minute before midnight UTC (moved there by hand in the journal) is yesterday's for a user
+    whose day is UTC's, and today's for a user in a zone whose midnight came earlier: setting a daily limit of
+    10.00 leaves the first 10.00 for today and the second 2.00."""
+    before_midnight = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '1 minute'"
+    # A zone whose day began before that minute (every zone's day began within the last 24 hours; one of the
+    # whole-hour zones west of UTC began it before UTC's midnight).
+    zone = db.value(
+        "SELECT z FROM (SELECT 'Etc/GMT+' || n AS z FROM generate_series(1, 12) n) zones "
+        f"WHERE ((now() AT TIME ZONE z)::date)::timestamp AT TIME ZONE z <= {before_midnight} LIMIT 1")
+    users = {"UTC": new_user("100.00"), zone: new_user("100.00", time_zone=zone)}
+    payee = new_user()
+    originals = {}
+    for user in users.values():
+        movement = api.transfer(user["id"], payee["id"], "8.00").json()
+        originals[movement["id"]] = db.value(f"SELECT created_at FROM movements WHERE id = {movement['id']}")
+    try:
+        db.execute(f"UPDATE movements SET created_at = {before_midnight} "
+                   f"WHERE id IN ({','.join(str(i) for i in originals)})")
+        for user in users.values():
+            assert api.patch(f"/api/users/{user['id']}", {"daily_debit_limit": "10.00"}).status_code == 200
+        assert_error(api.transfer(users[zone]["id"], payee["id"], "2.01"), 409, "limit_exceeded")
+        assert api.transfer(users[zone]["id"], payee["id"], "2.00").status_code == 201
+        assert api.transfer(users["UTC"]["id"], payee["id"], "10.00").status_code == 201
+        assert_error(api.transfer(users["UTC"]["id"], payee["id"], "0.01"), 409, "limit_exceeded")
+    finally:
+        for movement_id, created_at in originals.items():
+            db.execute(f"UPDATE movements SET created_at = :'t' WHERE id = {movement_id}", t=created_at)
+    assert_verify_clean(verify)
