@@ -1,10 +1,11 @@
 """A load of holds for issue 26's concurrency and fault tests: many clients place holds on a few hot payers, capture
 them (whole or in part, now and then more than held), void them, let some expire (a hold of one second), send
-transfers that draw on the same balances, and repeat a request with its Idempotency-Key now and then; several
+transfers and batches of transfers (atomic or item by item) that draw on the same balances, and repeat a request with its Idempotency-Key now and then; several
 clients act on the same holds at once, so that captures race voids, each other and the expiry. Every request has a
 key of its own and every hold and transfer a memo of the run's, so that the journal can be checked against the
 answers afterwards (check_hold_load): no hold captured twice or both captured and voided, every capture's movement
-in the journal once and as the hold says, every transfer answered 201 there once, nobody's available balance below
+in the journal once and as the hold says, every transfer answered 201 and every batch item answered applied
+there once, nobody's available balance below
 zero (no balance below minus the credit limit), each balance what the answers add up to, the books whole."""
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Answer:
 
 @dataclass
 class Call:
-    """One request of the load (`action`: hold, capture, void or transfer) and every answer it got: sent again
+    """One request of the load (`action`: hold, capture, void, transfer or batch) and every answer it got: sent again
     with its key, as a repeat or to settle a lost answer, it gets more."""
     action: str
     key: str
@@ -60,7 +61,25 @@ class Call:
     to_id: int | None = None
     amount_minor: int | None = None  # hold, transfer; capture: None for the whole hold
     expires_in: int | None = None
+    items: list[tuple[int, int, int]] | None = None   # batch: (from, to, amount) of each transfer
+    atomic: bool = True                               # batch
     answers: list[Answer] = field(default_factory=list)
+
+    def item_memo(self, index: int) -> str:
+        return f"{self.memo}-{index}"
+
+    def batch_body(self) -> dict:
+        return {"atomic": self.atomic, "movements": [
+            {"type": "transfer", "from_user_id": from_id, "to_user_id": to_id, "amount": text(amount),
+             "memo": self.item_memo(index)} for index, (from_id, to_id, amount) in enumerate(self.items)]}
+
+    def applied_items(self) -> list[tuple[int, dict]]:
+        """A batch's items its final answer applied: (index, movement)."""
+        final = self.final
+        if final is None or not final.applied:
+            return []
+        return [(result["index"], result["movement"]) for result in final.body["results"]
+                if result["status"] == "applied"]
 
     @property
     def final(self) -> Answer | None:
@@ -85,6 +104,8 @@ def send(api: Api, call: Call) -> Answer:
             response = api.capture(call.hold["id"], amount, headers=headers)
         elif call.action == "void":
             response = api.void(call.hold["id"], headers=headers)
+        elif call.action == "batch":
+            response = api.post("/api/batches", call.batch_body(), headers=headers)
         else:
             response = api.transfer(call.from_id, call.to_id, text(call.amount_minor), call.memo, headers=headers)
     except requests.RequestException as error:
@@ -200,10 +221,17 @@ class HoldLoad:
             return Call("hold", key, memo=f"{self.prefix}h-{name}", from_id=chooser.choice(self.payers),
                         to_id=chooser.choice(self.payees), amount_minor=chooser.randint(1, self.max_amount_minor),
                         expires_in=1 if chooser.randrange(self.expiring_every) == 0 else 600)
-        if roll < 0.55:
+        if roll < 0.45:
             from_id, to_id = chooser.sample(self.users, 2)
             return Call("transfer", key, memo=f"{self.prefix}t-{name}", from_id=from_id, to_id=to_id,
                         amount_minor=chooser.randint(1, self.max_amount_minor))
+        if roll < 0.55:
+            # A batch of transfers, atomic or item by item, every one from a payer: checked against the same
+            # available balances as the holds, by the batch's own path.
+            items = [(payer, chooser.choice([user for user in self.users if user != payer]),
+                      chooser.randint(1, self.max_amount_minor))
+                     for payer in (chooser.choice(self.payers) for _ in range(chooser.randint(2, 6)))]
+            return Call("batch", key, memo=f"{self.prefix}b-{name}", items=items, atomic=chooser.random() < 0.5)
         if roll < 0.93:
             # Mostly a recent hold (which other clients act on too), now and then any: an older one may have
             # expired meanwhile.
@@ -301,6 +329,8 @@ def judge_one(call: Call, answer: Answer) -> str | None:
     body, code = answer.body, answer.code
     if answer.status == 503:
         return None if code == "unavailable" else f"503 {code}"
+    if call.action == "batch":
+        return judge_batch(call, answer)
     if call.action in ("hold", "transfer"):
         if answer.status == 409 and code == "insufficient_funds":
             return None
@@ -337,6 +367,32 @@ def judge_one(call: Call, answer: Answer) -> str | None:
         return None
     if answer.status != 200 or body["id"] != hold["id"] or body["status"] != "voided":
         return "unexpected answer to a void"
+    return None
+
+
+def judge_batch(call: Call, answer: Answer) -> str | None:
+    """A batch's answer: applied whole (atomic, 201), refused whole for want of money at an item (atomic, 409), or
+    item by item (200), each item applied as asked or refused for want of money."""
+    body, count = answer.body, len(call.items)
+    if call.atomic and answer.status == 409:
+        error = body["error"]
+        ok = error["code"] == "insufficient_funds" and 0 <= error.get("index", -1) < count
+        return None if ok else "an atomic batch refused for something else than money"
+    if answer.status != (201 if call.atomic else 200) or body.get("atomic") is not call.atomic:
+        return "unexpected status"
+    results = body["results"]
+    if [result["index"] for result in results] != list(range(count)):
+        return "not one result an item"
+    for (from_id, to_id, amount), result in zip(call.items, results):
+        if result["status"] == "refused":
+            if call.atomic or result["error"]["code"] != "insufficient_funds":
+                return "an item refused for something else than money"
+            continue
+        movement = result["movement"]
+        if result["status"] != "applied" or (movement["from_user_id"], movement["to_user_id"],
+                                             movement["amount_minor"], movement["memo"]) != (
+                from_id, to_id, amount, call.item_memo(result["index"])):
+            return "an item not applied as asked"
     return None
 
 
@@ -442,8 +498,28 @@ def check_hold_load(api: Api, db: Database, verify, load: HoldLoad, before: dict
         else:
             assert memo not in seen, f"refused transfer {memo} is in the journal: {seen[memo]}"
 
+    # The batches: each applied item in the journal once, as answered; nothing else of them.
+    batch_calls = [call for call in calls if call.action == "batch"]
+    expected_items = {call.item_memo(index): (movement["id"], "transfer", movement["from_user_id"],
+                                              movement["to_user_id"], movement["amount_minor"])
+                      for call in batch_calls for index, movement in call.applied_items()}
+    items_seen: dict[str, list] = {}
+    for memo, movement_id, kind, debit, credit, amount in db.rows(
+            "SELECT memo, id, kind, debit_user_id, credit_user_id, amount FROM movements "
+            "WHERE starts_with(memo, :'prefix')", prefix=f"{load.prefix}b-"):
+        items_seen.setdefault(memo, []).append((int(movement_id), kind, int(debit), int(credit), int(amount)))
+    assert set(items_seen) == set(expected_items), (
+        f"batch items in the journal but not answered applied: {sorted(set(items_seen) - set(expected_items))[:5]}; "
+        f"answered but missing: {sorted(set(expected_items) - set(items_seen))[:5]}")
+    for memo, expected in expected_items.items():
+        assert items_seen[memo] == [expected], (memo, items_seen[memo], expected)
+
     # Every balance what the answers add up to; nobody's available balance below zero; the books whole.
     changes = {user: 0 for user in load.users}
+    for call in batch_calls:
+        for _, movement in call.applied_items():
+            changes[movement["from_user_id"]] -= movement["amount_minor"]
+            changes[movement["to_user_id"]] += movement["amount_minor"]
     for call in transfer_calls.values():
         if call.final.status == 201:
             changes[call.from_id] -= call.amount_minor
@@ -468,4 +544,5 @@ def check_hold_load(api: Api, db: Database, verify, load: HoldLoad, before: dict
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
     return {"holds": len(holds), **counts, "transfers": sum(1 for c in transfer_calls.values() if c.final.status == 201),
+            "batches": len(batch_calls), "batch items": len(expected_items),
             "requests": sum(len(call.answers) for call in calls)}

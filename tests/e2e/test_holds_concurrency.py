@@ -1,7 +1,8 @@
 """Issue 26, "Tests that would have caught the anchors' bugs": many clients place, capture and void holds on a few
-hot payers at once, let some expire, and send transfers that draw on the same balances (hold_load.py), while a
+hot payers at once, let some expire, and send transfers and batches that draw on the same balances (hold_load.py), while a
 monitor reads the payers' money again and again. Afterwards: no hold captured twice, after a void or after its
-expiry; every capture's movement in the journal once and as its hold says; every transfer answered 201 in it once;
+expiry; every capture's movement in the journal once and as its hold says; every transfer answered 201 and every
+batch item answered applied in it once;
 nobody's available balance below zero, or balance below minus the credit limit, at any reading; every balance what
 the answers add up to, the money of the ledger conserved, each user's movements chained, `tally verify` clean."""
 
@@ -43,12 +44,14 @@ def test_concurrent_holds_captures_voids_and_transfers_keep_every_hold_once_and_
     # The load did what it is for: holds placed and captured, voided and refused for want of money.
     for wanted in ("hold 201", "capture 200", "void 200", "hold 409 insufficient_funds"):
         assert statuses.get(wanted), f"no {wanted} in {statuses}"
+    assert statuses.get("batch 200") or statuses.get("batch 201"), f"no batch applied: {statuses}"
     expiries = found["expired"] + sum(n for label, n in statuses.items() if "expired" in label)
     assert expiries, f"no hold expired in the load: {statuses}"
     retries = counters_after["serialization_retries"] - counters_before["serialization_retries"]
     assert counters_after["retries_exhausted"] == counters_before["retries_exhausted"], "retries exhausted"
     figures(f"holds concurrent, credit limit {credit_limit}: {load.threads} clients, {found['requests']} requests "
             f"({statuses}); {found['holds']} holds: {found['captured']} captured, {found['voided']} voided, "
-            f"{found['expired']} expired, {found['pending']} pending; {found['transfers']} transfers beside; "
+            f"{found['expired']} expired, {found['pending']} pending; {found['transfers']} transfers and "
+            f"{found['batches']} batches ({found['batch items']} items applied) beside; "
             f"{monitor.readings} readings of the payers, least available {monitor.least_available}, least "
             f"balance + limit {monitor.least_headroom}; serialization retries {retries}")
