@@ -194,6 +194,15 @@ class HoldLoad:
         mine: list[Call] = []
         i = 0
         try:
+            # A hold of one second of the client's own, which no other client acts on: it expires while the load
+            # runs, and the client's last request tries to capture it (refused: it expired).
+            own = Call("hold", f"{self.prefix}{number}-own", memo=f"{self.prefix}h-{number}-own",
+                       from_id=chooser.choice(self.payers), to_id=chooser.choice(self.payees),
+                       amount_minor=chooser.randint(1, self.max_amount_minor), expires_in=1)
+            with self._lock:
+                self.calls.append(own)
+            send(api, own)
+            placed_at = time.monotonic()
             while not self._stop.is_set() and (self.per_thread is None or i < self.per_thread):
                 call = self._next_call(chooser, f"{number}-{i}", mine)
                 i += 1
@@ -211,6 +220,12 @@ class HoldLoad:
                             self.placed.append(answer.body)
                 if answer.status == 503:
                     time.sleep(self.retry_pause)
+            if own.final is not None and own.final.status == 201:
+                time.sleep(max(0.0, placed_at + 1.1 - time.monotonic()))
+                late = Call("capture", f"{self.prefix}{number}-own-capture", hold=own.final.body)
+                with self._lock:
+                    self.calls.append(late)
+                send(api, late)
         finally:
             api.close()
 

@@ -45,8 +45,7 @@ def test_concurrent_holds_captures_voids_and_transfers_keep_every_hold_once_and_
     for wanted in ("hold 201", "capture 200", "void 200", "hold 409 insufficient_funds"):
         assert statuses.get(wanted), f"no {wanted} in {statuses}"
     assert statuses.get("batch 200") or statuses.get("batch 201"), f"no batch applied: {statuses}"
-    expiries = found["expired"] + sum(n for label, n in statuses.items() if "expired" in label)
-    assert expiries, f"no hold expired in the load: {statuses}"
+    assert found["expired"] and any("expired" in label for label in statuses), f"no hold expired: {statuses}"
     retries = counters_after["serialization_retries"] - counters_before["serialization_retries"]
     assert counters_after["retries_exhausted"] == counters_before["retries_exhausted"], "retries exhausted"
     figures(f"holds concurrent, credit limit {credit_limit}: {load.threads} clients, {found['requests']} requests "
