@@ -241,7 +241,8 @@ def test_bad_holds_are_refused_naming_the_field_and_reserve_nothing(api, db, new
     good = {"from_user_id": payer["id"], "to_user_id": payee["id"], "amount": "1.00", "expires_in": 60}
     for change, field in (({"to_user_id": payer["id"]}, "to_user_id"), ({"amount": "0"}, "amount"),
                           ({"amount": "1.001"}, "amount"), ({"amount": "-1.00"}, "amount"),
-                          ({"colour": "red"}, "colour"), ({"memo": 5}, "memo")):
+                          ({"colour": "red"}, "colour"), ({"memo": 5}, "memo"), ({"to_user_id": 0}, "to_user_id"),
+                          ({"from_user_id": 0}, "from_user_id")):
         assert_error(api.post("/api/holds", {**good, **change}), 422, "validation_failed", field)
     assert_error(api.hold(payer["id"], 999_999_999, "1.00"), 404, "not_found")
     assert_error(api.hold(999_999_999, payee["id"], "1.00"), 404, "not_found")
@@ -413,3 +414,25 @@ def test_a_user_lists_their_own_holds_and_not_anothers(api, new_account):
     assert seen.status_code == 200 and [item["id"] for item in seen.json()["items"]] == [hold["id"]]
     assert [item["id"] for item in bob.api.get(f"/api/users/{bob.id}/holds").json()["items"]] == [hold["id"]]
     assert_forbidden(bob.api.get(f"/api/users/{alice.id}/holds"))
+
+
+def test_verify_finds_a_held_amount_or_a_capture_changed_by_hand(api, db, new_user, verify):
+    payer, payee = new_user("10.00"), new_user()
+    place(api, payer, payee, "2.00")
+    captured = api.capture(place(api, payer, payee, "3.00")["id"], "1.00").json()
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr
+    db.execute(f"UPDATE users SET held = held + 1 WHERE id = {payer['id']}")
+    try:
+        result = verify()
+        assert result.returncode == 1 and "HELD: 1 users" in result.stdout, result.stdout
+    finally:
+        db.execute(f"UPDATE users SET held = held - 1 WHERE id = {payer['id']}")
+    db.execute(f"UPDATE holds SET captured_amount = 2 WHERE id = {captured['id']}")
+    try:
+        result = verify()
+        assert result.returncode == 1 and "HOLDS: 1 captured holds" in result.stdout, result.stdout
+    finally:
+        db.execute(f"UPDATE holds SET captured_amount = 100 WHERE id = {captured['id']}")
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -232,3 +232,18 @@ def test_concurrent_reversals_of_one_transfer_never_add_up_to_more_than_it(api, 
     assert balances(api, payer, payee) == (1000, 10000)
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_verify_finds_a_reversal_pointed_at_another_transfer_by_hand(api, db, new_user, verify):
+    payer, payee, other = new_user("10.00"), new_user(), new_user("10.00")
+    transfer = pay(api, payer, payee, "5.00")
+    elsewhere = pay(api, other, payer, "1.00")
+    reversal = reverse(api, transfer, "2.00")
+    db.execute(f"UPDATE movements SET reversal_of = {elsewhere['id']} WHERE id = {reversal['id']}")
+    try:
+        result = verify()
+        assert result.returncode == 1 and "REVERSALS: 1 reversals" in result.stdout, result.stdout
+    finally:
+        db.execute(f"UPDATE movements SET reversal_of = {transfer['id']} WHERE id = {reversal['id']}")
+    result = verify()
+    assert result.returncode == 0, result.stdout + result.stderr
