@@ -6,9 +6,12 @@ pass it (409 limit_exceeded) and stores an alert of code 2000 with no movement; 
 
 from __future__ import annotations
 
+import random
+import threading
+
 import pytest
 
-from tally_e2e import assert_error, assert_forbidden, unique
+from tally_e2e import Api, assert_error, assert_forbidden, text, unique
 
 LIMIT_EXCEEDED_ALERT = 2000
 
@@ -262,4 +265,60 @@ def test_the_day_of_the_daily_limit_starts_at_midnight_in_the_users_time_zone(ap
     finally:
         for movement_id, created_at in originals.items():
             db.execute(f"UPDATE movements SET created_at = :'t' WHERE id = {movement_id}", t=created_at)
+    assert_verify_clean(verify)
+
+
+def test_concurrent_debits_never_add_up_past_the_daily_limit(api, db, new_user, base_url, verify):
+    """Twelve clients at once send transfers, withdrawals and captures of holds that debit one user under a daily
+    limit of 50.00 (with money for far more): the debits applied add up to 50.00 at most, every refusal says
+    limit_exceeded (a capture may also find its hold settled by another client), each one stored one alert of
+    code 2000, and what is left of the day is exactly 50.00 less what was applied."""
+    user, payee = new_user("1000.00", daily_debit_limit="50.00"), new_user()
+    holds = [api.hold(user["id"], payee["id"], "3.00").json() for _ in range(4)]
+    answers: list[tuple[str, object]] = []
+    lock, start = threading.Lock(), threading.Barrier(12)
+
+    def client(number: int) -> None:
+        own, chooser = Api(base_url), random.Random(number)
+        try:
+            start.wait(30)
+            for _ in range(8):
+                roll = chooser.random()
+                amount = text(chooser.randint(1, 400))
+                if roll < 0.5:
+                    kind, response = "transfer", own.transfer(user["id"], payee["id"], amount)
+                elif roll < 0.85:
+                    kind, response = "withdrawal", own.withdraw(user["id"], amount)
+                else:
+                    kind, response = "capture", own.capture(chooser.choice(holds)["id"])
+                with lock:
+                    answers.append((kind, response))
+        finally:
+            own.close()
+
+    clients = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(12)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(120)
+    assert len(answers) == 96
+    applied, limited = 0, 0
+    for kind, response in answers:
+        if response.status_code in (200, 201):
+            body = response.json()
+            applied += body["transfer"]["amount_minor"] if kind == "capture" else body["amount_minor"]
+        elif kind == "capture" and response.json()["error"]["code"] == "hold_not_pending":
+            continue
+        else:
+            assert_error(response, 409, "limit_exceeded")
+            limited += 1
+    debited = db.integer(f"SELECT COALESCE(sum(amount), 0) FROM movements WHERE debit_user_id = {user['id']}")
+    assert debited == applied <= 5000, (debited, applied)
+    assert limited > 0, "the limit never bound"
+    assert db.integer(f"SELECT count(*) FROM alerts WHERE user_id = {user['id']} AND code = 2000 "
+                      "AND movement_id IS NULL") == limited
+    left = 5000 - applied
+    assert_error(api.transfer(user["id"], payee["id"], text(left + 1)), 409, "limit_exceeded")
+    if left:
+        assert api.transfer(user["id"], payee["id"], text(left)).status_code == 201
     assert_verify_clean(verify)
