@@ -366,6 +366,16 @@ def test_a_repeated_key_answers_the_first_response_and_holds_captures_or_voids_o
     late = api.hold(payer["id"], payee["id"], "4.00", 600, "once", headers={"Idempotency-Key": hold_key})
     assert late.json() == hold and late.json()["status"] == "pending"
 
+    # A refusal is kept under its key too: the same request answers it again after the money has come.
+    refused_key = key()
+    refused = api.hold(payer["id"], payee["id"], "50.00", 600, headers={"Idempotency-Key": refused_key})
+    assert_error(refused, 409, "insufficient_funds")
+    api.deposit(payer["id"], "100.00")
+    again = api.hold(payer["id"], payee["id"], "50.00", 600, headers={"Idempotency-Key": refused_key})
+    assert again.status_code == 409 and again.json() == refused.json(), again.text
+    assert again.headers.get("Idempotency-Replayed") == "true"
+    api.withdraw(payer["id"], "100.00")
+
     other = place(api, payer, payee, "1.00")
     void_key = key()
     voided = api.void(other["id"], headers={"Idempotency-Key": void_key})

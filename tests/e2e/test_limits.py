@@ -51,7 +51,10 @@ def test_a_credit_limit_lets_the_balance_go_down_to_minus_the_limit_and_no_furth
     assert api.withdraw(user["id"], "30.00").status_code == 201
     response = api.transfer(user["id"], payee["id"], "20.00")
     assert response.status_code == 201, response.text
-    assert response.json()["from_balance_minor"] == -5000
+    assert (response.json()["from_balance"], response.json()["from_balance_minor"]) == ("-50.00", -5000)
+    newest = api.get(f"/api/users/{user['id']}/transactions").json()["items"]
+    assert [(entry["balance_after"], entry["balance_after_minor"]) for entry in newest[:2]] == [
+        ("-50.00", -5000), ("-30.00", -3000)]
     assert state(api, user) == {"balance": -5000, "available": 0, "held": 0, "credit_limit": 5000}
     assert api.user(user["id"])["balance"] == "-50.00"
     for refused in (api.transfer(user["id"], payee["id"], "0.01"), api.withdraw(user["id"], "0.01"),
