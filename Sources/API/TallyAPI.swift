@@ -108,7 +108,11 @@ package final class TallyAPI {
         case .listUsers: try listUsers(request)
         case .createUser: try createUser(request)
         case .getUser(let id): try getUser(request, id: id)
-        case .deposit, .withdraw, .createTransfer, .event: try moveMoney(endpoint, request)
+        case .deposit, .withdraw, .createTransfer, .event, .createHold, .captureHold, .voidHold, .reverseTransfer:
+            try moveMoney(endpoint, request)
+        case .changeLimits(let userID): try changeLimits(request, userID: userID)
+        case .getHold(let id): try getHold(request, id: id)
+        case .userHolds(let userID): try userHolds(request, userID: userID)
         case .userTransactions(let userID): try userTransactions(request, userID: userID)
         case .getTransfer(let id): try getTransfer(request, id: id)
         case .createBatch: try createBatch(request)
