@@ -7,6 +7,8 @@ import Postgres
 /// A ledger in memory for route tests: records what it was asked, answers what the test sets.
 final class StubLedger: LedgerOperations {
     var users: [Int64: User] = [:]
+    /// The key of each `createUser` call.
+    var userCalls: [IdempotencyContext?] = []
     var passwordHashes: [String: String] = [:]
     var tokens: [[UInt8]: Caller] = [:]
     var movementsByID: [Int64: Movement] = [:]
@@ -37,6 +39,7 @@ final class StubLedger: LedgerOperations {
         idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User> {
         if let failure { throw failure }
+        userCalls.append(idempotency)
         if let username = credentials?.username,
             users.values.contains(where: { $0.username?.lowercased() == username.lowercased() })
         {
@@ -152,8 +155,12 @@ final class StubLedger: LedgerOperations {
 
     func batch(id: Int64) throws -> BatchRecord? { batches[id] }
 
+    /// What the next `changeLimits` answers instead of changing the stub's user.
+    var nextLimitsResult: Receipt<User>.Result?
+
     func changeLimits(ofUser userID: Int64, _ change: LimitsChange, requestID: String) throws -> Receipt<User> {
         if let failure { throw failure }
+        if let nextLimitsResult { return Receipt(result: nextLimitsResult, isReplay: false, requestID: requestID) }
         guard let user = users[userID] else {
             return Receipt(result: .refused(.userNotFound(id: userID)), isReplay: false, requestID: requestID)
         }
