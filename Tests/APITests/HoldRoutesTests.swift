@@ -14,11 +14,13 @@ struct HoldRoutesTests {
         "captured_amount", "captured_amount_minor", "transfer_id", "settled_at",
     ]
 
-    func place(_ from: Int64 = 1, _ to: Int64 = 2, amount: String = #""4.00""#, extra: String = "",
-        key: String? = nil, as authorization: String? = nil) -> HTTPResponse
-    {
+    func place(
+        _ from: Int64 = 1, _ to: Int64 = 2, amount: String = #""4.00""#, extra: String = "",
+        key: String? = nil, as authorization: String? = nil
+    ) -> HTTPResponse {
         harness.post(
-            "/api/holds", #"{"from_user_id":\#(from),"to_user_id":\#(to),"amount":\#(amount),"expires_in":60\#(extra)}"#,
+            "/api/holds",
+            #"{"from_user_id":\#(from),"to_user_id":\#(to),"amount":\#(amount),"expires_in":60\#(extra)}"#,
             key: key, as: authorization)
     }
 

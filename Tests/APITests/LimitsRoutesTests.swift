@@ -24,7 +24,8 @@ struct LimitsRoutesTests {
         ledger.users[5] = User(
             id: 5, name: "Bo", balance: Money(minorUnits: -250), createdAt: 0, held: Money(minorUnits: 300),
             limits: AccountLimits(
-                creditLimit: Money(minorUnits: 1000), dailyDebitLimit: Money(minorUnits: 5000), timeZone: "Europe/Paris"))
+                creditLimit: Money(minorUnits: 1000), dailyDebitLimit: Money(minorUnits: 5000), timeZone: "Europe/Paris"
+            ))
         let response = harness.get("/api/users/5")
         #expect(
             try harness.names(response) == [
@@ -83,8 +84,11 @@ struct LimitsRoutesTests {
         let set = patch(1, #"{"daily_debit_limit":"25.00","credit_limit":"3"}"#)
         #expect(set.status == 200)
         #expect(try harness.members(set)["available"] == .string("13.00"))
-        #expect(ledger.users[1]?.limits == AccountLimits(creditLimit: Money(minorUnits: 300),
-            dailyDebitLimit: Money(minorUnits: 2500)))
+        #expect(
+            ledger.users[1]?.limits
+                == AccountLimits(
+                    creditLimit: Money(minorUnits: 300),
+                    dailyDebitLimit: Money(minorUnits: 2500)))
         #expect(patch(1, #"{"time_zone":"Asia/Tokyo"}"#).status == 200)
         #expect(ledger.users[1]?.limits.dailyDebitLimit?.minorUnits == 2500)
         let removed = try harness.members(patch(1, #"{"daily_debit_limit":null}"#))

@@ -179,8 +179,9 @@ final class StubLedger: LedgerOperations {
     /// What the next hold call (place, void) answers instead of the stub's own model of holds.
     var nextHoldResult: Receipt<Hold>.Result?
     var nextCaptureResult: Receipt<HoldCapture>.Result?
-    var holdCalls: [(payer: Int64, payee: Int64, amount: Money, memo: String?, expiresIn: Int, key: IdempotencyContext?)] =
-        []
+    var holdCalls:
+        [(payer: Int64, payee: Int64, amount: Money, memo: String?, expiresIn: Int, key: IdempotencyContext?)] =
+            []
     var captureCalls: [(id: Int64, amount: Money?, key: IdempotencyContext?)] = []
     var voidCalls: [(id: Int64, key: IdempotencyContext?)] = []
 
@@ -238,7 +239,8 @@ final class StubLedger: LedgerOperations {
         }
         let captured = amount ?? hold.amount
         guard captured <= hold.amount else {
-            return Receipt(result: .refused(.captureExceedsHold(held: hold.amount)), isReplay: false, requestID: requestID)
+            return Receipt(
+                result: .refused(.captureExceedsHold(held: hold.amount)), isReplay: false, requestID: requestID)
         }
         let transfer = Movement(
             id: Int64(movementsByID.count + 100), kind: .transfer, debitUserID: hold.payerUserID,

@@ -110,7 +110,8 @@ extension TallyAPI {
                 explaining: { refusal in
                     switch refusal {
                     case .forbidden:
-                        .forbidden("The payer may not reverse a transfer: its payee (or the service role) pays it back.")
+                        .forbidden(
+                            "The payer may not reverse a transfer: its payee (or the service role) pays it back.")
                     case .notReversible(let kind):
                         Self.notReversible(kind, movementID: transferID)
                     case .balanceLimit:

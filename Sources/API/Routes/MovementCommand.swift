@@ -178,7 +178,8 @@ extension TallyAPI {
             }
             return (response, Self.settlement(receipt))
         case .hold, .capture, .void, .reversal:
-            return try performHoldOrReversal(command, tokenHash: tokenHash, idempotency: idempotency, requestID: requestID)
+            return try performHoldOrReversal(
+                command, tokenHash: tokenHash, idempotency: idempotency, requestID: requestID)
         }
     }
 

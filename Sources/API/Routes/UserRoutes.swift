@@ -70,7 +70,8 @@ extension TallyAPI {
         var change = LimitsChange()
         if let credit = try body.nullableAmount("credit_limit", allowingZero: true) {
             guard let credit else {
-                throw APIError.validation("credit_limit", "credit_limit must be an amount, 0 or more (0: no overdraft).")
+                throw APIError.validation(
+                    "credit_limit", "credit_limit must be an amount, 0 or more (0: no overdraft).")
             }
             guard credit >= .zero else {
                 throw APIError.validation("credit_limit", "credit_limit must be 0 or more.")
