@@ -63,10 +63,10 @@ struct LimitsRoutesTests {
     @Test(
         "bad limits are 422 naming the field",
         arguments: [
-            (#""credit_limit":"-1.00""#, "credit_limit"), (#""credit_limit":null"#, "credit_limit"),
+            (#""credit_limit":"-1.00""#, "credit_limit"),
             (#""credit_limit":"1.001""#, "credit_limit"), (#""daily_debit_limit":"0""#, "daily_debit_limit"),
             (#""daily_debit_limit":true"#, "daily_debit_limit"), (#""time_zone":"""#, "time_zone"),
-            (#""time_zone":"Mars/Olympus Mons""#, "time_zone"), (#""time_zone":null"#, "time_zone"),
+            (#""time_zone":"Mars/Olympus Mons""#, "time_zone"),
             (#""time_zone":5"#, "time_zone"), (#""colour":"red""#, "colour"),
         ])
     func badLimitsAreRefused(member: String, field: String) throws {
@@ -76,6 +76,26 @@ struct LimitsRoutesTests {
         let patched = patch(1, "{\(member)}")
         #expect(patched.status == 422 && harness.error(patched).field == field)
         #expect(ledger.users[1]?.limits == AccountLimits())
+    }
+
+    @Test("null credit_limit and time_zone are the defaults on creation, and refused by PATCH")
+    func nullLimits() throws {
+        let created = harness.post("/api/users", #"{"name":"Al","credit_limit":null,"time_zone":null}"#)
+        #expect(created.status == 201 && ledger.users[1]?.limits == AccountLimits())
+        for member in [#""credit_limit":null"#, #""time_zone":null"#] {
+            let patched = patch(1, "{\(member)}")
+            #expect(patched.status == 422 && harness.error(patched).field == String(member.dropFirst().prefix(while: { $0 != "\"" })))
+        }
+    }
+
+    @Test("available is exact past the largest balance: a balance and a credit limit of the largest each")
+    func availableBeyondInt64() throws {
+        ledger.users[1] = User(
+            id: 1, name: "Rich", balance: Money(minorUnits: .max), createdAt: 0,
+            limits: AccountLimits(creditLimit: Money(minorUnits: .max)))
+        let user = try harness.members(harness.get("/api/users/1"))
+        #expect(user["available"] == .string("184467440737095516.14"))
+        #expect(user["available_minor"] == .number("18446744073709551614"))
     }
 
     @Test("PATCH changes only what it names; null removes the daily limit; the answer is the user")

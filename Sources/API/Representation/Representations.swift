@@ -4,14 +4,18 @@ import LedgerStore
 /// The JSON shapes of the API's resources.
 enum Representation {
     static func user(_ user: User) -> JSONValue {
-        .object([
+        // Exact however large: a balance and a credit limit may each reach Int64.max minor units (`User.available`
+        // would overflow).
+        let available = MoneyTotal(minorUnits: MoneyTotal(user.balance).minorUnits
+            + Int128(user.limits.creditLimit.minorUnits) - Int128(user.held.minorUnits))
+        return .object([
             ("id", .integer(user.id)),
             ("name", .string(user.name)),
             ("username", .optionalString(user.username)),
             ("balance", .string(user.balance.description)),
             ("balance_minor", .integer(user.balance.minorUnits)),
-            ("available", .string(user.available.description)),
-            ("available_minor", .integer(user.available.minorUnits)),
+            ("available", .string(available.description)),
+            ("available_minor", .number(String(available.minorUnits))),
             ("held", .string(user.held.description)),
             ("held_minor", .integer(user.held.minorUnits)),
             ("credit_limit", .string(user.limits.creditLimit.description)),

@@ -12,7 +12,7 @@ extension TallyAPI {
         let initialBalance = try body.amount("initial_balance", allowingZero: true) ?? .zero
         let username = try body.string("username")
         let password = try body.string("password")
-        let change = try Self.limitsChange(&body, allowingEmpty: true)
+        let change = try Self.limitsChange(&body, nullMeansAbsent: true)
         try body.finish()
         try checkName(name)
         guard (username == nil) == (password == nil) else {
@@ -54,7 +54,7 @@ extension TallyAPI {
     func changeLimits(_ request: HTTPRequest, userID: Int64) throws -> HTTPResponse {
         try requireService(authenticate(request).caller)
         var body = try RequestBody(request.body)
-        let change = try Self.limitsChange(&body, allowingEmpty: false)
+        let change = try Self.limitsChange(&body, nullMeansAbsent: false)
         try body.finish()
         guard !change.isEmpty else {
             throw APIError.validation(
@@ -66,24 +66,30 @@ extension TallyAPI {
 
     /// The limits fields of a user's creation or change: `credit_limit` (0 or more), `daily_debit_limit` (more
     /// than 0, or null for none) and `time_zone` (its form only: whether PostgreSQL knows it is the ledger's word).
-    private static func limitsChange(_ body: inout RequestBody, allowingEmpty: Bool) throws(APIError) -> LimitsChange {
+    /// `nullMeansAbsent` (a creation, where null is the same as leaving a member out): a null `credit_limit` or
+    /// `time_zone` is the default; else (a change, where null removes the daily limit) it is refused.
+    private static func limitsChange(_ body: inout RequestBody, nullMeansAbsent: Bool) throws(APIError)
+        -> LimitsChange
+    {
         var change = LimitsChange()
-        if let credit = try body.nullableAmount("credit_limit", allowingZero: true) {
-            guard let credit else {
-                throw APIError.validation(
-                    "credit_limit", "credit_limit must be an amount, 0 or more (0: no overdraft).")
-            }
-            guard credit >= .zero else {
-                throw APIError.validation("credit_limit", "credit_limit must be 0 or more.")
-            }
+        switch try body.nullableAmount("credit_limit", allowingZero: true) {
+        case .some(.some(let credit)):
+            guard credit >= .zero else { throw APIError.validation("credit_limit", "credit_limit must be 0 or more.") }
             change.creditLimit = credit
+        case .some(.none) where !nullMeansAbsent:
+            throw APIError.validation("credit_limit", "credit_limit must be an amount, 0 or more (0: no overdraft).")
+        default:
+            break
         }
         change.dailyDebitLimit = try body.nullableAmount("daily_debit_limit")
-        if let zone = try body.nullableString("time_zone") {
-            guard let zone, isTimeZoneName(zone) else {
-                throw APIError.refusal(.unknownTimeZone)
-            }
+        switch try body.nullableString("time_zone") {
+        case .some(.some(let zone)):
+            guard isTimeZoneName(zone) else { throw APIError.refusal(.unknownTimeZone) }
             change.timeZone = zone
+        case .some(.none) where !nullMeansAbsent:
+            throw APIError.refusal(.unknownTimeZone)
+        default:
+            break
         }
         return change
     }
