@@ -84,7 +84,9 @@ struct LimitsRoutesTests {
         #expect(created.status == 201 && ledger.users[1]?.limits == AccountLimits())
         for member in [#""credit_limit":null"#, #""time_zone":null"#] {
             let patched = patch(1, "{\(member)}")
-            #expect(patched.status == 422 && harness.error(patched).field == String(member.dropFirst().prefix(while: { $0 != "\"" })))
+            #expect(
+                patched.status == 422
+                    && harness.error(patched).field == String(member.dropFirst().prefix(while: { $0 != "\"" })))
         }
     }
 

@@ -6,8 +6,9 @@ enum Representation {
     static func user(_ user: User) -> JSONValue {
         // Exact however large: a balance and a credit limit may each reach Int64.max minor units (`User.available`
         // would overflow).
-        let available = MoneyTotal(minorUnits: MoneyTotal(user.balance).minorUnits
-            + Int128(user.limits.creditLimit.minorUnits) - Int128(user.held.minorUnits))
+        let available = MoneyTotal(
+            minorUnits: MoneyTotal(user.balance).minorUnits
+                + Int128(user.limits.creditLimit.minorUnits) - Int128(user.held.minorUnits))
         return .object([
             ("id", .integer(user.id)),
             ("name", .string(user.name)),
