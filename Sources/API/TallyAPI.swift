@@ -225,7 +225,8 @@ extension APIError {
             .validation("time_zone", "time_zone must be an IANA time zone name, such as \"Europe/Paris\" or \"UTC\".")
         case .holdNotFound(let id):
             .notFound("There is no hold with id \(id).")
-        case .holdExpired:
+        case .holdExpired, .holdNotPending(status: .expired):
+            // A hold found expired is refused as hold_expired whether or not the ledger had yet marked it so.
             APIError(
                 status: 409, code: "hold_expired",
                 message: "The hold expired before this request: its money is available to the payer again.")

@@ -172,6 +172,17 @@ struct HoldRoutesTests {
         #expect(try harness.members(harness.get("/api/holds/4"))["settled_at"] == .string("1970-01-01T00:00:01.000Z"))
     }
 
+    @Test("a hold the ledger found already expired is 409 hold_expired, as one that expired just now")
+    func expiredBeforeIsHoldExpired() {
+        ledger.nextCaptureResult = .refused(.holdNotPending(status: .expired))
+        let error = harness.error(harness.post("/api/holds/1/capture"))
+        #expect(error.code == "hold_expired")
+        ledger.nextHoldResult = .refused(.holdNotPending(status: .expired))
+        #expect(harness.error(harness.post("/api/holds/1/void")).code == "hold_expired")
+        ledger.outcomes["late"] = .refused(.holdNotPending(status: .expired))
+        #expect(harness.get("/api/requests/late").body.contains(#""code":"hold_expired""#))
+    }
+
     @Test("the payer may not capture (403); the payee captures; a stranger gets 404 for every hold route")
     func rolesOfACapture() throws {
         let payer = ledger.authorization(for: .user(id: 1))

@@ -137,7 +137,7 @@ extension TallyAPI {
     /// A capture's or void's refusal, naming the hold where its state is to blame.
     static func holdRefusal(_ refusal: Refusal, holdID: Int64) -> APIError {
         switch refusal {
-        case .holdNotPending(let status):
+        case .holdNotPending(let status) where status != .expired:
             APIError(
                 status: 409, code: "hold_not_pending",
                 message: "hold \(holdID) is \(status.rawValue): it can no longer be captured or voided.")
