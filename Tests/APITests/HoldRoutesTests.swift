@@ -214,6 +214,15 @@ struct HoldRoutesTests {
         #expect(harness.error(harness.post("/api/holds/1/capture")).message.contains("12.34"))
     }
 
+    @Test("a payee's capture refused for the payer's daily limit does not say what is left of it")
+    func payeeLearnsNothingOfThePayersDailyLimit() {
+        let payee = ledger.authorization(for: .user(id: 2))
+        ledger.nextCaptureResult = .refused(.limitExceeded(remaining: Money(minorUnits: 4321)))
+        let error = harness.error(harness.post("/api/holds/1/capture", as: payee))
+        #expect(error.code == "limit_exceeded" && error.field == "amount" && !error.message.contains("43.21"))
+        #expect(harness.error(harness.post("/api/holds/1/capture")).message.contains("43.21"))
+    }
+
     @Test("a user's holds are listed newest first, filtered by status, paged; a bad status is 422")
     func listingHolds() throws {
         for id in Int64(1)...3 { ledger.users[id] = User(id: id, name: "u\(id)", balance: .zero, createdAt: 0) }
