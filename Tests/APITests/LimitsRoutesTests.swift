@@ -123,6 +123,7 @@ struct LimitsRoutesTests {
         _ = try? createAlice()
         let empty = patch(1, "{}")
         #expect(empty.status == 422 && harness.error(empty).code == "validation_failed")
+        #expect(harness.error(empty).field == "body")
         #expect(patch(1, "").status == 400)
         let missing = patch(99, #"{"credit_limit":"1"}"#)
         #expect(missing.status == 404 && harness.error(missing).code == "not_found")

@@ -58,7 +58,7 @@ extension TallyAPI {
         try body.finish()
         guard !change.isEmpty else {
             throw APIError.validation(
-                nil, "Give at least one of credit_limit, daily_debit_limit (null removes it) and time_zone.")
+                "body", "Give at least one of credit_limit, daily_debit_limit (null removes it) and time_zone.")
         }
         let receipt = try ledger.changeLimits(ofUser: userID, change, requestID: request.requestID)
         return try respond(receipt, status: 200, render: Representation.user)
