@@ -1,12 +1,12 @@
 """A load of holds for issue 26's concurrency and fault tests: many clients place holds on a few hot payers, capture
 them (whole or in part, now and then more than held), void them, let some expire (a hold of one second), send
-transfers and batches of transfers (atomic or item by item) that draw on the same balances, and repeat a request with its Idempotency-Key now and then; several
-clients act on the same holds at once, so that captures race voids, each other and the expiry. Every request has a
-key of its own and every hold and transfer a memo of the run's, so that the journal can be checked against the
-answers afterwards (check_hold_load): no hold captured twice or both captured and voided, every capture's movement
-in the journal once and as the hold says, every transfer answered 201 and every batch item answered applied
-there once, nobody's available balance below
-zero (no balance below minus the credit limit), each balance what the answers add up to, the books whole."""
+transfers and batches of transfers (atomic or item by item) that draw on the same balances, and repeat a request
+with its Idempotency-Key now and then; several clients act on the same holds at once, so that captures race voids,
+each other and the expiry. Every request has a key of its own and every hold, transfer and batch item a memo of the
+run's, so that the journal can be checked against the answers afterwards (check_hold_load): no hold captured twice
+or both captured and voided, every capture's movement in the journal once and as the hold says, every transfer
+answered 201 and every batch item answered applied there once, nobody's available balance below zero (no balance
+below minus the credit limit), each balance what the answers add up to, the books whole."""
 
 from __future__ import annotations
 
@@ -558,6 +558,7 @@ def check_hold_load(api: Api, db: Database, verify, load: HoldLoad, before: dict
     check_balance_chains(db, load.users)
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
-    return {"holds": len(holds), **counts, "transfers": sum(1 for c in transfer_calls.values() if c.final.status == 201),
+    transfers = sum(1 for call in transfer_calls.values() if call.final.status == 201)
+    return {"holds": len(holds), **counts, "transfers": transfers,
             "batches": len(batch_calls), "batch items": len(expected_items),
             "requests": sum(len(call.answers) for call in calls)}

@@ -1,6 +1,6 @@
 """Issue 26, "Tests that would have caught the anchors' bugs": many clients place, capture and void holds on a few
-hot payers at once, let some expire, and send transfers and batches that draw on the same balances (hold_load.py), while a
-monitor reads the payers' money again and again. Afterwards: no hold captured twice, after a void or after its
+hot payers at once, let some expire, and send transfers and batches that draw on the same balances (hold_load.py),
+while a monitor reads the payers' money again and again. Afterwards: no hold captured twice, after a void or after its
 expiry; every capture's movement in the journal once and as its hold says; every transfer answered 201 and every
 batch item answered applied in it once;
 nobody's available balance below zero, or balance below minus the credit limit, at any reading; every balance what

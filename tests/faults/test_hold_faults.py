@@ -62,8 +62,8 @@ def check_after_fault(api, db, verify, stage: HoldStage, load: HoldLoad, allowed
 def report(figures, title: str, found: dict, extra: str) -> None:
     figures(f"{title}: {found['requests']} requests ({found['statuses']}), {found['settled']} lost answers settled "
             f"with their keys; {found['holds']} holds: {found['captured']} captured, {found['voided']} voided, "
-            f"{found['expired']} expired, {found['pending']} pending; {found['transfers']} transfers, {found['batches']} "
-            f"batches ({found['batch items']} items applied); {extra}")
+            f"{found['expired']} expired, {found['pending']} pending; {found['transfers']} transfers, "
+            f"{found['batches']} batches ({found['batch items']} items applied); {extra}")
 
 
 def test_holds_under_kill_9_of_workers_are_captured_once_and_keep_the_books(api, db, verify, stack, hold_stage,
