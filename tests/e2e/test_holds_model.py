@@ -112,6 +112,7 @@ def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, f
         if step % HISTORY_EVERY == 0 or step == steps:
             checker.check_histories()
             checker.check_holds(generator.rng)
+            checker.check_limit_alerts()
     seen = checker.seen
     wanted = ("hold placed", "hold refused insufficient_funds", "hold refused forbidden", "hold refused not_found",
               "hold validation_failed", "captured all", "captured part", "capture refused capture_exceeds_hold",
@@ -120,7 +121,7 @@ def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, f
               "reversed exactly what was left", "reversal refused reversal_exceeds_transfer",
               "reversal refused not_reversible", "reversal refused forbidden", "reversal refused insufficient_funds",
               "patched", "patch refused credit_limit_in_use", "patch validation_failed", "limit_exceeded",
-              "insufficient_funds", "negative balance", "hold request replayed", "undecided hold", "atomic applied",
+              "insufficient_funds", "negative balance", "hold request replayed", "undecided hold", "atomic applied", "limit alerts checked",
               "non-atomic", "holds checked")
     for what in wanted:
         assert seen.get(what, 0) > 0 or (seed, steps) != (DEFAULT_SEED, DEFAULT_STEPS), (
@@ -402,6 +403,18 @@ class HoldsChecker(Checker):
             self.expect([i for i in got if i not in undecided] == [i for i in expected if i not in undecided],
                         f"user {user}'s pending holds", expected)
         self.note("holds checked")
+
+    def check_limit_alerts(self) -> None:
+        """Each movement the daily debit limit refused raised one alert of code 2000, with no movement."""
+        self.request, self.response = None, None
+        for user in self.users:
+            alerts = [alert for alert in self.clients[None].all_pages(f"/api/users/{user}/alerts", 100)
+                      if alert.get("code") == 2000]
+            expected = self.ledger.state.limit_refusals.get(user, 0)
+            self.expect(len(alerts) == expected and all(alert.get("movement_id") is None for alert in alerts),
+                        f"user {user}'s alerts of code 2000 (the daily debit limit)", expected)
+            if alerts:
+                self.note("limit alerts checked")
 
     def _pending(self, user: int) -> list[dict]:
         items, cursor = [], None
