@@ -142,7 +142,7 @@ struct HoldTests {
             }
             let capture = try ledger.captureHold(
                 id: hold.id, amount: nil, tokenHash: service, idempotency: nil, requestID: "t")
-            #expect(capture.result == .refused(.holdNotPending(status: .expired)))
+            #expect(capture.result == .refused(.holdExpired))
             #expect(try verified(database).isClean)
         }
     }

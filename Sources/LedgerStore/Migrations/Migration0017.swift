@@ -440,8 +440,8 @@ enum Migration0017 {
         END $$;
 
         -- The hold p_hold, locked, if the caller may see it (the service role, its payer or payee); with the outcome
-        -- that refuses settling it: hold_not_found, hold_<status> for a settled one, hold_expired for one past its
-        -- expiry (then marked expired and released here). NULL outcome: pending, and it may be settled.
+        -- that refuses settling it: hold_not_found, hold_captured or hold_voided for a settled one, hold_expired for one
+        -- past its expiry (marked expired and released here if it was not yet). NULL outcome: pending, and it may be settled.
         CREATE FUNCTION tally_hold_to_settle(p_caller_user bigint, p_is_service boolean, p_hold bigint,
                                      OUT outcome text, OUT hold holds)
         LANGUAGE plpgsql AS $$
@@ -450,7 +450,8 @@ enum Migration0017 {
             IF NOT FOUND OR NOT (p_is_service OR p_caller_user IN (hold.payer_user_id, hold.payee_user_id)) THEN
         outcome := 'hold_not_found';
             ELSIF hold.status <> 'pending' THEN
-        outcome := CASE hold.status WHEN 'expired' THEN 'hold_expired_before' ELSE 'hold_' || hold.status END;
+        -- An expired hold answers as one expiring now would, whoever released it first.
+        outcome := CASE hold.status WHEN 'expired' THEN 'hold_expired' ELSE 'hold_' || hold.status END;
             ELSIF hold.expires_at <= now() THEN
         PERFORM tally_release_expired_holds(hold.payer_user_id);
         outcome := 'hold_expired';
