@@ -433,7 +433,6 @@ class Hold:
     memo: str | None
     expires_in: int
     status: str = "pending"        # pending, captured, voided, expired
-    released: bool = False         # expired, and the service is known to have recorded it
     id: int | None = None
     created_at: str | None = None
     expires_at: str | None = None
@@ -588,14 +587,12 @@ class HoldsLedger(Ledger):
 
     def _settling(self, caller: int | None, hold_id: int, payer_may: bool) -> Refusal | Hold:
         """The hold if `caller` may settle it now, else why not: unknown to the caller (404), no longer pending
-        (409), or the payer capturing (403), in that order. An expired hold answers hold_expired until the service
-        has recorded its expiry (released it, which the first hold_expired answer does, as may other requests
-        of the payer's), hold_not_pending after: the model expects hold_expired unless it knows of the release,
-        and the checker takes either while it does not (see HoldsChecker.refused)."""
+        (409: hold_expired for an expired one, whatever released it, hold_not_pending for a captured or voided
+        one), or the payer capturing (403), in that order."""
         hold = self.holds.get(hold_id)
         if hold is None or (caller is not None and caller not in hold.parties()):
             return Refusal(404, "not_found", quoted=f"no hold with id {hold_id}.")
-        if hold.status == "expired" and not hold.released:
+        if hold.status == "expired":
             return Refusal(409, "hold_expired")
         if hold.status != "pending":
             return Refusal(409, "hold_not_pending", quoted=f"is {hold.status}")
@@ -661,9 +658,6 @@ class HoldsLedger(Ledger):
             return Refusal(403, "forbidden")
         if user not in state.balances:
             return Refusal(404, "not_found")
-        for hold in self.holds.values():  # the service records the user's expired holds first
-            if hold.debit == user and hold.status == "expired":
-                hold.released = True
         if "credit_limit" in changes:
             least = state.held(user) - state.balances[user]
             if changes["credit_limit"] < least:

@@ -226,16 +226,7 @@ class HoldsChecker(Checker):
                 (request.method, request.path, body_text), status, body)
             self.applied_with_key = True
 
-    def refused(self, what: str, refusal: Refusal, hold=None) -> None:
-        if hold is not None and hold.status == "expired":
-            # Whether the service has recorded the expiry yet (any failed debit of the payer's, a hold or a
-            # change of limits for them, or a capture or void of one of their expired holds does) is not
-            # the model's to know: until it knows, either answer; after either, the expiry is recorded.
-            error = (json_of(self.response) or {}).get("error") or {}
-            if refusal.code == "hold_expired" and error.get("code") == "hold_not_pending":
-                refusal = Refusal(409, "hold_not_pending", quoted="is expired")
-                self.note(f"{what} refused hold_not_pending, its expiry recorded before")
-            hold.released = True
+    def refused(self, what: str, refusal: Refusal) -> None:
         self.note(f"{what} refused {refusal.code}")
         self.error(self.response.status_code, json_of(self.response), refusal)
         self.expect(self.response.headers.get("Idempotency-Replayed") is None, "no Idempotency-Replayed")
@@ -278,7 +269,7 @@ class HoldsChecker(Checker):
             return
         outcome = self.ledger.capture(request.caller, request.target, amount)
         if isinstance(outcome, Refusal):
-            self.refused("capture", outcome, self.ledger.holds.get(request.target))
+            self.refused("capture", outcome)
             if outcome.code == "limit_exceeded":
                 self.note("limit_exceeded")
             return
@@ -299,7 +290,7 @@ class HoldsChecker(Checker):
             raise AssertionError("the generator sends a void no body or {}")
         outcome = self.ledger.void(request.caller, request.target)
         if isinstance(outcome, Refusal):
-            self.refused("void", outcome, self.ledger.holds.get(request.target))
+            self.refused("void", outcome)
             return
         body = json_of(self.response)
         self.expect(self.response.status_code == 200, "status", 200)
