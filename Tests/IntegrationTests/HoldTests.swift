@@ -32,7 +32,7 @@ struct HoldTests {
     }
 
     func available(_ ledger: PostgresLedger, _ id: Int64) throws -> Int64 {
-        try #require(try ledger.user(id: id)).available.minorUnits
+        Int64(try #require(try ledger.user(id: id)).available.minorUnits)
     }
 
     func transfer(_ ledger: PostgresLedger, _ from: Int64, _ to: Int64, _ minorUnits: Int64) throws
@@ -265,7 +265,7 @@ struct HoldTests {
                 Issue.record("limit refused: \(changed.result)")
                 return
             }
-            #expect(user.available.minorUnits == 150)
+            #expect(user.available == MoneyTotal(Money(minorUnits: 150)))
             #expect(
                 try transfer(ledger, payer, payee, 151) == .refused(.insufficientFunds(balance: Money(minorUnits: 150)))
             )
