@@ -61,7 +61,7 @@ class HoldsGenerator(Generator):
             request = self.void()
         elif roll < 0.92:
             request = self.reversal()
-        elif roll < 0.965:
+        elif roll < 0.955:
             request = self.patch()
         elif roll < 0.98:
             request = self.after_expiry() or self.hold()
@@ -148,23 +148,25 @@ class HoldsGenerator(Generator):
             body["from_user_id"] = rng.choice([str(body["from_user_id"]), 0, -1])
         return body
 
-    def some_hold(self, pending_share: float = 0.75):
-        """A hold of the model's to act on (mostly one it thinks pending), or None when there is none."""
+    def some_hold(self, unsettled_share: float):
+        """A hold of the model's to act on: with `unsettled_share` one not captured or voided (pending or past
+        its expiry: whether it has expired is the clock's, and the choice should not depend on it), else any;
+        None when there is none."""
         rng, holds = self.rng, list(self.ledger().holds.values())
         if not holds:
             return None
-        pending = [hold for hold in holds if hold.status == "pending"]
-        if pending and rng.random() < pending_share:
-            return rng.choice(pending)
+        unsettled = [hold for hold in holds if hold.status in ("pending", "expired")]
+        if unsettled and rng.random() < unsettled_share:
+            return rng.choice(unsettled)
         return rng.choice(holds)
 
     def capture(self) -> HoldsRequest:
         rng = self.rng
-        hold = self.some_hold()
+        hold = self.some_hold(0.75)
         if hold is None or rng.random() < 0.03:
             return HoldsRequest(self.caller(), "POST", f"/api/holds/{UNKNOWN_ID}/capture", {}, note="an unknown hold",
                                 kind="capture", target=UNKNOWN_ID)
-        caller = self.party_caller((hold.debit, hold.credit), {"service": 0.5, "payee": 0.3, "payer": 0.1,
+        caller = self.party_caller((hold.debit, hold.credit), {"service": 0.45, "payee": 0.3, "payer": 0.15,
                                                                "stranger": 0.1})
         roll = rng.random()
         if roll < 0.2:
@@ -206,7 +208,7 @@ class HoldsGenerator(Generator):
             return None
         wait, hold = min(waits, key=lambda pair: pair[0])
         self.sleep_budget -= max(0.0, wait)
-        action = self.rng.choice(["capture", "void"])
+        action = self.rng.choice(["capture", "capture", "void"])
         return HoldsRequest(None, "POST", f"/api/holds/{hold.id}/{action}", {}, note=f"{action} after the expiry",
                             kind=action, target=hold.id, sleep_until=now + max(0.0, wait))
 
@@ -224,8 +226,8 @@ class HoldsGenerator(Generator):
                                 note=f"a reversal of a {movement.kind}", kind="reversal", target=movement.id)
         open_ones = [m for m in transfers if m.unreversed > 0]
         movement = rng.choice(open_ones if open_ones and rng.random() < 0.85 else transfers)
-        caller = self.party_caller((movement.debit, movement.credit), {"service": 0.5, "payee": 0.3, "payer": 0.1,
-                                                                       "stranger": 0.1})
+        caller = self.party_caller((movement.debit, movement.credit), {"service": 0.45, "payee": 0.3,
+                                                                       "payer": 0.15, "stranger": 0.1})
         left = movement.unreversed
         roll = rng.random()
         if roll < 0.3:
@@ -251,21 +253,21 @@ class HoldsGenerator(Generator):
         caller = None if rng.random() < 0.9 else rng.choice(self.users[:self.account_count])
         least = state.held(user) - state.balances[user]
         roll = rng.random()
-        if roll < 0.35:
+        if roll < 0.3:
             body, note = {"credit_limit": self.amount(rng.randint(1, 40_000)) if rng.random() < 0.8 else "0.00"}, \
                 "a credit limit"
-        elif roll < 0.45 and least > 0:
+        elif roll < 0.4 and least > 0:
             body, note = {"credit_limit": self.amount(least - 1) if least > 1 else "0.00"}, \
                 "a credit limit below what is in use"
-        elif roll < 0.55 and least > 0:
+        elif roll < 0.48 and least > 0:
             body, note = {"credit_limit": self.amount(least)}, "a credit limit of exactly what is in use"
-        elif roll < 0.75:
+        elif roll < 0.66:
             debited = state.debited.get(user, 0)
             body, note = {"daily_debit_limit": self.amount(max(1, debited + rng.randint(-2_000, 20_000)))}, \
                 "a daily debit limit near today's debits"
-        elif roll < 0.88:
+        elif roll < 0.76:
             body, note = {"daily_debit_limit": None}, "the daily limit removed"
-        elif roll < 0.93:
+        elif roll < 0.83:
             body, note = {"credit_limit": self.amount(rng.randint(0, 20_000) or 1),
                           "daily_debit_limit": self.amount(rng.randint(30_000, 90_000)), "time_zone": self.zone}, \
                 "every limit at once"

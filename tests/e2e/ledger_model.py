@@ -612,7 +612,8 @@ class HoldsLedger(Ledger):
         state = self.state
         refusal = self._limit_refused(state.debit_refusal(hold.debit, amount, releasing=hold.amount), hold.debit)
         if refusal is not None:
-            return refusal
+            # The payer's figures are theirs: a payee capturing hears only that the limit refused it.
+            return refusal if caller is None else Refusal(refusal.status, refusal.code, refusal.field)
         state.debit(hold.debit, amount)
         state.balances[hold.credit] += amount
         hold.status, hold.captured_amount = "captured", amount

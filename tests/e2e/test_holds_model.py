@@ -39,8 +39,8 @@ from tally_e2e import TIMESTAMP, create_account
 from test_batch_model import BALANCES, FIRST_EVENT_T, Checker, Mismatch, json_of
 
 DEFAULT_SEED = 26_2026
-DEFAULT_STEPS = 400
-HISTORY_EVERY = 80
+DEFAULT_STEPS = 600
+HISTORY_EVERY = 100
 MARGIN = 0.25  # seconds either side of a request in which a hold's expiry is undecided
 MONEY_FIELDS = ("balance", "balance_minor", "available", "available_minor", "held", "held_minor", "credit_limit",
                 "credit_limit_minor", "daily_debit_limit", "daily_debit_limit_minor", "time_zone")
@@ -123,11 +123,11 @@ def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, f
               "patched", "patch refused credit_limit_in_use", "patch validation_failed", "limit_exceeded",
               "insufficient_funds", "negative balance", "hold request replayed", "undecided hold", "atomic applied", "limit alerts checked",
               "non-atomic", "holds checked")
-    for what in wanted:
-        assert seen.get(what, 0) > 0 or (seed, steps) != (DEFAULT_SEED, DEFAULT_STEPS), (
-            f"seed {seed}: never saw {what}: {seen}")
+    missing = [what for what in wanted if not seen.get(what)]
+    assert not missing or (seed, steps) != (DEFAULT_SEED, DEFAULT_STEPS), (
+        f"seed {seed}: never saw {missing}: {seen}")
     figures(f"holds model test: seed {seed}, {steps} steps in {time.monotonic() - started:.1f} s "
-            f"({4.0 - generator.sleep_budget:.1f} s asleep past expiries), {len(ledger.journal)} movements, "
+            f"({4.0 - generator.sleep_budget:.1f} s asleep past expiries), {len(checker.ledger.journal)} movements, "
             f"{len(checker.ledger.holds)} holds; {dict(sorted(seen.items()))}")
 
 
