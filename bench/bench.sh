@@ -5,12 +5,13 @@
 # shared machines; the ratio within one run is the figure to quote.
 #
 #   make bench            every scenario below, in under 15 minutes
-#   make bench QUICK=1    a three-minute subset: uniform, hot, ping, reads (200k journal), memory (100,000
+#   make bench QUICK=1    a three-minute subset: uniform, hot, holds, ping, reads (200k journal), memory (100,000
 #                         requests), growth (1M journal), batches of 100 and 1,000 (one round), 5 s loads; no
 #                         scaling, no purge
 #   make bench SCENARIOS="batch"   some scenarios only (here the batch ones); the same as BENCH_SCENARIOS=
 #   make bench URL=http://host:port TOKEN=...   the load scenarios against a running Tally (no ceiling, no
-#                         SQL): 1,000 users made through the API, then uniform, hot, hot-64, ping, reads, batches
+#                         SQL): 1,000 users made through the API, then uniform, hot, hot-64, holds, ping, reads,
+#                         batches
 #
 # A throwaway stack (bench/lib/stack.sh: own PostgreSQL cluster, pool, nginx on a free port; make run's data
 # is left alone) seeded with 10,000 users; the loads are wrk scripts (bench/lua), the seeds SQL (bench/sql).
@@ -19,6 +20,8 @@
 #   hot       every transfer debits one of 10 users (contention)   ceiling: --hot
 #   hot-64    the same at 64 connections                           ceiling: --hot -c 64
 #   events    POST /api/event, judged by the alert rules           the uniform ceiling's figures
+#   holds     a payment as POST /api/holds then its capture (two requests), payments/s beside single uniform
+#             transfers just before (no ceiling)
 #   ping      GET /api/ping: the pool without the database         ceiling: --noop
 #   scaling   uniform at 1-256 connections and 4-32 workers        ceiling: same connections and workers
 #   memory    each worker's VmRSS after 10,000 and 1,000,000 requests (GET /api/ping and /api/users/{id})
@@ -64,7 +67,7 @@ PURGE_KEYS=${BENCH_PURGE_KEYS:-200000}
 if [ -n "${QUICK:-}" ]; then
     SECS=${BENCH_SECONDS:-5}
     ROUND_SECS=${BENCH_ROUND_SECONDS:-3}
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping reads memory growth batches}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot holds ping reads memory growth batches}
     BATCH_SIZES=${BENCH_BATCH_SIZES:-100 1000}
     BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-$CONNS}
     BATCH_SECS=${BENCH_BATCH_SECONDS:-3}
@@ -77,7 +80,7 @@ else
     ROUND_SECS=${BENCH_ROUND_SECONDS:-5}
     # The batches last: they add millions of movements, which would change the journals reads and growth
     # are measured at.
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events ping scaling memory reads purge growth batches batches-mixed}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events holds ping scaling memory reads purge growth batches batches-mixed}
     BATCH_SIZES=${BENCH_BATCH_SIZES:-1 10 100 1000}
     BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-4 $CONNS}
     BATCH_SECS=${BENCH_BATCH_SECONDS:-5}
@@ -142,6 +145,7 @@ scenario_estimate() {
     case "$1" in
         uniform | hot | hot-64 | ping) seconds=$((ROUNDS * ROUND_SECS * 2 + 10)) ;;
         events) seconds=$((SECS + 10)) ;;
+        holds) seconds=$((2 * SECS + 15)) ;;
         scaling) seconds=$((9 * SCALING_SECS * 2 + 20)) ;;
         memory) seconds=$((MEMORY_REQUESTS / 8000 + 10)) ;;
         reads) seconds=$((READS_JOURNAL / 80000 + 2 * SECS)) ;;
@@ -192,6 +196,7 @@ run_scenario() {
         hot) scenario_hot "$CONNS" ;;
         hot-64) scenario_hot 64 ;;
         events) scenario_events ;;
+        holds) scenario_holds ;;
         ping) scenario_ping ;;
         reads) scenario_reads ;;
         batches) scenario_batches ;;
@@ -234,7 +239,7 @@ bench_remote() {
     USERS=1000
     create_users_through_api
     local scenario
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 ping reads batches batches-mixed}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 holds ping reads batches batches-mixed}
     SCENARIOS=$(expand_scenarios "$SCENARIOS")
     for scenario in $SCENARIOS; do run_scenario "$scenario"; done
     report "against $BASE_URL, no ceiling; $CONNS connections (hot-64: 64), ${SECS} s a load;" \

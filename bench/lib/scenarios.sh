@@ -551,3 +551,61 @@ percentiles() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- / -"; exit }
         i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%.1f / %.1f\n", v[int((NR + 1) / 2)], v[i] }'
 }
+
+# --- holds -------------------------------------------------------------------------------------------------
+
+# Hold then capture (issue 26): a payment in two requests (bench/lua/holds.lua: POST /api/holds, then POST
+# /api/holds/{id}/capture once the hold's answer came), uniform users, CONNS connections, SECS seconds; beside
+# Tally's single uniform transfers (POST /api/transfers) for as long just before. Payments/s are the captures
+# answered 200 per second. No ceiling (it has no holds) and no target: the figure is the ratio to a transfer.
+scenario_holds() {
+    local statuses=each
+    [ -z "$LOCAL" ] || statuses=summary
+    run_wrk holds-single "$CONNS" "$SECS" transfers.lua BENCH_MODE=uniform BENCH_STATUSES="$statuses"
+    local single_rps=$WRK_RPS
+    add_row holds-single "$WRK_RPS" - "$WRK_P50" - "$WRK_P99" - - "$WRK_NON2XX" - \
+        "- (single transfers just before hold-capture)"
+    local retries_before journal_before sum_before log_before
+    retries_before=$(status_field serialization_retries)
+    if [ -n "$LOCAL" ]; then
+        journal_before=$(transfers_in_journal)
+        sum_before=$(balances_sum)
+        log_before=$(access_log_lines)
+    fi
+    run_wrk hold-capture "$CONNS" "$SECS" holds.lua
+    local captured payments x
+    captured=$((WRK_OK - WRK_201))
+    payments=$(awk -v r="$WRK_RPS_EXACT" -v c="$captured" -v all="$WRK_TOTAL" \
+        'BEGIN { if (all > 0) printf "%d", r * c / all; else print 0 }')
+    T_RETRIES=$(retries_per_thousand "$retries_before" "$captured")
+    x=$(ratio "$payments" "$single_rps")
+    log "hold-capture: $payments payments/s ($WRK_201 holds and $captured captures answered), ${x}x a transfer's $single_rps/s"
+    add_row hold-capture "$payments" - "$WRK_P50" - "$WRK_P99" - "$T_RETRIES" "$WRK_NON2XX" - \
+        "- (${x}x holds-single; payments/s, 2 requests each)"
+    add_block "Hold then capture (bench/lua/holds.lua): a payment is POST /api/holds of 0.01 between random users, then
+POST /api/holds/{id}/capture of all of it once the hold's answer came; $CONNS connections, ${SECS} s. hold-capture's
+Tally/s is payments (captures answered 200) per second, its p50 and p99 a request's (hold or capture), retries per
+1,000 payments; holds-single is Tally's single uniform transfers for as long just before (the x figure's base).
+Answers: $WRK_201 holds placed, $captured captured, $WRK_NON2XX others."
+    [ -n "$LOCAL" ] || return 0
+    wait_pool_idle
+    # Each capture answered 200 is one transfer in the journal; at wrk's deadline up to one capture per
+    # connection may commit unseen. Holds left pending (placed at the deadline, their capture never sent) move
+    # nothing: the sum of balances is the same, and tally verify checks every balance and hold.
+    local grown logged nginx_200 nginx_499 sum_after pending ok=0 text
+    grown=$(($(transfers_in_journal) - journal_before))
+    logged=$(access_log_since "$log_before" | grep '"uri":"/api/holds/[0-9]*/capture"' || true)
+    nginx_200=$(grep -c '"status":200' <<<"$logged" || true)
+    nginx_499=$(grep -c '"status":499' <<<"$logged" || true)
+    sum_after=$(balances_sum)
+    pending=$(pending_holds)
+    [ "$grown" -ge "$captured" ] && [ "$grown" -le $((captured + CONNS)) ] || ok=1
+    [ "$grown" -ge "$nginx_200" ] && [ "$grown" -le $((nginx_200 + nginx_499)) ] || ok=1
+    [ "$sum_after" = "$sum_before" ] || ok=1
+    [ "$WRK_NON2XX" -eq 0 ] || ok=1
+    text="journal +$grown transfers for $captured captures answered (at most $CONNS committed in flight at the deadline);"
+    text+=" nginx logged $nginx_200 captures and $nginx_499 abandoned; $pending holds left pending;"
+    text+=" sum of balances $([ "$sum_after" = "$sum_before" ] && echo unchanged || echo "changed $sum_before -> $sum_after")"
+    if verify_ledger; then text+="; tally verify clean"; else text+="; tally verify NOT clean"; ok=1; fi
+    add_check hold-capture "$ok" "$text"
+}

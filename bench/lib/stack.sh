@@ -57,6 +57,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2; found = 1} END {if (!found) print 0}' "/pro
 
 journal_size() { sql_value "SELECT count(*) FROM movements"; }
 transfers_in_journal() { sql_value "SELECT count(*) FROM movements WHERE kind = 'transfer'"; }
+pending_holds() { sql_value "SELECT count(*) FROM holds WHERE status = 'pending' AND expires_at > now()"; }
 balances_sum() { sql_value "SELECT sum(balance) FROM users WHERE NOT is_system"; }
 
 # grow_journal TARGET: adds transfer pairs in SQL (bench/sql/movements.sql) until the journal holds about

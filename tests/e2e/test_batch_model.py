@@ -104,6 +104,7 @@ class Checker:
         self.request: Request | None = None
         self.response = None
         self.recent: list[str] = []  # the last steps, in a line each, for a failure's context
+        self.transfers_read = 5      # how many of the newest transfers check_histories reads back
 
     def note(self, what: str) -> None:
         self.seen[what] = self.seen.get(what, 0) + 1
@@ -317,14 +318,16 @@ class Checker:
                 expected = {"id": movement.id, "kind": movement.kind, "from_user_id": movement.debit or None,
                             "to_user_id": movement.credit or None, "amount": text(movement.amount),
                             "amount_minor": movement.amount, "memo": movement.memo,
-                            "created_at": movement.created_at, "batch_id": movement.batch_id}
+                            "created_at": movement.created_at, "batch_id": movement.batch_id,
+                            "hold_id": movement.hold_id, "reversal_of": movement.reversal_of}
                 self.expect(row == expected, f"movement {row['id']} in the feed", expected)
-        transfers = [movement for movement in self.ledger.journal if movement.kind == "transfer"]
-        for movement in transfers[-5:]:
+        transfers = [movement for movement in self.ledger.journal if movement.kind in ("transfer", "reversal")]
+        for movement in transfers[-self.transfers_read:]:
             for viewer in {None, *(movement.parties() & set(self.clients))}:
                 shown = json_of(self.clients[viewer].get(f"/api/transfers/{movement.id}"))
-                self.expect(shown == movement.render(viewer),
-                            f"GET /api/transfers/{movement.id} as {viewer or 'the service'}", movement.render(viewer))
+                expected = movement.render(viewer, detail=True)
+                self.expect(shown == expected, f"GET /api/transfers/{movement.id} as {viewer or 'the service'}",
+                            expected)
 
     def check_batch_views(self, rng: random.Random) -> None:
         """GET /api/batches/{id} for a few batches as the service, the sender, a party and a stranger see it."""
