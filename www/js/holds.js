@@ -102,8 +102,11 @@ export function setUpHoldsPanel({ pager, nameOf, learnNames, viewer, pageUserID,
   /** One Idempotency-Key per action on a hold until it gets a definite answer (as a form keeps its key). */
   const keys = new Map();
   let busy = false;
+  /** Whether the status line says the last load failed (a later good load clears it). */
+  let loadFailed = false;
 
   function say(text, kind) {
+    loadFailed = false;
     fill(status, text);
     status.className = `form-status ${kind}`;
   }
@@ -140,9 +143,22 @@ export function setUpHoldsPanel({ pager, nameOf, learnNames, viewer, pageUserID,
   /** Draws the list, unless someone is at it (typing an amount, a button in flight): the next poll catches up. */
   async function load({ force = false } = {}) {
     const user = pageUserID();
-    const page = await get(`/users/${user}/holds`, { status: "pending", limit: HOLDS_PAGE_SIZE,
-      cursor: holdsPager.cursor });
+    let page;
+    try {
+      page = await get(`/users/${user}/holds`, { status: "pending", limit: HOLDS_PAGE_SIZE,
+        cursor: holdsPager.cursor });
+    } catch (error) {
+      // The panel says it could not load; the rest of the page stands (a 401 ends the session elsewhere).
+      if (!(error instanceof ApiError) || error.status === 401) throw error;
+      if (user === pageUserID() && (!status.textContent || loadFailed)) {
+        say(`The holds could not be loaded: ${error.message}`, "bad");
+        loadFailed = true;
+      }
+      return;
+    }
     if (user !== pageUserID()) return;
+    if (loadFailed) say("", "");
+    loadFailed = false;
     const typing = Array.from(table.querySelectorAll("input.capture-amount")).some((input) => input.value !== "");
     if (!force && (busy || typing || table.contains(document.activeElement))) return;
     await learnNames(page.items.flatMap((h) => [h.from_user_id, h.to_user_id]));
@@ -200,7 +216,12 @@ export function setUpHoldsPanel({ pager, nameOf, learnNames, viewer, pageUserID,
       // Only a network failure or a 5xx leaves the outcome unknown: the same key goes with a retry.
       if (error.status !== 0 && error.status < 500) keys.delete(keyName);
       const verb = action === "capture" ? "captured" : "voided";
-      say(`Hold ${holdID} was not ${verb}: ${error.message}`, "bad");
+      if (error.status === 0 || error.status >= 500) {
+        say(`Hold ${holdID}: ${error.message} ${action === "capture" ? "Capture" : "Void"} again when it is back: ` +
+          "the same request key goes with it, so it cannot apply twice.", "bad");
+      } else {
+        say(`Hold ${holdID} was not ${verb}: ${error.message}`, "bad");
+      }
       busy = false;
       if (error.status === 409 || error.status === 404) load({ force: true }).catch(report);
     } finally {
