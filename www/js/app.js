@@ -306,8 +306,8 @@ async function loadUsers() {
       el("td", { class: "id" }, `#${user.id}`),
       el("td", { class: "name" }, el("a", { href: `#/users/${user.id}` }, user.name)),
       el("td", { class: "muted" }, user.username || "—"),
-      el("td", { class: "num balance" }, formatMoney(user.balance)),
-      el("td", { class: "num available" }, availableCell(user)),
+      el("td", { class: "num user-balance" }, formatMoney(user.balance)),
+      el("td", { class: "num user-available" }, availableCell(user)),
       el("td", { class: "actions" }, el("a", { href: `#/users/${user.id}`, class: "button-link",
         "aria-label": `Open ${user.name}` }, "Open")),
     ));
