@@ -132,11 +132,11 @@ export function setUpHoldsPanel({ pager, nameOf, learnNames, viewer, pageUserID,
     return el("tr", { dataset: { id: hold.id, amountMinor: hold.amount_minor } },
       el("td", { class: "id" }, `#${hold.id}`),
       el("td", { class: "name" }, el("span", { class: `tag ${paying ? "transfer_out" : "transfer_in"}` },
-        paying ? "To" : "From"), " ", nameOf(other)),
+        paying ? "To" : "From"), " ", nameOf(other),
+        hold.memo ? el("span", { class: "memo hold-memo" }, hold.memo) : null),
       el("td", { class: `num amount ${paying ? "out" : "in"}` }, formatMoney(hold.amount)),
       el("td", { class: "time" }, el("time", { datetime: hold.expires_at, title: formatTime(hold.expires_at) },
         timeLeft(hold.expires_at))),
-      el("td", { class: "memo" }, hold.memo || ""),
       el("td", { class: "actions hold-actions" }, ...actions));
   }
 
