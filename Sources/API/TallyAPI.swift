@@ -188,7 +188,7 @@ extension APIError {
         case .insufficientFunds(let balance):
             APIError(
                 status: 409, code: "insufficient_funds",
-                message: "Insufficient funds: the balance is \(balance); nothing was moved.", field: "amount")
+                message: "Insufficient funds: the available balance is \(balance); nothing was moved.", field: "amount")
         case .balanceLimit(let balance) where quotingRecipient:
             .validation("amount", "amount would take the balance of \(balance) past the largest balance Tally holds.")
         case .balanceLimit:
@@ -207,6 +207,44 @@ extension APIError {
             APIError(
                 status: 409, code: "username_taken", message: "That username is taken; choose another.",
                 field: "username")
+        case .limitExceeded(let remaining):
+            APIError(
+                status: 409, code: "limit_exceeded",
+                message: "The daily debit limit allows \(remaining) more today; nothing was moved.", field: "amount")
+        case .creditLimitInUse(let least):
+            APIError(
+                status: 409, code: "credit_limit_in_use",
+                message:
+                    "The balance and pending holds already use more credit: the least credit_limit now is \(least).",
+                field: "credit_limit")
+        case .unknownTimeZone:
+            .validation("time_zone", "time_zone must be an IANA time zone name, such as \"Europe/Paris\" or \"UTC\".")
+        case .holdNotFound(let id):
+            .notFound("There is no hold with id \(id).")
+        case .holdExpired:
+            APIError(
+                status: 409, code: "hold_expired",
+                message: "The hold expired before this request: its money is available to the payer again.")
+        case .holdNotPending(let status):
+            APIError(
+                status: 409, code: "hold_not_pending",
+                message: "The hold is \(status.rawValue): it can no longer be captured or voided.")
+        case .captureExceedsHold(let held):
+            APIError(
+                status: 422, code: "capture_exceeds_hold",
+                message: "amount is more than the hold holds (\(held)); nothing was moved.", field: "amount")
+        case .transferNotFound(let id):
+            .notFound("There is no transfer with id \(id).")
+        case .notReversible(let kind):
+            APIError(
+                status: 409, code: "not_reversible",
+                message: kind == .reversal
+                    ? "This movement is a reversal: reverse the transfer it reverses instead."
+                    : "Only transfers can be reversed; this movement is a \(kind.rawValue).")
+        case .reversalExceedsTransfer(let left):
+            APIError(
+                status: 409, code: "reversal_exceeds_transfer",
+                message: "The transfer has \(left) left to reverse; nothing was moved.", field: "amount")
         }
     }
 }

@@ -61,6 +61,8 @@ package struct AlertRules: Sendable {
     package static let consecutiveWithdrawalsCode = 30
     package static let increasingDepositsCode = 300
     package static let windowTotalCode = 123
+    /// Raised, with no movement, when a debit is refused for the user's daily debit limit (`AccountLimits`).
+    package static let dailyDebitLimitCode = 2000
 
     package let thresholds: AlertThresholds
 

@@ -4,8 +4,10 @@ package enum MovementKind: String, Sendable {
     case deposit
     /// From a user to the outside world.
     case withdrawal
-    /// From one user to another.
+    /// From one user to another (also a hold's capture: `Movement.holdID` names the hold).
     case transfer
+    /// Money a transfer's payee pays back to its payer (`Movement.reversalOf` names the transfer).
+    case reversal
 }
 
 /// How a movement looks from one user's side of it.
@@ -14,6 +16,10 @@ package enum EntryKind: String, Sendable {
     case withdrawal
     case transferIn = "transfer_in"
     case transferOut = "transfer_out"
+    /// A reversal seen by the original payer, who gets money back.
+    case reversalIn = "reversal_in"
+    /// A reversal seen by the original payee, who pays it back.
+    case reversalOut = "reversal_out"
 }
 
 /// One row of the journal: `amount` moved from the debited account to the credited one.
@@ -34,10 +40,15 @@ package struct Movement: Equatable, Sendable {
     package let createdAt: Int64
     /// The batch (POST /api/batches) that made it; nil for a movement requested on its own.
     package var batchID: Int64?
+    /// The hold this transfer captured; nil for any other movement.
+    package var holdID: Int64?
+    /// The transfer this reversal pays back; nil for any other movement.
+    package var reversalOf: Int64?
 
     package init(
         id: Int64, kind: MovementKind, debitUserID: Int64, creditUserID: Int64, amount: Money,
-        debitBalanceAfter: Money?, creditBalanceAfter: Money?, memo: String?, createdAt: Int64, batchID: Int64? = nil
+        debitBalanceAfter: Money?, creditBalanceAfter: Money?, memo: String?, createdAt: Int64, batchID: Int64? = nil,
+        holdID: Int64? = nil, reversalOf: Int64? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -49,6 +60,8 @@ package struct Movement: Equatable, Sendable {
         self.memo = memo
         self.createdAt = createdAt
         self.batchID = batchID
+        self.holdID = holdID
+        self.reversalOf = reversalOf
     }
 
     /// The movement as `userID` sees it: its kind, the other party (nil for the outside world),
@@ -60,6 +73,7 @@ package struct Movement: Equatable, Sendable {
             case .deposit: .deposit
             case .withdrawal: .withdrawal
             case .transfer: isDebit ? .transferOut : .transferIn
+            case .reversal: isDebit ? .reversalOut : .reversalIn
             }
         let other = isDebit ? creditUserID : debitUserID
         return (kind, other == Movement.systemAccountID ? nil : other, isDebit ? debitBalanceAfter : creditBalanceAfter)
@@ -72,16 +86,30 @@ package struct User: Equatable, Sendable {
     package let name: String
     /// The log-in name; nil for a user the service created without credentials.
     package let username: String?
+    /// May be below zero, down to minus `limits.creditLimit`.
     package let balance: Money
     /// Microseconds since 1970-01-01 UTC.
     package let createdAt: Int64
+    /// The sum of the pending, unexpired holds this user pays, as of the read.
+    package let held: Money
+    package let limits: AccountLimits
 
-    package init(id: Int64, name: String, username: String? = nil, balance: Money, createdAt: Int64) {
+    package init(
+        id: Int64, name: String, username: String? = nil, balance: Money, createdAt: Int64, held: Money = .zero,
+        limits: AccountLimits = AccountLimits()
+    ) {
         self.id = id
         self.name = name
         self.username = username
         self.balance = balance
         self.createdAt = createdAt
+        self.held = held
+        self.limits = limits
+    }
+
+    /// What every debit is checked against: the balance plus the credit limit, less the pending holds.
+    package var available: Money {
+        Money(minorUnits: balance.minorUnits + limits.creditLimit.minorUnits - held.minorUnits)
     }
 }
 

@@ -1,3 +1,4 @@
+import Ledger
 import Glibc
 import Postgres
 import SystemSupport
@@ -16,11 +17,13 @@ package struct OutcomeUnknown: Error, CustomStringConvertible {
     package var description: String { "outcome unknown: \(cause.message)" }
 }
 
-/// What an in-doubt request made, if it committed: a movement, a user or a batch (by id).
+/// What an in-doubt request made, if it committed: a movement, a user or a batch (by id), or a hold in the
+/// status it left it in (placed: pending; voided).
 enum InDoubtRecord {
     case movement(Int64)
     case user(Int64)
     case batch(Int64)
+    case hold(Int64, status: Hold.Status)
 }
 
 extension PostgresLedger {
@@ -50,12 +53,19 @@ extension PostgresLedger {
             case .movement(let id): [String(id), nil, nil]
             case .user(let id): [nil, String(id), nil]
             case .batch(let id): [nil, nil, String(id)]
+            case .hold: [nil, nil, nil]
+            }
+        let hold: [String?] =
+            switch record {
+            case .hold(let id, let status): [String(id), status.rawValue]
+            default: [nil, nil]
             }
         let deadline = MonotonicClock.seconds() + inDoubtPatience
         while true {
             do {
                 let row = try retrying { connection throws(PostgresError) in
-                    try connection.execute(prepared: Statement.inDoubt.rawValue, ids + [String(serverProcess)]).rows
+                    try connection.execute(prepared: Statement.inDoubt.rawValue, ids + [String(serverProcess)] + hold)
+                        .rows
                         .first
                 }
                 if let row, row["session_alive"] == "f" { return row["committed"] == "t" }

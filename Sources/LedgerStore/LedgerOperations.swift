@@ -55,11 +55,16 @@ package struct UserView: Sendable {
 /// Everything the API asks of the ledger. `PostgresLedger` is the implementation; the protocol lets routes
 /// be tested without a database.
 package protocol LedgerOperations: AnyObject {
-    /// Creates a user, with credentials when given; refuses with `.usernameTaken`.
+    /// Creates a user, with credentials when given, under `limits`; refuses with `.usernameTaken` and
+    /// `.unknownTimeZone`.
     func createUser(
-        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
-        requestID: String
+        name: String, initialBalance: Money, credentials: NewCredentials?, limits: AccountLimits,
+        idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User>
+
+    /// Changes a user's limits (the service role's call: the API checks the role). Refuses with `.userNotFound`,
+    /// `.creditLimitInUse` (the balance and pending holds already use more) and `.unknownTimeZone`.
+    func changeLimits(ofUser userID: Int64, _ change: LimitsChange, requestID: String) throws -> Receipt<User>
 
     /// Moves `amount` from `debitUserID` to `creditUserID` (`Movement.systemAccountID` is the outside world)
     /// if the token `tokenHash` is live and its holder may act on `actingUserID`'s account. The check and the
@@ -87,6 +92,40 @@ package protocol LedgerOperations: AnyObject {
     ) throws -> Receipt<BatchOutcome>
     /// The batch with this id, with every item; nil when there is none.
     func batch(id: Int64) throws -> BatchRecord?
+
+    /// Reserves `amount` on the payer's available balance for the payee until `expiresInSeconds` from now (the
+    /// database's clock). The token's holder must be the service role or the payer (`.forbidden`); refusals
+    /// `.userNotFound`, `.insufficientFunds` (the payer's available balance).
+    func placeHold(
+        tokenHash: [UInt8], payerUserID: Int64, payeeUserID: Int64, amount: Money, memo: String?,
+        expiresInSeconds: Int, idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<Hold>
+    /// Moves `amount` (nil: all) of a pending hold from payer to payee as a transfer and releases the rest. The
+    /// service role or the payee may (the payer: `.forbidden`; anyone else `.holdNotFound`); refusals
+    /// `.holdExpired`, `.holdNotPending`, `.captureExceedsHold`, `.limitExceeded`, `.balanceLimit`.
+    func captureHold(
+        id: Int64, amount: Money?, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<HoldCapture>
+    /// Releases a pending hold. The service role, the payer or the payee may (anyone else `.holdNotFound`);
+    /// refusals `.holdExpired`, `.holdNotPending`.
+    func voidHold(id: Int64, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String) throws
+        -> Receipt<Hold>
+    /// The hold with this id as of now (a pending one past its expiry reads `.expired`); nil when there is none.
+    func hold(id: Int64) throws -> Hold?
+    /// Holds the user pays or is paid by, with an id below `beforeID`, newest first, at most `limit`; only
+    /// those with `status` (as of now) when given.
+    func holds(ofUser userID: Int64, status: Hold.Status?, beforeID: Int64, limit: Int) throws -> [Hold]
+
+    /// Pays `amount` (nil: what is left unreversed) of transfer `transferID` back from its payee to its payer,
+    /// as a movement of kind `.reversal`. The service role or the payee may (the payer `.forbidden`, anyone else
+    /// `.transferNotFound`); refusals `.notReversible`, `.reversalExceedsTransfer`, `.insufficientFunds`,
+    /// `.limitExceeded`, `.balanceLimit`.
+    func reverseTransfer(
+        _ transferID: Int64, amount: Money?, memo: String?, tokenHash: [UInt8], idempotency: IdempotencyContext?,
+        requestID: String
+    ) throws -> Receipt<Movement>
+    /// The transfer or reversal with this id, with the reversals made of it; nil when there is none such.
+    func reversibleTransfer(id: Int64) throws -> ReversibleTransfer?
 
     /// Alerts with an id below `beforeID`, newest first: everyone's, or one user's.
     func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert]
@@ -139,4 +178,16 @@ package protocol LedgerOperations: AnyObject {
 
     /// Serialization failures retried since this object was made (for the request log and metrics).
     var serializationRetries: Int { get }
+}
+
+extension LedgerOperations {
+    /// Creates a user under the default limits.
+    package func createUser(
+        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
+        requestID: String
+    ) throws -> Receipt<User> {
+        try createUser(
+            name: name, initialBalance: initialBalance, credentials: credentials, limits: AccountLimits(),
+            idempotency: idempotency, requestID: requestID)
+    }
 }

@@ -15,6 +15,7 @@ package struct IdempotencyContext: Sendable {
 /// Why the ledger refused a movement. A refusal changed nothing, and is replayed under its key.
 package enum Refusal: Equatable, Sendable {
     case userNotFound(id: Int64)
+    /// The payer's available balance (balance + credit limit - pending holds) is short; it is given.
     case insufficientFunds(balance: Money)
     /// The credited balance would no longer fit in a bigint.
     case balanceLimit(balance: Money)
@@ -29,6 +30,26 @@ package enum Refusal: Equatable, Sendable {
     /// A user's deposit or withdrawal carried a t: only the service role supplies event times (the API refuses
     /// it before the ledger is asked; stored under the key when a spooled request is refused so on replay).
     case eventTimeNotAllowed
+    /// The debit would take the user's debits today past their daily debit limit; `remaining` is what is left.
+    case limitExceeded(remaining: Money)
+    /// A credit limit below what the user's balance and pending holds already use; `least` is the lowest allowed.
+    case creditLimitInUse(least: Money)
+    /// The time zone name is not one PostgreSQL knows.
+    case unknownTimeZone
+    /// No hold with this id that the caller may see.
+    case holdNotFound(id: Int64)
+    /// The hold passed its expiry before this capture or void.
+    case holdExpired
+    /// The hold was settled before (captured, voided or expired): it is given.
+    case holdNotPending(status: Hold.Status)
+    /// A capture of more than the hold holds (given).
+    case captureExceedsHold(held: Money)
+    /// No transfer with this id that the caller may see.
+    case transferNotFound(id: Int64)
+    /// The movement cannot be reversed (it is a reversal, or not a transfer).
+    case notReversible(kind: MovementKind)
+    /// The reversal would take the transfer's reversals past its amount; `left` is what is left.
+    case reversalExceedsTransfer(left: Money)
 }
 
 /// A deposit or withdrawal with the alerts it raised and the second it happened.

@@ -191,7 +191,7 @@ extension PostgresLedger {
             case "applied"?:
                 run = .recorded(batchID: batchID, Self.answeredItems(items, set: row), sender: sender)
                 return row
-            case let outcome? where atomic && outcome != "key_seen":
+            case let outcome? where atomic && outcome != "key_seen" && outcome != "item_by_item":
                 let index = row?.int64("refused_index").map { Int($0) } ?? 0
                 let refusal = Refusal(storedOutcome: outcome, detail: row?.int64("detail")) ?? .unauthorized
                 run = .refused(index: index, .local(.refused(refusal)))

@@ -34,15 +34,16 @@ package final class PostgresLedger: LedgerOperations {
     }
 
     package func createUser(
-        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
-        requestID: String
+        name: String, initialBalance: Money, credentials: NewCredentials?, limits: AccountLimits,
+        idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User> {
         let row = try settlingDoubt({ $0.int64("id").map(InDoubtRecord.user) }) {
             try runRetrying(
                 .createUser,
                 [
                     name, String(initialBalance.minorUnits), credentials?.username, credentials?.passwordHash,
-                    idempotency?.key, idempotency?.fingerprint, requestID,
+                    idempotency?.key, idempotency?.fingerprint, requestID, String(limits.creditLimit.minorUnits),
+                    limits.dailyDebitLimit.map { String($0.minorUnits) }, limits.timeZone,
                 ])
         }
         return try receipt(from: row, of: "tally_create_user", requestID: requestID) { try $0.user() }
@@ -57,30 +58,40 @@ package final class PostgresLedger: LedgerOperations {
             String(creditUserID), String(amount.minorUnits), memo, idempotency?.key, idempotency?.fingerprint,
             requestID,
         ]
-        let accounts = [debitUserID, creditUserID]
-        let row = try settlingDoubt(Self.movementRecord) {
+        let row = try runMoving(
+            .move, parameters, accounts: [debitUserID, creditUserID], made: Self.movementRecord)
+        let isReplay = row?.bool("replayed") == true
+        return counted(
+            try receipt(from: row, of: "tally_move", requestID: requestID) { row in
+                try showingBatch(of: row.movement(), ifReplayed: isReplay)
+            })
+    }
+
+    /// Runs `statement`, a function that moves money on `accounts` in one statement: retried as a whole on
+    /// serialization failures, queueing for the accounts' locks first once they are contended (`lockedSteps`),
+    /// waiting out rows held past lock_timeout, and, if its commit went unconfirmed, settled by whether what
+    /// `made` names is there. Returns the function's row.
+    func runMoving(
+        _ statement: Statement, _ parameters: [String?], accounts: [Int64], made: (Row) -> InDoubtRecord?
+    ) throws -> Row? {
+        try settlingDoubt(made) {
             try waitingOutHeldRows(of: accounts) {
                 try retrying { connection throws(PostgresError) -> Row? in
                     // An account that has lately failed to serialize is contended: queue for its lock first.
                     guard contention.isContended(accounts) else {
                         do throws(PostgresError) {
-                            return try connection.execute(prepared: Statement.move.rawValue, parameters).rows.first
+                            return try connection.execute(prepared: statement.rawValue, parameters).rows.first
                         } catch {
                             if error.isSerializationFailure { contention.saw(accounts) }
                             throw error
                         }
                     }
                     let outcomes = try connection.pipelineOutcomes(
-                        Self.lockedSteps(accounts: accounts, [.prepared(Statement.move.rawValue, parameters)]))
+                        Self.lockedSteps(accounts: accounts, [.prepared(statement.rawValue, parameters)]))
                     return try outcomes[Self.lockedStepsFirstOutcome].get().first
                 }
             }
         }
-        let isReplay = row?.bool("replayed") == true
-        return counted(
-            try receipt(from: row, of: "tally_move", requestID: requestID) { row in
-                try showingBatch(of: row.movement(), ifReplayed: isReplay)
-            })
     }
 
     /// `steps` as a transaction of their own between per-account locks: a pipeline (one round trip) of
@@ -375,6 +386,7 @@ package final class PostgresLedger: LedgerOperations {
         if row["outcome"] == "key_reused" { return .itemKeyReused }
         guard row["outcome"] == "applied" else { return .refused(try row.refusal()) }
         if row["id"] != nil { return .applied(try row.movement()) }
+        if let holdID = row.int64("placed_hold_id") { return .hold(id: holdID) }
         guard let userID = row.int64("result_id") else {
             throw UnexpectedRow(description: "applied key lacks a result")
         }

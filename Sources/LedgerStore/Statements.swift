@@ -42,6 +42,16 @@ enum Statement: String, CaseIterable {
     case batchByID
     case batchMovements
     case movementBatches
+    case changeLimits
+    case placeHold
+    case captureHold
+    case voidHold
+    case holdByID
+    case holdsOfUser
+    case holdParties
+    case reverse
+    case transferParties
+    case reversalsOf
 
     var sql: String {
         switch self {
@@ -51,12 +61,14 @@ enum Statement: String, CaseIterable {
         case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
         // Run READ COMMITTED (no predicate locks): returns once nobody else holds the accounts' rows.
         case .waitForAccounts: "SELECT FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"
-        // Whether a movement ($1), a user ($2) or a batch ($3) whose commit was not confirmed is there, and whether
+        // Whether a movement ($1), a user ($2), a batch ($3) or a hold ($5) with status $6 whose commit was not
+        // confirmed is there, and whether
         // the server process of the session that made it ($4) still runs (and so could still commit it).
         case .inDoubt:
             """
             SELECT EXISTS (SELECT FROM movements WHERE id = $1) OR EXISTS (SELECT FROM users WHERE id = $2) \
-            OR EXISTS (SELECT FROM batches WHERE id = $3) AS committed, \
+            OR EXISTS (SELECT FROM batches WHERE id = $3) \
+            OR EXISTS (SELECT FROM holds WHERE id = $5 AND status = $6) AS committed, \
             EXISTS (SELECT FROM pg_stat_activity WHERE pid = $4) AS session_alive
             """
         // Batches take turns (see PostgresLedger.applyBatch): one lock, in the two-key space, apart from the
@@ -99,7 +111,7 @@ enum Statement: String, CaseIterable {
         case .batchMovements:
             // A deposit's or withdrawal's alert codes beside it, as its own answer gave them.
             """
-            SELECT \(Self.movementColumns), CASE WHEN kind <> 'transfer' THEN \
+            SELECT \(Self.movementColumns), CASE WHEN kind IN ('deposit', 'withdrawal') THEN \
             ARRAY(SELECT a.code FROM alerts a WHERE a.movement_id = m.id ORDER BY a.code) END AS alert_codes
             FROM movements m WHERE id = ANY((SELECT movement_ids FROM batches WHERE id = $1)::bigint[])
             """
@@ -108,7 +120,29 @@ enum Statement: String, CaseIterable {
             // cheaper than the select-list form `(m).*` (callgrind, single-user postgres).
             "SELECT * FROM tally_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         case .createUser:
-            "SELECT * FROM tally_create_user($1, $2, $3, $4, $5, $6, $7)"
+            "SELECT *, 0::bigint AS held FROM tally_create_limited_user($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        case .changeLimits:
+            "SELECT * FROM tally_change_limits($1, $2, $3, $4, $5)"
+        // Holds (migration 17): each function's row is the outcome and the hold (tally_hold_result).
+        case .placeHold: "SELECT * FROM tally_hold_place($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        case .captureHold: "SELECT * FROM tally_hold_capture($1, $2, $3, $4, $5, $6)"
+        case .voidHold: "SELECT * FROM tally_hold_void($1, $2, $3, $4, $5)"
+        case .holdByID: "SELECT v.* FROM holds h, tally_hold_view(h) v WHERE h.id = $1"
+        case .holdsOfUser:
+            // As payer or payee (two index scans, merged), newest first; $3 filters by the status as of now.
+            """
+            SELECT v.* FROM holds h, tally_hold_view(h) v
+            WHERE (h.payer_user_id = $1 OR h.payee_user_id = $1) AND h.id < $2
+              AND ($3::text IS NULL OR v.hold_status = $3)
+            ORDER BY h.id DESC LIMIT $4
+            """
+        // The accounts a capture or void will touch, read before its transaction to queue for their locks.
+        case .holdParties: "SELECT payer_user_id AS debit, payee_user_id AS credit FROM holds WHERE id = $1"
+        case .reverse: "SELECT * FROM tally_reverse($1, $2, $3, $4, $5, $6, $7)"
+        case .transferParties:
+            "SELECT credit_user_id AS debit, debit_user_id AS credit FROM movements WHERE id = $1"
+        case .reversalsOf:
+            "SELECT \(Self.movementColumns) FROM movements WHERE reversal_of = $1 ORDER BY id"
         case .userByID:
             "SELECT \(Self.userColumns) FROM users WHERE id = $1 AND NOT is_system"
         case .usersAfter:
@@ -204,19 +238,19 @@ enum Statement: String, CaseIterable {
             "SELECT * FROM tally_cash_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         case .alertsBefore:
             """
-            SELECT \(Self.alertColumns) FROM alerts a JOIN movements m ON m.id = a.movement_id
+            SELECT \(Self.alertColumns) FROM alerts a LEFT JOIN movements m ON m.id = a.movement_id
             WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2
             """
         case .alertsOfUser:
             """
-            SELECT \(Self.alertColumns) FROM alerts a JOIN movements m ON m.id = a.movement_id
+            SELECT \(Self.alertColumns) FROM alerts a LEFT JOIN movements m ON m.id = a.movement_id
             WHERE a.user_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3
             """
         case .requestOutcome:
             // An applied movement stores no detail; a created user stores its initial balance there, and its
             // result_id is the user's id, not a movement's.
             """
-            SELECT k.outcome, k.detail, k.result_id, m.*
+            SELECT k.outcome, k.detail, k.result_id, k.hold_id AS placed_hold_id, m.*
             FROM idempotency_keys k
             LEFT JOIN LATERAL (
                 SELECT \(Self.movementColumns) FROM movements
@@ -241,13 +275,20 @@ enum Statement: String, CaseIterable {
     }
 
     static let alertColumns = """
-        a.id, a.code, a.user_id, a.movement_id, m.kind, m.amount, \
+        a.id, a.code, a.user_id, a.movement_id, COALESCE(m.kind, a.refused_kind) AS kind, \
+        COALESCE(m.amount, a.refused_amount) AS amount, \
         (extract(epoch FROM a.created_at) * 1000000)::bigint AS created_at_us
         """
-    static let userColumns =
-        "id, name, username, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"
+    /// A user's columns; `held` as of now: holds past their expiry that no debit has released yet are left out.
+    static let userColumns = """
+        id, name, username, balance, (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us, \
+        credit_limit, daily_debit_limit, time_zone, \
+        CASE WHEN next_hold_expiry IS NULL OR next_hold_expiry > now() THEN held ELSE \
+        (SELECT COALESCE(sum(h.amount), 0) FROM holds h \
+        WHERE h.payer_user_id = users.id AND h.status = 'pending' AND h.expires_at > now()) END AS held
+        """
     static let movementColumns = """
         id, kind, debit_user_id, credit_user_id, amount, debit_balance_after, credit_balance_after, memo, \
-        (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us, batch_id
+        (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us, batch_id, hold_id, reversal_of
         """
 }

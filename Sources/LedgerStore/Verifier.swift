@@ -13,6 +13,7 @@ package struct VerificationReport: Sendable {
     package let usersChecked: Int
     package let movementsChecked: Int
     package let mismatches: [Mismatch]
+    /// Users whose balance is below minus their credit limit plus their pending holds (available below zero).
     package let negativeBalances: [Int64]
     /// The stored user balances plus the outside world's balance from the journal: zero when the books balance.
     /// Summed exactly: each balance may reach `Int64.max`, so the users' together (and the outside world's
@@ -25,10 +26,18 @@ package struct VerificationReport: Sendable {
     package var movementsOutsideTheirBatch = 0
     /// Items a batch records as applied whose movement is missing or names another batch.
     package var batchItemsMissing = 0
+    /// Users whose stored `held` is not the sum of their pending holds.
+    package var heldMismatches = 0
+    /// Captured holds without their one capture (a transfer of the captured amount between the hold's parties,
+    /// naming it), and transfers naming a hold that does not record them as its capture.
+    package var holdsMismatched = 0
+    /// Reversals that do not pay a transfer back between its parties, and transfers reversed past their amount.
+    package var reversalsMismatched = 0
 
     package var isClean: Bool {
         mismatches.isEmpty && negativeBalances.isEmpty && total == .zero && orphanedMovements == 0
-            && movementsOutsideTheirBatch == 0 && batchItemsMissing == 0
+            && movementsOutsideTheirBatch == 0 && batchItemsMissing == 0 && heldMismatches == 0
+            && holdsMismatched == 0 && reversalsMismatched == 0
     }
 }
 
@@ -71,12 +80,39 @@ package struct Verifier {
                AS outside,
               (SELECT count(*) FROM batches b CROSS JOIN LATERAL unnest(b.movement_ids, b.outcomes) AS i(id, outcome)
                WHERE i.outcome = 'applied'
-                 AND NOT EXISTS (SELECT FROM movements m WHERE m.id = i.id AND m.batch_id = b.id)) AS missing
+                 AND NOT EXISTS (SELECT FROM movements m WHERE m.id = i.id AND m.batch_id = b.id)) AS missing,
+              (SELECT count(*) FROM users u
+               WHERE NOT u.is_system AND u.held <> (SELECT COALESCE(sum(h.amount), 0) FROM holds h
+                                                    WHERE h.payer_user_id = u.id AND h.status = 'pending'))
+               AS held_mismatches,
+              (SELECT count(*) FROM holds h
+               WHERE h.status = 'captured' AND NOT EXISTS (
+                   SELECT FROM movements m
+                   WHERE m.id = h.capture_movement_id AND m.hold_id = h.id AND m.kind = 'transfer'
+                     AND m.debit_user_id = h.payer_user_id AND m.credit_user_id = h.payee_user_id
+                     AND m.amount = h.captured_amount))
+              + (SELECT count(*) FROM movements m
+                 WHERE m.hold_id IS NOT NULL AND NOT EXISTS (
+                     SELECT FROM holds h WHERE h.id = m.hold_id AND h.capture_movement_id = m.id))
+               AS holds_mismatched,
+              (SELECT count(*) FROM movements r
+               WHERE r.reversal_of IS NOT NULL AND NOT EXISTS (
+                   SELECT FROM movements t
+                   WHERE t.id = r.reversal_of AND t.kind = 'transfer' AND t.debit_user_id = r.credit_user_id
+                     AND t.credit_user_id = r.debit_user_id))
+              + (SELECT count(*) FROM (
+                   SELECT r.reversal_of FROM movements r JOIN movements t ON t.id = r.reversal_of
+                   WHERE r.reversal_of IS NOT NULL
+                   GROUP BY r.reversal_of, t.amount HAVING sum(r.amount) > t.amount) AS over)
+               AS reversals_mismatched
             """
         ).first
         report.orphanedMovements = Int(row?.int64("orphaned") ?? 0)
         report.movementsOutsideTheirBatch = Int(row?.int64("outside") ?? 0)
         report.batchItemsMissing = Int(row?.int64("missing") ?? 0)
+        report.heldMismatches = Int(row?.int64("held_mismatches") ?? 0)
+        report.holdsMismatched = Int(row?.int64("holds_mismatched") ?? 0)
+        report.reversalsMismatched = Int(row?.int64("reversals_mismatched") ?? 0)
     }
 
     private func verifyAtOnce() throws -> VerificationReport {
@@ -85,7 +121,8 @@ package struct Verifier {
             """
             WITH credits AS (SELECT credit_user_id AS id, sum(amount) AS total FROM movements GROUP BY 1),
                  debits AS (SELECT debit_user_id AS id, sum(amount) AS total FROM movements GROUP BY 1)
-            SELECT u.id, u.is_system, u.balance, COALESCE(c.total, 0) - COALESCE(d.total, 0) AS journal
+            SELECT u.id, u.is_system, u.balance, u.held::numeric - u.credit_limit AS floor,
+                   COALESCE(c.total, 0) - COALESCE(d.total, 0) AS journal
             FROM users u LEFT JOIN credits c ON c.id = u.id LEFT JOIN debits d ON d.id = u.id
             ORDER BY u.id
             """)
@@ -94,8 +131,9 @@ package struct Verifier {
         for row in perUser.rows {
             guard let id = row.int64("id"), let journal = row["journal"].flatMap({ Int128($0) }) else { continue }
             accounts.append(
-                Account(id: id, isSystem: row.bool("is_system") == true, stored: row.int64("balance"), journal: journal)
-            )
+                Account(
+                    id: id, isSystem: row.bool("is_system") == true, stored: row.int64("balance"),
+                    floor: row["floor"].flatMap { Int128($0) } ?? 0, journal: journal))
         }
         return Self.report(accounts, movementCount: Int(movementCount))
     }
@@ -135,14 +173,15 @@ package struct Verifier {
         } else {
             progress(0, 1)
         }
-        let users = try connection.query("SELECT id, is_system, balance FROM users ORDER BY id")
+        let users = try connection.query(
+            "SELECT id, is_system, balance, held::numeric - credit_limit AS floor FROM users ORDER BY id")
         var accounts: [Account] = []
         for row in users.rows {
             guard let id = row.int64("id") else { continue }
             accounts.append(
                 Account(
                     id: id, isSystem: row.bool("is_system") == true, stored: row.int64("balance"),
-                    journal: journal[id] ?? 0))
+                    floor: row["floor"].flatMap { Int128($0) } ?? 0, journal: journal[id] ?? 0))
         }
         return Self.report(accounts, movementCount: movementCount)
     }
@@ -152,6 +191,8 @@ package struct Verifier {
         let id: Int64
         let isSystem: Bool
         let stored: Int64?
+        /// The least balance allowed: pending holds less the credit limit.
+        let floor: Int128
         let journal: Int128
     }
 
@@ -172,7 +213,7 @@ package struct Verifier {
                 mismatches.append(.init(userID: account.id, storedBalance: stored, journalBalance: account.journal))
             }
             if let stored {
-                if stored < 0 { negatives.append(account.id) }
+                if Int128(stored) < account.floor { negatives.append(account.id) }
                 storedUserTotal += Int128(stored)
             }
         }

@@ -61,7 +61,7 @@ struct VerifyCommand: ParsableCommand {
                     + ", journal says \(mismatch.journalBalance) (minor units)")
         }
         for id in report.negativeBalances {
-            print("NEGATIVE balance for user \(id)")
+            print("BELOW LIMIT: user \(id)'s balance is below minus their credit limit plus their pending holds")
         }
         if report.orphanedMovements > 0 {
             print("ORPHANED: \(report.orphanedMovements) movements name a user who does not exist")
@@ -71,6 +71,15 @@ struct VerifyCommand: ParsableCommand {
         }
         if report.batchItemsMissing > 0 {
             print("MISSING: \(report.batchItemsMissing) applied batch items lack their movement")
+        }
+        if report.heldMismatches > 0 {
+            print("HELD: \(report.heldMismatches) users' held amount is not the sum of their pending holds")
+        }
+        if report.holdsMismatched > 0 {
+            print("HOLDS: \(report.holdsMismatched) captured holds and capture transfers do not match one to one")
+        }
+        if report.reversalsMismatched > 0 {
+            print("REVERSALS: \(report.reversalsMismatched) reversals do not pay back their transfer, or exceed it")
         }
         print("outside world balance (from the journal): \(report.systemBalance.minorUnits) minor units")
         print("sum of all balances, outside world included: \(report.total.minorUnits) minor units")

@@ -33,8 +33,8 @@ final class StubLedger: LedgerOperations {
     }
 
     func createUser(
-        name: String, initialBalance: Money, credentials: NewCredentials?, idempotency: IdempotencyContext?,
-        requestID: String
+        name: String, initialBalance: Money, credentials: NewCredentials?, limits: AccountLimits,
+        idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User> {
         if let failure { throw failure }
         if let username = credentials?.username,
@@ -44,7 +44,7 @@ final class StubLedger: LedgerOperations {
         }
         let user = User(
             id: Int64(users.count + 1), name: name, username: credentials?.username, balance: initialBalance,
-            createdAt: 0)
+            createdAt: 0, limits: limits)
         users[user.id] = user
         if let credentials { passwordHashes[credentials.username.lowercased()] = credentials.passwordHash }
         return Receipt(result: .applied(user), isReplay: false, requestID: requestID)
@@ -151,6 +151,77 @@ final class StubLedger: LedgerOperations {
     }
 
     func batch(id: Int64) throws -> BatchRecord? { batches[id] }
+
+    func changeLimits(ofUser userID: Int64, _ change: LimitsChange, requestID: String) throws -> Receipt<User> {
+        if let failure { throw failure }
+        guard let user = users[userID] else {
+            return Receipt(result: .refused(.userNotFound(id: userID)), isReplay: false, requestID: requestID)
+        }
+        var limits = user.limits
+        if let credit = change.creditLimit { limits.creditLimit = credit }
+        if let daily = change.dailyDebitLimit { limits.dailyDebitLimit = daily }
+        if let zone = change.timeZone { limits.timeZone = zone }
+        let changed = User(
+            id: user.id, name: user.name, username: user.username, balance: user.balance, createdAt: user.createdAt,
+            held: user.held, limits: limits)
+        users[userID] = changed
+        return Receipt(result: .applied(changed), isReplay: false, requestID: requestID)
+    }
+
+    var holdsByID: [Int64: Hold] = [:]
+    /// What the next hold call (place, capture, void) answers; nil: `.holdNotFound`.
+    var nextHoldResult: Receipt<Hold>.Result?
+    var nextCaptureResult: Receipt<HoldCapture>.Result?
+
+    func placeHold(
+        tokenHash: [UInt8], payerUserID: Int64, payeeUserID: Int64, amount: Money, memo: String?,
+        expiresInSeconds: Int, idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<Hold> {
+        if let failure { throw failure }
+        return Receipt(
+            result: nextHoldResult ?? .refused(.userNotFound(id: payerUserID)), isReplay: false, requestID: requestID)
+    }
+
+    func captureHold(
+        id: Int64, amount: Money?, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String
+    ) throws -> Receipt<HoldCapture> {
+        if let failure { throw failure }
+        return Receipt(
+            result: nextCaptureResult ?? .refused(.holdNotFound(id: id)), isReplay: false, requestID: requestID)
+    }
+
+    func voidHold(id: Int64, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String) throws
+        -> Receipt<Hold>
+    {
+        if let failure { throw failure }
+        return Receipt(result: nextHoldResult ?? .refused(.holdNotFound(id: id)), isReplay: false, requestID: requestID)
+    }
+
+    func hold(id: Int64) throws -> Hold? { holdsByID[id] }
+
+    func holds(ofUser userID: Int64, status: Hold.Status?, beforeID: Int64, limit: Int) throws -> [Hold] {
+        holdsByID.values.filter { ($0.payerUserID == userID || $0.payeeUserID == userID) && $0.id < beforeID }
+            .filter { status == nil || $0.status == status }.sorted { $0.id > $1.id }.prefix(limit).map { $0 }
+    }
+
+    var nextReversalResult: Receipt<Movement>.Result?
+
+    func reverseTransfer(
+        _ transferID: Int64, amount: Money?, memo: String?, tokenHash: [UInt8], idempotency: IdempotencyContext?,
+        requestID: String
+    ) throws -> Receipt<Movement> {
+        if let failure { throw failure }
+        return Receipt(
+            result: nextReversalResult ?? .refused(.transferNotFound(id: transferID)), isReplay: false,
+            requestID: requestID)
+    }
+
+    func reversibleTransfer(id: Int64) throws -> ReversibleTransfer? {
+        movementsByID[id].map { movement in
+            ReversibleTransfer(
+                movement: movement, reversals: [], unreversed: movement.kind == .reversal ? nil : movement.amount)
+        }
+    }
 
     func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] { [] }
 

@@ -52,7 +52,7 @@ enum Representation {
             ("id", .integer(alert.id)),
             ("code", .integer(alert.code)),
             ("user_id", .integer(alert.userID)),
-            ("movement_id", .integer(alert.movementID)),
+            ("movement_id", alert.movementID.map(JSONValue.integer) ?? .null),
             ("kind", .string(alert.kind.rawValue)),
             ("amount", .string(alert.amount.description)),
             ("amount_minor", .integer(alert.amount.minorUnits)),

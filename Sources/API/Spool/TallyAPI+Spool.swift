@@ -149,7 +149,7 @@ extension TallyAPI {
                 ("status", .string("applied")),
                 (
                     "movement",
-                    movement.kind == .transfer
+                    movement.kind == .transfer || movement.kind == .reversal
                         ? Representation.transfer(movement, shownTo: viewer) : Representation.feedEntry(movement)
                 ),
             ]
@@ -157,6 +157,8 @@ extension TallyAPI {
             members = [("status", .string("applied")), ("user_id", .integer(id))]
         case .batch(let id):
             members = [("status", .string("applied")), ("batch_id", .integer(id))]
+        case .hold(let id):
+            members = [("status", .string("applied")), ("hold_id", .integer(id))]
         case .refused, .itemKeyReused:
             let error =
                 switch outcome {

@@ -24,6 +24,7 @@ extension Migration {
         Migration(version: 14, name: "exact alert window sums; ended tokens purged", sql: Migration0014.sql),
         Migration(version: 15, name: "batches", sql: Migration0015.sql),
         Migration(version: 16, name: "the movements' parties checked once per statement", sql: Migration0016.sql),
+        Migration(version: 17, name: "holds, reversals and limits", sql: Migration0017.sql),
     ]
 
     /// The schema version this build needs.
