@@ -170,13 +170,13 @@ def test_the_service_view_holds_captures_reverses_and_sets_limits(browser, base_
     # The users table: available beside balance.
     page.type("#search-name", tag)
     page.find("#search-name").send_keys(Keys.ENTER)
-    page.wait(lambda: page.texts("#users-table tbody td.user-available", 2) == ["50.00", "0.00"],
+    page.wait(lambda: page.texts("#users-table tbody td.user-available .figure", 2) == ["50.00", "0.00"],
               "the users table does not show what is available")
 
     # A hold from Cy to Dan, placed by the service.
     hold = place_hold(page, "#service-hold-form", dan, "20.00", "3", "days", from_id=cy, memo=f"{tag} booking")
     assert api.get(f"/api/holds/{hold}").json()["amount"] == "20.00"
-    page.wait(lambda: page.texts("#users-table tbody td.user-available", 2) == ["30.00", "0.00"],
+    page.wait(lambda: page.texts("#users-table tbody td.user-available .figure", 2) == ["30.00", "0.00"],
               "the users table does not show the hold's effect")
     assert page.texts("#users-table tbody td.user-balance", 2) == ["50.00", "0.00"]
 
@@ -207,8 +207,10 @@ def test_the_service_view_holds_captures_reverses_and_sets_limits(browser, base_
     assert "credit limit 25.00, daily debit limit 40.00" in saved and "available 55.00" in saved, saved
     user = api.user(cy)
     assert (user["credit_limit"], user["daily_debit_limit"], user["available"]) == ("25.00", "40.00", "55.00"), user
-    page.wait(lambda: page.texts("#users-table tbody td.user-available", 2) == ["55.00", "0.00"],
+    page.wait(lambda: page.texts("#users-table tbody td.user-available .figure", 2) == ["55.00", "0.00"],
               "the users table does not show the credit limit's effect")
+    assert page.texts("#users-table tbody td.user-available .cell-note", 1) == \
+        ["held 20.00 · credit 25.00 · daily 40.00"]
     page.screenshot("h5-service-holds-limits")
 
     # Cy's page as the service sees it: available beside balance, the limits, the hold with both actions.

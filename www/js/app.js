@@ -289,11 +289,12 @@ async function loadStats() {
   $("#stat-alerts").textContent = stats.alerts.toLocaleString();
 }
 
-/** A user's available amount, and a tooltip of why it differs from the balance (holds, a credit limit). */
+/** A user's available amount, and under it what makes it differ from the balance (holds, limits). */
 function availableCell(user) {
   if (user.available === undefined) return "—";
-  const why = limitsText(user);
-  return why ? el("span", { title: why, class: "differs" }, formatMoney(user.available)) : formatMoney(user.available);
+  const why = limitsText(user, { short: true });
+  return [el("span", { class: "figure" }, formatMoney(user.available)),
+    why ? el("span", { class: "cell-note", title: limitsText(user) }, why) : null];
 }
 
 async function loadUsers() {

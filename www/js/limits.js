@@ -5,14 +5,18 @@ import { ApiError, get, patch } from "./api.js";
 import { $ } from "./dom.js";
 import { centsToText, formatMoney, parseAmount } from "./money.js";
 
-/** "Credit limit 50.00 · Daily debit limit 200.00 (Europe/Paris)": the limits a user has set, or "". */
-export function limitsText(user) {
+/**
+ * Why a user's available amount differs from the balance: "Held 20.00 · Credit limit 50.00 · Daily debit limit
+ * 200.00 a day" (what is set only), or "". `short` is the users table's version ("held 20.00 · credit 50.00").
+ */
+export function limitsText(user, { short = false } = {}) {
   const parts = [];
-  if (user.held_minor) parts.push(`Held ${formatMoney(user.held)}`);
-  if (user.credit_limit_minor) parts.push(`Credit limit ${formatMoney(user.credit_limit)}`);
+  if (user.held_minor) parts.push(`${short ? "held" : "Held"} ${formatMoney(user.held)}`);
+  if (user.credit_limit_minor) parts.push(`${short ? "credit" : "Credit limit"} ${formatMoney(user.credit_limit)}`);
   if (user.daily_debit_limit !== null && user.daily_debit_limit !== undefined) {
-    const zone = user.time_zone && user.time_zone !== "UTC" ? ` a day (${user.time_zone})` : " a day";
-    parts.push(`Daily debit limit ${formatMoney(user.daily_debit_limit)}${zone}`);
+    const zone = user.time_zone && user.time_zone !== "UTC" ? ` (${user.time_zone})` : "";
+    parts.push(short ? `daily ${formatMoney(user.daily_debit_limit)}`
+      : `Daily debit limit ${formatMoney(user.daily_debit_limit)} a day${zone}`);
   }
   return parts.join(" · ");
 }
