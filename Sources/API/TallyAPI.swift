@@ -108,7 +108,11 @@ package final class TallyAPI {
         case .listUsers: try listUsers(request)
         case .createUser: try createUser(request)
         case .getUser(let id): try getUser(request, id: id)
-        case .deposit, .withdraw, .createTransfer, .event: try moveMoney(endpoint, request)
+        case .deposit, .withdraw, .createTransfer, .event, .createHold, .captureHold, .voidHold, .reverseTransfer:
+            try moveMoney(endpoint, request)
+        case .changeLimits(let userID): try changeLimits(request, userID: userID)
+        case .getHold(let id): try getHold(request, id: id)
+        case .userHolds(let userID): try userHolds(request, userID: userID)
         case .userTransactions(let userID): try userTransactions(request, userID: userID)
         case .getTransfer(let id): try getTransfer(request, id: id)
         case .createBatch: try createBatch(request)
@@ -221,7 +225,8 @@ extension APIError {
             .validation("time_zone", "time_zone must be an IANA time zone name, such as \"Europe/Paris\" or \"UTC\".")
         case .holdNotFound(let id):
             .notFound("There is no hold with id \(id).")
-        case .holdExpired:
+        case .holdExpired, .holdNotPending(status: .expired):
+            // A hold found expired is refused as hold_expired whether or not the ledger had yet marked it so.
             APIError(
                 status: 409, code: "hold_expired",
                 message: "The hold expired before this request: its money is available to the payer again.")

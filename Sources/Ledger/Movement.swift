@@ -107,9 +107,10 @@ package struct User: Equatable, Sendable {
         self.limits = limits
     }
 
-    /// What every debit is checked against: the balance plus the credit limit, less the pending holds.
-    package var available: Money {
-        Money(minorUnits: balance.minorUnits + limits.creditLimit.minorUnits - held.minorUnits)
+    /// What every debit is checked against: the balance plus the credit limit, less the pending holds. Exact:
+    /// a balance and a credit limit may each reach `Int64.max` minor units.
+    package var available: MoneyTotal {
+        MoneyTotal(balance) + limits.creditLimit + Money(minorUnits: -held.minorUnits)
     }
 }
 

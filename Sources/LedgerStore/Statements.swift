@@ -61,14 +61,14 @@ enum Statement: String, CaseIterable {
         case .unlockAccounts: "SELECT pg_advisory_unlock_all()"
         // Run READ COMMITTED (no predicate locks): returns once nobody else holds the accounts' rows.
         case .waitForAccounts: "SELECT FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"
-        // Whether a movement ($1), a user ($2), a batch ($3) or a hold ($5) with status $6 whose commit was not
-        // confirmed is there, and whether
+        // Whether a movement ($1), a user ($2), a batch ($3) or a hold ($5: placed, whatever became of it since;
+        // or settled as $6) whose commit was not confirmed is there, and whether
         // the server process of the session that made it ($4) still runs (and so could still commit it).
         case .inDoubt:
             """
             SELECT EXISTS (SELECT FROM movements WHERE id = $1) OR EXISTS (SELECT FROM users WHERE id = $2) \
             OR EXISTS (SELECT FROM batches WHERE id = $3) \
-            OR EXISTS (SELECT FROM holds WHERE id = $5 AND status = $6) AS committed, \
+            OR EXISTS (SELECT FROM holds WHERE id = $5 AND ($6 = 'pending' OR status = $6)) AS committed, \
             EXISTS (SELECT FROM pg_stat_activity WHERE pid = $4) AS session_alive
             """
         // Batches take turns (see PostgresLedger.applyBatch): one lock, in the two-key space, apart from the

@@ -18,6 +18,33 @@ struct RouterTests {
         #expect(try Router.route(method: "GET", path: "/api/transactions") == .listTransactions)
     }
 
+    @Test("the holds', reversals' and limits' paths find their endpoints; each path names its other methods")
+    func routesHoldsReversalsAndLimits() throws {
+        #expect(try Router.route(method: "POST", path: "/api/holds") == .createHold)
+        #expect(try Router.route(method: "GET", path: "/api/holds/4") == .getHold(4))
+        #expect(try Router.route(method: "POST", path: "/api/holds/4/capture") == .captureHold(holdID: 4))
+        #expect(try Router.route(method: "POST", path: "/api/holds/4/void") == .voidHold(holdID: 4))
+        #expect(try Router.route(method: "GET", path: "/api/users/7/holds") == .userHolds(userID: 7))
+        #expect(try Router.route(method: "POST", path: "/api/transfers/3/reversals") == .reverseTransfer(transferID: 3))
+        #expect(try Router.route(method: "PATCH", path: "/api/users/7") == .changeLimits(userID: 7))
+        for (method, path, allowed) in [
+            ("GET", "/api/holds", "POST"), ("POST", "/api/holds/4", "GET"), ("GET", "/api/holds/4/capture", "POST"),
+            ("GET", "/api/transfers/3/reversals", "POST"), ("POST", "/api/users/7/holds", "GET"),
+        ] {
+            let error = try? #require(throws: APIError.self) { try Router.route(method: method, path: path) }
+            #expect(error?.status == 405 && error?.headers.first?.value == allowed, "\(method) \(path)")
+        }
+        for path in ["/api/holds/0", "/api/holds/04/void", "/api/holds/4/settle", "/api/transfers/3/refunds"] {
+            let error = try? #require(throws: APIError.self) { try Router.route(method: "POST", path: path) }
+            #expect(error?.status == 404, "\(path)")
+        }
+        #expect(Endpoint.createHold.movesMoney && Endpoint.captureHold(holdID: 1).movesMoney)
+        #expect(Endpoint.voidHold(holdID: 1).movesMoney && Endpoint.reverseTransfer(transferID: 1).movesMoney)
+        #expect(!Endpoint.changeLimits(userID: 1).movesMoney && !Endpoint.getHold(1).movesMoney)
+        #expect(Set(TallyAPI.routeTemplates).count == TallyAPI.routeTemplates.count)
+        #expect(TallyAPI.routeTemplates.contains("PATCH /api/users/{id}"))
+    }
+
     @Test("another spelling of a path is 404: an empty segment, a trailing slash, an encoded slash")
     func nonCanonicalPathsAre404() {
         for path in [

@@ -7,6 +7,8 @@ import Postgres
 /// A ledger in memory for route tests: records what it was asked, answers what the test sets.
 final class StubLedger: LedgerOperations {
     var users: [Int64: User] = [:]
+    /// The key of each `createUser` call.
+    var userCalls: [IdempotencyContext?] = []
     var passwordHashes: [String: String] = [:]
     var tokens: [[UInt8]: Caller] = [:]
     var movementsByID: [Int64: Movement] = [:]
@@ -37,6 +39,7 @@ final class StubLedger: LedgerOperations {
         idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User> {
         if let failure { throw failure }
+        userCalls.append(idempotency)
         if let username = credentials?.username,
             users.values.contains(where: { $0.username?.lowercased() == username.lowercased() })
         {
@@ -152,8 +155,12 @@ final class StubLedger: LedgerOperations {
 
     func batch(id: Int64) throws -> BatchRecord? { batches[id] }
 
+    /// What the next `changeLimits` answers instead of changing the stub's user.
+    var nextLimitsResult: Receipt<User>.Result?
+
     func changeLimits(ofUser userID: Int64, _ change: LimitsChange, requestID: String) throws -> Receipt<User> {
         if let failure { throw failure }
+        if let nextLimitsResult { return Receipt(result: nextLimitsResult, isReplay: false, requestID: requestID) }
         guard let user = users[userID] else {
             return Receipt(result: .refused(.userNotFound(id: userID)), isReplay: false, requestID: requestID)
         }
@@ -169,58 +176,168 @@ final class StubLedger: LedgerOperations {
     }
 
     var holdsByID: [Int64: Hold] = [:]
-    /// What the next hold call (place, capture, void) answers; nil: `.holdNotFound`.
+    /// What the next hold call (place, void) answers instead of the stub's own model of holds.
     var nextHoldResult: Receipt<Hold>.Result?
     var nextCaptureResult: Receipt<HoldCapture>.Result?
+    var holdCalls:
+        [(payer: Int64, payee: Int64, amount: Money, memo: String?, expiresIn: Int, key: IdempotencyContext?)] =
+            []
+    var captureCalls: [(id: Int64, amount: Money?, key: IdempotencyContext?)] = []
+    var voidCalls: [(id: Int64, key: IdempotencyContext?)] = []
 
+    /// Places a pending hold for the service role or the payer, created at 1_700_000_000 s for an hour or
+    /// `expiresInSeconds` (the stub keeps no balances: nothing is ever short).
     func placeHold(
         tokenHash: [UInt8], payerUserID: Int64, payeeUserID: Int64, amount: Money, memo: String?,
         expiresInSeconds: Int, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<Hold> {
         if let failure { throw failure }
-        return Receipt(
-            result: nextHoldResult ?? .refused(.userNotFound(id: payerUserID)), isReplay: false, requestID: requestID)
+        holdCalls.append((payerUserID, payeeUserID, amount, memo, expiresInSeconds, idempotency))
+        if let nextHoldResult { return Receipt(result: nextHoldResult, isReplay: false, requestID: requestID) }
+        guard let caller = tokens[tokenHash] else {
+            return Receipt(result: .refused(.unauthorized), isReplay: false, requestID: requestID)
+        }
+        guard caller.mayActOn(payerUserID) else {
+            return Receipt(result: .refused(.forbidden), isReplay: false, requestID: requestID)
+        }
+        let createdAt: Int64 = 1_700_000_000_000_000
+        let hold = Hold(
+            id: Int64(holdsByID.count + 1), payerUserID: payerUserID, payeeUserID: payeeUserID, amount: amount,
+            memo: memo, status: .pending, createdAt: createdAt,
+            expiresAt: createdAt + Int64(expiresInSeconds) * 1_000_000)
+        holdsByID[hold.id] = hold
+        if let key = idempotency?.key { outcomes[key] = .hold(id: hold.id) }
+        return Receipt(result: .applied(hold), isReplay: false, requestID: requestID)
+    }
+
+    /// The pending hold `id` if the token's holder may settle it (`payeeOnly`: only the payee or the service
+    /// role), else the refusal the ledger gives.
+    private func settleable(_ id: Int64, tokenHash: [UInt8], payeeOnly: Bool) -> Receipt<Hold>.Result {
+        guard let caller = tokens[tokenHash] else { return .refused(.unauthorized) }
+        guard let hold = holdsByID[id], caller.mayActOn(hold.payerUserID) || caller.mayActOn(hold.payeeUserID) else {
+            return .refused(.holdNotFound(id: id))
+        }
+        if payeeOnly, !caller.mayActOn(hold.payeeUserID) { return .refused(.forbidden) }
+        switch hold.status {
+        case .pending: return .applied(hold)
+        case .expired: return .refused(.holdExpired)
+        case .captured, .voided: return .refused(.holdNotPending(status: hold.status))
+        }
     }
 
     func captureHold(
         id: Int64, amount: Money?, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<HoldCapture> {
         if let failure { throw failure }
+        captureCalls.append((id, amount, idempotency))
+        if let nextCaptureResult { return Receipt(result: nextCaptureResult, isReplay: false, requestID: requestID) }
+        let hold: Hold
+        switch settleable(id, tokenHash: tokenHash, payeeOnly: true) {
+        case .applied(let pending): hold = pending
+        case .refused(let refusal): return Receipt(result: .refused(refusal), isReplay: false, requestID: requestID)
+        case .keyReused: return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        }
+        let captured = amount ?? hold.amount
+        guard captured <= hold.amount else {
+            return Receipt(
+                result: .refused(.captureExceedsHold(held: hold.amount)), isReplay: false, requestID: requestID)
+        }
+        let transfer = Movement(
+            id: Int64(movementsByID.count + 100), kind: .transfer, debitUserID: hold.payerUserID,
+            creditUserID: hold.payeeUserID, amount: captured, debitBalanceAfter: .zero, creditBalanceAfter: captured,
+            memo: hold.memo, createdAt: hold.createdAt + 1_000_000, holdID: hold.id)
+        movementsByID[transfer.id] = transfer
+        let settled = Hold(
+            id: hold.id, payerUserID: hold.payerUserID, payeeUserID: hold.payeeUserID, amount: hold.amount,
+            memo: hold.memo, status: .captured, createdAt: hold.createdAt, expiresAt: hold.expiresAt,
+            capturedAmount: captured, captureMovementID: transfer.id, settledAt: transfer.createdAt)
+        holdsByID[id] = settled
+        if let key = idempotency?.key { outcomes[key] = .applied(transfer) }
         return Receipt(
-            result: nextCaptureResult ?? .refused(.holdNotFound(id: id)), isReplay: false, requestID: requestID)
+            result: .applied(HoldCapture(hold: settled, transfer: transfer)), isReplay: false, requestID: requestID)
     }
 
     func voidHold(id: Int64, tokenHash: [UInt8], idempotency: IdempotencyContext?, requestID: String) throws
         -> Receipt<Hold>
     {
         if let failure { throw failure }
-        return Receipt(result: nextHoldResult ?? .refused(.holdNotFound(id: id)), isReplay: false, requestID: requestID)
+        voidCalls.append((id, idempotency))
+        if let nextHoldResult { return Receipt(result: nextHoldResult, isReplay: false, requestID: requestID) }
+        switch settleable(id, tokenHash: tokenHash, payeeOnly: false) {
+        case .refused(let refusal):
+            return Receipt(result: .refused(refusal), isReplay: false, requestID: requestID)
+        case .keyReused:
+            return Receipt(result: .keyReused, isReplay: false, requestID: requestID)
+        case .applied(let hold):
+            let voided = Hold(
+                id: hold.id, payerUserID: hold.payerUserID, payeeUserID: hold.payeeUserID, amount: hold.amount,
+                memo: hold.memo, status: .voided, createdAt: hold.createdAt, expiresAt: hold.expiresAt,
+                settledAt: hold.createdAt + 2_000_000)
+            holdsByID[id] = voided
+            return Receipt(result: .applied(voided), isReplay: false, requestID: requestID)
+        }
     }
 
-    func hold(id: Int64) throws -> Hold? { holdsByID[id] }
+    func hold(id: Int64) throws -> Hold? {
+        if let failure { throw failure }
+        return holdsByID[id]
+    }
+
+    var holdListCalls: [(userID: Int64, status: Hold.Status?, beforeID: Int64, limit: Int)] = []
 
     func holds(ofUser userID: Int64, status: Hold.Status?, beforeID: Int64, limit: Int) throws -> [Hold] {
-        holdsByID.values.filter { ($0.payerUserID == userID || $0.payeeUserID == userID) && $0.id < beforeID }
+        holdListCalls.append((userID, status, beforeID, limit))
+        return holdsByID.values.filter { ($0.payerUserID == userID || $0.payeeUserID == userID) && $0.id < beforeID }
             .filter { status == nil || $0.status == status }.sorted { $0.id > $1.id }.prefix(limit).map { $0 }
     }
 
     var nextReversalResult: Receipt<Movement>.Result?
+    var reversalCalls: [(transferID: Int64, amount: Money?, memo: String?, key: IdempotencyContext?)] = []
+    /// Reversals made, by the id of the transfer they reverse, oldest first.
+    var reversalsOf: [Int64: [Movement]] = [:]
 
+    /// Reverses a transfer in `movementsByID` for the service role or its payee (the payer: forbidden), by what is
+    /// left when no amount is given; refuses more than is left.
     func reverseTransfer(
         _ transferID: Int64, amount: Money?, memo: String?, tokenHash: [UInt8], idempotency: IdempotencyContext?,
         requestID: String
     ) throws -> Receipt<Movement> {
         if let failure { throw failure }
-        return Receipt(
-            result: nextReversalResult ?? .refused(.transferNotFound(id: transferID)), isReplay: false,
-            requestID: requestID)
+        reversalCalls.append((transferID, amount, memo, idempotency))
+        func refused(_ refusal: Refusal) -> Receipt<Movement> {
+            Receipt(result: .refused(refusal), isReplay: false, requestID: requestID)
+        }
+        if let nextReversalResult { return Receipt(result: nextReversalResult, isReplay: false, requestID: requestID) }
+        guard let caller = tokens[tokenHash] else { return refused(.unauthorized) }
+        guard let original = movementsByID[transferID],
+            caller.mayActOn(original.debitUserID) || caller.mayActOn(original.creditUserID)
+        else { return refused(.transferNotFound(id: transferID)) }
+        guard original.kind == .transfer else { return refused(.notReversible(kind: original.kind)) }
+        guard caller.mayActOn(original.creditUserID) else { return refused(.forbidden) }
+        let left = original.amount.minorUnits - (reversalsOf[transferID] ?? []).reduce(0) { $0 + $1.amount.minorUnits }
+        let reversed = amount ?? Money(minorUnits: left)
+        guard left > 0, reversed.minorUnits <= left else {
+            return refused(.reversalExceedsTransfer(left: Money(minorUnits: left)))
+        }
+        let reversal = Movement(
+            id: Int64(movementsByID.count + 100), kind: .reversal, debitUserID: original.creditUserID,
+            creditUserID: original.debitUserID, amount: reversed, debitBalanceAfter: .zero,
+            creditBalanceAfter: reversed, memo: memo, createdAt: original.createdAt + 1_000_000,
+            reversalOf: transferID)
+        movementsByID[reversal.id] = reversal
+        reversalsOf[transferID, default: []].append(reversal)
+        return Receipt(result: .applied(reversal), isReplay: false, requestID: requestID)
     }
 
     func reversibleTransfer(id: Int64) throws -> ReversibleTransfer? {
-        movementsByID[id].map { movement in
-            ReversibleTransfer(
-                movement: movement, reversals: [], unreversed: movement.kind == .reversal ? nil : movement.amount)
+        guard let movement = movementsByID[id], movement.kind == .transfer || movement.kind == .reversal else {
+            return nil
         }
+        let reversals = reversalsOf[id] ?? []
+        let left = movement.amount.minorUnits - reversals.reduce(0) { $0 + $1.amount.minorUnits }
+        return ReversibleTransfer(
+            movement: movement, reversals: reversals,
+            unreversed: movement.kind == .reversal ? nil : Money(minorUnits: left))
     }
 
     func alerts(ofUser userID: Int64?, beforeID: Int64, limit: Int) throws -> [Alert] { [] }

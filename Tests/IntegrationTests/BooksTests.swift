@@ -71,8 +71,11 @@ struct BooksTests {
                 "UPDATE users SET password_hash = 'x', username = NULL WHERE id = \(ids[0])",
                 "UPDATE users SET balance = NULL WHERE id = \(ids[0])",
                 "\(transfer), memo) VALUES ('transfer', \(ids[0]), \(ids[1]), 5, repeat('m', 501))",
-                "\(transfer), debit_balance_after) VALUES ('transfer', \(ids[0]), \(ids[1]), 5, -1)",
-                "\(transfer), credit_balance_after) VALUES ('transfer', \(ids[0]), \(ids[1]), 5, -1)",
+                "UPDATE users SET credit_limit = -1 WHERE id = \(ids[0])",
+                "UPDATE users SET held = -1 WHERE id = \(ids[0])",
+                "UPDATE users SET daily_debit_limit = 0 WHERE id = \(ids[0])",
+                "UPDATE users SET held = 101 WHERE id = \(ids[0])",
+                "UPDATE users SET balance = -1 WHERE id = \(ids[0])",
                 "\(transfer)) VALUES ('transfer', \(ids[0]), \(ids[1]), -5)",
                 "\(key) VALUES (0, '', '\\x00', 'applied', 'r')",
                 "\(key) VALUES (0, repeat('k', 256), '\\x00', 'applied', 'r')",
@@ -83,6 +86,10 @@ struct BooksTests {
             try database.connection().query(
                 "UPDATE users SET name = repeat('n', 200), username = 'ada.l-1_x' WHERE id = \(ids[0])")
             try database.connection().query("\(key) VALUES (0, repeat('k', 255), '\\x00', 'applied', 'r')")
+            // A balance goes below zero down to minus the credit limit, less what holds reserve (migration 17).
+            try database.connection().query("UPDATE users SET credit_limit = 50, balance = -50 WHERE id = \(ids[1])")
+            try expectViolation(database, "UPDATE users SET balance = -51 WHERE id = \(ids[1])", sqlState: "23514")
+            try expectViolation(database, "UPDATE users SET held = 1 WHERE id = \(ids[1])", sqlState: "23514")
         }
     }
 

@@ -26,7 +26,9 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 AMOUNT_TEXT = re.compile(r"^\d+\.\d{2}$")
 LARGEST_ID = 9223372036854775807
 TOKEN_FORM = re.compile(r"^tly_[A-Za-z0-9_-]{43}$")
-USER_KEYS = {"id", "name", "username", "balance", "balance_minor", "created_at"}
+USER_KEYS = {"id", "name", "username", "balance", "balance_minor", "available", "available_minor", "held", "held_minor",
+             "credit_limit", "credit_limit_minor", "daily_debit_limit", "daily_debit_limit_minor", "time_zone",
+             "created_at"}
 CHALLENGE = 'Bearer realm="tally"'
 
 # A token's lifetime left below which an Account logs in again before using it: enough for a request or two

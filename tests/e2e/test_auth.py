@@ -389,7 +389,8 @@ def test_me_with_a_user_token_is_the_user_with_balance_and_role(new_account):
     me = response.json()
     assert set(me) == USER_KEYS | {"role"}, me
     assert me["role"] == "user"
-    assert {key: me[key] for key in USER_KEYS} == {**account.user, "balance": "4.25", "balance_minor": 425}
+    assert {key: me[key] for key in USER_KEYS} == {**account.user, "balance": "4.25", "balance_minor": 425,
+                                                   "available": "4.25", "available_minor": 425}
 
 
 def test_me_with_the_service_token_is_the_service_role(api):

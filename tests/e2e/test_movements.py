@@ -3,13 +3,14 @@
 from tally_e2e import assert_error, assert_recent_timestamp, unique
 
 TRANSFER_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at",
-                 "from_balance", "from_balance_minor", "to_balance", "to_balance_minor", "batch_id"}
+                 "from_balance", "from_balance_minor", "to_balance", "to_balance_minor", "batch_id", "hold_id",
+                 "reversal_of"}
 CASH_KEYS = {"id", "kind", "user_id", "amount", "amount_minor", "memo", "created_at", "balance", "balance_minor",
-             "alert_codes", "batch_id"}
+             "alert_codes", "batch_id", "hold_id", "reversal_of"}
 ENTRY_KEYS = {"id", "kind", "amount", "amount_minor", "counterparty_user_id", "memo", "created_at",
-              "balance_after", "balance_after_minor", "batch_id"}
+              "balance_after", "balance_after_minor", "batch_id", "hold_id", "reversal_of"}
 FEED_KEYS = {"id", "kind", "from_user_id", "to_user_id", "amount", "amount_minor", "memo", "created_at",
-             "batch_id"}
+             "batch_id", "hold_id", "reversal_of"}
 
 
 def test_deposit_adds_to_the_balance_and_answers_the_movement(api, db, new_user):
@@ -93,7 +94,8 @@ def test_getting_a_transfer_returns_what_creating_it_returned(api, new_user):
     api.transfer(alice["id"], bob["id"], "1.00")  # later movements do not change the stored balances
     response = api.get(f"/api/transfers/{created['id']}")
     assert response.status_code == 200
-    assert response.json() == created
+    # With what its reversals (none yet) left of it.
+    assert response.json() == {**created, "reversals": [], "unreversed_amount": "2.00", "unreversed_amount_minor": 200}
 
 
 def test_a_deposit_or_withdrawal_is_not_a_transfer(api, new_user):

@@ -185,7 +185,7 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
         ("GET", "/api/stats", anonymous.get("/api/stats")),
         ("GET", "/api/users", api.get("/api/users", params={"name": "Doc", "limit": 2})),
         ("GET", "/api/users", api.get("/api/users", params={"name": "x" * 201})),
-    ]
+    ] + holds_reversals_and_limits(api, anonymous, new_user, as_carol, c, a, b)
     exercised = set()
     for method, path, response in exchanges:
         check_against_document(spec, method, path, response)
@@ -197,6 +197,84 @@ def test_every_documented_operation_is_exercised_and_answers_as_documented(api, 
     # Every operation that needs a token was seen refusing a request without one.
     assert {operation for operation, status in exercised if status == 401} >= \
         documented_operations - PUBLIC_OPERATIONS
+
+
+def holds_reversals_and_limits(api, anonymous, new_user, as_carol, c, a, b) -> list:
+    """Exchanges with the holds', reversals' and limits' operations, each answer one the document lists."""
+    e = new_user("20.00")["id"]
+
+    def hold(body=None, client=api, **kwargs):
+        return client.post("/api/holds", {"from_user_id": e, "to_user_id": b, "amount": "5.00", "expires_in": 600,
+                                          **(body or {})}, **kwargs)
+
+    def patch(user_id, body, client=api):
+        return client.request("PATCH", f"/api/users/{user_id}", json_body=body)
+
+    hold_key = f"doc-hold-{uuid.uuid4()}"
+    placed = hold(headers={"Idempotency-Key": hold_key})
+    h = placed.json()["id"]
+    second = hold({"amount": "1.00", "memo": "doc"}).json()["id"]
+    captured = api.post(f"/api/holds/{h}/capture", {"amount": "2.00"})
+    capture_id = captured.json()["transfer"]["id"]
+    reversal = api.post(f"/api/transfers/{capture_id}/reversals", {"amount": "1.00", "memo": "doc"})
+    # f owes 3.00 on a credit limit of 5.00: a credit limit below 3.00 is in use.
+    f = api.post("/api/users", {"name": "Doc", "credit_limit": "5.00", "daily_debit_limit": 50,
+                                "time_zone": "Europe/Paris"})
+    api.transfer(f.json()["id"], b, "3.00")
+    carols_payment = as_carol.transfer(c, a, "1.00").json()["id"]
+    return [
+        ("POST", "/api/holds", placed),
+        ("POST", "/api/holds", hold(headers={"Idempotency-Key": hold_key})),
+        ("POST", "/api/holds", hold({"amount": "1000.00"})),
+        ("POST", "/api/holds", hold({"expires_in": 0})),
+        ("POST", "/api/holds", hold({"to_user_id": LARGEST_ID})),
+        ("POST", "/api/holds", hold(client=as_carol)),
+        ("POST", "/api/holds", hold(client=anonymous)),
+        ("POST", "/api/holds", api.request("POST", "/api/holds", data="[")),
+        ("GET", f"/api/holds/{h}", api.get(f"/api/holds/{h}")),
+        ("GET", f"/api/holds/{h}", as_carol.get(f"/api/holds/{h}")),
+        ("GET", f"/api/holds/{h}", anonymous.get(f"/api/holds/{h}")),
+        ("POST", f"/api/holds/{h}/capture", captured),
+        ("POST", f"/api/holds/{h}/capture", api.post(f"/api/holds/{h}/capture")),
+        ("POST", f"/api/holds/{second}/capture", api.post(f"/api/holds/{second}/capture", {"amount": "9.00"})),
+        ("POST", f"/api/holds/{second}/capture", as_carol.post(f"/api/holds/{second}/capture")),
+        ("POST", f"/api/holds/{second}/capture", anonymous.post(f"/api/holds/{second}/capture")),
+        ("POST", f"/api/holds/{second}/capture", api.request("POST", f"/api/holds/{second}/capture", data="[")),
+        ("POST", f"/api/holds/{second}/void", api.post(f"/api/holds/{second}/void", {"colour": "red"})),
+        ("POST", f"/api/holds/{second}/void", as_carol.post(f"/api/holds/{second}/void")),
+        ("POST", f"/api/holds/{second}/void", anonymous.post(f"/api/holds/{second}/void")),
+        ("POST", f"/api/holds/{second}/void", api.post(f"/api/holds/{second}/void")),
+        ("POST", f"/api/holds/{second}/void", api.post(f"/api/holds/{second}/void")),
+        ("GET", f"/api/users/{e}/holds", api.get(f"/api/users/{e}/holds", params={"status": "voided", "limit": 1})),
+        ("GET", f"/api/users/{e}/holds", api.get(f"/api/users/{e}/holds", params={"status": "settled"})),
+        ("GET", f"/api/users/{e}/holds", as_carol.get(f"/api/users/{e}/holds")),
+        ("GET", f"/api/users/{e}/holds", anonymous.get(f"/api/users/{e}/holds")),
+        ("GET", f"/api/users/{LARGEST_ID}/holds", api.get(f"/api/users/{LARGEST_ID}/holds")),
+        ("GET", f"/api/requests/{hold_key}", api.get(f"/api/requests/{hold_key}")),
+        ("POST", f"/api/transfers/{capture_id}/reversals", reversal),
+        ("POST", f"/api/transfers/{capture_id}/reversals",
+         api.post(f"/api/transfers/{capture_id}/reversals", {"amount": "1.01"})),
+        ("POST", f"/api/transfers/{capture_id}/reversals",
+         api.post(f"/api/transfers/{capture_id}/reversals", {"amount": "0"})),
+        ("POST", f"/api/transfers/{capture_id}/reversals", as_carol.post(f"/api/transfers/{capture_id}/reversals")),
+        ("POST", f"/api/transfers/{capture_id}/reversals", anonymous.post(f"/api/transfers/{capture_id}/reversals")),
+        ("POST", f"/api/transfers/{carols_payment}/reversals",
+         as_carol.post(f"/api/transfers/{carols_payment}/reversals")),
+        ("POST", f"/api/transfers/{LARGEST_ID}/reversals", api.post(f"/api/transfers/{LARGEST_ID}/reversals")),
+        ("POST", f"/api/transfers/{capture_id}/reversals",
+         api.request("POST", f"/api/transfers/{capture_id}/reversals", data="[")),
+        ("GET", f"/api/transfers/{capture_id}", api.get(f"/api/transfers/{capture_id}")),
+        ("GET", f"/api/transfers/{reversal.json()['id']}", api.get(f"/api/transfers/{reversal.json()['id']}")),
+        ("POST", "/api/users", f),
+        ("POST", "/api/users", api.post("/api/users", {"name": "Doc", "time_zone": "Mars/Olympus_Mons"})),
+        ("PATCH", f"/api/users/{e}", patch(e, {"credit_limit": "1.50", "daily_debit_limit": None})),
+        ("PATCH", f"/api/users/{f.json()['id']}", patch(f.json()["id"], {"credit_limit": "2.99"})),
+        ("PATCH", f"/api/users/{e}", patch(e, {})),
+        ("PATCH", f"/api/users/{e}", patch(e, {"credit_limit": "1"}, as_carol)),
+        ("PATCH", f"/api/users/{e}", patch(e, {"credit_limit": "1"}, anonymous)),
+        ("PATCH", f"/api/users/{LARGEST_ID}", patch(LARGEST_ID, {"credit_limit": "1"})),
+        ("PATCH", f"/api/users/{e}", api.request("PATCH", f"/api/users/{e}", data="[")),
+    ]
 
 
 def test_the_document_says_which_operations_need_a_token_as_the_service_does(anonymous, spec, new_user):

@@ -56,12 +56,14 @@ def test_a_user_reads_the_transfers_they_paid_or_received_and_no_others(api, par
         response = reader.get(path)
         assert response.status_code == 200, response.text
         assert response.json() == {**paid.json(), "from_balance": from_balance, "to_balance": to_balance,
-                                   "from_balance_minor": from_balance and 4700, "to_balance_minor": to_balance and 2300}
+                                   "from_balance_minor": from_balance and 4700, "to_balance_minor": to_balance and 2300,
+                                   "reversals": [], "unreversed_amount": "3.00", "unreversed_amount_minor": 300}
     # Another's transfer is 404, as a missing id is: nothing tells which ids are transfers.
     assert_error(dave.api.get(path), 404, "not_found")
     assert_error(alice.api.get(f"/api/transfers/{by_service['id']}"), 404, "not_found")
     assert bob.api.get(f"/api/transfers/{by_service['id']}").json() == {
-        **by_service, "from_balance": None, "from_balance_minor": None}
+        **by_service, "from_balance": None, "from_balance_minor": None, "reversals": [], "unreversed_amount": "1.00",
+        "unreversed_amount_minor": 100}
 
 
 # --- money --------------------------------------------------------------------------------------------------

@@ -19,6 +19,16 @@ struct RequestBody {
         try self.init(members: pairs)
     }
 
+    /// A body that may be left out (POST /api/holds/{id}/capture, .../void, /api/transfers/{id}/reversals): no
+    /// bytes, or only whitespace, read as `{}`.
+    init(optional bytes: [UInt8]) throws(APIError) {
+        if bytes.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            try self.init(members: [])
+        } else {
+            try self.init(bytes)
+        }
+    }
+
     /// The members of an object already parsed (an item of a batch).
     init(members pairs: [(String, JSONValue)]) throws(APIError) {
         members.reserveCapacity(pairs.count)
@@ -76,6 +86,29 @@ struct RequestBody {
         return money
     }
 
+    /// An amount that may be given as null to remove it (PATCH /api/users/{id}'s `daily_debit_limit`): nil when
+    /// absent, `.some(nil)` for null.
+    mutating func nullableAmount(_ name: String, allowingZero: Bool = false) throws(APIError) -> Money?? {
+        guard let value = members[name] else { return nil }
+        guard value != .null else {
+            unread.removeAll { $0 == name }
+            return .some(nil)
+        }
+        return .some(try amount(name, allowingZero: allowingZero))
+    }
+
+    /// A whole number of seconds written as a JSON integer, within `range`; nil when absent.
+    mutating func integer(_ name: String, in range: ClosedRange<Int>, unit: String) throws(APIError) -> Int? {
+        guard let value = take(name) else { return nil }
+        guard case .number(let text) = value, let number = Int(text), range.contains(number) else {
+            throw .validation(
+                name,
+                "\(name) must be a whole number of \(unit) from \(range.lowerBound) to \(range.upperBound), not "
+                    + "\(value.typeName) \(value.serialized()).")
+        }
+        return number
+    }
+
     mutating func requiredAmount(_ name: String) throws(APIError) -> Money {
         guard let money = try amount(name) else { throw .validation(name, "\(name) is required.") }
         return money
@@ -105,6 +138,16 @@ struct RequestBody {
             throw .validation(name, "\(name) must be a string, not \(value.typeName).")
         }
         return text
+    }
+
+    /// A string that is refused, not taken as absent, when given as null: nil when absent, `.some(nil)` for null.
+    mutating func nullableString(_ name: String) throws(APIError) -> String?? {
+        guard let value = members[name] else { return nil }
+        guard value != .null else {
+            unread.removeAll { $0 == name }
+            return .some(nil)
+        }
+        return .some(try string(name))
     }
 
     mutating func requiredString(_ name: String) throws(APIError) -> String {

@@ -4,12 +4,26 @@ import LedgerStore
 /// The JSON shapes of the API's resources.
 enum Representation {
     static func user(_ user: User) -> JSONValue {
-        .object([
+        // Exact however large: a balance and a credit limit may each reach Int64.max minor units (`User.available`
+        // would overflow).
+        let available = MoneyTotal(
+            minorUnits: MoneyTotal(user.balance).minorUnits
+                + Int128(user.limits.creditLimit.minorUnits) - Int128(user.held.minorUnits))
+        return .object([
             ("id", .integer(user.id)),
             ("name", .string(user.name)),
             ("username", .optionalString(user.username)),
             ("balance", .string(user.balance.description)),
             ("balance_minor", .integer(user.balance.minorUnits)),
+            ("available", .string(available.description)),
+            ("available_minor", .number(String(available.minorUnits))),
+            ("held", .string(user.held.description)),
+            ("held_minor", .integer(user.held.minorUnits)),
+            ("credit_limit", .string(user.limits.creditLimit.description)),
+            ("credit_limit_minor", .integer(user.limits.creditLimit.minorUnits)),
+            ("daily_debit_limit", user.limits.dailyDebitLimit.map { .string($0.description) } ?? .null),
+            ("daily_debit_limit_minor", user.limits.dailyDebitLimit.map { .integer($0.minorUnits) } ?? .null),
+            ("time_zone", .string(user.limits.timeZone)),
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: user.createdAt))),
         ])
     }
@@ -38,6 +52,8 @@ enum Representation {
             ("to_balance", to.text),
             ("to_balance_minor", to.minor),
             ("batch_id", batch(movement)),
+            ("hold_id", movement.holdID.map(JSONValue.integer) ?? .null),
+            ("reversal_of", movement.reversalOf.map(JSONValue.integer) ?? .null),
         ])
     }
 
@@ -75,6 +91,8 @@ enum Representation {
             ("balance", .string(balance.description)),
             ("balance_minor", .integer(balance.minorUnits)),
             ("batch_id", batch(movement)),
+            ("hold_id", movement.holdID.map(JSONValue.integer) ?? .null),
+            ("reversal_of", movement.reversalOf.map(JSONValue.integer) ?? .null),
         ])
     }
 
@@ -98,6 +116,8 @@ enum Representation {
             ("balance_after", .string(balanceAfter.description)),
             ("balance_after_minor", .integer(balanceAfter.minorUnits)),
             ("batch_id", batch(movement)),
+            ("hold_id", movement.holdID.map(JSONValue.integer) ?? .null),
+            ("reversal_of", movement.reversalOf.map(JSONValue.integer) ?? .null),
         ])
     }
 
@@ -114,6 +134,8 @@ enum Representation {
             ("memo", .optionalString(movement.memo)),
             ("created_at", .string(Timestamp.rfc3339(microsecondsSince1970: movement.createdAt))),
             ("batch_id", batch(movement)),
+            ("hold_id", movement.holdID.map(JSONValue.integer) ?? .null),
+            ("reversal_of", movement.reversalOf.map(JSONValue.integer) ?? .null),
         ])
     }
 

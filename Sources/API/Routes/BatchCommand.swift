@@ -90,6 +90,8 @@ extension MovementCommand {
             BatchItem(.cash(kind, userID: userID, t: t), amount: amount, memo: memo, idempotency: idempotency)
         case .event(let kind, let userID, let amount, let t):
             BatchItem(.cash(kind, userID: userID, t: t), amount: amount, memo: nil, idempotency: idempotency)
+        case .hold, .capture, .void, .reversal:
+            preconditionFailure("a batch's items are transfers, deposits and withdrawals (BatchCommand.item)")
         }
     }
 }

@@ -10,6 +10,14 @@ enum MovementCommand {
     case cash(CashEvent.Kind, userID: Int64, amount: Money, memo: String?, t: Int64?)
     /// POST /api/event: the service role's, t required.
     case event(CashEvent.Kind, userID: Int64, amount: Money, t: Int64)
+    /// POST /api/holds: reserves `amount` of the payer's available balance for the payee.
+    case hold(from: Int64, to: Int64, amount: Money, memo: String?, expiresIn: Int)
+    /// POST /api/holds/{id}/capture: all of the hold (nil) or part of it.
+    case capture(holdID: Int64, amount: Money?)
+    /// POST /api/holds/{id}/void.
+    case void(holdID: Int64)
+    /// POST /api/transfers/{id}/reversals: what is left unreversed (nil) or part of it.
+    case reversal(transferID: Int64, amount: Money?, memo: String?)
 
     /// The command an endpoint's body asks for; nil when the endpoint does not move money.
     static func parse(_ endpoint: Endpoint, body bytes: [UInt8]) throws -> MovementCommand? {
@@ -37,6 +45,8 @@ enum MovementCommand {
             guard let t = try body.seconds("t") else { throw APIError.validation("t", "t is required.") }
             try body.finish()
             return .event(kind, userID: userID, amount: amount, t: t)
+        case .createHold, .captureHold, .voidHold, .reverseTransfer:
+            return try holdOrReversal(endpoint, body: bytes)
         default:
             return nil
         }
@@ -83,6 +93,14 @@ enum MovementCommand {
             ]
         case .event(let kind, let userID, let amount, let t):
             ["event", kind == .deposit ? "deposit" : "withdraw", String(userID), String(amount.minorUnits), String(t)]
+        case .hold(let from, let to, let amount, let memo, let expiresIn):
+            ["hold", String(from), String(to), String(amount.minorUnits), Self.memoPart(memo), String(expiresIn)]
+        case .capture(let holdID, let amount):
+            ["capture", String(holdID), Self.amountPart(amount)]
+        case .void(let holdID):
+            ["void", String(holdID)]
+        case .reversal(let transferID, let amount, let memo):
+            ["reversal", String(transferID), Self.amountPart(amount), Self.memoPart(memo)]
         }
     }
 
@@ -159,6 +177,9 @@ extension TallyAPI {
                 ])
             }
             return (response, Self.settlement(receipt))
+        case .hold, .capture, .void, .reversal:
+            return try performHoldOrReversal(
+                command, tokenHash: tokenHash, idempotency: idempotency, requestID: requestID)
         }
     }
 
@@ -180,7 +201,7 @@ extension TallyAPI {
         }
     }
 
-    private static func settlement<Value>(_ receipt: Receipt<Value>) -> Settlement {
+    static func settlement<Value>(_ receipt: Receipt<Value>) -> Settlement {
         switch receipt.result {
         case .applied: .applied
         case .refused(let refusal): .refused(refusal)

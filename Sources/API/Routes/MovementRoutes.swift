@@ -5,7 +5,8 @@ import LedgerStore
 extension TallyAPI {
     /// POST /api/transfers (from the caller's own account, any account for the service role, to anyone's),
     /// POST /api/users/{id}/deposits and .../withdrawals (the caller's own account; they count for the alert
-    /// rules like an event, at their optional `t`), and POST /api/event (the service role's).
+    /// rules like an event, at their optional `t`), POST /api/event (the service role's), and the holds' and
+    /// reversals' POSTs (whose parties the ledger checks in the same transaction).
     func moveMoney(_ endpoint: Endpoint, _ request: HTTPRequest) throws -> HTTPResponse {
         let (parsed, token) = try parsingAuthenticated(request, requiringService: endpoint == .event) {
             try MovementCommand.parse(endpoint, body: request.body)
@@ -18,16 +19,17 @@ extension TallyAPI {
         return response
     }
 
-    /// A transfer, to the service role or to either of its two parties (each seeing only their own balance).
-    /// Another's transfer is 404 like a missing id or a deposit's: a 403 would tell which ids are transfers.
+    /// A transfer or a reversal, with the reversals made of it and what is left to reverse, to the service role or
+    /// to either of its two parties (each seeing only their own balance). Another's transfer is 404 like a missing
+    /// id or a deposit's: a 403 would tell which ids are transfers.
     func getTransfer(_ request: HTTPRequest, id: Int64) throws -> HTTPResponse {
         let caller = try authenticate(request).caller
-        guard let movement = try ledger.movement(id: id), movement.kind == .transfer,
-            caller.mayActOn(movement.debitUserID) || caller.mayActOn(movement.creditUserID)
+        guard let reversible = try ledger.reversibleTransfer(id: id),
+            caller.mayActOn(reversible.movement.debitUserID) || caller.mayActOn(reversible.movement.creditUserID)
         else {
             throw APIError.notFound("There is no transfer with id \(id).")
         }
-        return HTTPResponse(status: 200, json: Representation.transfer(movement, shownTo: caller))
+        return HTTPResponse(status: 200, json: Representation.reversibleTransfer(reversible, shownTo: caller))
     }
 
     func listTransactions(_ request: HTTPRequest) throws -> HTTPResponse {

@@ -3,10 +3,17 @@ enum Endpoint: Equatable {
     case health, ping
     case listUsers, createUser
     case getUser(Int64)
+    /// PATCH /api/users/{id}: the service role changes a user's limits.
+    case changeLimits(userID: Int64)
     case deposit(userID: Int64), withdraw(userID: Int64)
     case userTransactions(userID: Int64)
     case createTransfer
     case getTransfer(Int64)
+    case reverseTransfer(transferID: Int64)
+    case createHold
+    case getHold(Int64)
+    case captureHold(holdID: Int64), voidHold(holdID: Int64)
+    case userHolds(userID: Int64)
     case createBatch
     case getBatch(Int64)
     case listTransactions
@@ -29,11 +36,18 @@ extension Endpoint {
         case .listUsers: "GET /api/users"
         case .createUser: "POST /api/users"
         case .getUser: "GET /api/users/{id}"
+        case .changeLimits: "PATCH /api/users/{id}"
         case .deposit: "POST /api/users/{id}/deposits"
         case .withdraw: "POST /api/users/{id}/withdrawals"
         case .userTransactions: "GET /api/users/{id}/transactions"
         case .createTransfer: "POST /api/transfers"
         case .getTransfer: "GET /api/transfers/{id}"
+        case .reverseTransfer: "POST /api/transfers/{id}/reversals"
+        case .createHold: "POST /api/holds"
+        case .getHold: "GET /api/holds/{id}"
+        case .captureHold: "POST /api/holds/{id}/capture"
+        case .voidHold: "POST /api/holds/{id}/void"
+        case .userHolds: "GET /api/users/{id}/holds"
         case .createBatch: "POST /api/batches"
         case .getBatch: "GET /api/batches/{id}"
         case .listTransactions: "GET /api/transactions"
@@ -51,7 +65,9 @@ extension Endpoint {
     /// A POST that moves money: what the spool may store while the database is down.
     var movesMoney: Bool {
         switch self {
-        case .createTransfer, .deposit, .withdraw, .event, .createBatch: true
+        case .createTransfer, .deposit, .withdraw, .event, .createBatch, .createHold, .captureHold, .voidHold,
+            .reverseTransfer:
+            true
         default: false
         }
     }
@@ -62,6 +78,8 @@ extension Endpoint {
         .userTransactions(userID: 1), .createTransfer, .getTransfer(1), .createBatch, .getBatch(1), .listTransactions,
         .register, .login,
         .logout, .me, .event, .listAlerts, .userAlerts(userID: 1), .requestStatus(key: "k"),
+        .changeLimits(userID: 1), .reverseTransfer(transferID: 1), .createHold, .getHold(1), .captureHold(holdID: 1),
+        .voidHold(holdID: 1), .userHolds(userID: 1),
     ]
 }
 
@@ -86,6 +104,8 @@ enum Router {
             methods = ["GET": .listUsers, "POST": .createUser]
         case 1 where segments[0] == "transfers":
             methods = ["POST": .createTransfer]
+        case 1 where segments[0] == "holds":
+            methods = ["POST": .createHold]
         case 1 where segments[0] == "batches":
             methods = ["POST": .createBatch]
         case 1 where segments[0] == "transactions":
@@ -107,12 +127,25 @@ enum Router {
             }
         case 2 where segments[0] == "users":
             let id = try pathID(segments[1], of: "user")
-            methods = ["GET": .getUser(id)]
+            methods = ["GET": .getUser(id), "PATCH": .changeLimits(userID: id)]
         case 2 where segments[0] == "requests":
             methods = ["GET": .requestStatus(key: segments[1])]
         case 2 where segments[0] == "transfers":
             let id = try pathID(segments[1], of: "transfer")
             methods = ["GET": .getTransfer(id)]
+        case 2 where segments[0] == "holds":
+            let id = try pathID(segments[1], of: "hold")
+            methods = ["GET": .getHold(id)]
+        case 3 where segments[0] == "transfers" && segments[2] == "reversals":
+            let id = try pathID(segments[1], of: "transfer")
+            methods = ["POST": .reverseTransfer(transferID: id)]
+        case 3 where segments[0] == "holds":
+            let id = try pathID(segments[1], of: "hold")
+            switch segments[2] {
+            case "capture": methods = ["POST": .captureHold(holdID: id)]
+            case "void": methods = ["POST": .voidHold(holdID: id)]
+            default: throw noRoute(path)
+            }
         case 2 where segments[0] == "batches":
             let id = try pathID(segments[1], of: "batch")
             methods = ["GET": .getBatch(id)]
@@ -123,6 +156,7 @@ enum Router {
             case "withdrawals": methods = ["POST": .withdraw(userID: id)]
             case "transactions": methods = ["GET": .userTransactions(userID: id)]
             case "alerts": methods = ["GET": .userAlerts(userID: id)]
+            case "holds": methods = ["GET": .userHolds(userID: id)]
             default: throw noRoute(path)
             }
         default:

@@ -3,7 +3,8 @@ import Ledger
 import LedgerStore
 
 extension TallyAPI {
-    /// The service role creates a user with an initial balance, and log-in credentials when given.
+    /// The service role creates a user with an initial balance, log-in credentials when given, and limits when
+    /// given (a credit limit, a daily debit limit, the time zone the day is counted in).
     func createUser(_ request: HTTPRequest) throws -> HTTPResponse {
         try requireService(authenticate(request).caller)
         var body = try RequestBody(request.body)
@@ -11,18 +12,30 @@ extension TallyAPI {
         let initialBalance = try body.amount("initial_balance", allowingZero: true) ?? .zero
         let username = try body.string("username")
         let password = try body.string("password")
+        let change = try Self.limitsChange(&body, nullMeansAbsent: true)
         try body.finish()
         try checkName(name)
         guard (username == nil) == (password == nil) else {
             throw APIError.validation(
                 username == nil ? "username" : "password", "username and password go together: give both or neither.")
         }
-        let idempotency = try idempotencyContext(
-            request, fingerprint: ["create_user", name, String(initialBalance.minorUnits), username ?? "-"])
+        var limits = AccountLimits()
+        if let credit = change.creditLimit { limits.creditLimit = credit }
+        if let daily = change.dailyDebitLimit { limits.dailyDebitLimit = daily }
+        if let zone = change.timeZone { limits.timeZone = zone }
+        var fingerprint = ["create_user", name, String(initialBalance.minorUnits), username ?? "-"]
+        // Limits enter the fingerprint only when given: a key used before limits existed still matches its request.
+        if limits != AccountLimits() {
+            fingerprint += [
+                String(limits.creditLimit.minorUnits), MovementCommand.amountPart(limits.dailyDebitLimit),
+                limits.timeZone,
+            ]
+        }
+        let idempotency = try idempotencyContext(request, fingerprint: fingerprint)
         let credentials = try username.map { try newCredentials(username: $0, password: password ?? "") }
         let receipt = try ledger.createUser(
-            name: name, initialBalance: initialBalance, credentials: credentials, idempotency: idempotency,
-            requestID: request.requestID)
+            name: name, initialBalance: initialBalance, credentials: credentials, limits: limits,
+            idempotency: idempotency, requestID: request.requestID)
         // A password never enters a fingerprint; a repeat is the same request only if its password is the
         // one the first request set.
         if receipt.isReplay, let username, let password,
@@ -34,6 +47,59 @@ extension TallyAPI {
                 render: Representation.user)
         }
         return try respond(receipt, status: 201, render: Representation.user)
+    }
+
+    /// PATCH /api/users/{id}: the service role changes a user's credit limit, daily debit limit (null removes it)
+    /// or time zone; at least one. No Idempotency-Key: setting a limit twice leaves it as once.
+    func changeLimits(_ request: HTTPRequest, userID: Int64) throws -> HTTPResponse {
+        try requireService(authenticate(request).caller)
+        var body = try RequestBody(request.body)
+        let change = try Self.limitsChange(&body, nullMeansAbsent: false)
+        try body.finish()
+        guard !change.isEmpty else {
+            throw APIError.validation(
+                "body", "Give at least one of credit_limit, daily_debit_limit (null removes it) and time_zone.")
+        }
+        let receipt = try ledger.changeLimits(ofUser: userID, change, requestID: request.requestID)
+        return try respond(receipt, status: 200, render: Representation.user)
+    }
+
+    /// The limits fields of a user's creation or change: `credit_limit` (0 or more), `daily_debit_limit` (more
+    /// than 0, or null for none) and `time_zone` (its form only: whether PostgreSQL knows it is the ledger's word).
+    /// `nullMeansAbsent` (a creation, where null is the same as leaving a member out): a null `credit_limit` or
+    /// `time_zone` is the default; else (a change, where null removes the daily limit) it is refused.
+    private static func limitsChange(_ body: inout RequestBody, nullMeansAbsent: Bool) throws(APIError)
+        -> LimitsChange
+    {
+        var change = LimitsChange()
+        switch try body.nullableAmount("credit_limit", allowingZero: true) {
+        case .some(.some(let credit)):
+            guard credit >= .zero else { throw APIError.validation("credit_limit", "credit_limit must be 0 or more.") }
+            change.creditLimit = credit
+        case .some(.none) where !nullMeansAbsent:
+            throw APIError.validation("credit_limit", "credit_limit must be an amount, 0 or more (0: no overdraft).")
+        default:
+            break
+        }
+        change.dailyDebitLimit = try body.nullableAmount("daily_debit_limit")
+        switch try body.nullableString("time_zone") {
+        case .some(.some(let zone)):
+            guard isTimeZoneName(zone) else { throw APIError.refusal(.unknownTimeZone) }
+            change.timeZone = zone
+        case .some(.none) where !nullMeansAbsent:
+            throw APIError.refusal(.unknownTimeZone)
+        default:
+            break
+        }
+        return change
+    }
+
+    /// The form of an IANA time zone name ("UTC", "Europe/Paris", "America/Argentina/Buenos_Aires",
+    /// "Etc/GMT+5"): ASCII letters, digits and `/_+-`, at most 64 characters.
+    private static func isTimeZoneName(_ name: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+-".utf8)
+        return (1...64).contains(name.utf8.count) && name.utf8.allSatisfy(allowed.contains)
+            && name.utf8.first.map { $0 != UInt8(ascii: "/") } == true
     }
 
     func checkName(_ name: String) throws {
