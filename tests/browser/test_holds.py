@@ -180,16 +180,16 @@ def test_the_service_view_holds_captures_reverses_and_sets_limits(browser, base_
               "the users table does not show the hold's effect")
     assert page.texts("#users-table tbody td.user-balance", 2) == ["50.00", "0.00"]
 
-    # More than Cy has available: the API's refusal, in the form.
-    previous = page.text_of("#service-hold-form .form-status")
+    # More than Cy has available: the API's refusal, at the amount.
     page.type("#service-hold-from", str(cy))
     page.type("#service-hold-to", str(dan))
     page.type("#service-hold-amount", "30.01")
     page.submit("#service-hold-form")
-    refused = page.wait_text("#service-hold-form .form-status", lambda t: t != previous and t != "",
-                             "an overdrawing hold showed no result")
-    assert "bad" in page.find("#service-hold-form .form-status").get_attribute("class")
-    assert "insufficient" in refused.lower(), refused
+    refused = page.wait_text("#service-hold-amount-error", lambda t: t != "", "an overdrawing hold was not refused")
+    answer = api.post("/api/holds", {"from_user_id": cy, "to_user_id": dan, "amount": "30.01", "expires_in": 60})
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "insufficient_funds", answer.text
+    assert refused == answer.json()["error"]["message"], (refused, answer.text)
+    assert page.find("#service-hold-amount").get_attribute("aria-invalid") == "true"
     assert api.user(cy)["held"] == "20.00"
 
     # Limits: the user's load with the id; a credit limit and a daily debit limit are set.
@@ -257,7 +257,7 @@ def test_the_service_view_holds_captures_reverses_and_sets_limits(browser, base_
     page.type("#transfer-to", str(dan))
     page.type("#transfer-amount", "25.00")
     page.submit("#transfer-form")
-    refused = page.wait_text("#transfer-form .form-status", lambda t: t != "", "the transfer showed no result")
+    refused = page.wait_text("#transfer-amount-error", lambda t: t != "", "the transfer was not refused")
     assert "bad" in page.find("#transfer-form .form-status").get_attribute("class"), refused
     assert api.balance_minor(cy) == 5000
     answer = api.transfer(cy, dan, "25.00")
@@ -290,7 +290,7 @@ def test_a_stale_hold_shows_the_refusal_and_a_lost_answer_captures_once(browser,
     assert ada.api.post(f"/api/holds/{voided}/void").status_code == 200
     page.click(f"{hold_row(voided)} button[data-action=capture]")
     status = holds_status(page, lambda t: t.startswith(f"Hold {voided} was not captured"), "no refusal shown")
-    assert re.fullmatch(rf"Hold {voided} was not captured: hold {voided} is voided\.?", status), status
+    assert status.startswith(f"Hold {voided} was not captured: hold {voided} is voided"), status
     page.wait(lambda: page.find_all(hold_row(voided)) == [], "the voided hold stayed in the list")
     page.screenshot("h8-stale-hold")
 
