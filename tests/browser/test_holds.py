@@ -207,6 +207,7 @@ def test_the_service_view_holds_captures_reverses_and_sets_limits(browser, base_
     assert "credit limit 25.00, daily debit limit 40.00" in saved and "available 55.00" in saved, saved
     user = api.user(cy)
     assert (user["credit_limit"], user["daily_debit_limit"], user["available"]) == ("25.00", "40.00", "55.00"), user
+    assert page.find("#limits-credit").get_attribute("value") == "25.00", "the saved limit is not shown as saved"
     page.wait(lambda: page.texts("#users-table tbody td.user-available .figure", 2) == ["55.00", "0.00"],
               "the users table does not show the credit limit's effect")
     assert page.texts("#users-table tbody td.user-available .cell-note", 1) == \

@@ -38,6 +38,12 @@ export function setUpLimitsPanel({ handleSubmit, fieldError, nameOf, remember, o
   const current = $("#limits-current");
   let asked = 0;
 
+  /** The user's limits in the fields, as the API writes them (an empty field: none). */
+  function showLimits(user) {
+    form.elements.credit_limit.value = user.credit_limit_minor ? user.credit_limit : "";
+    form.elements.daily_debit_limit.value = user.daily_debit_limit === null ? "" : user.daily_debit_limit;
+  }
+
   const idText = () => form.elements.user_id.value.trim().replace(/^#/, "");
 
   async function loadLimits() {
@@ -50,8 +56,7 @@ export function setUpLimitsPanel({ handleSubmit, fieldError, nameOf, remember, o
       const user = await get(`/users/${id}`);
       if (ask !== asked || idText() !== id) return;
       remember([user]);
-      form.elements.credit_limit.value = user.credit_limit_minor ? user.credit_limit : "";
-      form.elements.daily_debit_limit.value = user.daily_debit_limit === null ? "" : user.daily_debit_limit;
+      showLimits(user);
       form.dataset.loadedFor = id;
       current.textContent = describe(user, nameOf);
     } catch (error) {
@@ -92,6 +97,7 @@ export function setUpLimitsPanel({ handleSubmit, fieldError, nameOf, remember, o
     }
     const user = await patch(`/users/${id}`, body);
     remember([user]);
+    showLimits(user);
     form.dataset.loadedFor = id;
     current.textContent = describe(user, nameOf);
     const status = form.querySelector(".form-status");
