@@ -231,7 +231,7 @@ def test_the_service_view_holds_captures_reverses_and_sets_limits(browser, base_
     assert api.get(f"/api/holds/{hold}").json()["status"] == "pending"
     page.find(f"{row} input.capture-amount").clear()
     page.click(f"{row} button[data-action=capture]")
-    status = holds_status(page, lambda t: " captured: " in t, "the capture showed no result")
+    status = holds_status(page, lambda t: t.startswith(f"Hold {hold} captured: "), "the capture showed no result")
     match = re.fullmatch(rf"Hold {hold} captured: 20\.00 moved as transfer #(\d+)\.", status)
     assert match, status
     capture = int(match.group(1))
@@ -317,4 +317,52 @@ def test_a_stale_hold_shows_the_refusal_and_a_lost_answer_captures_once(browser,
         "the user's page scrolls sideways on a phone"
     page.screenshot("h9-holds-phone")
     page.driver.set_window_size(*DESKTOP)
+    assert page.console_problems() == []
+
+
+def test_a_negative_balance_within_the_credit_limit_and_a_limit_that_is_in_use(browser, base_url, admin_token, api,
+                                                                              screenshots):
+    page = Dashboard(browser, base_url, screenshots)
+    tag = unique("Credit")
+    eve, fay = new_user(api, f"Eve {tag}", "0.00"), new_user(api, f"Fay {tag}", "0.00")
+    page.log_in_with_token(admin_token)
+
+    # A credit limit of 10.00 set on the page lets Eve pay 8.00 with nothing in her account.
+    page.type("#limits-user", f"#{eve}")
+    page.find("#limits-user").send_keys(Keys.TAB)
+    page.wait_text("#limits-current", lambda t: "available 0.00" in t, "the user's limits did not load")
+    page.type("#limits-credit", "10")
+    page.submit("#limits-form")
+    page.wait_text("#limits-form .form-status", lambda t: t.startswith("Saved."), "the limit was not saved")
+    assert api.transfer(eve, fay, "8.00").status_code == 201
+
+    # The users table shows the negative balance and what is left of the limit.
+    page.type("#search-name", tag)
+    page.find("#search-name").send_keys(Keys.ENTER)
+    page.wait(lambda: sorted(page.texts("#users-table tbody td.user-balance", 2)) == ["-8.00", "8.00"],
+              f"the users table does not show the negative balance: {page.safe_text('#users-table tbody')!r}")
+    row = f"#users-table tbody tr:has(a[href='#/users/{eve}'])"
+    assert page.text_of(f"{row} td.user-available .figure") == "2.00"
+    assert page.text_of(f"{row} td.user-available .cell-note") == "credit 10.00"
+
+    # Lowering the limit below what the balance already uses is refused with the API's words, and nothing changes.
+    page.type("#limits-credit", "5.00")
+    page.submit("#limits-form")
+    answer = api.request("PATCH", f"/api/users/{eve}", json_body={"credit_limit": "5.00"})
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "credit_limit_in_use", answer.text
+    message = answer.json()["error"]["message"]
+    page.wait(lambda: message in (page.text_of("#limits-form .form-status"), page.text_of("#limits-credit-error")),
+              f"the refusal was not shown: {message!r}")
+    assert "bad" in page.find("#limits-form .form-status").get_attribute("class")
+    page.wait_text("#limits-current", lambda t: "balance -8.00, available 2.00" in t,
+                   "the refusal did not bring the user's figures up to date")
+    assert api.user(eve)["credit_limit"] == "10.00"
+    page.screenshot("h10-credit-limit-in-use")
+
+    # Eve's page: the negative balance beside what is still available.
+    page.click(f"{row} a")
+    page.wait_view("user")
+    page.wait_text("#user-balance", lambda t: t == "-8.00", "the user's page does not show the negative balance")
+    assert page.text_of("#user-available") == "2.00"
+    assert page.text_of("#user-limits") == "Credit limit 10.00"
     assert page.console_problems() == []

@@ -95,7 +95,17 @@ export function setUpLimitsPanel({ handleSubmit, fieldError, nameOf, remember, o
     if (Object.keys(body).length === 0) {
       throw fieldError("credit_limit", "Enter a credit limit or a daily debit limit (or wait for the user's to load).");
     }
-    const user = await patch(`/users/${id}`, body);
+    let user;
+    try {
+      user = await patch(`/users/${id}`, body);
+    } catch (error) {
+      // Refused for what the user's money uses now: show what that is, the refusal's words beside it.
+      if (error instanceof ApiError && error.status === 409) {
+        const now = await get(`/users/${id}`).catch(() => null);
+        if (now && idText() === id) current.textContent = describe(now, nameOf);
+      }
+      throw error;
+    }
     remember([user]);
     showLimits(user);
     form.dataset.loadedFor = id;
