@@ -124,11 +124,11 @@ export function setUpHoldsPanel({ pager, nameOf, learnNames, viewer, pageUserID,
     if (mayCapture(hold)) {
       actions.push(el("input", { class: "capture-amount", name: `capture-${hold.id}`, inputmode: "decimal",
         placeholder: formatMoney(hold.amount), "aria-label": `Amount to capture of hold ${hold.id} (empty: all)` }));
-      actions.push(el("button", { type: "button", class: "small", dataset: { action: "capture", hold: hold.id } },
-        "Capture"));
+      actions.push(el("button", { type: "button", class: "small", dataset: { action: "capture", hold: hold.id },
+        "aria-label": `Capture hold ${hold.id}` }, "Capture"));
     }
-    actions.push(el("button", { type: "button", class: "quiet small", dataset: { action: "void", hold: hold.id } },
-      "Void"));
+    actions.push(el("button", { type: "button", class: "quiet small", dataset: { action: "void", hold: hold.id },
+      "aria-label": `Void hold ${hold.id}` }, "Void"));
     return el("tr", { dataset: { id: hold.id, amountMinor: hold.amount_minor } },
       el("td", { class: "id" }, `#${hold.id}`),
       el("td", { class: "name" }, el("span", { class: `tag ${paying ? "transfer_out" : "transfer_in"}` },
