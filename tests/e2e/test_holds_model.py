@@ -40,6 +40,8 @@ from test_batch_model import BALANCES, FIRST_EVENT_T, Checker, Mismatch, json_of
 
 DEFAULT_SEED = 26_2026
 DEFAULT_STEPS = 600
+# At most this many steps more when the default run has not met every outcome it is for by its last step.
+EXTRA_STEPS = 1000
 HISTORY_EVERY = 100
 MARGIN = 0.25  # seconds either side of a request in which a hold's expiry is undecided
 MONEY_FIELDS = ("balance", "balance_minor", "available", "available_minor", "held", "held_minor", "credit_limit",
@@ -101,8 +103,26 @@ def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, f
     generator = HoldsGenerator(random.Random(seed), users, len(accounts), uuid.uuid4().hex[:10],
                                stored_keys=lambda caller: checker.ledger.state.keys.get(caller or 0, {}),
                                ledger=lambda: checker.ledger, zone=zone, margin=MARGIN)
+    wanted = ("hold placed", "hold refused insufficient_funds", "hold refused forbidden", "hold refused not_found",
+              "hold validation_failed", "captured all", "captured part", "capture refused capture_exceeds_hold",
+              "capture refused hold_expired", "capture refused hold_not_pending", "capture refused forbidden",
+              "void refused hold_expired", "void refused hold_not_pending", "voided", "reversed",
+              "reversed exactly what was left", "reversal refused reversal_exceeds_transfer",
+              "reversal refused not_reversible", "reversal refused forbidden", "reversal refused insufficient_funds",
+              "patched", "patch refused credit_limit_in_use", "patch validation_failed", "limit_exceeded",
+              "insufficient_funds", "hold request replayed", "undecided hold", "atomic applied",
+              "limit alerts checked", "non-atomic", "holds checked")
+    # Not required of every run: "negative balance" (a debit into the credit limit). Daily limits set along the
+    # way refuse most such debits first, so whether a run reaches one depends on timing; when it does, the model
+    # compares it like any other. test_limits.py and the store's HoldTests go below zero on purpose.
+    # The default run goes on past its steps, up to EXTRA_STEPS more, until it has met every outcome it is for:
+    # expiries falling between other steps on a slower or faster run change what the generator aims at.
     started = time.monotonic()
-    for step in range(1, steps + 1):
+    step = 0
+    while step < steps or (
+            (seed, steps) == (DEFAULT_SEED, DEFAULT_STEPS) and step < steps + EXTRA_STEPS
+            and any(not checker.seen.get(what) for what in wanted)):
+        step += 1
         checker.step = step
         request = generator.next_step()
         checker.run(request)
@@ -113,19 +133,14 @@ def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, f
             checker.check_histories()
             checker.check_holds(generator.rng)
             checker.check_limit_alerts()
+    if step > steps:
+        checker.check_histories()
+        checker.check_holds(generator.rng)
+        checker.check_limit_alerts()
     seen = checker.seen
-    wanted = ("hold placed", "hold refused insufficient_funds", "hold refused forbidden", "hold refused not_found",
-              "hold validation_failed", "captured all", "captured part", "capture refused capture_exceeds_hold",
-              "capture refused hold_expired", "capture refused hold_not_pending", "capture refused forbidden",
-              "void refused hold_expired", "void refused hold_not_pending", "voided", "reversed",
-              "reversed exactly what was left", "reversal refused reversal_exceeds_transfer",
-              "reversal refused not_reversible", "reversal refused forbidden", "reversal refused insufficient_funds",
-              "patched", "patch refused credit_limit_in_use", "patch validation_failed", "limit_exceeded",
-              "insufficient_funds", "negative balance", "hold request replayed", "undecided hold", "atomic applied", "limit alerts checked",
-              "non-atomic", "holds checked")
     missing = [what for what in wanted if not seen.get(what)]
     assert not missing or (seed, steps) != (DEFAULT_SEED, DEFAULT_STEPS), (
-        f"seed {seed}: never saw {missing}: {seen}")
+        f"seed {seed}: never saw {missing} in {step} steps: {seen}")
     figures(f"holds model test: seed {seed}, {steps} steps in {time.monotonic() - started:.1f} s "
             f"({4.0 - generator.sleep_budget:.1f} s asleep past expiries), {len(checker.ledger.journal)} movements, "
             f"{len(checker.ledger.holds)} holds; {dict(sorted(seen.items()))}")
