@@ -93,11 +93,12 @@ def holds_world(api):
         account.close()
 
 
-def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, figures):
+def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, figures, db):
     prefix, users, accounts, ledger, clients, zone = holds_world
     seed = int(os.environ.get("TALLY_MODEL_SEED") or DEFAULT_SEED)
     steps = int(os.environ.get("TALLY_MODEL_STEPS") or DEFAULT_STEPS)
     checker = HoldsChecker(ledger, clients, users, prefix, seed, zone)
+    checker.db = db
     generator = HoldsGenerator(random.Random(seed), users, len(accounts), uuid.uuid4().hex[:10],
                                stored_keys=lambda caller: checker.ledger.state.keys.get(caller or 0, {}),
                                ledger=lambda: checker.ledger, zone=zone, margin=MARGIN)
@@ -126,6 +127,9 @@ def test_holds_reversals_and_limits_answer_as_the_model_says(api, holds_world, f
     missing = [what for what in wanted if not seen.get(what)]
     assert not missing or (seed, steps) != (DEFAULT_SEED, DEFAULT_STEPS), (
         f"seed {seed}: never saw {missing}: {seen}")
+    early, late = min(c[0] for c in checker.clock), min(c[1] for c in checker.clock)
+    figures(f"holds model test: a hold's created_at at least {early * 1000:.1f} ms after its sending, "
+            f"its answer at least {late * 1000:.1f} ms after created_at")
     figures(f"holds model test: seed {seed}, {steps} steps in {time.monotonic() - started:.1f} s "
             f"({4.0 - generator.sleep_budget:.1f} s asleep past expiries), {len(checker.ledger.journal)} movements, "
             f"{len(checker.ledger.holds)} holds; {dict(sorted(seen.items()))}")
@@ -138,6 +142,8 @@ class HoldsChecker(Checker):
     def __init__(self, ledger: HoldsLedger, clients, users, prefix, seed, zone: str):
         super().__init__(ledger, clients, users, prefix, seed)
         self.zone = zone
+        self.db = None  # the database, read only to explain a mismatch
+        self.clock: list[tuple[float, float]] = []  # each hold: its created_at less the sending, the answer less it
         self.transfers_read = 8
         self.applied_with_key = False
 
@@ -163,10 +169,10 @@ class HoldsChecker(Checker):
             time.sleep(max(0.0, request.sleep_until - time.time()))
         headers = {"Idempotency-Key": request.key} if request.key else {}
         body_text = None if request.body is NO_BODY else json.dumps(request.body)
-        sent = time.time()
+        sent = self.sent = time.time()
         self.response = self.clients[request.caller].request(request.method, request.path, data=body_text,
                                                              headers=headers)
-        answered = time.time()
+        answered = self.answered = time.time()
         self.recent = self.recent[-9:] + [
             f"{self.step}: {request.caller or 'service'} {request.method} {request.path} key={request.key} "
             f"{(body_text or '')[:300]} -> {self.response.status_code} {self.response.text[:300]}"]
@@ -188,6 +194,8 @@ class HoldsChecker(Checker):
                     self.ledger.holds[hold_id].status = "expired"
             try:
                 judge()
+                if any(expired):
+                    self.recent[-1] += f" [judged with holds {[h for h, e in zip(undecided, expired) if e]} expired]"
                 return
             except Mismatch as mismatch:
                 first = first or mismatch
@@ -255,6 +263,7 @@ class HoldsChecker(Checker):
         self.expect(abs(expires - created - command.expires_in) < 0.0015, "expires_at is created_at + expires_in",
                     command.expires_in)
         outcome.created_at, outcome.expires_at, outcome.expires_epoch = body["created_at"], body["expires_at"], expires
+        self.clock.append((created - self.sent, self.answered - created))
         problem = self.ledger.bind_hold(outcome, body.get("id"))
         self.expect(problem is None, problem or "")
         self.expect(body == outcome.render(), "the hold", outcome.render())
@@ -362,9 +371,20 @@ class HoldsChecker(Checker):
                        for subset in itertools.combinations(doubtful, size)]
             if found[user] not in choices:
                 self.fail(f"user {user}'s money differs after the step", {"expected": choices[0],
-                                                                          "got": found[user]})
+                                                                          "got": found[user],
+                                                                          "database": self.diagnosis(user)})
             if found[user]["balance_minor"] < 0:
                 self.note("negative balance")
+
+    def diagnosis(self, user: int) -> dict | None:
+        """What the database holds of the user and their pending holds, for a mismatch's report."""
+        if self.db is None:
+            return None
+        return {"user (balance, held, next_hold_expiry, now)": self.db.rows(
+                    "SELECT balance, held, next_hold_expiry, now() FROM users WHERE id = :'user'", user=str(user)),
+                "holds stored pending (id, amount, expires_at)": self.db.rows(
+                    "SELECT id, amount, expires_at FROM holds WHERE payer_user_id = :'user' AND status = 'pending' "
+                    "ORDER BY id", user=str(user))}
 
     def check_holds(self, rng: random.Random) -> None:
         """A few holds as the service, each party and a stranger read them; each user's pending holds."""
