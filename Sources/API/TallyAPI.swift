@@ -246,6 +246,13 @@ extension APIError {
                 message: kind == .reversal
                     ? "This movement is a reversal: reverse the transfer it reverses instead."
                     : "Only transfers can be reversed; this movement is a \(kind.rawValue).")
+        case .payerShort(let ofDailyLimit):
+            APIError(
+                status: 409, code: ofDailyLimit ? "limit_exceeded" : "insufficient_funds",
+                message: ofDailyLimit
+                    ? "The payer's daily debit limit does not allow this capture today; nothing was moved."
+                    : "The payer's available balance is short of this capture; nothing was moved.",
+                field: "amount")
         case .reversalExceedsTransfer(let left):
             APIError(
                 status: 409, code: "reversal_exceeds_transfer",

@@ -48,6 +48,9 @@ package enum Refusal: Equatable, Sendable {
     case transferNotFound(id: Int64)
     /// The movement cannot be reversed (it is a reversal, or not a transfer).
     case notReversible(kind: MovementKind)
+    /// A capture by the payee refused for the payer's available balance or (`ofDailyLimit`) daily debit limit,
+    /// without the payer's figures, which are theirs to read.
+    case payerShort(ofDailyLimit: Bool)
     /// The reversal would take the transfer's reversals past its amount; `left` is what is left.
     case reversalExceedsTransfer(left: Money)
 }

@@ -38,6 +38,7 @@ extension Refusal {
         case .transferNotFound(let id): ("transfer_not_found", id)
         case .notReversible(let kind): ("not_reversible_\(kind.rawValue)", nil)
         case .reversalExceedsTransfer(let left): ("reversal_exceeds_transfer", left.minorUnits)
+        case .payerShort(let ofDailyLimit): (ofDailyLimit ? "payer_limit_exceeded" : "payer_insufficient_funds", nil)
         }
     }
 }

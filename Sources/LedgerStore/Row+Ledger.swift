@@ -81,6 +81,8 @@ extension Refusal {
         case "capture_exceeds_hold": self = .captureExceedsHold(held: Money(minorUnits: detail))
         case "transfer_not_found": self = .transferNotFound(id: detail)
         case "reversal_exceeds_transfer": self = .reversalExceedsTransfer(left: Money(minorUnits: detail))
+        case "payer_insufficient_funds": self = .payerShort(ofDailyLimit: false)
+        case "payer_limit_exceeded": self = .payerShort(ofDailyLimit: true)
         default:
             guard outcome.hasPrefix("not_reversible_"),
                 let kind = MovementKind(rawValue: String(outcome.dropFirst("not_reversible_".count)))

@@ -207,19 +207,23 @@ struct HoldRoutesTests {
 
     @Test("a payee's capture refused for the payer's short balance does not say the payer's balance")
     func payeeLearnsNothingOfThePayersBalance() throws {
+        // The store words the payee's refusal without the payer's figures; the service role's carries them.
         let payee = ledger.authorization(for: .user(id: 2))
-        ledger.nextCaptureResult = .refused(.insufficientFunds(balance: Money(minorUnits: 1234)))
+        ledger.nextCaptureResult = .refused(.payerShort(ofDailyLimit: false))
         let error = harness.error(harness.post("/api/holds/1/capture", as: payee))
-        #expect(error.code == "insufficient_funds" && !error.message.contains("12.34"))
+        #expect(error.code == "insufficient_funds" && error.message.contains("payer's available balance is short"))
+        ledger.nextCaptureResult = .refused(.insufficientFunds(balance: Money(minorUnits: 1234)))
         #expect(harness.error(harness.post("/api/holds/1/capture")).message.contains("12.34"))
     }
 
     @Test("a payee's capture refused for the payer's daily limit does not say what is left of it")
     func payeeLearnsNothingOfThePayersDailyLimit() {
         let payee = ledger.authorization(for: .user(id: 2))
-        ledger.nextCaptureResult = .refused(.limitExceeded(remaining: Money(minorUnits: 4321)))
+        ledger.nextCaptureResult = .refused(.payerShort(ofDailyLimit: true))
         let error = harness.error(harness.post("/api/holds/1/capture", as: payee))
-        #expect(error.code == "limit_exceeded" && error.field == "amount" && !error.message.contains("43.21"))
+        #expect(
+            error.code == "limit_exceeded" && error.field == "amount" && error.message.contains("daily debit limit"))
+        ledger.nextCaptureResult = .refused(.limitExceeded(remaining: Money(minorUnits: 4321)))
         #expect(harness.error(harness.post("/api/holds/1/capture")).message.contains("43.21"))
     }
 

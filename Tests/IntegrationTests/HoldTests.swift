@@ -183,6 +183,33 @@ struct HoldTests {
         }
     }
 
+    @Test(
+        "a payee's capture refused for the payer's limit is told, and kept under its key, without the payer's figures")
+    func payeeCaptureRefusalKeepsThePayersFigures() throws {
+        try TestDatabase.with { database in
+            let ledger = database.ledger()
+            let payer = try ledger.newUserID(minorUnits: 1_000)
+            let payee = try ledger.newUserID()
+            let payeeToken = BearerToken.generate()
+            _ = try ledger.issueToken(hash: payeeToken.hash, for: .user(id: payee), lifetimeSeconds: nil)
+            let hold = try placed(place(ledger, payer, payee, 300))
+            _ = try ledger.changeLimits(
+                ofUser: payer, LimitsChange(dailyDebitLimit: .some(Money(minorUnits: 200))), requestID: "t")
+            let key = IdempotencyContext(key: "capture-1", fingerprint: "c")
+            let refused = try ledger.captureHold(
+                id: hold.id, amount: nil, tokenHash: payeeToken.hash, idempotency: key, requestID: "t")
+            #expect(refused.result == .refused(.payerShort(ofDailyLimit: true)))
+            #expect(
+                try ledger.requestOutcome(caller: .user(id: payee), key: "capture-1")
+                    == .refused(.payerShort(ofDailyLimit: true)))
+            // The service role is told the figure.
+            let told = try ledger.captureHold(
+                id: hold.id, amount: nil, tokenHash: service, idempotency: nil, requestID: "t")
+            #expect(told.result == .refused(.limitExceeded(remaining: Money(minorUnits: 200))))
+            #expect(try available(ledger, payer) == 700)
+        }
+    }
+
     @Test("reversals pay a transfer back up to its amount and no further, and a reversal is not reversible")
     func reversalsStayWithinTheTransfer() throws {
         try TestDatabase.with { database in

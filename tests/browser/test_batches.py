@@ -97,7 +97,7 @@ def test_an_atomic_batch_of_three_pasted_lines_applies_them_in_order(browser, ba
     # The page's own balances caught up: the users found by the tag show their new balances.
     page.type("#search-name", tag)
     page.find("#search-name").send_keys(Keys.ENTER)
-    page.wait(lambda: page.texts("#users-table tbody td.num", 3) == ["87.50", "6.00", "6.50"],
+    page.wait(lambda: page.texts("#users-table tbody td.user-balance", 3) == ["87.50", "6.00", "6.50"],
               "the users table does not show the new balances")
     page.screenshot("b2-batch-applied")
     assert page.console_problems() == []

@@ -90,7 +90,7 @@ def test_a_day_with_the_dashboard(browser, base_url, admin_token, api, screensho
     names = page.texts("#users-table tbody td.name", 2)
     assert names[0] == html_name.strip() or names[0] == html_name, names
     assert not page.find_all("#users-table tbody b") and not page.find_all("#users-table tbody img")
-    assert page.texts("#users-table tbody td.num", 2) == ["1,250.00", "0.00"]
+    assert page.texts("#users-table tbody td.user-balance", 2) == ["1,250.00", "0.00"]
     page.wait_text("#stat-users", lambda t: int(t.replace(",", "")) >= users_before + 2, "the totals did not move")
     page.screenshot("02-service")
 

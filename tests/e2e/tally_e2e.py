@@ -121,14 +121,18 @@ class Api:
     def post(self, path: str, body=None, **kwargs) -> requests.Response:
         return self.request("POST", path, json_body=body, **kwargs)
 
+    def patch(self, path: str, body=None, **kwargs) -> requests.Response:
+        return self.request("PATCH", path, json_body=body, **kwargs)
+
     def close(self):
         self.session.close()
 
     # The operations, returning the response for the test to judge.
 
     def create_user(self, name: str, initial_balance=None, *, username: str | None = None,
-                    password: str | None = None, **kwargs) -> requests.Response:
-        body = {"name": name}
+                    password: str | None = None, fields: dict | None = None, **kwargs) -> requests.Response:
+        """POST /api/users; `fields`: more members of the body (credit_limit, daily_debit_limit, time_zone)."""
+        body = {"name": name, **(fields or {})}
         if initial_balance is not None:
             body["initial_balance"] = initial_balance
         if username is not None:
@@ -176,6 +180,29 @@ class Api:
         if memo is not None:
             body["memo"] = memo
         return self.post("/api/transfers", body, **kwargs)
+
+    def hold(self, from_id: int, to_id: int, amount, expires_in=3600, memo=None, **kwargs) -> requests.Response:
+        """POST /api/holds: reserves the amount on the payer's account for expires_in seconds."""
+        body = {"from_user_id": from_id, "to_user_id": to_id, "amount": amount, "expires_in": expires_in}
+        if memo is not None:
+            body["memo"] = memo
+        return self.post("/api/holds", body, **kwargs)
+
+    def capture(self, hold_id: int, amount=None, **kwargs) -> requests.Response:
+        """POST /api/holds/{id}/capture: the whole hold ({}), or `amount` of it."""
+        return self.post(f"/api/holds/{hold_id}/capture", {} if amount is None else {"amount": amount}, **kwargs)
+
+    def void(self, hold_id: int, **kwargs) -> requests.Response:
+        return self.post(f"/api/holds/{hold_id}/void", {}, **kwargs)
+
+    def reverse(self, transfer_id: int, amount=None, memo=None, **kwargs) -> requests.Response:
+        """POST /api/transfers/{id}/reversals: `amount` of it back (None: what is left unreversed)."""
+        body = {}
+        if amount is not None:
+            body["amount"] = amount
+        if memo is not None:
+            body["memo"] = memo
+        return self.post(f"/api/transfers/{transfer_id}/reversals", body, **kwargs)
 
     def deposit(self, user_id: int, amount, memo=None, *, t=None, **kwargs) -> requests.Response:
         """POST /api/users/{id}/deposits; `t` (the event's second, for the alert rules) only when given."""
@@ -289,10 +316,12 @@ class Account:
             self._api.close()
 
 
-def create_account(api: Api, balance: str | None = None, name: str | None = None) -> Account:
-    """A user with credentials, made by the service role (so that it can have a balance at once)."""
+def create_account(api: Api, balance: str | None = None, name: str | None = None, **fields) -> Account:
+    """A user with credentials, made by the service role (so that it can have a balance at once); `fields`:
+    more members of the body (credit_limit, daily_debit_limit, time_zone)."""
     username, password = new_username(), new_password()
-    response = api.create_user(name or unique("account"), balance, username=username, password=password)
+    response = api.create_user(name or unique("account"), balance, username=username, password=password,
+                               fields=fields)
     assert response.status_code == 201, response.text
     user = response.json()
     assert user["username"] == username, user
@@ -594,12 +623,18 @@ def check_journal_against_answers(load: Load, db: Database, *, unknown_outcomes_
         f"were applied: {unknown_in_journal}")
 
 
+# No user's money below what their credit limit allows, less what pending holds reserve (the users CHECK's rule,
+# counted over every user the run's database holds: other tests' users may be below zero within their limit).
+NO_USER_BELOW_THEIR_LIMIT = (
+    "SELECT count(*) FROM users WHERE NOT is_system AND balance < held - credit_limit")
+
+
 def check_hot_users(api: Api, db: Database, users: list[int], total_before: int) -> None:
     """Transfers among the users kept their total; nobody went negative; the API and the table agree."""
     balances = {user_id: db.balance(user_id) for user_id in users}
     assert all(balance >= 0 for balance in balances.values()), balances
     assert sum(balances.values()) == total_before, (balances, total_before)
-    assert db.integer("SELECT count(*) FROM users WHERE NOT is_system AND balance < 0") == 0
+    assert db.integer(NO_USER_BELOW_THEIR_LIMIT) == 0
     for user_id, balance in balances.items():
         assert api.balance_minor(user_id) == balance
 

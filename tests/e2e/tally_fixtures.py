@@ -115,11 +115,12 @@ def verify():
 
 @pytest.fixture
 def new_user(api):
-    """Makes a fresh user through the API: new_user(balance="10.00", name=None) -> the 201 body."""
+    """Makes a fresh user through the API: new_user(balance="10.00", name=None, **fields) -> the 201 body;
+    `fields` are more members of the request (credit_limit, daily_debit_limit, time_zone)."""
 
-    def make(balance: str | None = None, name: str | None = None) -> dict:
+    def make(balance: str | None = None, name: str | None = None, **fields) -> dict:
         name = name or unique("user")
-        response = api.create_user(name, balance)
+        response = api.create_user(name, balance, fields=fields)
         assert response.status_code == 201, response.text
         user = response.json()
         assert user["balance_minor"] == (minor(balance) if balance is not None else 0), user
@@ -132,11 +133,11 @@ def new_user(api):
 @pytest.fixture
 def new_account(api):
     """Makes a fresh user who can log in (through the service role, with username and password):
-    new_account(balance="10.00", name=None) -> an Account; account.api acts as that user."""
+    new_account(balance="10.00", name=None, **fields) -> an Account; account.api acts as that user."""
     accounts = []
 
-    def make(balance: str | None = None, name: str | None = None) -> Account:
-        account = create_account(api, balance, name)
+    def make(balance: str | None = None, name: str | None = None, **fields) -> Account:
+        account = create_account(api, balance, name, **fields)
         assert account.user["balance_minor"] == (minor(balance) if balance is not None else 0), account.user
         accounts.append(account)
         return account

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import requests
 
 from alert_rules import CashEvent, replay
-from tally_e2e import Api, check_balance_chains, env, minor, text
+from tally_e2e import NO_USER_BELOW_THEIR_LIMIT, Api, check_balance_chains, env, minor, text
 
 STORED_KIND = {"deposit": "deposit", "withdraw": "withdrawal"}
 
@@ -160,7 +160,7 @@ def test_concurrent_events_for_one_user_store_exactly_what_the_rules_say_in_t_or
             assert event.body["error"]["code"] == "unavailable", event
     assert db.balance(uid) == balance
     assert api.balance_minor(uid) == balance
-    assert db.integer("SELECT count(*) FROM users WHERE NOT is_system AND balance < 0") == 0
+    assert db.integer(NO_USER_BELOW_THEIR_LIMIT) == 0
     check_balance_chains(db, [uid])
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr

@@ -27,7 +27,7 @@ import pytest
 from batch_load import (OVERDRAFT, REPLAYED, UNKNOWN_USER, Batch, Maker, batch_changes, check_batch_records,
                         check_histories, check_journal, judge_answer, judge_replay, ledger_total, pool_counters,
                         send_batch)
-from tally_e2e import Api, Load, check_balance_chains, check_journal_against_answers
+from tally_e2e import NO_USER_BELOW_THEIR_LIMIT, Api, Load, check_balance_chains, check_journal_against_answers
 
 BATCHES_PER_CLIENT = 6
 SINGLE_CLIENTS = 8
@@ -176,7 +176,7 @@ def test_concurrent_batches_beside_single_transfers_keep_every_answer_and_the_bo
     assert after == {user: before[user] + changes[user] for user in everyone}, "a balance is not what the answers say"
     assert after[pauper] == 0
     assert ledger_total(db) == total_before, "money was made or lost"
-    assert db.integer("SELECT count(*) FROM users WHERE NOT is_system AND balance < 0") == 0
+    assert db.integer(NO_USER_BELOW_THEIR_LIMIT) == 0
     check_balance_chains(db, everyone)
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr

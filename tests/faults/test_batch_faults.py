@@ -43,7 +43,8 @@ from batch_load import (OVERDRAFT, Batch, Item, Maker, batch_changes, check_batc
                         send_batch, settle_batches)
 from outages import (crash_postgres, death_lines, pool_log, restore, set_synchronous_commit, start_postgres,
                      stop_postgres)
-from tally_e2e import Api, RowHolder, check_balance_chains, check_journal_against_answers, wait_for
+from tally_e2e import (NO_USER_BELOW_THEIR_LIMIT, Api, RowHolder, check_balance_chains, check_journal_against_answers,
+                       wait_for)
 
 BATCH_CLIENTS = 3
 SMALLEST, LARGEST = 200, 1000
@@ -264,7 +265,7 @@ def check_after_fault(api, db, verify, stage: BatchStage, load: HotLoad, batch_l
         "a balance is not what the answers add up to")
     assert after[stage.pauper] == 0
     assert ledger_total(db) == stage.total, "money was made or lost"
-    assert db.integer("SELECT count(*) FROM users WHERE NOT is_system AND balance < 0") == 0
+    assert db.integer(NO_USER_BELOW_THEIR_LIMIT) == 0
     check_balance_chains(db, users)
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr

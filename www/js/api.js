@@ -97,3 +97,4 @@ export async function request(method, path, { body, query, idempotencyKey, token
 
 export const get = (path, query) => request("GET", path, { query });
 export const post = (path, body, options = {}) => request("POST", path, { ...options, body });
+export const patch = (path, body) => request("PATCH", path, { body });

@@ -1,11 +1,15 @@
-// The dashboard: log in, the service view (totals, users, live feed) and a user's page (balance, chart,
-// history, transfer, deposit, withdraw, alerts). Routes live in the hash: #/login, #/service, #/users/ID.
+// The dashboard: log in, the service view (totals, users, live feed, holds, limits) and a user's page (balance
+// and available, chart, history, transfer, deposit, withdraw, holds, alerts). Routes live in the hash: #/login,
+// #/service, #/users/ID.
 
 import { ApiError, get, newIdempotencyKey, post, request, session, whenUnauthorized, withExactIntegers } from "./api.js";
 import { batchTag, setUpBatchDialog, setUpBatchPanel } from "./batches.js";
 import { drawBalanceChart } from "./chart.js";
 import { $, el, fill, formatTime } from "./dom.js";
+import { holdTag, isSpooled, setUpHoldForms, setUpHoldsPanel } from "./holds.js";
+import { limitsText, setUpLimitsPanel } from "./limits.js";
 import { centsToText, formatMoney, parseAmount } from "./money.js";
+import { reversalTag, reverseButton, setUpReverseDialog } from "./reversals.js";
 
 const POLL_MILLISECONDS = 3000;
 const STATS_EVERY_POLLS = 3;
@@ -18,10 +22,17 @@ const ALERT_NAMES = {
   123: "Large deposits within the window",
   300: "Growing deposits",
   1100: "Large withdrawal",
+  2000: "Daily debit limit reached",
 };
 const KIND_NAMES = {
   deposit: "Deposit", withdrawal: "Withdrawal", transfer_in: "Received", transfer_out: "Sent", transfer: "Transfer",
+  reversal: "Reversal", reversal_in: "Refund in", reversal_out: "Refund out",
 };
+/** An alert's movement kind, as its amount is labelled ("Withdrawal 500.00"). */
+const ALERT_KIND_NAMES = { deposit: "Deposit", withdrawal: "Withdrawal", transfer: "Transfer", reversal: "Reversal" };
+/** History kinds that bring money in, and those with another user on the other side. */
+const INCOMING = new Set(["deposit", "transfer_in", "reversal_in"]);
+const BETWEEN_USERS = new Set(["transfer_in", "transfer_out", "reversal_in", "reversal_out"]);
 
 /** Who is logged in: {role: "service"} or {role: "user", id, name, ...}; null before log-in. */
 let me = null;
@@ -278,6 +289,14 @@ async function loadStats() {
   $("#stat-alerts").textContent = stats.alerts.toLocaleString();
 }
 
+/** A user's available amount, and under it what makes it differ from the balance (holds, limits). */
+function availableCell(user) {
+  if (user.available === undefined) return "—";
+  const why = limitsText(user, { short: true });
+  return [el("span", { class: "figure" }, formatMoney(user.available)),
+    why ? el("span", { class: "cell-note", title: limitsText(user) }, why) : null];
+}
+
 async function loadUsers() {
   const form = $("#search-form");
   try {
@@ -288,7 +307,8 @@ async function loadUsers() {
       el("td", { class: "id" }, `#${user.id}`),
       el("td", { class: "name" }, el("a", { href: `#/users/${user.id}` }, user.name)),
       el("td", { class: "muted" }, user.username || "—"),
-      el("td", { class: "num" }, formatMoney(user.balance)),
+      el("td", { class: "num user-balance" }, formatMoney(user.balance)),
+      el("td", { class: "num user-available" }, availableCell(user)),
       el("td", { class: "actions" }, el("a", { href: `#/users/${user.id}`, class: "button-link",
         "aria-label": `Open ${user.name}` }, "Open")),
     ));
@@ -302,7 +322,7 @@ async function loadUsers() {
 }
 
 function feedMovement(item) {
-  const who = item.kind === "transfer"
+  const who = item.kind === "transfer" || item.kind === "reversal"
     ? `${nameOf(item.from_user_id)} → ${nameOf(item.to_user_id)}`
     : item.kind === "deposit" ? `${nameOf(item.to_user_id)}` : `${nameOf(item.from_user_id)}`;
   return el("li", { class: `feed-item kind-${item.kind}`, dataset: { id: item.id } },
@@ -312,7 +332,10 @@ function feedMovement(item) {
     el("span", { class: "feed-side" },
       el("span", { class: "amount" }, formatMoney(item.amount)),
       el("time", { datetime: item.created_at }, formatTime(item.created_at))),
-    item.memo || item.batch_id ? el("span", { class: "feed-memo" }, batchTag(item.batch_id), item.memo || "") : null);
+    item.memo || item.batch_id || item.hold_id || item.reversal_of
+      ? el("span", { class: "feed-memo" }, batchTag(item.batch_id), holdTag(item.hold_id), reversalTag(item.reversal_of),
+        item.memo || "")
+      : null);
 }
 
 function feedAlert(alert, { withUser = true } = {}) {
@@ -322,7 +345,7 @@ function feedAlert(alert, { withUser = true } = {}) {
       el("span", { class: "tag alert-code" }, String(alert.code)),
       el("span", { class: "feed-who" }, ALERT_NAMES[alert.code] || "Alert")),
     el("span", { class: "feed-side" },
-      el("span", { class: "amount" }, `${alert.kind === "withdrawal" ? "Withdrawal" : "Deposit"} ${formatMoney(alert.amount)}`),
+      el("span", { class: "amount" }, `${ALERT_KIND_NAMES[alert.kind] || "Deposit"} ${formatMoney(alert.amount)}`),
       el("time", { datetime: alert.created_at }, formatTime(alert.created_at))),
     withUser ? el("span", { class: "feed-user", title: who }, who) : null);
 }
@@ -393,6 +416,20 @@ setUpBatchPanel({
 });
 setUpBatchDialog({ nameOf, report });
 
+// Limits (the service view) and the two hold forms (the service view; a user's page).
+setUpLimitsPanel({
+  handleSubmit, fieldError, nameOf, remember, report,
+  onSaved: () => { loadUsers().catch(report); },
+});
+setUpHoldForms({
+  handleSubmit, fieldError, amountFrom, nameOf, pageUserID: () => pageUserID,
+  onPlaced: async (form, hold) => {
+    if (form.id === "hold-form") await refreshUser();
+    else await Promise.all([loadUsers(), learnNames([hold.from_user_id, hold.to_user_id])]);
+  },
+  onSpooled: (form, answer) => pending(form, answer),
+});
+
 let pollCount = 0;
 async function showService() {
   if (!me || me.role !== "service") {
@@ -428,20 +465,25 @@ async function loadUser() {
   $("#user-name").textContent = user.name;
   $("#user-meta").textContent = `User #${user.id}${user.username ? ` · @${user.username}` : ""} · since ${formatTime(user.created_at)}`;
   $("#user-balance").textContent = formatMoney(user.balance);
+  $("#user-available").textContent = user.available === undefined ? "–" : formatMoney(user.available);
+  const limits = limitsText(user);
+  $("#user-limits").textContent = limits;
+  $("#user-limits").hidden = limits === "";
   document.title = `${user.name} · Tally`;
   return user;
 }
 
 function historyRow(entry) {
-  const incoming = entry.kind === "deposit" || entry.kind === "transfer_in";
+  const incoming = INCOMING.has(entry.kind);
   return el("tr", { dataset: { id: entry.id } },
     el("td", { class: "time" }, el("time", { datetime: entry.created_at }, formatTime(entry.created_at))),
     el("td", { class: "kind" }, el("span", { class: `tag ${entry.kind}` }, KIND_NAMES[entry.kind] || entry.kind),
-      batchTag(entry.batch_id)),
-    el("td", { class: "name" }, entry.kind.startsWith("transfer") ? nameOf(entry.counterparty_user_id) : "—"),
+      batchTag(entry.batch_id), holdTag(entry.hold_id), reversalTag(entry.reversal_of)),
+    el("td", { class: "name" }, BETWEEN_USERS.has(entry.kind) ? nameOf(entry.counterparty_user_id) : "—"),
     el("td", { class: "memo" }, entry.memo || ""),
     el("td", { class: `num amount ${incoming ? "in" : "out"}` }, `${incoming ? "+" : "−"}${formatMoney(entry.amount)}`),
-    el("td", { class: "num" }, formatMoney(entry.balance_after)));
+    el("td", { class: "num" }, formatMoney(entry.balance_after)),
+    el("td", { class: "actions" }, reverseButton(entry, () => me)));
 }
 
 async function loadHistory() {
@@ -463,17 +505,26 @@ async function loadUserAlerts() {
   fillFeed($("#user-alerts"), page.items, (a) => feedAlert(a, { withUser: false }), "No alerts.");
 }
 
+const holdsPanel = setUpHoldsPanel({
+  pager, nameOf, learnNames, report, viewer: () => me, pageUserID: () => pageUserID,
+  onSettled: () => refreshUser(),
+});
+
+setUpReverseDialog({
+  handleSubmit, fieldError, amountFrom, nameOf, report,
+  onReversed: () => refreshUser(),
+});
+
 async function refreshUser() {
-  const work = [loadUser(), loadChart(), loadUserAlerts()];
+  const work = [loadUser(), loadChart(), loadUserAlerts(), holdsPanel.load()];
   // Not while the keyboard is in the table (a batch tag): a redraw would drop the focus.
   if (historyPager.isFirst && !$("#history-table").contains(document.activeElement)) work.push(loadHistory());
   await Promise.all(work);
 }
 
-/** After money moved: the new balance in the form's status, and the page brought up to date. */
 /** A 202 from a pool that spools while its database is down: stored, not yet applied (docs/operations.md, Store and forward). */
 function isPending(answer) {
-  return answer && answer.status === "pending";
+  return isSpooled(answer);
 }
 
 function pending(form, answer) {
@@ -484,6 +535,7 @@ function pending(form, answer) {
   status.className = "form-status";
 }
 
+/** After money moved: the new balance in the form's status, and the page brought up to date. */
 async function moved(form, text) {
   form.reset();
   await refreshUser();
@@ -529,7 +581,8 @@ async function showUser(id) {
   if (pageUserID !== id) {
     pageUserID = id;
     historyPager.reset();
-    for (const form of ["#transfer-form", "#deposit-form", "#withdraw-form"]) {
+    holdsPanel.reset();
+    for (const form of ["#transfer-form", "#deposit-form", "#withdraw-form", "#hold-form"]) {
       $(form).reset();
       clearErrors($(form));
       delete $(form).dataset.key;
@@ -538,6 +591,8 @@ async function showUser(id) {
     delete $("#user-alerts").dataset.newest;
     $("#user-name").textContent = "";
     $("#user-balance").textContent = "–";
+    $("#user-available").textContent = "–";
+    $("#user-limits").hidden = true;
   }
   $("#user-crumbs").hidden = me.role !== "service";
   showView("user");

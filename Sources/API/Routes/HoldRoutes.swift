@@ -21,7 +21,7 @@ extension TallyAPI {
         let query = QueryString(request.query)
         let paging = try Paging(query: query)
         var status: Hold.Status?
-        if let text = query["status"], !text.isEmpty {
+        if let text = query["status"] {
             guard let known = Hold.Status(rawValue: text) else {
                 let names = Hold.Status.allCases.map(\.rawValue).joined(separator: ", ")
                 throw APIError.validation("status", "status must be one of \(names), not \"\(text.prefix(40))\".")

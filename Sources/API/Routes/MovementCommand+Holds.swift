@@ -76,11 +76,9 @@ extension TallyAPI {
                     switch refusal {
                     case .forbidden:
                         .forbidden("The payer may not capture their own hold: its payee (or the service role) does.")
-                    case .insufficientFunds, .limitExceeded:
-                        // The payer's available balance and daily limit are theirs to read: a payee capturing learns
-                        // only that one is short.
-                        self.viewer(ofTokenHash: tokenHash, acting: Movement.systemAccountID).isService
-                            ? .refusal(refusal) : Self.payersRefusal(refusal)
+                    case .insufficientFunds, .limitExceeded, .payerShort:
+                        // The store words a payee's refusal without the payer's figures (`.payerShort`).
+                        .refusal(refusal)
                     default:
                         // The credited account is the capturer's own (or the service role is asking).
                         Self.holdRefusal(refusal, holdID: holdID)
@@ -143,18 +141,6 @@ extension TallyAPI {
         default:
             .refusal(refusal, quotingRecipient: true)
         }
-    }
-
-    /// A capture refused for the payer's available balance or daily limit, as the payee may hear it: without
-    /// the payer's figures.
-    static func payersRefusal(_ refusal: Refusal) -> APIError {
-        let limitExceeded = if case .limitExceeded = refusal { true } else { false }
-        return APIError(
-            status: 409, code: limitExceeded ? "limit_exceeded" : "insufficient_funds",
-            message: limitExceeded
-                ? "The payer's daily debit limit does not allow this capture today; nothing was moved."
-                : "The payer's available balance is short of this capture; nothing was moved.",
-            field: "amount")
     }
 
     /// 409 not_reversible for movement `movementID` of `kind`.

@@ -558,6 +558,13 @@ enum Migration0017 {
             -- A key seen before is tally_move's to replay (it stored the transfer or the refusal).
             m := tally_move(p_token, COALESCE(v_caller.user_id, v_hold.payer_user_id), 'transfer', v_hold.payer_user_id,
                     v_hold.payee_user_id, v_amount, v_hold.memo, p_key, p_fingerprint, p_request_id, p_hold);
+            -- The payer's available balance and daily limit are theirs to read: a payee capturing (and anyone asking
+            -- after the key) learns only which is short.
+            IF m.outcome IN ('insufficient_funds', 'limit_exceeded') AND v_caller.role <> 'service' THEN
+        m.outcome := 'payer_' || m.outcome;
+        m.detail := NULL;
+        UPDATE idempotency_keys k SET outcome = m.outcome, detail = NULL WHERE k.owner = v_owner AND k.key = p_key;
+            END IF;
             IF v_key.key IS NULL THEN
         IF m.outcome = 'applied' THEN
             UPDATE holds h SET status = 'captured', captured_amount = v_amount, capture_movement_id = m.id,
