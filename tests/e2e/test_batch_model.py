@@ -118,11 +118,12 @@ class Checker:
             f"\nMODEL MISMATCH: seed {self.seed} (TALLY_MODEL_SEED={self.seed}), step {self.step}: {problem}\n"
             f"request: caller {request.caller if request else None} {request.method if request else ''} "
             f"{request.path if request else ''} Idempotency-Key {request.key if request else None} "
-            f"({request.note if request else ''})\n  {json.dumps(request.body, default=str) if request else ''}\n"
+            f"({request.note if request else ''})\n  {json.dumps(request.body, default=repr) if request else ''}\n"
             f"answer:  {answer}\n"
             f"model:   {json.dumps(expected, default=str)[:6000] if expected is not None else ''}\n"
             f"users {self.users} (the first {len(self.clients) - 1} log in); the model's balances before the step "
-            f"{self.balances_before}\nthe steps before it:\n  " + "\n  ".join(self.recent[-6:-1]))
+            f"{self.balances_before}\nthe steps before it:\n  " + "\n  ".join(self.recent[-6:] if request is None
+                                                                         else self.recent[-6:-1]))
 
     def expect(self, condition: bool, problem: str, expected=None) -> None:
         if not condition:
