@@ -8,10 +8,11 @@ help:
 	@awk '/^## / { sub(/^## /, ""); if (match($$0, /^[a-z-]+:/)) printf "\n  make %-16s%s", substr($$0, 1, RLENGTH - 1), substr($$0, RLENGTH + 1); else printf "\n  %-22s%s", "", $$0 } END { print "" }' $(MAKEFILE_LIST)
 
 ## run: build, start PostgreSQL (var/pg), the pool and nginx on PORT (8080); Ctrl-C stops it all;
-## SPOOL=1 turns store and forward on (spool in var/spool)
+## SPOOL=1 turns store and forward on (spool in var/spool); HA=1 runs the database as a three-node Patroni cluster
+## in network namespaces (docs/operations.md#high-availability; scripts/ha.sh status, switchover, kill, ...)
 # exec: make's SIGTERM then reaches run.sh itself (not an intermediate sh), which stops everything cleanly.
 run:
-	PORT=$(PORT) SPOOL=$(SPOOL) exec bash scripts/run.sh
+	PORT=$(PORT) SPOOL=$(SPOOL) HA=$(HA) exec bash scripts/run.sh
 
 ## test: lint, unit, integration, end-to-end and fault tests on a stack of their own;
 ## TALLY_TEST_SUITES=lint,e2e,faults (say) runs only those (scripts/test.sh lists them)

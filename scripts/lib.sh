@@ -39,7 +39,7 @@ apt_install() {
 
 # Installs what the stack needs and is not there yet. Extra arguments name optional needs:
 # `python` (a python3 that can make a venv), `wrk` (the load generator), `gcc` (builds the ceiling),
-# `browser` (chromium and chromedriver for tests/browser), `shellcheck` (make lint).
+# `browser` (chromium and chromedriver for tests/browser), `shellcheck` (make lint), `ha` (Patroni and etcd).
 ensure_packages() {
     local need=()
     command -v nginx >/dev/null || need+=(nginx)
@@ -67,6 +67,14 @@ ensure_packages() {
             wrk) command -v wrk >/dev/null || need+=(wrk) ;;
             gcc) command -v gcc >/dev/null || need+=(gcc) ;;
             shellcheck) command -v shellcheck >/dev/null || need+=(shellcheck) ;;
+            ha)
+                # The HA cluster (scripts/ha-lib.sh): Patroni, etcd, iproute2 for the namespaces, openssl for
+                # the passwords.
+                command -v patroni >/dev/null || need+=(patroni)
+                command -v etcd >/dev/null || need+=(etcd-server)
+                command -v ip >/dev/null || need+=(iproute2)
+                command -v openssl >/dev/null || need+=(openssl)
+                ;;
             browser)
                 # The dashboard's browser tests: Debian's chromium and its chromedriver, with fonts for text
                 # and emoji (a stripped image has none, and the screenshots would show boxes).

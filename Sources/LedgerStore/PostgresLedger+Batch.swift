@@ -24,7 +24,7 @@ extension PostgresLedger {
     ) throws -> Receipt<BatchOutcome> {
         var run: BatchRun?
         var asSet = true
-        let recorded = try settlingDoubt({ $0.int64("batch_id").map(InDoubtRecord.batch) }) {
+        let recorded = try settlingDoubt(keyed: idempotency != nil, { $0.int64("batch_id").map(InDoubtRecord.batch) }) {
             try waitingOutHeldRows(of: Self.accounts(of: items)) {
                 try retrying { connection throws(PostgresError) -> Row? in
                     run = nil

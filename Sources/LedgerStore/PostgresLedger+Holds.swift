@@ -34,7 +34,8 @@ extension PostgresLedger {
                 tokenParameter(tokenHash), String(payerUserID), String(payeeUserID), String(amount.minorUnits), memo,
                 String(expiresInSeconds), idempotency?.key, idempotency?.fingerprint, requestID,
             ],
-            accounts: [payerUserID, payeeUserID], made: { $0.int64("hold_id").map { .hold($0, status: .pending) } })
+            accounts: [payerUserID, payeeUserID], keyed: idempotency != nil,
+            made: { $0.int64("hold_id").map { .hold($0, status: .pending) } })
         return try receipt(from: row, of: "tally_hold_place", requestID: requestID) { try $0.hold() }
     }
 
@@ -47,7 +48,7 @@ extension PostgresLedger {
                 tokenParameter(tokenHash), String(id), amount.map { String($0.minorUnits) }, idempotency?.key,
                 idempotency?.fingerprint, requestID,
             ],
-            accounts: try parties(.holdParties, id), made: Self.movementRecord)
+            accounts: try parties(.holdParties, id), keyed: idempotency != nil, made: Self.movementRecord)
         return counted(
             try receipt(from: row, of: "tally_hold_capture", requestID: requestID) { row in
                 HoldCapture(hold: try row.hold(), transfer: try row.movement())
@@ -60,7 +61,8 @@ extension PostgresLedger {
         let row = try runMoving(
             .voidHold,
             [tokenParameter(tokenHash), String(id), idempotency?.key, idempotency?.fingerprint, requestID],
-            accounts: try parties(.holdParties, id), made: { $0.int64("hold_id").map { .hold($0, status: .voided) } })
+            accounts: try parties(.holdParties, id), keyed: idempotency != nil,
+            made: { $0.int64("hold_id").map { .hold($0, status: .voided) } })
         return try receipt(from: row, of: "tally_hold_void", requestID: requestID) { try $0.hold() }
     }
 
@@ -83,7 +85,7 @@ extension PostgresLedger {
                 tokenParameter(tokenHash), String(transferID), amount.map { String($0.minorUnits) }, memo,
                 idempotency?.key, idempotency?.fingerprint, requestID,
             ],
-            accounts: try parties(.transferParties, transferID), made: Self.movementRecord)
+            accounts: try parties(.transferParties, transferID), keyed: idempotency != nil, made: Self.movementRecord)
         return counted(try receipt(from: row, of: "tally_reverse", requestID: requestID) { try $0.movement() })
     }
 

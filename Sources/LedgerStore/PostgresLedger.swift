@@ -23,21 +23,22 @@ package final class PostgresLedger: LedgerOperations {
     /// Movements this worker committed (a replayed idempotency key is not a new movement).
     package private(set) var movementsApplied = 0
     private var hasConnected = false
-    /// How long a request whose commit is in doubt waits for the database to say whether it committed.
-    let inDoubtPatience = 3.0
+    /// How long a request whose commit is in doubt waits for the database to say whether it committed (seconds).
+    let inDoubtPatience: Double
     private var contention = Contention()
     private var lastTokenParameter: (hash: [UInt8], text: String)?
 
-    package init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy()) {
+    package init(conninfo: String, retryPolicy: RetryPolicy = RetryPolicy(), inDoubtPatience: Double = 3) {
         self.conninfo = conninfo
         self.retryPolicy = retryPolicy
+        self.inDoubtPatience = inDoubtPatience
     }
 
     package func createUser(
         name: String, initialBalance: Money, credentials: NewCredentials?, limits: AccountLimits,
         idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<User> {
-        let row = try settlingDoubt({ $0.int64("id").map(InDoubtRecord.user) }) {
+        let row = try settlingDoubt(keyed: idempotency != nil, { $0.int64("id").map(InDoubtRecord.user) }) {
             try runRetrying(
                 .createUser,
                 [
@@ -59,7 +60,8 @@ package final class PostgresLedger: LedgerOperations {
             requestID,
         ]
         let row = try runMoving(
-            .move, parameters, accounts: [debitUserID, creditUserID], made: Self.movementRecord)
+            .move, parameters, accounts: [debitUserID, creditUserID], keyed: idempotency != nil,
+            made: Self.movementRecord)
         let isReplay = row?.bool("replayed") == true
         return counted(
             try receipt(from: row, of: "tally_move", requestID: requestID) { row in
@@ -70,11 +72,12 @@ package final class PostgresLedger: LedgerOperations {
     /// Runs `statement`, a function that moves money on `accounts` in one statement: retried as a whole on
     /// serialization failures, queueing for the accounts' locks first once they are contended (`lockedSteps`),
     /// waiting out rows held past lock_timeout, and, if its commit went unconfirmed, settled by whether what
-    /// `made` names is there. Returns the function's row.
+    /// `made` names is there (or, unanswered, run again under its key when `keyed`). Returns the function's row.
     func runMoving(
-        _ statement: Statement, _ parameters: [String?], accounts: [Int64], made: (Row) -> InDoubtRecord?
+        _ statement: Statement, _ parameters: [String?], accounts: [Int64], keyed: Bool,
+        made: (Row) -> InDoubtRecord?
     ) throws -> Row? {
-        try settlingDoubt(made) {
+        try settlingDoubt(keyed: keyed, made) {
             try waitingOutHeldRows(of: accounts) {
                 try retrying { connection throws(PostgresError) -> Row? in
                     // An account that has lately failed to serialize is contended: queue for its lock first.
@@ -139,7 +142,7 @@ package final class PostgresLedger: LedgerOperations {
         _ kind: CashEvent.Kind, tokenHash: [UInt8], actingUserID: Int64?, userID: Int64, amount: Money,
         memo: String?, t: Int64?, rules: AlertRules, idempotency: IdempotencyContext?, requestID: String
     ) throws -> Receipt<CashMovement> {
-        let row = try settlingDoubt(Self.movementRecord) {
+        let row = try settlingDoubt(keyed: idempotency != nil, Self.movementRecord) {
             try waitingOutHeldRows(of: [userID]) {
                 try inTransaction { connection throws(PostgresError) -> Row? in
                     // Round trip 1: start the transaction and read what the rules need.

@@ -36,8 +36,9 @@ extension Connection {
     /// earlier error fails with that error. Throws when the connection breaks before the pipeline is sent.
     /// When it breaks while the results are read, the outcomes of statements whose sync point or COMMIT was
     /// confirmed stay (they committed: a later statement's failure does not undo them) and every other statement
-    /// fails with the connection's error (it may or may not have run; one that had answered carries its rows as
-    /// `unconfirmed` when the server ended the session unannounced); the connection is not used again.
+    /// fails with the connection's error (it may or may not have run; when the server ended the session
+    /// unannounced, each carries what it had answered, if anything, as `unconfirmed`); the connection is not used
+    /// again.
     package func pipelineOutcomes(_ steps: [PipelineStep]) throws(PostgresError) -> [Result<Rows, PostgresError>] {
         for step in steps {
             switch step {
@@ -99,6 +100,8 @@ extension Connection {
             isOutOfStep = true
             let error = connectionError()
             let statements = steps.filter { if case .sync = $0 { false } else { true } }.count
+            var unanswered = error
+            if !announcedEnd { unanswered.unconfirmed = self.unconfirmed(nil) }
             let unconfirmed = outcomes[confirmed...].map { outcome -> Result<Rows, PostgresError> in
                 guard case .success(let rows) = outcome, !announcedEnd else { return .failure(error) }
                 var inDoubt = error
@@ -106,7 +109,7 @@ extension Connection {
                 return .failure(inDoubt)
             }
             return Array(outcomes[..<confirmed]) + unconfirmed
-                + Array(repeating: .failure(error), count: statements - outcomes.count)
+                + Array(repeating: .failure(unanswered), count: statements - outcomes.count)
         }
         for step in steps {
             guard let result = nextResult() else { return brokenOff() }

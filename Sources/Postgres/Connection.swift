@@ -32,6 +32,11 @@ package final class Connection {
     /// The process id of the connection's server process (kept after the connection broke).
     package var backendPID: Int32 { PQbackendPID(handle) }
 
+    /// The server this connection reached, "host:port" (with several hosts in the conninfo, the one libpq chose).
+    package var server: String {
+        "\(PQhost(handle).map { String(cString: $0) } ?? ""):\(PQport(handle).map { String(cString: $0) } ?? "")"
+    }
+
     /// False once the connection has broken; a broken connection is not repaired, make a new one.
     package var isHealthy: Bool {
         !isOutOfStep && PQstatus(handle) == CONNECTION_OK
@@ -102,12 +107,16 @@ package final class Connection {
             }
         }
         guard let firstError else {
-            guard let answer else { throw connectionError() }
+            guard let answer else {
+                var error = connectionError()
+                if !isHealthy { error.unconfirmed = unconfirmed(nil) }
+                throw error
+            }
             return answer
         }
         defer { PQclear(firstError) }
         var error = serverError(firstError)
-        if !isHealthy && !announcedEnd { error.unconfirmed = answer.map(unconfirmed) }
+        if !isHealthy && !announcedEnd { error.unconfirmed = unconfirmed(answer) }
         throw error
     }
 
@@ -145,9 +154,9 @@ package final class Connection {
         PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(handle)))
     }
 
-    /// `rows` as the answer of a statement whose end this (broken) connection never confirmed.
-    func unconfirmed(_ rows: Rows) -> UnconfirmedAnswer {
-        UnconfirmedAnswer(rows: rows, serverProcess: backendPID)
+    /// `rows` (nil: none arrived) as the answer of a statement whose end this (broken) connection never confirmed.
+    func unconfirmed(_ rows: Rows?) -> UnconfirmedAnswer {
+        UnconfirmedAnswer(rows: rows, serverProcess: backendPID, server: server)
     }
 
     /// Whether `result` is the server's FATAL error: it ends the session on its own terms (`pg_ctl stop -m

@@ -12,10 +12,11 @@ package struct PostgresError: Error, CustomStringConvertible, Sendable {
     package let message: String
     /// The constraint a violation names, when the server sent one.
     package let constraint: String?
-    /// What the statement had answered when the connection broke without a word from the server (the stream
-    /// just ended: an immediate shutdown, a crash), before the end of its transaction was confirmed. That
-    /// transaction may have committed: ask the database once it answers again. nil for every other failure,
-    /// which means that the statement's transaction did not commit (or, with no answer, that nothing says it did).
+    /// Set when the connection broke without a word from the server (the stream just ended: an immediate
+    /// shutdown, a crash, a host lost or cut off) after the statement was sent and before the end of its
+    /// transaction was confirmed, with what the statement had answered, if anything. That transaction may have
+    /// committed: ask the database once it answers again. nil for every other failure, which means that the
+    /// statement's transaction did not commit.
     package internal(set) var unconfirmed: UnconfirmedAnswer?
 
     package init(kind: Kind, sqlState: String? = nil, message: String, constraint: String? = nil) {
@@ -81,6 +82,10 @@ package struct PostgresError: Error, CustomStringConvertible, Sendable {
 /// A statement's answer whose transaction's end was never confirmed (see `PostgresError.unconfirmed`), with the
 /// server process that ran it: while that process runs, it may still commit.
 package struct UnconfirmedAnswer: Sendable {
-    package let rows: Rows
+    /// What the statement answered; nil when the connection broke before any answer arrived (a server killed
+    /// outright sends nothing, even for a transaction it has committed).
+    package let rows: Rows?
     package let serverProcess: Int32
+    /// The server (`Connection.server`) that process ran on.
+    package let server: String
 }

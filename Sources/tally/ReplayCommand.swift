@@ -21,6 +21,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(parsing: .unconditional) var spool: String
     @Option(parsing: .unconditional) var logFile: String?
     @Option(parsing: .unconditional) var retryAttempts: String?
+    @Option(parsing: .unconditional) var inDoubtPatience: String?
     @Option(parsing: .unconditional) var supervisorPid: String?
 
     func run() throws {
@@ -30,7 +31,9 @@ struct ReplayCommand: ParsableCommand {
         let directory = spool
         let spool = try RequestSpool(directory: directory, maximumBytes: .max)
         let retry = RetryPolicy(maxAttempts: try WorkerCommand.retryAttempts.value(retryAttempts)!)
-        let ledger = PostgresLedger(conninfo: database.conninfo, retryPolicy: retry)
+        let ledger = PostgresLedger(
+            conninfo: database.conninfo, retryPolicy: retry,
+            inDoubtPatience: try WorkerCommand.inDoubtPatience.value(inDoubtPatience)!)
         let replayer = SpoolReplayer(
             api: TallyAPI(ledger: ledger, alertRules: AlertRules(thresholds: try alerts.thresholds())),
             spool: spool)

@@ -57,6 +57,11 @@ struct ServeCommand: ParsableCommand {
     var requestTimeout: String?
     @Option(
         parsing: .unconditional,
+        help: S.inDoubtPatience.help(
+            "how long a request whose commit went unconfirmed waits for the database's word on it", valueName: "S"))
+    var inDoubtPatience: String?
+    @Option(
+        parsing: .unconditional,
         help: S.slowRequest.help("a longer request is logged once as slow; 0: off", valueName: "S"))
     var slowRequest: String?
     @Option(
@@ -147,9 +152,11 @@ struct ServeCommand: ParsableCommand {
         var replayer: Supervisor.WorkerCommand?
         if let spool {
             workerArguments += ["--spool", spool.directory, "--spool-max-bytes", String(spool.maximumBytes)]
+            let patienceArguments = try inDoubtPatienceArguments()
             var replayArguments = ["tally", "replay", "--database", database.conninfo, "--spool", spool.directory]
             if let logFile { replayArguments += ["--log-file", logFile] }
             if let retryAttempts { replayArguments += ["--retry-attempts", retryAttempts] }
+            replayArguments += patienceArguments
             replayer = .init(executable: Self.executablePath(), arguments: replayArguments + alerts.arguments)
         }
         let supervisor = Supervisor(
@@ -174,7 +181,13 @@ struct ServeCommand: ParsableCommand {
         try pass(S.idempotencyRetention, idempotencyRetention)
         try pass(S.tokenTTL, tokenTTL)
         try pass(S.purgeInterval, purgeInterval)
-        return arguments
+        return arguments + (try inDoubtPatienceArguments())
+    }
+
+    /// `--in-doubt-patience S` for the workers and the replayer, when it was set.
+    private func inDoubtPatienceArguments() throws(UsageError) -> [String] {
+        guard let text = S.inDoubtPatience.text(inDoubtPatience) else { return [] }
+        return ["--in-doubt-patience", String(try S.inDoubtPatience.parse(text, "--in-doubt-patience"))]
     }
 
     /// `--listen HOST:PORT` (TCP) or `--socket PATH` (a unix socket, the default way): exactly one.

@@ -20,6 +20,10 @@ enum ServeSettings {
         "batch-listen", environment: "TALLY_BATCH_LISTEN", shown: "with --listen, the next port")
     static let requestTimeout = Setting<Double>(
         seconds: "request-timeout", environment: "TALLY_REQUEST_TIMEOUT", default: 20)
+    /// How long a request whose commit went unconfirmed waits for the database to say whether it committed: a
+    /// restart takes a second or two; a failover to a replica (see docs/operations.md#high-availability) longer.
+    static let inDoubtPatience = Setting<Double>(
+        seconds: "in-doubt-patience", environment: "TALLY_IN_DOUBT_PATIENCE", default: 3)
     static let slowRequest = Setting<Double>(seconds: "slow-request", environment: "TALLY_SLOW_REQUEST", default: 1)
     static let stopTimeout = Setting<Double>(seconds: "stop-timeout", environment: "TALLY_STOP_TIMEOUT", default: 3)
     static let drainTimeout = Setting<Double>(

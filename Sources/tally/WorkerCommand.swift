@@ -21,6 +21,7 @@ struct WorkerCommand: ParsableCommand {
     static let tokenTTL = Setting<Int>("token-ttl", default: 86_400)
     static let spoolMaximumBytes = Setting<Int>("spool-max-bytes", default: 64 << 20)
     static let scoreboardEntry = Setting<Int>("scoreboard-entry", default: nil)
+    static let inDoubtPatience = Setting<Double>(seconds: "in-doubt-patience", environment: nil, default: 3)
 
     @OptionGroup var database: DatabaseOption
     @OptionGroup var alerts: AlertOptions
@@ -29,6 +30,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(parsing: .unconditional) var batchListenAddress = ""
     @Option(parsing: .unconditional) var logFile: String?
     @Option(parsing: .unconditional) var retryAttempts: String?
+    @Option(parsing: .unconditional) var inDoubtPatience: String?
     @Option(parsing: .unconditional) var maxRequests: String?
     @Option(parsing: .unconditional) var idempotencyRetention: String?
     @Option(parsing: .unconditional) var purgeInterval: String?
@@ -46,7 +48,9 @@ struct WorkerCommand: ParsableCommand {
         DeadlineCancel.armOnSignal()
         if let logFile { try LogFile.open(logFile) }
         let retry = RetryPolicy(maxAttempts: try Self.retryAttempts.value(retryAttempts)!)
-        let ledger = PostgresLedger(conninfo: database.conninfo, retryPolicy: retry)
+        let ledger = PostgresLedger(
+            conninfo: database.conninfo, retryPolicy: retry,
+            inDoubtPatience: try Self.inDoubtPatience.value(inDoubtPatience)!)
         let spool = try spool.map { directory in
             try RequestSpool(directory: directory, maximumBytes: try Self.spoolMaximumBytes.value(spoolMaximumBytes)!)
         }

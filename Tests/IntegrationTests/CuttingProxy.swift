@@ -4,7 +4,9 @@ import Glibc
 /// A TCP proxy in front of the test server that can end a session the way a crashed server does. Once armed, it
 /// forwards the server's messages up to and including the next CommandComplete and then closes both sides
 /// without a word: the client has the statement's answer but never learns whether its transaction committed
-/// (the ReadyForQuery after the commit never arrives), while the server process goes on to its end.
+/// (the ReadyForQuery after the commit never arrives), while the server process goes on to its end. Armed to
+/// withhold the answer, it forwards nothing from the arming on: as a server killed outright, which sends nothing
+/// of what it has buffered, even for a transaction it has committed.
 final class CuttingProxy: @unchecked Sendable {
     private let listener: Int32
     let port: UInt16
@@ -12,6 +14,8 @@ final class CuttingProxy: @unchecked Sendable {
     private let lock = NSLock()
     /// CommandCompletes still to pass before the cut; 0: not armed.
     private var completesBeforeCut = 0
+    /// Whether the messages up to the cut are dropped rather than forwarded.
+    private var withholding = false
     private var refusing = false
 
     /// Connection options that send a connection string's sessions through the proxy (no SSL or GSS
@@ -61,8 +65,13 @@ final class CuttingProxy: @unchecked Sendable {
     }
 
     /// The `count`th CommandComplete the server sends from now on, on any session, is the last message its client
-    /// gets.
-    func arm(cuttingAfterCommandComplete count: Int = 1) { locked { completesBeforeCut = count } }
+    /// gets; `withholdingAnswer`: the client gets none of the messages from now on.
+    func arm(cuttingAfterCommandComplete count: Int = 1, withholdingAnswer: Bool = false) {
+        locked {
+            completesBeforeCut = count
+            withholding = withholdingAnswer
+        }
+    }
 
     /// New sessions are closed at once, as if the server were down; `false` lets them through again.
     func refuseConnections(_ refuse: Bool) { locked { refusing = refuse } }
@@ -117,7 +126,9 @@ final class CuttingProxy: @unchecked Sendable {
                 let length = pending[1...4].reduce(0) { $0 << 8 | Int($1) }
                 guard pending.count >= 1 + length else { break }
                 let message = pending[0..<(1 + length)]
-                guard Self.writeAll(client, message) else { return }
+                guard locked({ withholding && completesBeforeCut > 0 }) || Self.writeAll(client, message) else {
+                    return
+                }
                 pending.removeFirst(1 + length)
                 if message.first == UInt8(ascii: "C"), passedLastBeforeCut() { return }
             }

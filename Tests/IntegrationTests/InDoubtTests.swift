@@ -106,13 +106,48 @@ struct InDoubtTests {
             Issue.record("a statement whose commit was not confirmed succeeded")
             return
         }
-        #expect(error.unconfirmed?.rows.first?["two"] == "2")
+        #expect(error.unconfirmed?.rows?.first?["two"] == "2")
         guard case .failure(let later) = outcomes[2] else {
             Issue.record("a statement after the cut succeeded")
             return
         }
-        #expect(later.unconfirmed == nil)
+        // Sent, and the session ended before it answered: in doubt too, with nothing to show.
+        #expect(later.unconfirmed != nil && later.unconfirmed?.rows == nil)
         #expect(!connection.isHealthy)
+    }
+
+    @Test("a keyed transfer that committed while its whole answer was lost is answered once, under its key")
+    func committedUnansweredKeyedTransferIsAppliedOnce() throws {
+        try TestDatabase.with { database in
+            let proxy = try CuttingProxy(serverConninfo: try TestDatabase.serverConninfo)
+            let (ledger, alice, bob) = try setUp(database, proxy)
+            proxy.arm(withholdingAnswer: true)
+            let receipt = try ledger.move(
+                .transfer, debitUserID: alice, creditUserID: bob, amount: Money(minorUnits: 300), memo: "unanswered",
+                idempotency: IdempotencyContext(key: "unanswered-1", fingerprint: "f1"), requestID: "r1")
+            guard case .applied(let movement) = receipt.result else {
+                Issue.record("not applied: \(receipt.result)")
+                return
+            }
+            #expect(movement.debitBalanceAfter == Money(minorUnits: 700))
+            #expect(try database.scalar("SELECT count(*) FROM movements WHERE memo = 'unanswered'") == "1")
+            #expect(try balance(database, alice) == "700")
+        }
+    }
+
+    @Test("a transfer without a key whose whole answer was lost is of unknown outcome, not a failure")
+    func unansweredUnkeyedTransferIsUnknown() throws {
+        try TestDatabase.with { database in
+            let proxy = try CuttingProxy(serverConninfo: try TestDatabase.serverConninfo)
+            let (ledger, alice, bob) = try setUp(database, proxy)
+            proxy.arm(withholdingAnswer: true)
+            #expect(throws: OutcomeUnknown.self) {
+                try ledger.move(
+                    .transfer, debitUserID: alice, creditUserID: bob, amount: Money(minorUnits: 300),
+                    memo: "unanswered", idempotency: nil, requestID: "r1")
+            }
+            #expect(try balance(database, alice) == "700")  // it did commit: a 503 "nothing happened" would lie
+        }
     }
 
     @Test("a transfer whose commit the database cannot confirm within the patience is of unknown outcome")
