@@ -15,9 +15,9 @@
 # HA_TTL; a replica notices within HA_LOOP_WAIT and promotes itself. Patroni requires
 # loop_wait + 2 * retry_timeout <= ttl, so that a primary that cannot reach etcd demotes itself before its key
 # expires and another node can take over: never two primaries.
-HA_TTL=${HA_TTL:-10}
-HA_LOOP_WAIT=${HA_LOOP_WAIT:-2}
-HA_RETRY_TIMEOUT=${HA_RETRY_TIMEOUT:-4}
+HA_TTL=${HA_TTL:-8}
+HA_LOOP_WAIT=${HA_LOOP_WAIT:-1}
+HA_RETRY_TIMEOUT=${HA_RETRY_TIMEOUT:-3}
 
 HA_NODES=(1 2 3)
 
