@@ -18,11 +18,12 @@
 # Scenarios (BENCH_SCENARIOS, in this order; bench/lib/scenarios.sh):
 #   uniform   POST /api/transfers between random users            ceiling: default mode
 #   ha        uniform against a three-node Patroni cluster of its own (synchronous: a commit waits until a
-#             standby has flushed it), beside uniform's figures       ceiling: default mode, on that cluster
-#             (bench/lib/ha.sh). Right after uniform (run first when not listed), so that the loads it compares
-#             run a minute apart; its cluster (namespaces HA_NAME-n1..3, default tallyb, on HA_NET.0/24, default
-#             10.76.0), pool and nginx exist only while it runs, so the scenarios after it find the machine and
-#             the single-node journal as they would without it.
+#             standby has flushed it), by turns with uniform on the single node   ceiling: default mode, on that
+#             cluster; and uniform's (bench/lib/ha.sh). Right after uniform: its ceiling is the single node's
+#             figure beside, and the single-node loads by turns see the same small journal. Its cluster
+#             (namespaces HA_NAME-n1..3, default tallyb, on HA_NET.0/24, default 10.76.0), pool and nginx exist
+#             only while it runs, and the later scenarios grow the journal to sizes of their own: they run as
+#             they would without it.
 #   hot       every transfer debits one of 10 users (contention)   ceiling: --hot
 #   hot-64    the same at 64 connections                           ceiling: --hot -c 64
 #   events    POST /api/event, judged by the alert rules           the uniform ceiling's figures
@@ -135,9 +136,7 @@ FIRST_USER=   # the users are ids FIRST_USER.. (seeded in SQL), or those listed 
 USER_IDS=     # through the API, where retried inserts leave gaps in the ids)
 LOAD_PID=     # a background load or purge to stop on the way out
 PURGE_PID=
-UNIFORM_RPS=  # the uniform load's figures (and its ceiling's), for the scenarios compared with it
-UNIFORM_P50=
-UNIFORM_P99=
+UNIFORM_RPS=
 UNIFORM_CEIL=()
 
 cleanup() {
@@ -160,7 +159,7 @@ scenario_estimate() {
     local seconds
     case "$1" in
         uniform | hot | hot-64 | ping) seconds=$((ROUNDS * ROUND_SECS * 2 + 10)) ;;
-        ha) seconds=$((ROUNDS * (ROUND_SECS * 2 + 5) + 40)) ;;
+        ha) seconds=$((ROUNDS * (ROUND_SECS * 3 + 5) + 40)) ;;
         events) seconds=$((SECS + 10)) ;;
         holds) seconds=$((2 * SECS + 15)) ;;
         scaling) seconds=$((9 * SCALING_SECS * 2 + 20)) ;;

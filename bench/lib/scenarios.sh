@@ -3,8 +3,8 @@
 # LOCAL is set when the stack is our own (its database, logs and processes can be read); against URL= only
 # the load and what GET /api/status shows are available, and there is no ceiling.
 # Globals cross the benchmark's files, which shellcheck reads one at a time: this file reads some that bench.sh
-# sets (SC2153) and sets some that bench/lib/ha.sh reads (SC2034).
-# shellcheck disable=SC2034,SC2153
+# sets (SC2153).
+# shellcheck disable=SC2153
 
 # --- transfers ---------------------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ scenario_uniform() {
         return
     fi
     in_rounds uniform "$CONNS" tally_transfers uniform uniform "$CONNS"
-    UNIFORM_RPS=$WRK_RPS UNIFORM_P50=$WRK_P50 UNIFORM_P99=$WRK_P99
+    UNIFORM_RPS=$WRK_RPS
     UNIFORM_CEIL=("$CEIL_RPS" "$CEIL_P50" "$CEIL_P99" "$CEIL_NON2XX")
     local r p99x met=0
     r=$(ratio "$WRK_RPS" "$CEIL_RPS")
