@@ -203,5 +203,7 @@ ha_block() {
     echo "  HA / single node $(ratio "${ha[0]}" "${single[0]}"); HA to its own ceiling $(ratio "${ha[0]}" "${ha[3]}"), to the single node's" \
         "$(ratio "${ha[0]}" "${UNIFORM_CEIL[0]}"); the ceilings, HA / single node $(ratio "${ha[3]}" "${UNIFORM_CEIL[0]}")"
     echo "  (the single node's ceiling: uniform's, or one load just before ha when uniform did not run; not by turns)"
+    [ -z "$UNIFORM_RPS" ] ||
+        echo "  uniform earlier in this run, before the HA cluster was up: $UNIFORM_RPS/s; HA / uniform $(ratio "${ha[0]}" "$UNIFORM_RPS")"
     echo "  PostgreSQL (single / HA where they differ): $settings"
 }
