@@ -35,8 +35,8 @@ admin-token:
 check-deploy:
 	exec bash scripts/check-deploy.sh
 
-## bench: every performance target beside the ceiling of this machine, under 15 minutes (bench/bench.sh);
-## QUICK=1 for a three-minute subset; SCENARIOS="hot batch" for some scenarios (batch: the batch ones);
+## bench: every performance target beside the ceiling of this machine, about 15 minutes (bench/bench.sh);
+## QUICK=1 for a four-minute subset; SCENARIOS="hot batch" for some scenarios (batch: the batch ones);
 ## URL=http://host:port TOKEN=... to load a running Tally instead
 bench:
 	QUICK=$(QUICK) URL=$(URL) TOKEN=$(TOKEN) BENCH_SCENARIOS="$(or $(SCENARIOS),$(BENCH_SCENARIOS))" exec bash bench/bench.sh

@@ -4,8 +4,8 @@
 # run against the same cluster with the same connections, duration and workers). Absolute figures drift on
 # shared machines; the ratio within one run is the figure to quote.
 #
-#   make bench            every scenario below, in under 15 minutes
-#   make bench QUICK=1    a three-minute subset: uniform, hot, holds, ping, reads (200k journal), memory (100,000
+#   make bench            every scenario below, in about 15 minutes (16 with ha)
+#   make bench QUICK=1    a four-minute subset: uniform, ha, hot, holds, ping, reads (200k journal), memory (100,000
 #                         requests), growth (1M journal), batches of 100 and 1,000 (one round), 5 s loads; no
 #                         scaling, no purge
 #   make bench SCENARIOS="batch"   some scenarios only (here the batch ones); the same as BENCH_SCENARIOS=
@@ -17,6 +17,13 @@
 # is left alone) seeded with 10,000 users; the loads are wrk scripts (bench/lua), the seeds SQL (bench/sql).
 # Scenarios (BENCH_SCENARIOS, in this order; bench/lib/scenarios.sh):
 #   uniform   POST /api/transfers between random users            ceiling: default mode
+#   ha        uniform against a three-node Patroni cluster of its own (synchronous: a commit waits until a
+#             standby has flushed it), by turns with uniform on the single node   ceiling: default mode, on that
+#             cluster; and uniform's (bench/lib/ha.sh). Right after uniform: its ceiling is the single node's
+#             figure beside, and the single-node loads by turns see the same small journal. Its cluster
+#             (namespaces HA_NAME-n1..3, default tallyb, on HA_NET.0/24, default 10.76.0), pool and nginx exist
+#             only while it runs, and the later scenarios grow the journal to sizes of their own: they run as
+#             they would without it.
 #   hot       every transfer debits one of 10 users (contention)   ceiling: --hot
 #   hot-64    the same at 64 connections                           ceiling: --hot -c 64
 #   events    POST /api/event, judged by the alert rules           the uniform ceiling's figures
@@ -35,7 +42,8 @@
 #             account with holds goes item by item, so batches measured after it measured that instead.
 # BENCH_SCENARIOS=batch (or `make bench SCENARIOS=batch`) is short for "batches batches-mixed".
 # After each transfer load: the journal grew by the 201s (nothing lost or doubled), the sum of balances is
-# unchanged; after hot loads and at the end, `tally verify`. The report goes to var/bench-results.txt (with a
+# unchanged; after hot loads and at the end, `tally verify` (ha: on its cluster, whose synchronous standby must
+# hold the same journal). The report goes to var/bench-results.txt (with a
 # chart of the ratios, var/bench-results.svg), wrk's output and the logs to var/bench-logs/; a full run also
 # copies the report and chart to docs/bench/ (results.txt, ratios.svg), which docs/performance.md links to.
 # Knobs: BENCH_CONNECTIONS (16), BENCH_SECONDS (10; QUICK 5), BENCH_WORKERS (the pool's default, 4 x cores and at least 8; both pools), BENCH_ROUNDS (3)
@@ -48,6 +56,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
+# shellcheck source=../scripts/ha-lib.sh
+source "$BENCH_DIR/../scripts/ha-lib.sh"
 # shellcheck source=lib/measure.sh
 source "$BENCH_DIR/lib/measure.sh"
 # shellcheck source=lib/report.sh
@@ -56,6 +66,8 @@ source "$BENCH_DIR/lib/report.sh"
 source "$BENCH_DIR/lib/stack.sh"
 # shellcheck source=lib/scenarios.sh
 source "$BENCH_DIR/lib/scenarios.sh"
+# shellcheck source=lib/ha.sh
+source "$BENCH_DIR/lib/ha.sh"
 
 USERS=10000
 CONNS=${BENCH_CONNECTIONS:-16}
@@ -68,7 +80,7 @@ PURGE_KEYS=${BENCH_PURGE_KEYS:-200000}
 if [ -n "${QUICK:-}" ]; then
     SECS=${BENCH_SECONDS:-5}
     ROUND_SECS=${BENCH_ROUND_SECONDS:-3}
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot ping reads memory growth batches holds}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform ha hot ping reads memory growth batches holds}
     BATCH_SIZES=${BENCH_BATCH_SIZES:-100 1000}
     BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-$CONNS}
     BATCH_SECS=${BENCH_BATCH_SECONDS:-3}
@@ -81,7 +93,7 @@ else
     ROUND_SECS=${BENCH_ROUND_SECONDS:-5}
     # The batches last: they add millions of movements, which would change the journals reads and growth
     # are measured at.
-    SCENARIOS=${BENCH_SCENARIOS:-uniform hot hot-64 events ping scaling memory reads purge growth batches batches-mixed holds}
+    SCENARIOS=${BENCH_SCENARIOS:-uniform ha hot hot-64 events ping scaling memory reads purge growth batches batches-mixed holds}
     BATCH_SIZES=${BENCH_BATCH_SIZES:-1 10 100 1000}
     BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-4 $CONNS}
     BATCH_SECS=${BENCH_BATCH_SECONDS:-5}
@@ -117,6 +129,7 @@ PG_DIR=
 BIN=
 CONNINFO=
 POOL_CONNINFO=
+CEILING_PGENV=() # libpq's environment for the ceiling: which cluster it runs on
 PORT=
 BASE_URL=
 FIRST_USER=   # the users are ids FIRST_USER.. (seeded in SQL), or those listed in the file USER_IDS (made
@@ -131,6 +144,7 @@ cleanup() {
     trap - EXIT INT TERM
     [ -z "$LOAD_PID" ] || kill -INT "$LOAD_PID" 2>/dev/null || true
     [ -z "$PURGE_PID" ] || kill "$PURGE_PID" 2>/dev/null || true
+    ha_stack_down
     if [ -n "$LOCAL" ] && [ -n "$STATE" ]; then
         # Keep the logs (pool, nginx, wrk output) for a look at what the figures hide.
         stack_teardown "$STATE" "$LOG_KEEP" "$STATE"/wrk-*.txt "$STATE"/verify.txt
@@ -145,6 +159,7 @@ scenario_estimate() {
     local seconds
     case "$1" in
         uniform | hot | hot-64 | ping) seconds=$((ROUNDS * ROUND_SECS * 2 + 10)) ;;
+        ha) seconds=$((ROUNDS * (ROUND_SECS * 3 + 5) + 40)) ;;
         events) seconds=$((SECS + 10)) ;;
         holds) seconds=$((2 * SECS + 15)) ;;
         scaling) seconds=$((9 * SCALING_SECS * 2 + 20)) ;;
@@ -202,7 +217,7 @@ run_scenario() {
         reads) scenario_reads ;;
         batches) scenario_batches ;;
         batches-mixed) scenario_batches_mixed ;;
-        scaling | memory | purge | growth)
+        scaling | memory | purge | growth | ha)
             [ -n "$LOCAL" ] || { log "$1: only on the bench's own stack (not with URL=)"; return; }
             "scenario_$1"
             ;;

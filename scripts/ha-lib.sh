@@ -362,6 +362,25 @@ ha_start() {
     if [ -z "$(psql -X -tA "$conninfo" -c "SELECT 1 FROM pg_database WHERE datname = 'tally'")" ]; then
         psql -X -q "$conninfo" -c 'CREATE DATABASE tally'
     fi
+    ha_wait_database tally 30 || die "database tally did not reach every node in 30 s; see $HA_STATE/n*/log/"
+}
+
+# ha_wait_database DB SECONDS: waits until every node has database DB. libpq's multi-host string tries the hosts
+# in turn, and a replica that has not replayed CREATE DATABASE yet answers FATAL "database does not exist", which
+# ends the search there (libpq tries the next host only when one cannot be reached or is not read-write): a
+# connection made just after the database was created fails whenever such a replica is listed before the primary.
+ha_wait_database() {
+    local db=$1 seconds=$2 i k missing
+    for ((k = 0; k < seconds * 4; k++)); do
+        missing=0
+        for i in "${HA_NODES[@]}"; do
+            [ -n "$(psql -X -tA "$(ha_node_conninfo "$i")" -c "SELECT 1 FROM pg_database WHERE datname = '$db'" 2>/dev/null)" ] ||
+                missing=1
+        done
+        [ "$missing" -eq 1 ] || return 0
+        sleep 0.25
+    done
+    return 1
 }
 
 # After migrations: the pool's role (migration 12 makes it) logs in with the password in secrets/pool.

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Load and figures for bench/bench.sh: wrk against Tally, the ceiling beside it, the pool's /api/status.
-# Sourced by bench.sh; uses its globals (BASE_URL, TOKEN, USERS, FIRST_USER or USER_IDS, STATE, BENCH_DIR, PG_DIR).
+# Sourced by bench.sh; uses its globals (BASE_URL, TOKEN, USERS, FIRST_USER or USER_IDS, STATE, BENCH_DIR,
+# CEILING_PGENV).
 # Globals cross the benchmark's files, which shellcheck reads one at a time: this file sets some that bench.sh
 # and the other bench/lib files read (SC2034) and reads some that bench.sh sets (SC2153).
 # shellcheck disable=SC2034,SC2153
@@ -54,7 +55,8 @@ status_count() { awk -v code="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "
 # run_ceiling MODE CONNECTIONS WORKERS SECONDS: ../shared/ceiling/run.sh (MODE uniform, hot or noop; or
 # uniform:N or hot:N, its batch mode: N transfers a request) against our cluster; sets CEIL_RPS CEIL_P50
 # CEIL_P99 CEIL_NON2XX. In the batch mode CEIL_RPS is transfers/s (the ceiling's requests/s times N; p50 and
-# p99 are a request's).
+# p99 are a request's). The ceiling's cluster is the one CEILING_PGENV names in libpq's environment variables:
+# the single-node one, or the HA cluster while the ha scenario runs (bench/lib/ha.sh).
 run_ceiling() {
     local mode=$1 conns=$2 workers=$3 secs=$4 flag=() line batch=
     if [[ $mode == *:* ]]; then
@@ -65,8 +67,7 @@ run_ceiling() {
         hot) flag+=(--hot) ;;
         noop) flag+=(--noop) ;;
     esac
-    line=$(PGHOST=$(pg_socket_dir "$PG_DIR") PGPORT=5432 PGUSER=$PG_USER \
-        "$CEILING" -c "$conns" -d "$secs" -w "$workers" "${flag[@]}")
+    line=$(env "${CEILING_PGENV[@]}" "$CEILING" -c "$conns" -d "$secs" -w "$workers" "${flag[@]}")
     log "$line"
     local rate=requests_per_s
     [ -z "$batch" ] || rate=transfers_per_s

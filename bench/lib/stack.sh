@@ -6,8 +6,9 @@
 # and the other bench/lib files read (SC2034).
 # shellcheck disable=SC2034
 
-# sql [psql args...]: psql on the bench database.
-sql() { pg_psql "$PG_DIR" tally "$@"; }
+# sql [psql args...]: psql on the bench database, as its owner (CONNINFO: the HA cluster's while the ha
+# scenario runs, bench/lib/ha.sh).
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$CONNINFO" "$@"; }
 sql_value() { sql -tA -c "$1"; }
 
 # Starts the stack with USERS seeded users and WORKERS workers, and sets FIRST_USER, TOKEN and BASE_URL.
@@ -21,19 +22,25 @@ stack_up() {
     # The owner's conninfo (migrations, seeding, verify, admin-token); the pool connects as tally_pool.
     CONNINFO=$(pg_conninfo "$PG_DIR")
     POOL_CONNINFO=$(pg_pool_conninfo "$PG_DIR")
+    CEILING_PGENV=(PGHOST="$(pg_socket_dir "$PG_DIR")" PGPORT=5432 PGUSER="$PG_USER")
     "$BIN" migrate --database "$CONNINFO" >/dev/null
-    sql -v users="$USERS" -f "$BENCH_DIR/sql/users.sql"
-    local range last count
-    range=$(sql_value "SELECT min(id), max(id), count(*) FROM users WHERE NOT is_system" | tr '|' ' ')
-    read -r FIRST_USER last count <<<"$range"
-    { [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ]; } ||
-        die "expected $USERS users with consecutive ids, got: $range"
+    seed_users
     TOKEN=$("$BIN" admin-token --database "$CONNINFO")
     PORT=$(free_port)
     BASE_URL=http://127.0.0.1:$PORT
     restart_pool "$WORKERS"
     nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
     nginx_start "$STATE" "$PORT"
+}
+
+# USERS users in SQL (bench/sql/users.sql) on the database at CONNINFO; sets FIRST_USER.
+seed_users() {
+    sql -v users="$USERS" -f "$BENCH_DIR/sql/users.sql"
+    local range last count
+    range=$(sql_value "SELECT min(id), max(id), count(*) FROM users WHERE NOT is_system" | tr '|' ' ')
+    read -r FIRST_USER last count <<<"$range"
+    { [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ]; } ||
+        die "expected $USERS users with consecutive ids, got: $range"
 }
 
 # restart_pool N: the pool anew with N workers (nginx keeps the same socket path), started fresh so that its
