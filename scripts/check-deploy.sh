@@ -62,14 +62,22 @@ ensure_deploy_packages() {
 
 # docker-compose with nothing of the caller's environment (make test exports TALLY_* settings of its own,
 # which compose would prefer to the env file).
-compose() { env -i PATH="$PATH" HOME="$WORK" docker-compose -f "$TALLY_ROOT/docker-compose.yml" "$@"; }
+compose() { compose_file docker-compose.yml "$@"; }
+# compose_file FILE ARGS...: the same for another compose file (docker-compose.ha.yml).
+compose_file() {
+    local file=$1
+    shift
+    env -i PATH="$PATH" HOME="$WORK" docker-compose -f "$TALLY_ROOT/$file" "$@"
+}
 
 # .env.example with both passwords set, and NAME=VALUE overrides.
 env_file() {
     local file=$1
     shift
     sed -e 's/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=check-only-not-a-secret/' \
-        -e 's/^TALLY_POOL_PASSWORD=$/TALLY_POOL_PASSWORD=check-only-pool-not-a-secret/' .env.example >"$file"
+        -e 's/^TALLY_POOL_PASSWORD=$/TALLY_POOL_PASSWORD=check-only-pool-not-a-secret/' \
+        -e 's/^PG_REPLICATION_PASSWORD=$/PG_REPLICATION_PASSWORD=check-only-replication-not-a-secret/' \
+        .env.example >"$file"
     local pair
     for pair in "$@"; do
         sed -i "s|^${pair%%=*}=.*|$pair|" "$file"
@@ -97,16 +105,15 @@ check_compose() {
         fi
     done
 
-    # Every ${NAME} compose reads is a line of .env.example, and every line there is read.
+    # Every ${NAME} the compose files read is a line of .env.example, and every line there is read by one.
     local used listed
-    # shellcheck disable=SC2016 # a literal ${ in the pattern: compose's own ${NAME}, not the shell's
-    used=$(grep -o '\${[A-Z_][A-Z0-9_]*' docker-compose.yml | cut -c3- | sort -u)
+    used=$(compose_variables docker-compose.yml docker-compose.ha.yml)
     listed=$(grep -oE '^[A-Z_][A-Z0-9_]*=' .env.example | tr -d = | sort -u)
     if [ "$used" = "$listed" ]; then
-        pass ".env.example lists exactly the $(wc -w <<<"$used") settings docker-compose.yml reads"
+        pass ".env.example lists exactly the $(wc -w <<<"$used") settings docker-compose.yml and docker-compose.ha.yml read"
     else
-        fail ".env.example and docker-compose.yml disagree: $(diff <(echo "$used") <(echo "$listed") | grep '^[<>]' |
-            sed 's/^</only in docker-compose.yml:/; s/^>/only in .env.example:/' | tr '\n' ' ')"
+        fail ".env.example and the compose files disagree: $(diff <(echo "$used") <(echo "$listed") | grep '^[<>]' |
+            sed 's/^</only in the compose files:/; s/^>/only in .env.example:/' | tr '\n' ' ')"
     fi
 
     # The same checks with more workers: max_connections follows TALLY_WORKERS.
@@ -213,6 +220,147 @@ for problem in problems:
     print(problem)
 sys.exit(1 if problems else 0)
 PY
+}
+
+# The ${NAME}s compose files read, one a line.
+compose_variables() {
+    # shellcheck disable=SC2016 # a literal ${ in the pattern: compose's own ${NAME}, not the shell's
+    grep -ho '\${[A-Z_][A-Z0-9_]*' "$@" | cut -c3- | sort -u
+}
+
+# --- 1b. docker-compose.ha.yml: three database hosts --------------------------------------------------------
+
+check_compose_ha() {
+    log "== docker-compose.ha.yml (three etcd members, three Patroni nodes; scripts/docker/ha/)"
+    env_file "$WORK/check.env"
+    check "docker-compose config accepts docker-compose.ha.yml with .env.example and the three passwords" \
+        compose_file docker-compose.ha.yml --env-file "$WORK/check.env" config
+    cp "$WORK/last.log" "$WORK/compose-ha.yml"
+    local missing
+    for missing in POSTGRES_PASSWORD TALLY_POOL_PASSWORD PG_REPLICATION_PASSWORD; do
+        env_file "$WORK/missing.env" "$missing="
+        if compose_file docker-compose.ha.yml --env-file "$WORK/missing.env" config >"$WORK/last.log" 2>&1; then
+            fail "docker-compose config should refuse docker-compose.ha.yml with an empty $missing: no default secret"
+        elif grep -q "$missing" "$WORK/last.log"; then
+            pass "without $missing docker-compose refuses to start docker-compose.ha.yml, naming it"
+        else
+            fail "docker-compose config failed on docker-compose.ha.yml without $missing, but not naming it:"
+            sed 's/^/      /' "$WORK/last.log" >&2
+        fi
+    done
+    env_file "$WORK/many.env" TALLY_WORKERS=48 TALLY_BATCH_WORKERS=6 PG_SPARE_CONNECTIONS=6
+    compose_file docker-compose.ha.yml --env-file "$WORK/many.env" config >"$WORK/compose-ha-many.yml" 2>&1 || true
+
+    # make run HA=1's Patroni configuration and pool conninfo, as scripts/ha-lib.sh writes them.
+    if ha_lib_reference "$WORK/ha-lib" >"$WORK/last.log" 2>&1; then
+        pass "scripts/ha-lib.sh wrote its patroni.yml and pool conninfo for comparison"
+    else
+        fail "scripts/ha-lib.sh did not write its patroni.yml: $(tail -3 "$WORK/last.log")"
+        return 0
+    fi
+    local agree="the HA variant: Patroni's configuration is ha-lib.sh's (synchronous_mode_strict, use_pg_rewind,"
+    agree+=" timings); pool and migrate on host=db1,db2,db3 target_session_attrs=read-write; the shared services"
+    agree+=" are docker-compose.yml's; secrets, users, ports, networks, healthchecks, volumes"
+    SHOW=1 check "$agree" \
+        python3 scripts/check-deploy-ha.py "$WORK/compose-ha.yml" "$WORK/compose-ha-many.yml" "$WORK/compose.yml" \
+        scripts/docker/ha/patroni.yml "$WORK/ha-lib/n1/patroni.yml" "$(cat "$WORK/ha-lib/pool.conninfo")" \
+        "$(pool_role_name)" nginx/tally.conf.template
+    check_ha_node_image
+    check_patroni_validates
+}
+
+# ha_lib_reference DIR: scripts/ha-lib.sh's node 1 patroni.yml (DIR/n1/patroni.yml) and pool conninfo
+# (DIR/pool.conninfo), with its defaults (not whatever HA_* the caller exported) and stand-in passwords.
+ha_lib_reference() (
+    unset HA_TTL HA_LOOP_WAIT HA_RETRY_TIMEOUT HA_PG_EXTRA HA_SHARED_BUFFERS
+    # shellcheck source=ha-lib.sh
+    source scripts/ha-lib.sh
+    ha_configure "$1"
+    mkdir -p "$1/secrets" "$1/n1/run"
+    local name
+    for name in superuser replication pool; do echo "check-only-$name" >"$1/secrets/$name"; done
+    chown "$PG_USER:" "$1/n1" "$1/n1/run"
+    ha_write_patroni_config 1
+    ha_pool_conninfo >"$1/pool.conninfo"
+)
+
+# scripts/docker/ha/Dockerfile: Debian's packages of this machine's release, nothing secret, not root.
+check_ha_node_image() {
+    local dockerfile=scripts/docker/ha/Dockerfile codename base packages p missing=() src
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    base=$(sed -n 's/^FROM \([^ ]*\)$/\1/p' "$dockerfile")
+    packages=$(sed -n 's/^ARG NODE_PACKAGES="\(.*\)"$/\1/p' "$dockerfile")
+    if [ "$base" = "debian:$codename-slim" ]; then
+        pass "the node image is $base, the release this machine's patroni and etcd come from"
+    else
+        fail "the node image is '$base', expected debian:$codename-slim"
+    fi
+    for p in patroni postgresql-15 etcd-server etcd-client curl; do
+        [[ " $packages " == *" $p "* ]] || missing+=("$p")
+    done
+    for p in $packages; do
+        apt-cache show "$p" >/dev/null 2>&1 || missing+=("$p (not in this release)")
+    done
+    if [ -n "$packages" ] && [ ${#missing[@]} -eq 0 ]; then
+        pass "NODE_PACKAGES are Debian's: $packages"
+    else
+        fail "NODE_PACKAGES ($packages) lacks: ${missing[*]:-its packages}"
+    fi
+    # (Only the patroni.yml's bin_dir version is checked here: the rest of the file by check-deploy-ha.py.)
+    if grep -qx '  bin_dir: /usr/lib/postgresql/15/bin' scripts/docker/ha/patroni.yml; then
+        pass "patroni.yml's bin_dir is postgresql-15's"
+    else
+        fail "patroni.yml's bin_dir is not /usr/lib/postgresql/15/bin"
+    fi
+    if grep -qiE '^(ENV|ARG)[^#]*(PASSWORD|SECRET)' "$dockerfile" || grep -qi 'password:' scripts/docker/ha/patroni.yml; then
+        fail "a password is set in the node image (ENV/ARG or patroni.yml): it belongs in .env"
+    else
+        pass "no password in the node image: Patroni reads them from the environment"
+    fi
+    while read -r src; do
+        [ -e "scripts/docker/ha/$src" ] || fail "the node Dockerfile copies $src, which does not exist"
+    done < <(sed -n 's/^COPY \([^ ]*\) .*/\1/p' "$dockerfile")
+    local user
+    user=$(sed -n 's/^USER \(.*\)$/\1/p' "$dockerfile" | tail -1)
+    if [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ]; then
+        pass "the node image runs as $user (the etcd members as etcd)"
+    else
+        fail "the node image runs as root (USER '$user')"
+    fi
+}
+
+# Patroni's own validator, on the nodes' configuration with db1's environment, finds nothing it does not find in
+# ha-lib.sh's (optional sections both leave out). It connects to the etcd hosts and tries the listen ports: it
+# runs in a network namespace of its own with nothing in it (unshare: no traffic leaves, no port of this machine
+# counts), where etcd1..3 resolve (a hosts file bound in a mount namespace of its own) but answer nobody.
+check_patroni_validates() {
+    printf '127.0.0.1 localhost etcd1 etcd2 etcd3 db1 db2 db3\n' >"$WORK/hosts"
+    local env_args
+    env_args=$(python3 -c '
+import shlex, sys, yaml
+env = yaml.safe_load(open(sys.argv[1]))["services"]["db1"]["environment"]
+print(" ".join(shlex.quote(f"{k}={v}") for k, v in env.items() if k.startswith("PATRONI_")))' "$WORK/compose-ha.yml")
+    eval "patroni_validate \"\$WORK/validate-ha.txt\" scripts/docker/ha/patroni.yml $env_args"
+    patroni_validate "$WORK/validate-lib.txt" "$WORK/ha-lib/n1/patroni.yml"
+    local extra
+    extra=$(grep -vxFf "$WORK/validate-lib.txt" "$WORK/validate-ha.txt" || true)
+    if [ -z "$extra" ]; then
+        pass "patroni --validate-config finds nothing in the nodes' configuration it does not find in ha-lib.sh's:" \
+            "$(tr '\n' ';' <"$WORK/validate-lib.txt")"
+    else
+        fail "patroni --validate-config on scripts/docker/ha/patroni.yml (db1's environment): $(tr '\n' ' ' <<<"$extra")"
+    fi
+}
+
+# patroni_validate OUT CONFIG [NAME=VALUE...]: what `patroni --validate-config CONFIG` says, in an empty network
+# namespace, the etcd hosts' "not reachable" (true of any, there) made one line.
+patroni_validate() {
+    local out=$1 config=$2
+    shift 2
+    unshare --net --mount sh -c 'mount --bind "$0" /etc/hosts && exec env "$@"' "$WORK/hosts" \
+        "$@" patroni --validate-config "$config" 2>&1 |
+        sed -E 's/^(etcd3\.hosts) .* is not reachable.*$/\1: not reachable (no etcd in an empty network)/' |
+        sort -u >"$out" || true
 }
 
 # The pool's role, as the Swift sources name it (PoolRole.name).
@@ -570,6 +718,7 @@ sweep_live() {
 main() {
     ensure_deploy_packages
     check_compose
+    check_compose_ha
     check_dockerfile
     check_nginx
     check_entrypoint
