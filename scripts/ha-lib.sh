@@ -28,6 +28,7 @@ ha_configure() {
     HA_NAME=${2:-tally}
     HA_NET=${3:-10.77.0}
     HA_BRIDGE=$HA_NAME-br
+    HA_GUARD=${HA_NAME//-/_}_ha_guard
 }
 
 ha_node_ip() { printf '%s.1%s\n' "$HA_NET" "$1"; }
@@ -73,6 +74,22 @@ ha_network_up() {
         ip -n "$ns" link set lo up
         ip -n "$ns" link set eth0 up
     done
+    ha_guard_up
+}
+
+# Only root's processes in the root namespace may reach the cluster's network: the pool, the scripts and the
+# tests run as root; another local user could otherwise talk to etcd (no authentication: it could rewrite
+# Patroni's configuration, synchronous mode included) or PostgreSQL's TCP port. An nftables table of the root
+# namespace rejects their packets to the bridge's network (the nodes' own namespaces have no such table).
+ha_guard_up() {
+    nft -f - <<EOF
+table inet $HA_GUARD {
+    chain output {
+        type filter hook output priority 0; policy accept;
+        ip daddr $HA_NET.0/24 meta skuid != 0 reject
+    }
+}
+EOF
 }
 
 # Removes the namespaces and the bridge (their processes must be gone: ha_stop).
@@ -83,6 +100,7 @@ ha_network_down() {
         ip netns del "$(ha_netns "$i")" 2>/dev/null || true
     done
     ip link del "$HA_BRIDGE" 2>/dev/null || true
+    nft delete table inet "$HA_GUARD" 2>/dev/null || true
 }
 
 # --- secrets ------------------------------------------------------------------------------------------------
@@ -94,7 +112,7 @@ ha_secrets() {
     local dir=$HA_STATE/secrets name
     mkdir -p "$dir"
     chmod 0700 "$dir"
-    for name in superuser replication pool; do
+    for name in superuser replication pool restapi; do
         [ -s "$dir/$name" ] || (umask 077 && openssl rand -hex 24 >"$dir/$name")
     done
     (
@@ -161,6 +179,10 @@ log:
 restapi:
   listen: $ip:8008
   connect_address: $ip:8008
+  # Switchover, restart, reinit and configuration changes need this (patronictl reads it from this file).
+  authentication:
+    username: patroni
+    password: $(ha_secret restapi)
 etcd3:
   hosts: $(IFS=,; echo "${etcd_hosts[*]}")
 bootstrap:

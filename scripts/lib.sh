@@ -68,11 +68,12 @@ ensure_packages() {
             gcc) command -v gcc >/dev/null || need+=(gcc) ;;
             shellcheck) command -v shellcheck >/dev/null || need+=(shellcheck) ;;
             ha)
-                # The HA cluster (scripts/ha-lib.sh): Patroni, etcd, iproute2 for the namespaces, openssl for
-                # the passwords.
+                # The HA cluster (scripts/ha-lib.sh): Patroni, etcd, iproute2 for the namespaces, nftables to
+                # keep other local users off their network, openssl for the passwords.
                 command -v patroni >/dev/null || need+=(patroni)
                 command -v etcd >/dev/null || need+=(etcd-server)
                 command -v ip >/dev/null || need+=(iproute2)
+                command -v nft >/dev/null || need+=(nftables)
                 command -v openssl >/dev/null || need+=(openssl)
                 ;;
             browser)

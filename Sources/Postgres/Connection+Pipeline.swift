@@ -103,10 +103,16 @@ extension Connection {
             var unanswered = error
             if !announcedEnd { unanswered.unconfirmed = self.unconfirmed(nil) }
             let unconfirmed = outcomes[confirmed...].map { outcome -> Result<Rows, PostgresError> in
-                guard case .success(let rows) = outcome, !announcedEnd else { return .failure(error) }
-                var inDoubt = error
-                inDoubt.unconfirmed = self.unconfirmed(rows)
-                return .failure(inDoubt)
+                switch outcome {
+                case .success(let rows) where !announcedEnd:
+                    var inDoubt = error
+                    inDoubt.unconfirmed = self.unconfirmed(rows)
+                    return .failure(inDoubt)
+                // libpq's own error (no SQLSTATE) for the statement the connection broke under: it was sent, and
+                // nothing says how it ended.
+                case .failure(let failure) where failure.sqlState == nil: return .failure(unanswered)
+                case .success, .failure: return .failure(error)
+                }
             }
             return Array(outcomes[..<confirmed]) + unconfirmed
                 + Array(repeating: .failure(unanswered), count: statements - outcomes.count)

@@ -116,6 +116,24 @@ struct InDoubtTests {
         #expect(!connection.isHealthy)
     }
 
+    @Test("pipeline statements whose answers were all lost are in doubt, the one the connection broke under too")
+    func pipelineWithNoAnswerIsInDoubt() throws {
+        let proxy = try CuttingProxy(serverConninfo: try TestDatabase.serverConninfo)
+        let connection = try Connection(conninfo: try TestDatabase.serverConninfo + proxy.conninfoOverride)
+        // As a contended movement's pipeline to a host that was killed: nothing of it comes back.
+        proxy.arm(cuttingAfterCommandComplete: 2, withholdingAnswer: true)
+        let outcomes = try connection.pipelineOutcomes([.sql("SELECT 1 AS one"), .sync, .sql("SELECT 2 AS two")])
+        #expect(outcomes.count == 2)
+        for outcome in outcomes {
+            guard case .failure(let error) = outcome else {
+                Issue.record("a statement whose answer was lost succeeded")
+                continue
+            }
+            #expect(error.unconfirmed != nil && error.unconfirmed?.rows == nil)
+        }
+        #expect(!connection.isHealthy)
+    }
+
     @Test("a keyed transfer that committed while its whole answer was lost is answered once, under its key")
     func committedUnansweredKeyedTransferIsAppliedOnce() throws {
         try TestDatabase.with { database in
