@@ -129,6 +129,10 @@ for path in [ha_path, ha_many_path]:
     owner = services[nodes[0]]["environment"]["PATRONI_SUPERUSER_USERNAME"] if nodes else None
     owner_password = services[nodes[0]]["environment"]["PATRONI_SUPERUSER_PASSWORD"] if nodes else None
     replication_password = services[nodes[0]]["environment"]["PATRONI_REPLICATION_PASSWORD"] if nodes else None
+    restapi_password = services[nodes[0]]["environment"].get("PATRONI_RESTAPI_PASSWORD") if nodes else None
+    restapi_user = ha_lib["restapi"]["authentication"]["username"]
+    if not restapi_password or len({str(owner_password), str(replication_password), str(restapi_password)}) != 3:
+        problem(f"{name}: Patroni's REST API has no password of its own")
     volumes_used = []
     for node in nodes:
         spec, env = services[node], services[node]["environment"]
@@ -136,7 +140,8 @@ for path in [ha_path, ha_many_path]:
                     "PATRONI_POSTGRESQL_CONNECT_ADDRESS": f"{node}:5432",
                     "PATRONI_SUPERUSER_USERNAME": owner, "PATRONI_SUPERUSER_PASSWORD": owner_password,
                     "PATRONI_REPLICATION_USERNAME": "replicator",
-                    "PATRONI_REPLICATION_PASSWORD": replication_password}
+                    "PATRONI_REPLICATION_PASSWORD": replication_password,
+                    "PATRONI_RESTAPI_USERNAME": restapi_user, "PATRONI_RESTAPI_PASSWORD": restapi_password}
         for key, value in expected.items():
             if env.get(key) != value:
                 problem(f"{name}: {node}'s {key} is {env.get(key)!r}, expected {value!r}")
@@ -174,8 +179,10 @@ for path in [ha_path, ha_many_path]:
                if key != "PATRONI_SUPERUSER_PASSWORD") or (service in members and any(
                    "PASSWORD" in key for key in spec["environment"])):
             problem(f"{name}: {service} holds a password it does not need")
-        if set(spec.get("networks", {})) != {"database"}:
-            problem(f"{name}: {service} is not on the network database alone")
+        # etcd (no authentication) on the nodes' own network only; the nodes also on the pool's.
+        networks = {"cluster", "database"} if service in nodes else {"cluster"}
+        if set(spec.get("networks", {})) != networks:
+            problem(f"{name}: {service} is on the networks {sorted(spec.get('networks', {}))}, not {sorted(networks)}")
     hosts = ",".join(f"{m}:2379" for m in members)
     if patroni["etcd3"]["hosts"] != hosts:
         problem(f"patroni.yml's etcd3 hosts {patroni['etcd3']['hosts']!r} are not the etcd members {hosts!r}")
@@ -186,10 +193,11 @@ for path in [ha_path, ha_many_path]:
         problem(f"{name}: services publishing ports: {published} (nginx alone should)")
     elif path == ha_path and not str(services["nginx"]["ports"][0]).startswith("127.0.0.1:"):
         problem(f"{name}: nginx is published on {services['nginx']['ports'][0]} by default, not 127.0.0.1")
-    if compose.get("networks", {}).get("database", {}).get("internal") is not True:
-        problem(f"{name}: the network database is not internal")
-    if "database" in services["nginx"].get("networks", {}):
-        problem(f"{name}: nginx is on the database network")
+    for network in ["cluster", "database"]:
+        if compose.get("networks", {}).get(network, {}).get("internal") is not True:
+            problem(f"{name}: the network {network} is not internal")
+    if {"cluster", "database"} & set(services["nginx"].get("networks", {})):
+        problem(f"{name}: nginx is on a database network")
     for service in ["tally", "migrate"]:
         if set(services[service].get("networks", {})) != {"database"}:
             problem(f"{name}: {service} is not on the network database alone")
@@ -214,9 +222,10 @@ for path in [ha_path, ha_many_path]:
     where = {"host", "dbname", "passfile"}
     if {k: v for k, v in pool.items() if k not in where} != {k: v for k, v in lib.items() if k not in where}:
         problem(f"{name}: the pool's conninfo settings are not ha-lib.sh's: {sorted(set(pool.items()) ^ set(lib.items()))}")
-    secrets = {str(owner_password), str(replication_password)}
-    if any(str(value) in secrets for value in tally["environment"].values()):
-        problem(f"{name}: the pool's environment holds the owner's or the replication password")
+    secrets = {str(owner_password), str(replication_password), str(restapi_password)}
+    for who, spec in [("the pool", tally), ("nginx", services["nginx"])]:
+        if any(str(value) in secrets for value in spec["environment"].values()):
+            problem(f"{name}: {who}'s environment holds the owner's, the replication or the REST API password")
     if tally["environment"].get("PGPASSWORD") != migrate["environment"].get("TALLY_POOL_PASSWORD"):
         problem(f"{name}: the pool does not log in with the password migrate sets")
     if migrate["environment"].get("PGPASSWORD") != owner_password:

@@ -94,6 +94,7 @@ env_file() {
     sed -e 's/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=check-only-not-a-secret/' \
         -e 's/^TALLY_POOL_PASSWORD=$/TALLY_POOL_PASSWORD=check-only-pool-not-a-secret/' \
         -e 's/^PG_REPLICATION_PASSWORD=$/PG_REPLICATION_PASSWORD=check-only-replication-not-a-secret/' \
+        -e 's/^PATRONI_RESTAPI_PASSWORD=$/PATRONI_RESTAPI_PASSWORD=check-only-restapi-not-a-secret/' \
         .env.example >"$file"
     local pair
     for pair in "$@"; do
@@ -250,11 +251,11 @@ compose_variables() {
 check_compose_ha() {
     log "== docker-compose.ha.yml (three etcd members, three Patroni nodes; scripts/docker/ha/)"
     env_file "$WORK/check.env"
-    check "docker-compose config accepts docker-compose.ha.yml with .env.example and the three passwords" \
+    check "docker-compose config accepts docker-compose.ha.yml with .env.example and the four passwords" \
         compose_file docker-compose.ha.yml --env-file "$WORK/check.env" config
     cp "$WORK/last.log" "$WORK/compose-ha.yml"
     local missing
-    for missing in POSTGRES_PASSWORD TALLY_POOL_PASSWORD PG_REPLICATION_PASSWORD; do
+    for missing in POSTGRES_PASSWORD TALLY_POOL_PASSWORD PG_REPLICATION_PASSWORD PATRONI_RESTAPI_PASSWORD; do
         env_file "$WORK/missing.env" "$missing="
         if compose_file docker-compose.ha.yml --env-file "$WORK/missing.env" config >"$WORK/last.log" 2>&1; then
             fail "docker-compose config should refuse docker-compose.ha.yml with an empty $missing: no default secret"
@@ -856,6 +857,18 @@ for name, service in yaml.safe_load(open(sys.argv[1]))["services"].items():
         echo "ok: the pool's conninfo and password log in as tally_pool on the primary ($primary)"
     else
         echo "FAIL: the pool's login on the HA nodes: '$out' (primary $primary at ${addr[$primary]})"
+    fi
+    # Patroni's REST API: a switchover without the password is refused; with it, it is judged on its merits
+    # (here: no candidate named, 400).
+    local restapi_password anonymous authorized
+    restapi_password=$(sed -n 's/^PATRONI_RESTAPI_PASSWORD=//p' "$dir/env/db1")
+    anonymous=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -d '{}' "http://$primary:8008/switchover" || true)
+    authorized=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -K - -X POST -d '{}' \
+        "http://$primary:8008/switchover" <<<"user = \"patroni:$restapi_password\"" || true)
+    if [ "$anonymous" = 401 ] && [ -n "$authorized" ] && [ "$authorized" != 401 ] && [ "$authorized" != 000 ]; then
+        echo "ok: Patroni's REST API refuses a switchover without PATRONI_RESTAPI_PASSWORD (401), not with it ($authorized)"
+    else
+        echo "FAIL: Patroni's REST API: a switchover without the password answered $anonymous, with it $authorized"
     fi
     # No password in a command line (ps shows them) nor in a file of the nodes but Patroni's own pgpass (0600).
     local pid leaked=()
