@@ -7,6 +7,15 @@
 #      share the socket's volume; PostgreSQL gets the settings scripts/lib.sh gives `make run`'s cluster; the
 #      pool connects as tally_pool, never as POSTGRES_USER (a superuser) nor with its password, and starts after
 #      the migrate service (the owner) has finished.
+#   1b. docker-compose.ha.yml (three etcd members, three Patroni nodes): `docker-compose config` passes, and is
+#      refused without any of the three passwords; scripts/check-deploy-ha.py: the pool, migrate and nginx are
+#      docker-compose.yml's but for where they connect (host=db1,db2,db3 target_session_attrs=read-write, the
+#      conninfo settings of scripts/ha-lib.sh) and the pool's failover timings (in-doubt patience 20 s, request
+#      timeout 28 s); scripts/docker/ha/patroni.yml is ha-lib.sh's Patroni configuration (synchronous_mode_strict,
+#      use_pg_rewind, timings, parameters) with no password in it; nodes and members named, healthchecked, with
+#      volumes of their own, on an internal network, publishing nothing; scripts/docker/ha/Dockerfile is
+#      Debian's packages of this release, not root; `patroni --validate-config` has nothing more to say of it
+#      than of ha-lib.sh's.
 #   2. Dockerfile: its Swift image is the toolchain the tests build with; its build stage runs
 #      scripts/docker/build.sh, and so does this check, on this checkout; every shared library ldd lists
 #      for that binary is among the staged Swift libraries or in a package of RUNTIME_PACKAGES or of the
@@ -20,6 +29,11 @@
 #      and modes of the image and the users of the containers: setup as the owner, the pool as another user
 #      logging in as tally_pool with the password setup gave it (scram-sha-256): the API answers through nginx,
 #      and that user is refused as postgres and as tally_pool without the password.
+#   6. docker-compose.ha.yml's database containers' commands, run here in a network namespace of their own:
+#      three etcd members and three Patroni nodes with the compose file's environment make a cluster with a
+#      synchronous standby; migrate's setup and the pool's login reach the primary through their conninfo; no
+#      password in a command line; the primary killed, the same conninfo writes on the new one, which has
+#      what setup committed.
 # Prints one line per check and exits non-zero when any fails.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -56,20 +70,32 @@ ensure_deploy_packages() {
     local need=()
     command -v docker-compose >/dev/null || need+=(docker-compose)
     command -v python3 >/dev/null || need+=(python3)
+    # docker-compose.ha.yml's nodes, run here by check_live_ha.
+    command -v patroni >/dev/null || need+=(patroni)
+    command -v etcd >/dev/null || need+=(etcd-server)
     apt_install "${need[@]}"
     python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
 }
 
 # docker-compose with nothing of the caller's environment (make test exports TALLY_* settings of its own,
 # which compose would prefer to the env file).
-compose() { env -i PATH="$PATH" HOME="$WORK" docker-compose -f "$TALLY_ROOT/docker-compose.yml" "$@"; }
+compose() { compose_file docker-compose.yml "$@"; }
+# compose_file FILE ARGS...: the same for another compose file (docker-compose.ha.yml).
+compose_file() {
+    local file=$1
+    shift
+    env -i PATH="$PATH" HOME="$WORK" docker-compose -f "$TALLY_ROOT/$file" "$@"
+}
 
 # .env.example with both passwords set, and NAME=VALUE overrides.
 env_file() {
     local file=$1
     shift
     sed -e 's/^POSTGRES_PASSWORD=$/POSTGRES_PASSWORD=check-only-not-a-secret/' \
-        -e 's/^TALLY_POOL_PASSWORD=$/TALLY_POOL_PASSWORD=check-only-pool-not-a-secret/' .env.example >"$file"
+        -e 's/^TALLY_POOL_PASSWORD=$/TALLY_POOL_PASSWORD=check-only-pool-not-a-secret/' \
+        -e 's/^PG_REPLICATION_PASSWORD=$/PG_REPLICATION_PASSWORD=check-only-replication-not-a-secret/' \
+        -e 's/^PATRONI_RESTAPI_PASSWORD=$/PATRONI_RESTAPI_PASSWORD=check-only-restapi-not-a-secret/' \
+        .env.example >"$file"
     local pair
     for pair in "$@"; do
         sed -i "s|^${pair%%=*}=.*|$pair|" "$file"
@@ -97,16 +123,15 @@ check_compose() {
         fi
     done
 
-    # Every ${NAME} compose reads is a line of .env.example, and every line there is read.
+    # Every ${NAME} the compose files read is a line of .env.example, and every line there is read by one.
     local used listed
-    # shellcheck disable=SC2016 # a literal ${ in the pattern: compose's own ${NAME}, not the shell's
-    used=$(grep -o '\${[A-Z_][A-Z0-9_]*' docker-compose.yml | cut -c3- | sort -u)
+    used=$(compose_variables docker-compose.yml docker-compose.ha.yml)
     listed=$(grep -oE '^[A-Z_][A-Z0-9_]*=' .env.example | tr -d = | sort -u)
     if [ "$used" = "$listed" ]; then
-        pass ".env.example lists exactly the $(wc -w <<<"$used") settings docker-compose.yml reads"
+        pass ".env.example lists exactly the $(wc -w <<<"$used") settings docker-compose.yml and docker-compose.ha.yml read"
     else
-        fail ".env.example and docker-compose.yml disagree: $(diff <(echo "$used") <(echo "$listed") | grep '^[<>]' |
-            sed 's/^</only in docker-compose.yml:/; s/^>/only in .env.example:/' | tr '\n' ' ')"
+        fail ".env.example and the compose files disagree: $(diff <(echo "$used") <(echo "$listed") | grep '^[<>]' |
+            sed 's/^</only in the compose files:/; s/^>/only in .env.example:/' | tr '\n' ' ')"
     fi
 
     # The same checks with more workers: max_connections follows TALLY_WORKERS.
@@ -213,6 +238,148 @@ for problem in problems:
     print(problem)
 sys.exit(1 if problems else 0)
 PY
+}
+
+# The ${NAME}s compose files read, one a line.
+compose_variables() {
+    # shellcheck disable=SC2016 # a literal ${ in the pattern: compose's own ${NAME}, not the shell's
+    grep -ho '\${[A-Z_][A-Z0-9_]*' "$@" | cut -c3- | sort -u
+}
+
+# --- 1b. docker-compose.ha.yml: three database hosts --------------------------------------------------------
+
+check_compose_ha() {
+    log "== docker-compose.ha.yml (three etcd members, three Patroni nodes; scripts/docker/ha/)"
+    env_file "$WORK/check.env"
+    check "docker-compose config accepts docker-compose.ha.yml with .env.example and the four passwords" \
+        compose_file docker-compose.ha.yml --env-file "$WORK/check.env" config
+    cp "$WORK/last.log" "$WORK/compose-ha.yml"
+    local missing
+    for missing in POSTGRES_PASSWORD TALLY_POOL_PASSWORD PG_REPLICATION_PASSWORD PATRONI_RESTAPI_PASSWORD; do
+        env_file "$WORK/missing.env" "$missing="
+        if compose_file docker-compose.ha.yml --env-file "$WORK/missing.env" config >"$WORK/last.log" 2>&1; then
+            fail "docker-compose config should refuse docker-compose.ha.yml with an empty $missing: no default secret"
+        elif grep -q "$missing" "$WORK/last.log"; then
+            pass "without $missing docker-compose refuses to start docker-compose.ha.yml, naming it"
+        else
+            fail "docker-compose config failed on docker-compose.ha.yml without $missing, but not naming it:"
+            sed 's/^/      /' "$WORK/last.log" >&2
+        fi
+    done
+    env_file "$WORK/many.env" TALLY_WORKERS=48 TALLY_BATCH_WORKERS=6 PG_SPARE_CONNECTIONS=6
+    compose_file docker-compose.ha.yml --env-file "$WORK/many.env" config >"$WORK/compose-ha-many.yml" 2>&1 || true
+
+    # make run HA=1's Patroni configuration and pool conninfo, as scripts/ha-lib.sh writes them.
+    if ha_lib_reference "$WORK/ha-lib" >"$WORK/last.log" 2>&1; then
+        pass "scripts/ha-lib.sh wrote its patroni.yml and pool conninfo for comparison"
+    else
+        fail "scripts/ha-lib.sh did not write its patroni.yml: $(tail -3 "$WORK/last.log")"
+        return 0
+    fi
+    local agree="the HA variant: Patroni's configuration is ha-lib.sh's (synchronous_mode_strict, use_pg_rewind,"
+    agree+=" timings); pool and migrate on host=db1,db2,db3 target_session_attrs=read-write; the shared services"
+    agree+=" are docker-compose.yml's; secrets, users, ports, networks, healthchecks, volumes"
+    SHOW=1 check "$agree" \
+        python3 scripts/check-deploy-ha.py "$WORK/compose-ha.yml" "$WORK/compose-ha-many.yml" "$WORK/compose.yml" \
+        scripts/docker/ha/patroni.yml "$WORK/ha-lib/n1/patroni.yml" "$(cat "$WORK/ha-lib/pool.conninfo")" \
+        "$(pool_role_name)" nginx/tally.conf.template
+    check_ha_node_image
+    check_patroni_validates
+}
+
+# ha_lib_reference DIR: scripts/ha-lib.sh's node 1 patroni.yml (DIR/n1/patroni.yml) and pool conninfo
+# (DIR/pool.conninfo), with its defaults (not whatever HA_* the caller exported) and stand-in passwords.
+ha_lib_reference() (
+    unset HA_TTL HA_LOOP_WAIT HA_RETRY_TIMEOUT HA_PG_EXTRA HA_SHARED_BUFFERS
+    # shellcheck source=ha-lib.sh
+    source scripts/ha-lib.sh
+    ha_configure "$1"
+    mkdir -p "$1/secrets" "$1/n1/run"
+    local name
+    for name in superuser replication pool; do echo "check-only-$name" >"$1/secrets/$name"; done
+    chown "$PG_USER:" "$1/n1" "$1/n1/run"
+    ha_write_patroni_config 1
+    ha_pool_conninfo >"$1/pool.conninfo"
+)
+
+# scripts/docker/ha/Dockerfile: Debian's packages of this machine's release, nothing secret, not root.
+check_ha_node_image() {
+    local dockerfile=scripts/docker/ha/Dockerfile codename base packages p missing=() src
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    base=$(sed -n 's/^FROM \([^ ]*\)$/\1/p' "$dockerfile")
+    packages=$(sed -n 's/^ARG NODE_PACKAGES="\(.*\)"$/\1/p' "$dockerfile")
+    if [ "$base" = "debian:$codename-slim" ]; then
+        pass "the node image is $base, the release this machine's patroni and etcd come from"
+    else
+        fail "the node image is '$base', expected debian:$codename-slim"
+    fi
+    for p in patroni postgresql-15 etcd-server etcd-client curl; do
+        [[ " $packages " == *" $p "* ]] || missing+=("$p")
+    done
+    for p in $packages; do
+        apt-cache show "$p" >/dev/null 2>&1 || missing+=("$p (not in this release)")
+    done
+    if [ -n "$packages" ] && [ ${#missing[@]} -eq 0 ]; then
+        pass "NODE_PACKAGES are Debian's: $packages"
+    else
+        fail "NODE_PACKAGES ($packages) lacks: ${missing[*]:-its packages}"
+    fi
+    # (Only the patroni.yml's bin_dir version is checked here: the rest of the file by check-deploy-ha.py.)
+    if grep -qx '  bin_dir: /usr/lib/postgresql/15/bin' scripts/docker/ha/patroni.yml; then
+        pass "patroni.yml's bin_dir is postgresql-15's"
+    else
+        fail "patroni.yml's bin_dir is not /usr/lib/postgresql/15/bin"
+    fi
+    if grep -qiE '^(ENV|ARG)[^#]*(PASSWORD|SECRET)' "$dockerfile" || grep -qi 'password:' scripts/docker/ha/patroni.yml; then
+        fail "a password is set in the node image (ENV/ARG or patroni.yml): it belongs in .env"
+    else
+        pass "no password in the node image: Patroni reads them from the environment"
+    fi
+    while read -r src; do
+        [ -e "scripts/docker/ha/$src" ] || fail "the node Dockerfile copies $src, which does not exist"
+    done < <(sed -n 's/^COPY \([^ ]*\) .*/\1/p' "$dockerfile")
+    local user
+    user=$(sed -n 's/^USER \(.*\)$/\1/p' "$dockerfile" | tail -1)
+    if [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ]; then
+        pass "the node image runs as $user (the etcd members as etcd)"
+    else
+        fail "the node image runs as root (USER '$user')"
+    fi
+}
+
+# Patroni's own validator, on the nodes' configuration with db1's environment, finds nothing it does not find in
+# ha-lib.sh's (optional sections both leave out). It connects to the etcd hosts and tries the listen ports: it
+# runs in a network namespace of its own with nothing in it (unshare: no traffic leaves, no port of this machine
+# counts), where etcd1..3 resolve (a hosts file bound in a mount namespace of its own) but answer nobody.
+check_patroni_validates() {
+    printf '127.0.0.1 localhost etcd1 etcd2 etcd3 db1 db2 db3\n' >"$WORK/hosts"
+    local env_args
+    env_args=$(python3 -c '
+import shlex, sys, yaml
+env = yaml.safe_load(open(sys.argv[1]))["services"]["db1"]["environment"]
+print(" ".join(shlex.quote(f"{k}={v}") for k, v in env.items() if k.startswith("PATRONI_")))' "$WORK/compose-ha.yml")
+    eval "patroni_validate \"\$WORK/validate-ha.txt\" scripts/docker/ha/patroni.yml $env_args"
+    patroni_validate "$WORK/validate-lib.txt" "$WORK/ha-lib/n1/patroni.yml"
+    local extra
+    extra=$(grep -vxFf "$WORK/validate-lib.txt" "$WORK/validate-ha.txt" || true)
+    if [ -z "$extra" ]; then
+        pass "patroni --validate-config finds nothing in the nodes' configuration it does not find in ha-lib.sh's:" \
+            "$(tr '\n' ';' <"$WORK/validate-lib.txt")"
+    else
+        fail "patroni --validate-config on scripts/docker/ha/patroni.yml (db1's environment): $(tr '\n' ' ' <<<"$extra")"
+    fi
+}
+
+# patroni_validate OUT CONFIG [NAME=VALUE...]: what `patroni --validate-config CONFIG` says, in an empty network
+# namespace, the etcd hosts' "not reachable" (true of any, there) made one line.
+patroni_validate() {
+    local out=$1 config=$2
+    shift 2
+    # shellcheck disable=SC2016 # $0 and $@ are the inner sh's
+    unshare --net --mount sh -c 'mount --bind "$0" /etc/hosts && exec env "$@"' "$WORK/hosts" \
+        "$@" patroni --validate-config "$config" 2>&1 |
+        sed -E 's/^(etcd3\.hosts) .* is not reachable.*$/\1: not reachable (no etcd in an empty network)/' |
+        sort -u >"$out" || true
 }
 
 # The pool's role, as the Swift sources name it (PoolRole.name).
@@ -567,13 +734,249 @@ sweep_live() {
     done
 }
 
+# --- 6. docker-compose.ha.yml's database nodes, run here -----------------------------------------------------
+
+# The six database containers' commands with their environment from docker-compose.ha.yml (as rendered with
+# .env.example and the check's passwords) and scripts/docker/ha/patroni.yml, run on this machine in a network
+# namespace of its own (unshare: nothing in it but loopback, where each container's name resolves to an
+# address of its own: a hosts file bound over /etc/hosts in a mount namespace of its own). What differs from
+# the containers: each listens on its own loopback address instead of 0.0.0.0, its folders are under the
+# check's, and the post-bootstrap script is the checkout's. Then the migrate service's `setup` and the pool's
+# login with their own conninfo and passwords, and the primary killed (SIGKILL, Patroni and PostgreSQL): the
+# pool's conninfo finds the new primary, with what setup committed.
+check_live_ha() {
+    log "== docker-compose.ha.yml's database nodes, run as the containers run them (etcd, Patroni, PostgreSQL 15)"
+    local staged=$WORK/staging/usr/local/bin/tally
+    [ -x "$staged" ] || {
+        fail "no staged binary (the Dockerfile's check builds it); skipping the HA nodes"
+        return 0
+    }
+    local dir=$WORK/live-ha
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    unshare --net --mount --fork -- bash "$0" --live-ha "$dir" "$WORK/compose-ha.yml" "$WORK/staging" \
+        >"$dir/inside.log" 2>&1 || true
+    sweep_stack_processes "$dir"
+    # One line per check, from inside.
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+            "ok: "*) pass "${line#ok: }" ;;
+            "FAIL: "*) fail "${line#FAIL: }" ;;
+            "info: "*) log "      ${line#info: }" ;;
+        esac
+    done <"$dir/inside.log"
+    grep -q '^done$' "$dir/inside.log" || {
+        fail "the HA nodes' check did not finish; its log:"
+        grep -v '^\(ok\|FAIL\|info\): ' "$dir/inside.log" | tail -n 30 | sed 's/^/      /' >&2
+        local f
+        for f in "$dir"/db*/patroni.log; do [ -f "$f" ] && tail -n 5 "$f" | sed "s|^|      $(basename "$(dirname "$f")"): |" >&2; done
+    }
+}
+
+# live_ha_inside DIR COMPOSE.yml STAGING: check_live_ha's part inside the namespaces; prints "ok: ...",
+# "FAIL: ...", "info: ..." lines and "done" at the end. Each process carries TALLY_STACK=DIR (the sweeps) and
+# TALLY_NODE=its service (to kill one node).
+live_ha_inside() {
+    local dir=$1 compose_yml=$2 staging=$3
+    declare -A addr=([etcd1]=127.0.0.21 [etcd2]=127.0.0.22 [etcd3]=127.0.0.23 [db1]=127.0.0.11 [db2]=127.0.0.12
+        [db3]=127.0.0.13)
+    ip link set lo up
+    local name
+    { echo "127.0.0.1 localhost"; for name in "${!addr[@]}"; do echo "${addr[$name]} $name"; done; } >"$dir/hosts"
+    mount --bind "$dir/hosts" /etc/hosts
+    # Each service's environment as docker-compose.ha.yml gives it, one NAME=VALUE a line.
+    mkdir -p "$dir/env"
+    python3 -c '
+import sys, yaml
+for name, service in yaml.safe_load(open(sys.argv[1]))["services"].items():
+    with open(f"{sys.argv[2]}/env/{name}", "w") as f:
+        f.writelines(f"{k}={v}\n" for k, v in service.get("environment", {}).items())' "$compose_yml" "$dir"
+    install -m 0755 scripts/docker/ha/post-bootstrap.sh "$dir/post-bootstrap.sh"
+    local vars=() member node
+    for member in etcd1 etcd2 etcd3; do
+        install -d -o etcd -g etcd -m 0700 "$dir/$member"
+        mapfile -t vars <"$dir/env/$member"
+        setsid runuser -u etcd -- env -i PATH="$PATH" TALLY_STACK="$dir" TALLY_NODE="$member" "${vars[@]}" \
+            ETCD_DATA_DIR="$dir/$member/data" ETCD_LISTEN_CLIENT_URLS="http://${addr[$member]}:2379" \
+            ETCD_LISTEN_PEER_URLS="http://${addr[$member]}:2380" etcd </dev/null >"$dir/$member/etcd.log" 2>&1 &
+    done
+    for node in db1 db2 db3; do
+        install -d -o "$PG_USER" -g "$PG_USER" -m 0700 "$dir/$node" "$dir/$node/run"
+        # The nodes' configuration with this node's folders: the only lines that differ.
+        sed -e "s|^    unix_socket_directories: /run/postgresql$|    unix_socket_directories: $dir/$node/run|" \
+            -e "s|^  post_bootstrap: /usr/local/lib/tally-ha/post-bootstrap.sh$|  post_bootstrap: $dir/post-bootstrap.sh|" \
+            scripts/docker/ha/patroni.yml >"$dir/$node/patroni.yml"
+        [ "$(diff scripts/docker/ha/patroni.yml "$dir/$node/patroni.yml" | grep -c '^>')" = 2 ] ||
+            echo "FAIL: scripts/docker/ha/patroni.yml no longer has the socket folder and post_bootstrap lines this check replaces"
+        chown "$PG_USER:" "$dir/$node/patroni.yml"
+        mapfile -t vars <"$dir/env/$node"
+        setsid runuser -u "$PG_USER" -- env -i PATH="$PATH" TALLY_STACK="$dir" TALLY_NODE="$node" "${vars[@]}" \
+            PATRONI_RESTAPI_LISTEN="${addr[$node]}:8008" PATRONI_POSTGRESQL_LISTEN="${addr[$node]}:5432" \
+            PATRONI_POSTGRESQL_DATA_DIR="$dir/$node/data" PATRONI_POSTGRESQL_PGPASS="$dir/$node/run/patroni.pgpass" \
+            patroni "$dir/$node/patroni.yml" </dev/null >"$dir/$node/patroni.log" 2>&1 &
+    done
+    local started=$SECONDS roles=""
+    while ((SECONDS - started < 150)); do
+        roles=$(live_ha_roles db1 db2 db3)
+        [ "$roles" = "leader replica sync_standby" ] && break
+        sleep 1
+    done
+    if [ "$roles" = "leader replica sync_standby" ]; then
+        echo "ok: three etcd members and three Patroni nodes with docker-compose.ha.yml's environment and" \
+            "patroni.yml: a leader, a synchronous standby and a replica in $((SECONDS - started)) s"
+    else
+        echo "FAIL: the nodes did not make a cluster with a synchronous standby in 150 s (roles: '$roles')"
+        live_ha_stop "$dir"
+        return 0
+    fi
+
+    # The migrate service's setup and the pool's login, each with its own conninfo and password, as users that
+    # are not root (nobody, as check_live's pool).
+    local migrate_env=() pool_env=() primary out
+    mapfile -t migrate_env <"$dir/env/migrate"
+    mapfile -t pool_env <"$dir/env/tally"
+    install -d -o nobody -g nogroup -m 0700 "$dir/state"
+    as_nobody() {
+        (cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups env -i PATH="$staging/usr/local/bin:$PATH" \
+            LD_LIBRARY_PATH="$staging/usr/lib/swift/linux" TALLY_STATE_DIR="$dir/state" "$@")
+    }
+    primary=$(live_ha_primary)
+    out=$(as_nobody "${migrate_env[@]}" sh "$TALLY_ROOT/scripts/docker/tally-entrypoint.sh" setup 2>&1) || true
+    if grep -q '^applied migration 1:' <<<"$out" && grep -q '^Admin token' <<<"$out"; then
+        echo "ok: migrate's setup (host=db1,db2,db3 target_session_attrs=read-write, as the owner) migrated the primary" \
+            "($primary) under synchronous_mode_strict and made the admin token"
+    else
+        echo "FAIL: migrate's setup on the HA nodes: $(tail -n 5 <<<"$out" | tr '\n' ' ')"
+    fi
+    local pool_conninfo
+    pool_conninfo=$(sed -n 's/^TALLY_DATABASE=//p' "$dir/env/tally")
+    out=$(as_nobody "${pool_env[@]}" psql -X -tA "$pool_conninfo" \
+        -c "SELECT current_user, pg_is_in_recovery(), inet_server_addr()" 2>&1) || true
+    if [ "$out" = "tally_pool|f|${addr[$primary]}" ]; then
+        echo "ok: the pool's conninfo and password log in as tally_pool on the primary ($primary)"
+    else
+        echo "FAIL: the pool's login on the HA nodes: '$out' (primary $primary at ${addr[$primary]})"
+    fi
+    # Patroni's REST API: a switchover without the password is refused; with it, it is judged on its merits
+    # (here: no candidate named, 400).
+    local restapi_password anonymous authorized
+    restapi_password=$(sed -n 's/^PATRONI_RESTAPI_PASSWORD=//p' "$dir/env/db1")
+    anonymous=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -d '{}' "http://$primary:8008/switchover" || true)
+    authorized=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -K - -X POST -d '{}' \
+        "http://$primary:8008/switchover" <<<"user = \"patroni:$restapi_password\"" || true)
+    if [ "$anonymous" = 401 ] && [ -n "$authorized" ] && [ "$authorized" != 401 ] && [ "$authorized" != 000 ]; then
+        echo "ok: Patroni's REST API refuses a switchover without PATRONI_RESTAPI_PASSWORD (401), not with it ($authorized)"
+    else
+        echo "FAIL: Patroni's REST API: a switchover without the password answered $anonymous, with it $authorized"
+    fi
+    # No password in a command line (ps shows them) nor in a file of the nodes but Patroni's own pgpass (0600).
+    local pid leaked=()
+    for pid in $(live_ha_pids "TALLY_STACK=$dir"); do
+        grep -qaE 'check-only-[a-z-]*not-a-secret' "/proc/$pid/cmdline" 2>/dev/null && leaked+=("$pid")
+    done
+    local files
+    files=$(grep -rlE 'check-only-[a-z-]*not-a-secret' "$dir"/db?/patroni.yml "$dir"/db?/run "$dir"/db?/data/*.conf 2>/dev/null |
+        while read -r f; do [ "$(stat -c '%a %U' "$f")" = "600 $PG_USER" ] || echo "$f"; done) || true
+    if [ ${#leaked[@]} -eq 0 ] && [ -z "$files" ]; then
+        echo "ok: the passwords are in no command line, and in no file of the nodes but Patroni's own, mode 0600"
+    else
+        echo "FAIL: passwords in the command lines of ${leaked[*]:-none} or in $files"
+    fi
+
+    # The primary's host lost: its Patroni and PostgreSQL killed at once. The migrate service's conninfo finds the
+    # new primary, which has what setup committed, and writes again (a second admin token).
+    local tokens_before tokens_after killed_at first_write=""
+    tokens_before=$(as_nobody "${migrate_env[@]}" psql -X -tA "$(sed -n 's/^TALLY_DATABASE=//p' "$dir/env/migrate")" \
+        -c 'SELECT count(*) FROM tokens' 2>&1) || true
+    killed_at=$SECONDS
+    local node_pids
+    mapfile -t node_pids < <(live_ha_pids "TALLY_NODE=$primary")
+    kill -KILL "${node_pids[@]}" 2>/dev/null || true
+    while ((SECONDS - killed_at < 60)); do
+        if as_nobody "${migrate_env[@]}" tally admin-token >/dev/null 2>&1; then
+            first_write=$((SECONDS - killed_at))
+            break
+        fi
+        sleep 0.5
+    done
+    tokens_after=$(as_nobody "${migrate_env[@]}" psql -X -tA "$(sed -n 's/^TALLY_DATABASE=//p' "$dir/env/migrate")" \
+        -c 'SELECT count(*) FROM tokens' 2>&1) || true
+    local new_primary
+    new_primary=$(live_ha_primary)
+    if [ -n "$first_write" ] && [ -n "$new_primary" ] && [ "$new_primary" != "$primary" ] &&
+        [ "$tokens_after" = $((tokens_before + 1)) ]; then
+        echo "ok: $primary killed: $new_primary promoted, with setup's token; the same conninfo wrote there"
+        echo "info: $primary killed (SIGKILL) to the first write through host=db1,db2,db3: about $first_write s"
+    else
+        echo "FAIL: after killing $primary: new primary '${new_primary:-none}', tokens $tokens_before -> $tokens_after," \
+            "first write after ${first_write:-no write in 60} s"
+    fi
+    live_ha_stop "$dir"
+    echo "done"
+}
+
+# The roles Patroni's REST API reports for NODEs (sorted), from the first node that answers.
+live_ha_roles() {
+    local node json
+    for node in "$@"; do
+        json=$(curl -sf --max-time 2 "http://$node:8008/cluster" 2>/dev/null) || continue
+        python3 -c '
+import json, sys
+members = json.loads(sys.argv[1])["members"]
+print(" ".join(sorted(m["role"] for m in members if m.get("state") in ("running", "streaming"))))' "$json" && return 0
+    done
+    return 0
+}
+
+# The node whose Patroni says it is the primary.
+live_ha_primary() {
+    local node
+    for node in db1 db2 db3; do
+        curl -sf -o /dev/null --max-time 2 "http://$node:8008/primary" 2>/dev/null && echo "$node" && return 0
+    done
+    return 0
+}
+
+# The processes whose environment has the line MARKER.
+live_ha_pids() {
+    local proc
+    for proc in /proc/[0-9]*; do
+        tr '\0' '\n' 2>/dev/null <"$proc/environ" | grep -qxF -- "$1" && echo "${proc#/proc/}"
+    done
+    return 0
+}
+
+# Patroni stops its PostgreSQL on SIGTERM; then etcd; then whatever is left.
+live_ha_stop() {
+    local dir=$1 pid k
+    for pid in $(live_ha_pids "TALLY_STACK=$dir"); do
+        grep -qa patroni "/proc/$pid/cmdline" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+    done
+    for ((k = 0; k < 100; k++)); do
+        pgrep -f "patroni $dir/db" >/dev/null || break
+        sleep 0.2
+    done
+    # shellcheck disable=SC2046 # one pid a word
+    kill -TERM $(live_ha_pids "TALLY_STACK=$dir") 2>/dev/null || true
+    sleep 1
+    sweep_stack_processes "$dir"
+}
+
 main() {
+    if [ "${1:-}" = --live-ha ]; then
+        shift
+        live_ha_inside "$@"
+        return
+    fi
     ensure_deploy_packages
     check_compose
+    check_compose_ha
     check_dockerfile
     check_nginx
     check_entrypoint
     check_live
+    check_live_ha
     if [ "$failures" -eq 0 ]; then
         log "== deployment checks: all passed"
     else
