@@ -222,6 +222,9 @@ postgresql:
   bin_dir: $(pg_bin)
   pgpass: $dir/run/patroni.pgpass
   use_unix_socket: true
+  # A new replica's copy of the primary starts at once, not after a spread checkpoint.
+  basebackup:
+    checkpoint: fast
   remove_data_directory_on_rewind_failure: true
   remove_data_directory_on_diverged_timelines: true
   authentication:
