@@ -134,6 +134,9 @@ ha_node_conninfo() {
 
 # Extra PostgreSQL parameters for every node ("name: value" lines), e.g. fsync off for throwaway test clusters.
 HA_PG_EXTRA=${HA_PG_EXTRA:-}
+# Patroni's own log level (nK/log/patroni.log): WARNING keeps a long-running cluster's log small; INFO says what it
+# decided every loop (demote, promote, rewind), what a failed test needs.
+HA_PATRONI_LOG_LEVEL=${HA_PATRONI_LOG_LEVEL:-WARNING}
 
 # Writes nK/patroni.yml (postgres's, mode 0600: it holds passwords).
 ha_write_patroni_config() {
@@ -157,7 +160,7 @@ ha_write_patroni_config() {
 scope: $HA_NAME
 name: n$i
 log:
-  level: WARNING
+  level: $HA_PATRONI_LOG_LEVEL
 restapi:
   listen: $ip:8008
   connect_address: $ip:8008
