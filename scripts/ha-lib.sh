@@ -343,6 +343,18 @@ ha_start() {
     if [ -z "$(psql -X -tA "$conninfo" -c "SELECT 1 FROM pg_database WHERE datname = 'tally'")" ]; then
         psql -X -q "$conninfo" -c 'CREATE DATABASE tally'
     fi
+    # Every node must have replayed it before anything connects through the multi-host string: libpq tries the
+    # next host after "session is read-only" or "starting up", but not after a replica's FATAL "database "tally"
+    # does not exist", and a replica replays a moment after the commit (the synchronous one has only flushed it).
+    # Seen in make test: `tally migrate` failed so right after ha_start.
+    local k
+    for i in "${HA_NODES[@]}"; do
+        for ((k = 0; k < 60; k++)); do
+            psql -X -tA "$(ha_node_conninfo "$i" tally)" -c 'SELECT 1' >/dev/null 2>&1 && continue 2
+            sleep 0.5
+        done
+        die "node n$i has no database tally 30 s after it was made; see $(ha_node_dir "$i")/log/patroni.log"
+    done
 }
 
 # After migrations: the pool's role (migration 12 makes it) logs in with the password in secrets/pool.
