@@ -115,10 +115,16 @@ class Cluster:
         return int(row[3])
 
     def wait_healthy(self, seconds: float = HEALTHY_WITHIN_SECONDS) -> None:
+        assert self.becomes_healthy(seconds), f"the cluster is not healthy after {seconds} s: {self.members()}"
+
+    def becomes_healthy(self, seconds: float = HEALTHY_WITHIN_SECONDS) -> bool:
+        """Whether the cluster is healthy (is_healthy) within `seconds`."""
         deadline = time.monotonic() + seconds
         while not self.is_healthy():
-            assert time.monotonic() < deadline, f"the cluster is not healthy after {seconds} s: {self.members()}"
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.5)
+        return True
 
     # --- the hosts ---
 

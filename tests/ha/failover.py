@@ -102,6 +102,7 @@ def check_after_fault(api, db, verify, stage: Stage, load: HotLoad) -> dict:
     Returns figures for the report."""
     shots = load.shots
     judge_answers(shots)
+    check_every_success_recorded(db, load)
     check_no_refusal_applied(db, load)
     lost = [shot for shot in shots if is_lost(shot)]
     # check_journal_against_answers reads "no answer" as status None: a lost 503 or 504 is shown to it as one.
@@ -116,6 +117,16 @@ def check_after_fault(api, db, verify, stage: Stage, load: HotLoad) -> dict:
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
     return {"lost": len(lost), "lost_applied": applied_before}
+
+
+def check_every_success_recorded(db, load: HotLoad) -> None:
+    """Every transfer answered 201 is in the journal of the primary the cluster has now (`db` follows it); the
+    failure names each missing one (request id, memo, the id it was answered with)."""
+    journal = db.movements_with_memo_prefix(load.load.memo_prefix)
+    missing = [(shot.request_id, shot.memo, shot.body["id"]) for shot in load.shots
+               if shot.status == 201 and shot.memo not in journal]
+    assert not missing, (f"{len(missing)} transfers answered 201 are not in the primary's journal "
+                         f"(request id, memo, movement id answered): {missing[:20]}")
 
 
 def check_no_refusal_applied(db, load: HotLoad) -> None:
