@@ -164,7 +164,11 @@ log:
 restapi:
   listen: $ip:8008
   connect_address: $ip:8008
-etcd3:
+# etcd's v2 API, not etcd3: Debian's Patroni 3.0.2 renews its leader key through etcd3 with an unconditional put
+# (fixed in Patroni 3.0.3, patroni/patroni#2689), so an isolated primary healed after another node took the key
+# overwrote it, promoted itself on its old timeline and demoted the new primary: acknowledged commits lost (seen
+# in make test's isolation test). Through v2 the renewal is a compare-and-swap on the key's value (prevValue).
+etcd:
   hosts: $(IFS=,; echo "${etcd_hosts[*]}")
 bootstrap:
   dcs:
@@ -247,7 +251,7 @@ ha_start_node() {
         --listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
         --listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
         --initial-cluster "$(IFS=,; echo "${cluster[*]}")" --initial-cluster-token "$HA_NAME" \
-        --initial-cluster-state new --log-level warn \
+        --initial-cluster-state new --log-level warn --enable-v2=true \
         </dev/null >>"$dir/log/etcd.log" 2>&1 &
     disown # (no "Killed" from the shell when `ha.sh kill` ends it)
     ha_write_patroni_config "$i"
