@@ -196,6 +196,12 @@ bootstrap:
         # A replica whose new primary is not ready for it yet (its slot is made a moment after the promotion)
         # asks again after this long, instead of the default 5 s: part of the time to the first commit.
         wal_retrieve_retry_interval: 1s
+        # An isolated primary's shutdown (Patroni demotes it) waits for its walsenders to reach standbys it cannot
+        # reach, up to this timeout (60 s by default). Meanwhile Patroni 3.0.2's main loop demoted it a second
+        # time and started PostgreSQL twice (patroni/patroni#3649); the Patroni that lost track of the running
+        # one then ran pg_rewind on its data directory, failed, and removed it under it: the node never rejoined.
+        # make test's isolation test: 7 isolations of 7 raced so, 3 never rejoined; with 3 s, 0 of 4.
+        wal_sender_timeout: 3s
 $extra
   initdb:
     - encoding: UTF8
