@@ -152,6 +152,9 @@ ha_node_conninfo() {
 
 # Extra PostgreSQL parameters for every node ("name: value" lines), e.g. fsync off for throwaway test clusters.
 HA_PG_EXTRA=${HA_PG_EXTRA:-}
+# Patroni's own log level (nK/log/patroni.log): WARNING keeps a long-running cluster's log small; INFO says what it
+# decided every loop (demote, promote, rewind), what a failed test needs.
+HA_PATRONI_LOG_LEVEL=${HA_PATRONI_LOG_LEVEL:-WARNING}
 
 # Writes nK/patroni.yml (postgres's, mode 0600: it holds passwords).
 ha_write_patroni_config() {
@@ -175,7 +178,7 @@ ha_write_patroni_config() {
 scope: $HA_NAME
 name: n$i
 log:
-  level: WARNING
+  level: $HA_PATRONI_LOG_LEVEL
 restapi:
   listen: $ip:8008
   connect_address: $ip:8008
@@ -183,7 +186,11 @@ restapi:
   authentication:
     username: patroni
     password: $(ha_secret restapi)
-etcd3:
+# etcd's v2 API, not etcd3: Debian's Patroni 3.0.2 renews its leader key through etcd3 with an unconditional put
+# (fixed in Patroni 3.0.3, patroni/patroni#2689), so an isolated primary healed after another node took the key
+# overwrote it, promoted itself on its old timeline and demoted the new primary: acknowledged commits lost (seen
+# in make test's isolation test). Through v2 the renewal is a compare-and-swap on the key's value (prevValue).
+etcd:
   hosts: $(IFS=,; echo "${etcd_hosts[*]}")
 bootstrap:
   dcs:
@@ -211,6 +218,12 @@ bootstrap:
         # A replica whose new primary is not ready for it yet (its slot is made a moment after the promotion)
         # asks again after this long, instead of the default 5 s: part of the time to the first commit.
         wal_retrieve_retry_interval: 1s
+        # An isolated primary's shutdown (Patroni demotes it) waits for its walsenders to reach standbys it cannot
+        # reach, up to this timeout (60 s by default). Meanwhile Patroni 3.0.2's main loop demoted it a second
+        # time and started PostgreSQL twice (patroni/patroni#3649); the Patroni that lost track of the running
+        # one then ran pg_rewind on its data directory, failed, and removed it under it: the node never rejoined.
+        # make test's isolation test: 7 isolations of 7 raced so, 3 never rejoined; with 3 s, 0 of 4.
+        wal_sender_timeout: 3s
 $extra
   initdb:
     - encoding: UTF8
@@ -269,7 +282,7 @@ ha_start_node() {
         --listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
         --listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
         --initial-cluster "$(IFS=,; echo "${cluster[*]}")" --initial-cluster-token "$HA_NAME" \
-        --initial-cluster-state new --log-level warn \
+        --initial-cluster-state new --log-level warn --enable-v2=true \
         </dev/null >>"$dir/log/etcd.log" 2>&1 &
     disown # (no "Killed" from the shell when `ha.sh kill` ends it)
     ha_write_patroni_config "$i"

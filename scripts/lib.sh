@@ -71,6 +71,8 @@ ensure_packages() {
                 # The HA cluster (scripts/ha-lib.sh): Patroni, etcd, iproute2 for the namespaces, nftables to
                 # keep other local users off their network, openssl for the passwords.
                 command -v patroni >/dev/null || need+=(patroni)
+                # Patroni talks to etcd's v2 API (scripts/ha-lib.sh says why) through python3-etcd.
+                [ -d /usr/lib/python3/dist-packages/etcd ] || need+=(python3-etcd)
                 command -v etcd >/dev/null || need+=(etcd-server)
                 command -v ip >/dev/null || need+=(iproute2)
                 command -v nft >/dev/null || need+=(nftables)

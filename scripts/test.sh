@@ -8,25 +8,33 @@
 #      database and empties nginx's rate-limit buckets, so it runs on its own, after the end-to-end tests,
 #   6. schemathesis on that same stack: generated requests for every operation of www/openapi.yaml,
 #   7. browser tests (pytest tests/browser): the dashboard in headless chromium, through the same stack,
-#   8. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
+#   8. the high-availability suite (pytest tests/ha) on a stack of its own: a three-node Patroni/etcd cluster
+#      in network namespaces tallyt-n1..3 (10.78.0.0/24; TALLY_HA_NAME and TALLY_HA_NET choose others), a pool
+#      and nginx; it kills, isolates and switches over the database's hosts under load,
+#   9. the Docker deployment, checked without Docker (scripts/check-deploy.sh).
 # The stack (PostgreSQL cluster, pool, nginx on a free port) lives in a throwaway folder under /tmp and is
-# stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards.
+# stopped and removed on exit, whatever happens; its logs are kept in var/test-logs/ for a look afterwards
+# (the HA stack's, its nodes' Patroni and etcd logs included, in var/test-logs/ha/).
 # Exits non-zero when anything fails.
 #
-# While working on one part: TALLY_TEST_SUITES=lint,swift,fuzz,e2e,faults,schemathesis,browser,deploy (any of
-# them; all by default) runs only those, TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e run
-# TALLY_FAULTS_ARGS="tests/faults/test_x.py -k name" the fault suite's and TALLY_BROWSER_ARGS (the same) the
-# browser tests'.
+# While working on one part: TALLY_TEST_SUITES=lint,swift,fuzz,e2e,faults,schemathesis,browser,ha,deploy (any
+# of them; all by default) runs only those, TALLY_E2E_ARGS="tests/e2e/test_x.py -k name" narrows pytest's e2e
+# run, TALLY_FAULTS_ARGS="tests/faults/test_x.py -k name" the fault suite's, TALLY_HA_ARGS the HA suite's and
+# TALLY_BROWSER_ARGS (the same) the browser tests'.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=ha-lib.sh
+source "$(dirname "$0")/ha-lib.sh"
 
 VENV=$TALLY_ROOT/.venv
 E2E_DIR=$TALLY_ROOT/tests/e2e
 FAULTS_DIR=$TALLY_ROOT/tests/faults
 BROWSER_DIR=$TALLY_ROOT/tests/browser
+HA_DIR=$TALLY_ROOT/tests/ha
 LOG_KEEP=$TALLY_ROOT/var/test-logs
 STATE=
+STATE_HA=
 
 # --- setup --------------------------------------------------------------------------------------------------
 
@@ -56,6 +64,7 @@ make_state_dir() {
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    [ -z "$STATE_HA" ] || ha_stack_teardown
     [ -z "$STATE" ] || stack_teardown "$STATE" "$LOG_KEEP"
     exit "$status"
 }
@@ -219,6 +228,84 @@ run_schemathesis() {
     )
 }
 
+# --- the high-availability suite ------------------------------------------------------------------------------
+
+# The HA suite's stack, apart from the others': its state folder (STATE_HA, set when it is made, emptied once
+# it is torn down) and nginx's port.
+HA_PORT=
+
+# A three-node Patroni/etcd cluster (scripts/ha-lib.sh) in namespaces TALLY_HA_NAME-n1..3 (tallyt) on
+# TALLY_HA_NET (10.78.0), migrated, with a pool and nginx on a free port. The pool waits up to 20 s for a
+# failover to settle a commit left in doubt, inside nginx's 30 s, as `make run HA=1` does.
+start_ha_stack() {
+    local bin=$1
+    STATE_HA=$(mktemp -d /tmp/tally-ha.XXXXXX)
+    chmod 755 "$STATE_HA"
+    ha_configure "$STATE_HA" "${TALLY_HA_NAME:-tallyt}" "${TALLY_HA_NET:-10.78.0}"
+    HA_PORT=$(free_port)
+    log "== starting the HA cluster: etcd, Patroni and PostgreSQL in namespaces $(ha_netns 1), $(ha_netns 2), $(ha_netns 3)"
+    # In a subshell: a step that dies ends this stack's start (torn down by ha_stack_teardown), not the run.
+    (
+        # A throwaway cluster: fsync off costs nothing the faults here could show (a SIGKILL of a host's
+        # processes leaves the kernel's page cache); synchronous_commit stays on, it is what is tested.
+        HA_PG_EXTRA="fsync: 'off'"
+        # What Patroni decided, loop by loop, in the logs kept after a failure.
+        HA_PATRONI_LOG_LEVEL=INFO
+        ha_start &&
+            "$bin" migrate --database "$(ha_owner_conninfo)" &&
+            ha_set_pool_password &&
+            TALLY_IN_DOUBT_PATIENCE=20 TALLY_REQUEST_TIMEOUT=28 pool_start "$bin" "$STATE_HA" "$(ha_pool_conninfo)" &&
+            nginx_render "$HA_PORT" "$(stack_socket "$STATE_HA")" "$TALLY_ROOT/www" "$STATE_HA" &&
+            nginx_start "$STATE_HA" "$HA_PORT"
+    )
+}
+
+# pytest tests/ha through the HA stack's nginx; the tests drive the cluster with scripts/ha.sh (HA_STATE,
+# HA_NAME, HA_NET) and reach each node's PostgreSQL through its unix socket.
+run_ha_tests() {
+    local bin=$1 targets admin_token supervisor conninfo status=0
+    read -r -a targets <<<"${TALLY_HA_ARGS:-$HA_DIR}"
+    [[ "${targets[0]}" != -* ]] || targets=("$HA_DIR" "${targets[@]}")
+    # (The owner's multi-host conninfo: the tests' look-ups follow the primary wherever it is.)
+    conninfo=$(ha_owner_conninfo)
+    admin_token=$("$bin" admin-token --database "$conninfo") || return
+    supervisor=$(pool_pid "$STATE_HA") || return
+    log "== pytest tests/ha against http://127.0.0.1:$HA_PORT (nodes $(ha_hosts))"
+    (
+        cd "$TALLY_ROOT"
+        exec env TALLY_URL="http://127.0.0.1:$HA_PORT" TALLY_DATABASE="$conninfo" TALLY_BIN="$bin" \
+            TALLY_SOCKET="$(stack_socket "$STATE_HA")" TALLY_STACK_DIR="$STATE_HA" \
+            TALLY_SUPERVISOR_PID="$supervisor" TALLY_LOG_DIR="$STATE_HA/log" TALLY_ADMIN_TOKEN="$admin_token" \
+            HA_STATE="$STATE_HA" HA_NAME="$HA_NAME" HA_NET="$HA_NET" PATH="$VENV/bin:$PATH" \
+            "$VENV/bin/python" -m pytest "${targets[@]}" -ra -p no:cacheprovider
+    ) || status=$?
+    [ "$status" -ne 5 ] || log "error: pytest collected no tests in tests/ha"
+    return "$status"
+}
+
+# Stops the HA stack front to back (nginx, the pool, the nodes), removes its namespaces and bridge, sweeps up
+# anything of it still running, and keeps its logs (the pool's, nginx's, each node's patroni.log and etcd.log)
+# in the main stack's log folder, which cleanup carries to var/test-logs/ha/.
+ha_stack_teardown() {
+    local keep=${STATE:+$STATE/log/ha} i name
+    keep=${keep:-$LOG_KEEP/ha}
+    nginx_stop "$STATE_HA" || true
+    pool_stop "$STATE_HA" || true
+    ha_stop || true
+    ha_network_down || true
+    sweep_stack_processes "$STATE_HA" || true
+    rm -rf "$keep"
+    mkdir -p "$keep"
+    cp -r "$STATE_HA/log/." "$keep/" 2>/dev/null || true
+    for i in "${HA_NODES[@]}"; do
+        for name in patroni etcd; do
+            cp "$(ha_node_dir "$i")/log/$name.log" "$keep/n$i-$name.log" 2>/dev/null || true
+        done
+    done
+    rm -rf "$STATE_HA"
+    STATE_HA=
+}
+
 # True when SUITE is among TALLY_TEST_SUITES (every suite when that is unset).
 wanted() {
     [ -z "${TALLY_TEST_SUITES:-}" ] || [[ ",$TALLY_TEST_SUITES," == *",$1,"* ]]
@@ -236,9 +323,10 @@ outcome() {
 }
 
 main() {
-    local lint_status=0 lint_needs=()
-    if wanted lint; then lint_needs=(shellcheck); fi
-    ensure_packages python browser "${lint_needs[@]}"
+    local lint_status=0 needs=()
+    if wanted lint; then needs+=(shellcheck); fi
+    if wanted ha; then needs+=(ha); fi
+    ensure_packages python browser "${needs[@]}"
     # First, and in seconds: a line out of style fails the run before the long suites start (they still run).
     ! wanted lint || bash "$TALLY_ROOT/scripts/lint.sh" || lint_status=$?
     ensure_venv
@@ -253,7 +341,7 @@ main() {
     pg_start "$STATE/pg" "fsync = off" "synchronous_commit = off" "full_page_writes = off"
 
     local swift_status=0 fuzz_status=0 e2e_status=0 faults_status=0 schemathesis_status=0 browser_status=0
-    local deploy_status=0
+    local ha_status=0 deploy_status=0
     ! wanted swift || run_swift_tests || swift_status=$?
     ! wanted fuzz || run_fuzz || fuzz_status=$?
     if ! wanted e2e && ! wanted faults && ! wanted schemathesis && ! wanted browser; then
@@ -269,6 +357,14 @@ main() {
         schemathesis_status=1
         browser_status=1
     fi
+    if wanted ha; then
+        if start_ha_stack "$bin"; then
+            run_ha_tests "$bin" || ha_status=$?
+        else
+            ha_status=1
+        fi
+        ha_stack_teardown
+    fi
     if wanted deploy; then
         log "== the Docker deployment, checked without Docker (scripts/check-deploy.sh)"
         bash "$TALLY_ROOT/scripts/check-deploy.sh" || deploy_status=$?
@@ -281,10 +377,11 @@ main() {
     log "== fault tests:    $(outcome faults "$faults_status") (figures in var/test-logs/figures.txt)"
     log "== schemathesis:   $(outcome schemathesis "$schemathesis_status") (reports in var/test-logs/schemathesis/)"
     log "== browser tests:  $(outcome browser "$browser_status") (screenshots in var/test-screenshots/)"
+    log "== HA tests:       $(outcome ha "$ha_status") (figures, the pool's and the nodes' logs in var/test-logs/ha/)"
     log "== deploy check:   $(outcome deploy "$deploy_status")"
     [ "$lint_status" -eq 0 ] && [ "$swift_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] &&
         [ "$faults_status" -eq 0 ] && [ "$schemathesis_status" -eq 0 ] && [ "$browser_status" -eq 0 ] &&
-        [ "$deploy_status" -eq 0 ]
+        [ "$ha_status" -eq 0 ] && [ "$deploy_status" -eq 0 ]
 }
 
 main "$@"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import requests
 
-from tally_e2e import (Api, Load, Outcome, RowHolder, check_balance_chains, check_hot_users,
+from tally_e2e import (TIMEOUT, Api, Load, Outcome, RowHolder, check_balance_chains, check_hot_users,
                        check_journal_against_answers, text)
 
 # The load: this many client threads, paying from HOT_USERS users to any other of the load's users.
@@ -36,12 +36,13 @@ class Shot(Outcome):
     retry_after: str | None = None
 
 
-def send(api: Api, shot: Shot) -> None:
-    """Sends the transfer with its Idempotency-Key and records the answer (like Load.send, with timings)."""
+def send(api: Api, shot: Shot, timeout=TIMEOUT) -> None:
+    """Sends the transfer with its Idempotency-Key and records the answer (like Load.send, with timings);
+    `timeout`: requests' (connect, read) timeout, after which the request counts as unanswered."""
     shot.started = time.monotonic()
     try:
         response = api.transfer(shot.from_id, shot.to_id, text(shot.amount_minor), shot.memo,
-                                headers={"Idempotency-Key": shot.key})
+                                headers={"Idempotency-Key": shot.key}, timeout=timeout)
     except requests.RequestException as error:
         shot.finished = time.monotonic()
         shot.status, shot.body, shot.error = None, None, repr(error)
@@ -60,10 +61,12 @@ def send(api: Api, shot: Shot) -> None:
 class HotLoad:
     """Transfers from THREADS clients until stopped, each from one of the hot users to another of the load's
     users, each with a unique memo and Idempotency-Key. `load` (a tally_e2e.Load) holds the outcomes and the
-    memo prefix that check_journal_against_answers works on."""
+    memo prefix that check_journal_against_answers works on. `timeout`: each request's, as send's."""
 
-    def __init__(self, base_url: str, hot: list[int], others: list[int], threads: int = THREADS):
+    def __init__(self, base_url: str, hot: list[int], others: list[int], threads: int = THREADS,
+                 timeout=TIMEOUT):
         self.base_url = base_url
+        self.timeout = timeout
         self.hot = hot
         self.users = hot + others
         self.load = Load(base_url, self.users, with_keys=True)
@@ -107,7 +110,7 @@ class HotLoad:
                 to_id = chooser.choice([user for user in self.users if user != from_id])
                 shot = Shot(memo=f"{self.load.memo_prefix}{number}-{i}", from_id=from_id, to_id=to_id,
                             amount_minor=chooser.randint(1, MAX_AMOUNT_MINOR), key=f"{self.load.run_id}-{number}-{i}")
-                send(api, shot)
+                send(api, shot, self.timeout)
                 with self.load._lock:
                     self.load.outcomes.append(shot)
                     self.load.completed += 1
