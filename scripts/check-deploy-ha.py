@@ -157,7 +157,9 @@ for path in [ha_path, ha_many_path]:
         spec, env = services[member], services[member]["environment"]
         expected = {"ETCD_NAME": member, "ETCD_ADVERTISE_CLIENT_URLS": f"http://{member}:2379",
                     "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://{member}:2380",
-                    "ETCD_INITIAL_CLUSTER": ",".join(f"{m}=http://{m}:2380" for m in members)}
+                    "ETCD_INITIAL_CLUSTER": ",".join(f"{m}=http://{m}:2380" for m in members),
+                    # Patroni uses etcd's v2 API (patroni.yml says why).
+                    "ETCD_ENABLE_V2": "true"}
         for key, value in expected.items():
             if env.get(key) != value:
                 problem(f"{name}: {member}'s {key} is {env.get(key)!r}, expected {value!r}")
@@ -184,8 +186,9 @@ for path in [ha_path, ha_many_path]:
         if set(spec.get("networks", {})) != networks:
             problem(f"{name}: {service} is on the networks {sorted(spec.get('networks', {}))}, not {sorted(networks)}")
     hosts = ",".join(f"{m}:2379" for m in members)
-    if patroni["etcd3"]["hosts"] != hosts:
-        problem(f"patroni.yml's etcd3 hosts {patroni['etcd3']['hosts']!r} are not the etcd members {hosts!r}")
+    if patroni.get("etcd", {}).get("hosts") != hosts:
+        problem(f"patroni.yml's etcd (v2) hosts {patroni.get('etcd', {}).get('hosts')!r} are not the etcd members "
+                f"{hosts!r}")
 
     # --- ports and networks: nginx alone is published, and is not on the database network --------------------
     published = sorted(s for s, v in services.items() if v.get("ports"))

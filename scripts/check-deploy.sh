@@ -378,7 +378,7 @@ patroni_validate() {
     # shellcheck disable=SC2016 # $0 and $@ are the inner sh's
     unshare --net --mount sh -c 'mount --bind "$0" /etc/hosts && exec env "$@"' "$WORK/hosts" \
         "$@" patroni --validate-config "$config" 2>&1 |
-        sed -E 's/^(etcd3\.hosts) .* is not reachable.*$/\1: not reachable (no etcd in an empty network)/' |
+        sed -E 's/^(etcd3?\.hosts) .* is not reachable.*$/\1: not reachable (no etcd in an empty network)/' |
         sort -u >"$out" || true
 }
 
