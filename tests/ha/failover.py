@@ -23,6 +23,9 @@ HANG_BOUND_SECONDS = 32
 SERVED_AFTER_FAULT = 100
 # How long the load waits for them: a failover takes about 10 s; this is for a shared, busy machine.
 SERVED_WITHIN_SECONDS = 90
+# After a fault, how long the requests that queued behind it (commits stalled until a replica acknowledged them)
+# may still meet each other on the hot accounts, once the first 201 came back.
+HERD_SECONDS = 5
 
 def start_load(base_url: str, stage: Stage) -> HotLoad:
     """The bank load from CLIENTS clients, started and warmed up (100 transfers answered 201)."""
@@ -72,13 +75,24 @@ def is_lost(shot: Shot) -> bool:
 EXPLAINED = {(503, "unavailable"), (503, "outcome_unknown"), (502, "bad_gateway"), (504, "gateway_timeout")}
 
 
-def judge_answers(shots: list[Shot]) -> None:
+def disturbed(shot: Shot, shots: list[Shot], fault: float | None) -> bool:
+    """Whether `shot` was sent while the fault that began at `fault` held commits up: from the fault until
+    HERD_SECONDS after the first transfer sent after it was answered 201."""
+    if fault is None or shot.started < fault:
+        return False
+    return shot.started <= fault + first_success_after(shots, fault) + HERD_SECONDS
+
+
+def judge_answers(shots: list[Shot], fault: float | None = None) -> None:
     """Every answer is a 201 or a 5xx a failover explains (EXPLAINED; a 503 with Retry-After), none took longer
-    than nginx's timeout, and contention's 503s are as rare as on a single node."""
+    than nginx's timeout, and contention's 503s are as rare as on a single node, but while the fault that began
+    at `fault` held commits up: the transfers queued behind it then meet each other on the hot accounts at once,
+    and a few fail to serialize on every attempt (a 503 with Retry-After that applied nothing, which
+    check_no_refusal_applied checks). Seen when the synchronous replica was killed: 3 of 327."""
     slow = [(shot.memo, round(shot.finished - shot.started, 1), shot.status, shot.request_id) for shot in shots
             if shot.finished - shot.started > HANG_BOUND_SECONDS]
     assert not slow, f"{len(slow)} requests took longer than nginx's 30 s: {slow[:5]}"
-    busy = [shot for shot in shots if is_busy(shot)]
+    busy = [shot for shot in shots if is_busy(shot) and not disturbed(shot, shots, fault)]
     assert len(busy) <= max(1, len(shots) // BUSY_AT_MOST_ONE_IN), (
         f"{len(busy)} of {len(shots)} transfers failed to serialize on every attempt")
     for shot in shots:
@@ -91,8 +105,8 @@ def judge_answers(shots: list[Shot]) -> None:
             assert (shot.retry_after or "").isdigit(), f"503 without Retry-After: {shot.body}"
 
 
-def check_after_fault(api, db, verify, stage: Stage, load: HotLoad) -> dict:
-    """The checks made after every fault, on the primary the cluster has then (`db` follows it):
+def check_after_fault(api, db, verify, stage: Stage, load: HotLoad, fault: float | None = None) -> dict:
+    """The checks made after every fault (begun at `fault`), on the primary the cluster has then (`db` follows it):
     - the answers: see judge_answers;
     - the journal against the answers: every 201 in it exactly once, with its id, parties and amount; no 503
       unavailable in it; a lost answer (is_lost) in it at most once;
@@ -101,7 +115,7 @@ def check_after_fault(api, db, verify, stage: Stage, load: HotLoad) -> dict:
       movements chaining, `tally verify` clean.
     Returns figures for the report."""
     shots = load.shots
-    judge_answers(shots)
+    judge_answers(shots, fault)
     check_every_success_recorded(db, load)
     check_no_refusal_applied(db, load)
     lost = [shot for shot in shots if is_lost(shot)]

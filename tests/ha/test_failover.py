@@ -42,7 +42,7 @@ def test_killed_primary_host_loses_no_acknowledged_transfer(api, db, verify, bas
     new = cluster.primary()
     assert new not in (None, old), cluster.members()
     watch.check_never_two_primaries()
-    checked = check_after_fault(api, db, verify, stage, load)
+    checked = check_after_fault(api, db, verify, stage, load, fault)
     report(figures, f"primary {old} killed, {new} promoted", answered, timed, checked, watch)
 
 
@@ -71,7 +71,7 @@ def test_isolated_primary_steps_down_and_rejoins_when_healed(api, db, verify, ba
     assert healed, f"the cluster is not healthy {HEALTHY_WITHIN_SECONDS} s after the heal: {cluster.members()}"
     assert new not in (None, old), cluster.members()
     watch.check_never_two_primaries()
-    checked = check_after_fault(api, db, verify, stage, load)
+    checked = check_after_fault(api, db, verify, stage, load, fault)
     report(figures, f"primary {old} isolated, {new} promoted", answered, timed, checked, watch)
 
 
@@ -90,7 +90,7 @@ def test_killed_synchronous_replica_leaves_the_primary_serving(api, db, verify, 
     timed, answered = timings(shots, fault, done), answers_summary(shots)
     assert cluster.primary() == primary, cluster.members()
     watch.check_never_two_primaries()
-    checked = check_after_fault(api, db, verify, stage, load)
+    checked = check_after_fault(api, db, verify, stage, load, fault)
     report(figures, f"sync replica {replica} killed", answered, timed, checked, watch)
 
 
@@ -108,7 +108,7 @@ def test_planned_switchover_loses_nothing(api, db, verify, base_url, cluster, st
     new = cluster.primary()
     assert new not in (None, old), cluster.members()
     watch.check_never_two_primaries()
-    checked = check_after_fault(api, db, verify, stage, load)
+    checked = check_after_fault(api, db, verify, stage, load, fault)
     report(figures, f"switchover {old} -> {new}", answered, timed, checked, watch,
            f"; patronictl switchover took {done - fault:.1f} s")
 
@@ -122,6 +122,7 @@ def test_killed_primary_brought_back_rejoins_as_replica_on_the_new_timeline(api,
     timeline_before = cluster.member(old)["timeline"]
     with PrimaryWatch(cluster) as watch:
         load = start_load(base_url, stage)
+        fault = time.monotonic()
         cluster.kill(old)
         serve_after(load, time.monotonic(), 50)
         new = cluster.primary()
@@ -136,7 +137,7 @@ def test_killed_primary_brought_back_rejoins_as_replica_on_the_new_timeline(api,
     leader = cluster.member(new)
     assert leader["role"] == "leader" and leader["timeline"] > timeline_before, cluster.members()
     assert cluster.streams_from(old, new) == leader["timeline"], cluster.members()
-    checked = check_after_fault(api, db, verify, stage, load)
+    checked = check_after_fault(api, db, verify, stage, load, fault)
     replica_holds_what_the_primary_holds(cluster, old, db, load)
     report(figures, f"old primary {old} restarted", answered, timed, checked, watch,
            f"; streaming from {new} on timeline {leader['timeline']} {rejoined:.1f} s after its restart")
