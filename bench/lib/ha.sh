@@ -60,12 +60,7 @@ ha_stack_up() {
     "$BIN" migrate --database "$CONNINFO" >/dev/null
     ha_set_pool_password
     seed_users
-    TOKEN=$("$BIN" admin-token --database "$CONNINFO")
-    PORT=$(free_port)
-    BASE_URL=http://127.0.0.1:$PORT
-    restart_pool "$WORKERS"
-    nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
-    nginx_start "$STATE" "$PORT"
+    serve_stack
     keep_stack HA_STACK
     log "== ha: cluster up, migrated and seeded in $((SECONDS - started)) s; primary $primary"
 }

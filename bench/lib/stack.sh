@@ -25,12 +25,7 @@ stack_up() {
     CEILING_PGENV=(PGHOST="$(pg_socket_dir "$PG_DIR")" PGPORT=5432 PGUSER="$PG_USER")
     "$BIN" migrate --database "$CONNINFO" >/dev/null
     seed_users
-    TOKEN=$("$BIN" admin-token --database "$CONNINFO")
-    PORT=$(free_port)
-    BASE_URL=http://127.0.0.1:$PORT
-    restart_pool "$WORKERS"
-    nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
-    nginx_start "$STATE" "$PORT"
+    serve_stack
 }
 
 # USERS users in SQL (bench/sql/users.sql) on the database at CONNINFO; sets FIRST_USER.
@@ -41,6 +36,17 @@ seed_users() {
     read -r FIRST_USER last count <<<"$range"
     { [ "$count" -eq "$USERS" ] && [ $((last - FIRST_USER + 1)) -eq "$USERS" ]; } ||
         die "expected $USERS users with consecutive ids, got: $range"
+}
+
+# The service role's token, and the pool and nginx (on a free port) of the stack in STATE over CONNINFO's database;
+# sets TOKEN, PORT and BASE_URL.
+serve_stack() {
+    TOKEN=$("$BIN" admin-token --database "$CONNINFO")
+    PORT=$(free_port)
+    BASE_URL=http://127.0.0.1:$PORT
+    restart_pool "$WORKERS"
+    nginx_render "$PORT" "$(stack_socket "$STATE")" "$TALLY_ROOT/www" "$STATE"
+    nginx_start "$STATE" "$PORT"
 }
 
 # restart_pool N: the pool anew with N workers (nginx keeps the same socket path), started fresh so that its
