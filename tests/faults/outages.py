@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import signal
 import subprocess
 import time
@@ -158,3 +159,21 @@ def set_synchronous_commit(db, value: str | None) -> None:
     else:
         db.execute(f"ALTER SYSTEM SET synchronous_commit = '{value}'")
     db.execute("SELECT pg_reload_conf()")
+
+
+def kill_random_workers(workers, seconds: float, every: float = 0.3, kills: list[float] | None = None) -> list[int]:
+    """For `seconds`, every `every` seconds, one of `workers()` (the pids of the workers alive, e.g. pool.workers),
+    chosen at random, killed with SIGKILL; the moment of each kill (time.monotonic()) appended to `kills` if
+    given. Returns the victims' pids."""
+    victims = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(every)
+        alive = sorted(workers())
+        if alive:
+            victim = random.choice(alive)
+            if kills is not None:
+                kills.append(time.monotonic())
+            os.kill(victim, signal.SIGKILL)
+            victims.append(victim)
+    return victims

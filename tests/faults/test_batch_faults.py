@@ -41,8 +41,8 @@ from bank_load import HotLoad, Stage, count, judge_answers, settle, summary, wai
 from batch_load import (OVERDRAFT, Batch, Item, Maker, batch_changes, check_batch_records, check_journal,
                         check_wholly_or_not_at_all, judge_answer, judge_replay, ledger_total, pool_counters,
                         send_batch, settle_batches)
-from outages import (crash_postgres, death_lines, pool_log, restore, set_synchronous_commit, start_postgres,
-                     stop_postgres)
+from outages import (crash_postgres, death_lines, kill_random_workers, pool_log, restore, set_synchronous_commit,
+                     start_postgres, stop_postgres)
 from tally_e2e import (NO_USER_BELOW_THEIR_LIMIT, Api, RowHolder, check_balance_chains, check_journal_against_answers,
                        wait_for)
 
@@ -329,15 +329,7 @@ def test_batches_under_kill_9_of_workers_are_applied_wholly_or_not_at_all(api, d
             if wait_for(batches_cut, 5, 0.1):
                 break
         assert batches_cut(), "five kills of every worker, each with a batch inside its transaction, cut no batch"
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            workers = sorted(pool.workers() | pool.batch_workers())
-            if workers:
-                victim = random.choice(workers)
-                kills.append(time.monotonic())
-                os.kill(victim, signal.SIGKILL)
-                victims.append(victim)
+        victims += kill_random_workers(lambda: pool.workers() | pool.batch_workers(), 5, kills=kills)
         load.run_for(1.5)
     finally:
         batch_load.stop()

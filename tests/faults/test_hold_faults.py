@@ -14,7 +14,6 @@ money conserved, each user's movements chained, `tally verify` clean."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import time
 import uuid
@@ -24,8 +23,8 @@ import pytest
 
 from batch_load import ledger_total
 from hold_load import HoldLoad, check_hold_load, judge_answers, settle
-from outages import (crash_postgres, database_stopped, death_lines, pool_log, restore, set_synchronous_commit,
-                     spool_status, spooling_pool, start_postgres, stop_postgres)
+from outages import (crash_postgres, database_stopped, death_lines, kill_random_workers, pool_log, restore,
+                     set_synchronous_commit, spool_status, spooling_pool, start_postgres, stop_postgres)
 from tally_e2e import wait_for
 
 THREADS = 8
@@ -83,14 +82,7 @@ def test_holds_under_kill_9_of_workers_are_captured_once_and_keep_the_books(api,
             victims += everyone
             assert wait_for(lambda: len(pool.workers()) == len(workers_before), 15), pool.workers()
             time.sleep(0.5)
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            workers = sorted(pool.workers())
-            if workers:
-                victim = random.choice(workers)
-                os.kill(victim, signal.SIGKILL)
-                victims.append(victim)
+        victims += kill_random_workers(pool.workers, 3)
         time.sleep(1)
     finally:
         load.stop()

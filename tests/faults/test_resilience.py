@@ -38,8 +38,8 @@ import requests
 from bank_load import (RETRY_PAUSE_SECONDS, THREADS, HotLoad, Shot, Stage, all_served, check_everything, count,
                        is_busy, read_books, relative, send, summary, waiting_behind)
 from fastcgi_client import FastCGI
-from outages import (LogTail, crash_postgres, death_lines, pg_ctl, pg_log, pool_log, restore, set_synchronous_commit,
-                     start_postgres, stop_postgres)
+from outages import (LogTail, crash_postgres, death_lines, kill_random_workers, pg_ctl, pg_log, pool_log, restore,
+                     set_synchronous_commit, start_postgres, stop_postgres)
 from tally_e2e import Api, RowHolder, env, text, unique, wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -85,14 +85,7 @@ def test_workers_killed_every_few_hundred_ms_lose_nothing(api, db, verify, stack
     load = HotLoad(api.base_url, stage.hot, stage.others).start()
     victims = []
     try:
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            workers = sorted(pool.workers())
-            if workers:
-                victim = random.choice(workers)
-                os.kill(victim, signal.SIGKILL)
-                victims.append(victim)
+        victims = kill_random_workers(pool.workers, 6)
         load.run_for(1.5)  # and the pool serves on after the last kill
     finally:
         shots = load.stop()
