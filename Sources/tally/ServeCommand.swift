@@ -152,11 +152,10 @@ struct ServeCommand: ParsableCommand {
         var replayer: Supervisor.WorkerCommand?
         if let spool {
             workerArguments += ["--spool", spool.directory, "--spool-max-bytes", String(spool.maximumBytes)]
-            let patienceArguments = try inDoubtPatienceArguments()
             var replayArguments = ["tally", "replay", "--database", database.conninfo, "--spool", spool.directory]
             if let logFile { replayArguments += ["--log-file", logFile] }
             if let retryAttempts { replayArguments += ["--retry-attempts", retryAttempts] }
-            replayArguments += patienceArguments
+            replayArguments += try inDoubtPatienceArguments()
             replayer = .init(executable: Self.executablePath(), arguments: replayArguments + alerts.arguments)
         }
         let supervisor = Supervisor(
